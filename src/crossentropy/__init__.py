@@ -1,0 +1,1 @@
+"""crossentropy: the likelihood chain (package under construction)."""
