@@ -305,8 +305,8 @@ def _arrow_column_to_numpy(arr, name: str, path: str, offset: int, want: str):
             )
         flat = values.to_numpy(zero_copy_only=False)
         return flat.reshape(n, width)
-    if want == "string":
-        return arr  # handled by the label parser
+    if want in ("string", "label"):
+        return arr  # handled by the label parser (nulls are missing labels)
     if arr.null_count:
         rows = np.flatnonzero(arr.is_null().to_numpy(zero_copy_only=False))
         raise DataError(f"{path}: column {name!r} is missing at {format_rows(rows, offset)}")
@@ -999,14 +999,14 @@ def read_batches(
             on_layout(path, table, layout)
         types = {n: "float" for n in layout.pred}
         if not layout.soft_target:
-            types[layout.target[0]] = "string" if layout.label_kind in ("text", "string") else "int"
+            types[layout.target[0]] = "string" if layout.label_kind in ("text", "string") else "label"
         else:
             types.update({n: "float" for n in layout.target})
         if layout.weight:
             types[layout.weight] = "float"
         needed = list(dict.fromkeys(list(layout.target) + list(layout.pred) +
                                     ([layout.weight] if layout.weight else [])))
-        for offset, cols in table.batches(needed, batch_size, types):
+        for offset, cols in _rebatch(table.batches(needed, batch_size, types), batch_size):
             pred = _as_matrix(cols, layout.pred, path, offset, "prediction")
             missing = bad = None
             bad_values: list = []
@@ -1026,3 +1026,47 @@ def read_batches(
                 weight = np.ascontiguousarray(cols[layout.weight], dtype=np.float64)
             yield Batch(pred, target, weight, path, offset, missing, bad, bad_values)
 
+
+
+def _rebatch(pieces, batch_size: int):
+    """Regroup ``(offset, cols)`` pieces into exactly ``batch_size`` rows (the last may be
+    shorter), so batch boundaries never depend on the file format's own chunking."""
+    pending: list[dict] = []
+    have = 0
+    start = 0
+    for offset, cols in pieces:
+        n = _num_rows(cols)
+        if not pending:
+            start = offset
+        pending.append(cols)
+        have += n
+        while have >= batch_size:
+            merged = _concat(pending)
+            head = {k: v[:batch_size] for k, v in merged.items()}
+            tail = {k: v[batch_size:] for k, v in merged.items()}
+            yield start, head
+            start += batch_size
+            have -= batch_size
+            pending = [tail] if have else []
+    if have:
+        yield start, _concat(pending)
+
+
+def _num_rows(cols: dict) -> int:
+    return len(next(iter(cols.values()))) if cols else 0
+
+
+def _concat(parts: list[dict]) -> dict:
+    if len(parts) == 1:
+        return parts[0]
+    out = {}
+    for k in parts[0]:
+        vals = [p[k] for p in parts]
+        if isinstance(vals[0], np.ndarray):
+            out[k] = np.concatenate(vals)
+        else:  # Arrow arrays (CSV label text)
+            import pyarrow as pa
+
+            out[k] = pa.concat_arrays([v.combine_chunks() if isinstance(v, pa.ChunkedArray)
+                                       else v for v in vals])
+    return out
