@@ -1,1 +1,54 @@
-"""crossentropy: the likelihood chain (package under construction)."""
+"""crossentropy: likelihood → log-likelihood → negative log-likelihood → cross-entropy.
+
+The chain for classification, exact and documented (docs/semantics.md), on
+NumPy, PyTorch and any array-API library.
+"""
+
+from ._validate import (
+    CrossEntropyWarning,
+    DoubleSoftmaxWarning,
+    EmptyReductionWarning,
+    KindDecisionWarning,
+    NotNormalizedWarning,
+)
+from .binary import binary_cross_entropy
+from .chain import (
+    Terms,
+    cross_entropy,
+    likelihood,
+    log_likelihood,
+    log_prob,
+    loss_terms,
+    nll,
+    perplexity,
+)
+from .gradients import binary_cross_entropy_grad, cross_entropy_grad
+from .information import Decomposition, decompose, entropy, kl_divergence
+from .kinds import infer_kind, to_log_probs
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CrossEntropyWarning",
+    "Decomposition",
+    "DoubleSoftmaxWarning",
+    "EmptyReductionWarning",
+    "KindDecisionWarning",
+    "NotNormalizedWarning",
+    "Terms",
+    "binary_cross_entropy",
+    "binary_cross_entropy_grad",
+    "cross_entropy",
+    "cross_entropy_grad",
+    "decompose",
+    "entropy",
+    "infer_kind",
+    "kl_divergence",
+    "likelihood",
+    "log_likelihood",
+    "log_prob",
+    "loss_terms",
+    "nll",
+    "perplexity",
+    "to_log_probs",
+]

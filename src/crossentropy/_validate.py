@@ -1,0 +1,280 @@
+"""Every input check and its message, in one place.
+
+Errors name the argument, the offending values and where they are, and the fix.
+Warnings are subclasses of :class:`CrossEntropyWarning`, so a caller can silence
+exactly one kind::
+
+    warnings.simplefilter("ignore", crossentropy.NotNormalizedWarning)
+
+>>> import numpy as np
+>>> check_option("reduction", "avg", ("mean", "sum", "none"))
+Traceback (most recent call last):
+...
+ValueError: `reduction` must be one of 'mean', 'sum', 'none'; got 'avg'
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+
+from ._array import Array, to_numpy
+
+__all__ = [
+    "CrossEntropyWarning",
+    "DoubleSoftmaxWarning",
+    "NotNormalizedWarning",
+    "KindDecisionWarning",
+    "EmptyReductionWarning",
+]
+
+_MAX_SHOWN = 5
+
+
+class CrossEntropyWarning(UserWarning):
+    """Base class of every warning this library emits."""
+
+
+class DoubleSoftmaxWarning(CrossEntropyWarning):
+    """``kind="logits"`` was given rows that already are probability distributions."""
+
+
+class NotNormalizedWarning(CrossEntropyWarning):
+    """Probabilities, log-probabilities or soft targets whose rows do not sum to 1."""
+
+
+class KindDecisionWarning(CrossEntropyWarning):
+    """``kind="auto"`` reports what it decided, and why."""
+
+
+class EmptyReductionWarning(CrossEntropyWarning, RuntimeWarning):
+    """A mean over no example (empty batch, every target ignored, zero total weight)."""
+
+
+def warn(category: type[Warning], message: str) -> None:
+    warnings.warn(message, category, stacklevel=4)
+
+
+def check_option(name: str, value: Any, allowed: tuple) -> Any:
+    if value not in allowed:
+        choices = ", ".join(repr(a) for a in allowed)
+        msg = f"`{name}` must be one of {choices}; got {value!r}"
+        raise ValueError(msg)
+    return value
+
+
+def positions(mask: Array, values: Array | None = None, *, offset_axis0: int = 0) -> str:
+    """'N entries, first at (i, j) = v, ...' for the True entries of ``mask``."""
+    m = np.asarray(to_numpy(mask), dtype=bool)
+    idx = np.argwhere(m) if m.ndim else (np.zeros((1, 0), dtype=int) if m else np.zeros((0, 0)))
+    count = int(m.sum())
+    shown = []
+    v = None if values is None else to_numpy(values)
+    for where in idx[:_MAX_SHOWN]:
+        pos = tuple(int(i) for i in where)
+        if pos and offset_axis0:
+            pos = (pos[0] + offset_axis0, *pos[1:])
+        text = str(pos[0]) if len(pos) == 1 else str(pos)
+        if v is not None:
+            val = v[tuple(where)] if v.ndim else v
+            text += f" (value {val.item() if hasattr(val, 'item') else val!r})"
+        shown.append(text)
+    more = ", ..." if count > _MAX_SHOWN else ""
+    noun = "entry" if count == 1 else "entries"
+    return f"{count} {noun}, at index {', '.join(shown)}{more}"
+
+
+def any_true(xp: Any, mask: Array) -> bool:
+    return bool(xp.any(mask))
+
+
+def check_axis(pred: Array, axis: int, *, name: str = "pred") -> int:
+    ndim = len(pred.shape)
+    if ndim == 0:
+        msg = f"`{name}` must have a class axis; got a 0-d array (a single score is not a distribution)"
+        raise ValueError(msg)
+    if not isinstance(axis, (int, np.integer)) or not -ndim <= axis < ndim:
+        msg = f"`axis` must be an integer in [{-ndim}, {ndim - 1}] for `{name}` of shape {tuple(pred.shape)}; got {axis!r}"
+        raise ValueError(msg)
+    axis = int(axis) % ndim
+    if pred.shape[axis] == 0:
+        msg = f"`{name}` has no classes (size 0 along axis {axis}, shape {tuple(pred.shape)}); at least one class is needed"
+        raise ValueError(msg)
+    return axis
+
+
+def check_label_smoothing(eps: float, smoothing: str, num_classes: int) -> float:
+    check_option("smoothing", smoothing, ("uniform", "others"))
+    try:
+        eps = float(eps)
+    except (TypeError, ValueError):
+        msg = f"`label_smoothing` must be a number in [0, 1]; got {eps!r}"
+        raise TypeError(msg) from None
+    if not (0.0 <= eps <= 1.0):
+        msg = f"`label_smoothing` must be in [0, 1]; got {eps!r} (0 means no smoothing)"
+        raise ValueError(msg)
+    if eps > 0 and smoothing == "others" and num_classes < 2:
+        msg = "`smoothing='others'` spreads ε over the other classes and needs at least 2 classes; got 1"
+        raise ValueError(msg)
+    return eps
+
+
+def _tolerance(xp: Any, dtype: Any) -> tuple[float, float]:
+    """(value tolerance 10·eps, normalisation tolerance 10·sqrt(eps)) for ``dtype``."""
+    eps = float(xp.finfo(dtype).eps)
+    return 10 * eps, 10 * math.sqrt(eps)
+
+
+def check_index_target(
+    xp: Any, target: Array, num_classes: int, ignore_index: int | None, batch_shape: tuple
+) -> Array:
+    """Integer class indices (int64) after checks; float exact-integers are accepted (the CSV case)."""
+    if target.dtype == xp.bool:
+        msg = (
+            "`target` has dtype bool; pass class indices as integers (e.g. `target.astype(int)`) "
+            "or a floating distribution with the prediction's shape"
+        )
+        raise TypeError(msg)
+    if tuple(target.shape) != tuple(batch_shape):
+        msg = (
+            f"`target` of class indices must have the prediction's shape without the class axis, "
+            f"{tuple(batch_shape)}; got {tuple(target.shape)}"
+        )
+        raise ValueError(msg)
+    if xp.isdtype(target.dtype, "real floating"):
+        bad = ~xp.isfinite(target) | (target != xp.round(target))
+        if any_true(xp, bad):
+            msg = (
+                "`target` is floating point with the shape of class indices, but not every value is a "
+                f"finite whole number ({positions(bad, target)}); class indices are never truncated: "
+                "fix the labels, or pass a distribution with the prediction's shape for soft labels"
+            )
+            raise ValueError(msg)
+    elif not xp.isdtype(target.dtype, "integral"):
+        msg = f"`target` must hold integer class indices or floating distributions; got dtype {target.dtype}"
+        raise TypeError(msg)
+    t = xp.astype(target, xp.int64) if target.dtype != xp.int64 else target
+    if xp.isdtype(target.dtype, "real floating") and any_true(xp, xp.abs(target) > 2.0**62):
+        msg = "`target` holds values too large to be class indices"
+        raise ValueError(msg)
+    ignored = (t == ignore_index) if ignore_index is not None else xp.zeros(t.shape, dtype=xp.bool)
+    bad = ((t < 0) | (t >= num_classes)) & ~ignored
+    if any_true(xp, bad):
+        hint = "" if ignore_index is None else f" or equal `ignore_index` ({ignore_index})"
+        msg = (
+            f"`target` class indices must be in [0, {num_classes - 1}]{hint}; got out-of-range labels: "
+            f"{positions(bad, t)}. Check the number of classes (the prediction has {num_classes}) "
+            "or set `ignore_index` to the value that marks padding"
+        )
+        raise ValueError(msg)
+    return t
+
+
+def check_soft_target(xp: Any, target: Array, *, validate: bool) -> None:
+    if not validate:
+        return
+    bad = ~xp.isfinite(target) | (target < 0)
+    if any_true(xp, bad):
+        msg = (
+            "`target` distributions must be finite and non-negative; got "
+            f"{positions(bad, target)}. Soft labels are weights per class; pass class indices "
+            "(integer dtype) for hard labels"
+        )
+        raise ValueError(msg)
+    _, ntol = _tolerance(xp, target.dtype)
+    mass = xp.sum(target, axis=-1)
+    off = (xp.abs(mass - 1) > ntol) & (mass != 0)
+    if any_true(xp, off):
+        warn(
+            NotNormalizedWarning,
+            "`target` rows do not sum to 1 (" + positions(off, mass) + "); they are used as given, "
+            "each row counting with its mass in the mean. Normalise them if they should be distributions "
+            "(all-zero rows are masks and are not reported)",
+        )
+
+
+def check_probs(xp: Any, p: Array, *, name: str = "pred", normalized: bool = True) -> Array:
+    """Probabilities in [0, 1] (within 10·eps, set to the bound) and rows summing to 1 (warn)."""
+    vtol, ntol = _tolerance(xp, p.dtype)
+    bad = (p < -vtol) | (p > 1 + vtol)
+    if any_true(xp, bad):
+        msg = (
+            f"`{name}` with kind='probs' must be probabilities in [0, 1]; got {positions(bad, p)}. "
+            "If these are scores, pass kind='logits'; if log-probabilities, kind='log_probs'"
+        )
+        raise ValueError(msg)
+    if any_true(xp, (p < 0) | (p > 1)):
+        p = xp.clip(p, 0, 1)  # documented: only values within 10·eps of the range
+    if normalized:
+        total = xp.sum(p, axis=-1)
+        off = xp.abs(total - 1) > ntol
+        if any_true(xp, off):
+            warn(
+                NotNormalizedWarning,
+                f"`{name}` rows with kind='probs' do not sum to 1 ({positions(off, total)}); they are "
+                "used as given, not renormalised",
+            )
+    return p
+
+
+def check_log_probs(xp: Any, lp: Array, lse: Array, *, name: str = "pred") -> None:
+    vtol, ntol = _tolerance(xp, lp.dtype)
+    bad = lp > vtol
+    if any_true(xp, bad):
+        msg = (
+            f"`{name}` with kind='log_probs' must be ≤ 0 (log-probabilities); got {positions(bad, lp)}. "
+            "If these are scores, pass kind='logits'"
+        )
+        raise ValueError(msg)
+    off = xp.abs(lse) > ntol
+    if any_true(xp, off & xp.isfinite(lse)):
+        warn(
+            NotNormalizedWarning,
+            f"`{name}` rows with kind='log_probs' do not log-sum-exp to 0 ({positions(off, lse)}); they "
+            "are used as given, not renormalised",
+        )
+
+
+def warn_double_softmax(xp: Any, x: Array, num_classes: int, *, name: str = "pred") -> None:
+    if num_classes < 2 or math.prod(x.shape) == 0:
+        return
+    _, ntol = _tolerance(xp, x.dtype)
+    in_unit = xp.all((x >= 0) & (x <= 1))
+    if not bool(in_unit):
+        return
+    if bool(xp.all(xp.abs(xp.sum(x, axis=-1) - 1) <= ntol)):
+        warn(
+            DoubleSoftmaxWarning,
+            f"`{name}` is treated as logits (kind='logits') but every row is already a probability "
+            "distribution; a softmax of probabilities is almost surely a bug (a double softmax). "
+            "Pass kind='probs' if these are probabilities",
+        )
+
+
+def check_class_weight(xp: Any, weight: Array, num_classes: int) -> None:
+    if tuple(weight.shape) != (num_classes,):
+        msg = f"`weight` must have one entry per class, shape ({num_classes},); got {tuple(weight.shape)}"
+        raise ValueError(msg)
+    bad = ~xp.isfinite(weight) | (weight < 0)
+    if any_true(xp, bad):
+        msg = f"`weight` must be finite and non-negative; got {positions(bad, weight)}"
+        raise ValueError(msg)
+
+
+def check_sample_weight(xp: Any, sample_weight: Array, batch_shape: tuple) -> None:
+    if tuple(sample_weight.shape) != tuple(batch_shape):
+        msg = (
+            f"`sample_weight` must have one entry per example, shape {tuple(batch_shape)}; "
+            f"got {tuple(sample_weight.shape)}"
+        )
+        raise ValueError(msg)
+    bad = ~xp.isfinite(sample_weight) | (sample_weight < 0)
+    if any_true(xp, bad):
+        msg = (
+            f"`sample_weight` must be finite and non-negative; got {positions(bad, sample_weight)}. "
+            "Use 0 to mask an example"
+        )
+        raise ValueError(msg)

@@ -1,0 +1,242 @@
+r"""Binary and multi-label cross-entropy: every element an independent Bernoulli.
+
+The seed's equation 2, per element, with ``p = σ(x)``::
+
+    ℓ = − s · weight · [ pos_weight · y · log p + (1 − y) · log(1 − p) ]
+
+computed in log space from logits (``log p = −softplus(−x)``, ``log(1−p) =
+−softplus(x)``), so ``x = ±1e9`` costs ``|x|`` when wrong and 0 when right, and
+``0 · log 0 = 0`` keeps ``x = ±inf`` finite when it is right
+(docs/semantics.md §8). It is the two-class softmax cross-entropy with logits
+``[0, x]``:
+
+>>> import numpy as np
+>>> from crossentropy import cross_entropy
+>>> x, y = np.array([1.5, -0.3]), np.array([1.0, 0.0])
+>>> a = binary_cross_entropy(x, y)
+>>> b = cross_entropy(np.stack([np.zeros(2), x], axis=1), np.stack([1 - y, y], axis=1))
+>>> bool(np.isclose(a, b))
+True
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from . import _validate as v
+from ._array import Array, asarray_like, compute_dtype, namespace
+from .special import log1mexp, log_sigmoid
+
+__all__ = ["binary_cross_entropy", "binary_terms"]
+
+BINARY_KINDS = ("logits", "probs", "log_probs", "auto")
+
+
+def _binary_kind(xp: Any, x: Array, kind: str) -> str:
+    v.check_option("kind", kind, BINARY_KINDS)
+    if kind != "auto":
+        return kind
+    if math.prod(x.shape) == 0:
+        msg = "kind='auto' cannot decide from an empty prediction; pass kind= explicitly"
+        raise ValueError(msg)
+    outside = bool(xp.any((x < 0) | (x > 1)))
+    positive = bool(xp.any(x > 0))
+    if outside and positive:
+        v.warn(v.KindDecisionWarning, "kind='auto' decided kind='logits': values outside [0, 1]")
+        return "logits"
+    what = "in [0, 1] (probabilities or small logits)" if not outside else "≤ 0 (log-probabilities or negative logits)"
+    msg = f"kind='auto' is ambiguous for binary predictions: every value is {what}. Pass kind= explicitly"
+    raise ValueError(msg)
+
+
+def _log_p_pair(xp: Any, x: Array, kind: str, validate: bool) -> tuple[Array, Array]:
+    """(log p, log(1 − p)) for the positive class."""
+    if kind == "logits":
+        return log_sigmoid(x), log_sigmoid(-x)
+    if kind == "probs":
+        if validate:
+            x = v.check_probs(xp, x, normalized=False)
+        return xp.log(x), xp.log1p(-x)
+    if validate:
+        vtol, _ = v._tolerance(xp, x.dtype)
+        bad = x > vtol
+        if v.any_true(xp, bad):
+            msg = f"`pred` with kind='log_probs' must be ≤ 0; got {v.positions(bad, x)}"
+            raise ValueError(msg)
+    return x, log1mexp(xp.minimum(x, xp.zeros_like(x)))
+
+
+def _broadcast_prefix(xp: Any, a: Array, shape: tuple, name: str) -> Array:
+    """Per-example weights (a prefix of ``shape``) broadcast over the trailing label axes."""
+    if tuple(a.shape) == tuple(shape):
+        return a
+    k = len(a.shape)
+    if tuple(a.shape) != tuple(shape[:k]):
+        msg = (
+            f"`{name}` must have the prediction's shape {tuple(shape)} or a prefix of it (one weight "
+            f"per example); got {tuple(a.shape)}"
+        )
+        raise ValueError(msg)
+    return xp.reshape(a, (*a.shape, *([1] * (len(shape) - k))))
+
+
+def binary_terms(
+    pred: Array,
+    target: Array,
+    *,
+    kind: str = "logits",
+    pos_weight: Array | None = None,
+    weight: Array | None = None,
+    focal_gamma: float | None = None,
+    label_smoothing: float = 0.0,
+    sample_weight: Array | None = None,
+    ignore_index: int | None = None,
+    validate: bool = True,
+) -> tuple[Any, Array, Array, dict]:
+    """Per-element ``(ℓ, count)`` with ``count = s`` on unmasked elements: the mean is Σℓ / Σcount."""
+    xp = namespace(pred)
+    dtype = compute_dtype(xp, pred)
+    x = pred if pred.dtype == dtype else xp.astype(pred, dtype)
+    kind = _binary_kind(xp, x, kind)
+    if not hasattr(target, "shape") or namespace(target) is not xp:
+        target = asarray_like(xp, target, pred)
+    if tuple(target.shape) != tuple(x.shape):
+        msg = f"`target` must have the prediction's shape {tuple(x.shape)}; got {tuple(target.shape)}"
+        raise ValueError(msg)
+    if target.dtype == xp.bool:
+        target = xp.astype(target, dtype)
+    if xp.isdtype(target.dtype, "integral"):
+        ignored = (target == ignore_index) if ignore_index is not None else xp.zeros(x.shape, dtype=xp.bool)
+        if validate:
+            bad = ((target != 0) & (target != 1)) & ~ignored
+            if v.any_true(xp, bad):
+                hint = "" if ignore_index is None else f" or `ignore_index` ({ignore_index})"
+                msg = f"integer binary `target` must be 0 or 1{hint}; got {v.positions(bad, target)}"
+                raise ValueError(msg)
+        y = xp.astype(xp.where(ignored, xp.zeros_like(target), target), dtype)
+    else:
+        if ignore_index is not None:
+            msg = "`ignore_index` applies to integer targets; mask soft targets with sample_weight=0"
+            raise ValueError(msg)
+        ignored = xp.zeros(x.shape, dtype=xp.bool)
+        y = target if target.dtype == dtype else xp.astype(target, dtype)
+        if validate:
+            bad = ~xp.isfinite(y) | (y < 0) | (y > 1)
+            if v.any_true(xp, bad):
+                msg = f"binary `target` must be in [0, 1]; got {v.positions(bad, y)}"
+                raise ValueError(msg)
+    eps = v.check_label_smoothing(label_smoothing, "uniform", 2)
+    if eps:
+        y = (1 - eps) * y + eps / 2
+    with np.errstate(all="ignore"):
+        lp, l1p = _log_p_pair(xp, x, kind, validate)
+    pos = y
+    if pos_weight is not None:
+        pw = asarray_like(xp, pos_weight, pred, dtype)
+        if validate and v.any_true(xp, ~xp.isfinite(pw) | (pw < 0)):
+            msg = f"`pos_weight` must be finite and non-negative; got {v.positions(~xp.isfinite(pw) | (pw < 0), pw)}"
+            raise ValueError(msg)
+        pos = y * pw
+    neg = 1 - y
+    if focal_gamma is not None:
+        g = float(focal_gamma)
+        if not g >= 0:
+            msg = f"`focal_gamma` must be ≥ 0; got {focal_gamma!r}"
+            raise ValueError(msg)
+        with np.errstate(all="ignore"):
+            pos = pos * xp.exp(g * l1p)  # (1 − p)^γ
+            neg = neg * xp.exp(g * lp)  # p^γ
+    with np.errstate(all="ignore"):
+        t_pos = pos * lp
+        t_neg = neg * l1p
+        inner = xp.where(pos == 0, xp.zeros_like(t_pos), t_pos) + xp.where(
+            neg == 0, xp.zeros_like(t_neg), t_neg
+        )
+    scale = None
+    if weight is not None:
+        w = asarray_like(xp, weight, pred, dtype)
+        if validate and v.any_true(xp, ~xp.isfinite(w) | (w < 0)):
+            msg = f"`weight` must be finite and non-negative; got {v.positions(~xp.isfinite(w) | (w < 0), w)}"
+            raise ValueError(msg)
+        scale = w
+    count = xp.ones(x.shape, dtype=dtype)
+    mask = ignored
+    if sample_weight is not None:
+        s = asarray_like(xp, sample_weight, pred, dtype)
+        if validate and v.any_true(xp, ~xp.isfinite(s) | (s < 0)):
+            msg = f"`sample_weight` must be finite and non-negative; got {v.positions(~xp.isfinite(s) | (s < 0), s)}"
+            raise ValueError(msg)
+        s = _broadcast_prefix(xp, s, tuple(x.shape), "sample_weight")
+        scale = s if scale is None else scale * s
+        count = count * s
+        mask = mask | (count == 0)
+    loss = -inner if scale is None else -inner * scale
+    zero = xp.zeros_like(loss)
+    loss = xp.where(mask, zero, loss)
+    count = xp.where(mask, zero, count)
+    info = {"kind": kind, "x": x, "y": y, "lp": lp, "l1p": l1p, "mask": mask}
+    return xp, loss, count, info
+
+
+def binary_cross_entropy(
+    pred: Array,
+    target: Array,
+    *,
+    kind: str = "logits",
+    pos_weight: Array | None = None,
+    weight: Array | None = None,
+    focal_gamma: float | None = None,
+    label_smoothing: float = 0.0,
+    reduction: str = "mean",
+    sample_weight: Array | None = None,
+    ignore_index: int | None = None,
+    empty: str = "nan",
+    base: Any = "e",
+    validate: bool = True,
+) -> Array:
+    r"""Binary / multi-label cross-entropy (independent sigmoids), PyTorch's conventions.
+
+    ``ℓ = −s·weight·[pos_weight·y'·log p·(1−p)^γ + (1−y')·log(1−p)·p^γ]`` per element,
+    ``y' = (1−ε)·y + ε/2``; soft targets in [0, 1] allowed. ``"mean"`` divides by
+    the (sample-weighted) number of unmasked elements — PyTorch's
+    ``binary_cross_entropy_with_logits`` when no ``sample_weight`` is given,
+    scikit-learn's weighted ``log_loss`` when it is. ``weight`` rescales elements
+    without entering the divisor (PyTorch's ``weight``); ``pos_weight`` broadcasts
+    along the last axis. ``focal_gamma=γ`` gives the focal loss.
+
+    >>> import numpy as np
+    >>> float(binary_cross_entropy(np.array([1e9, -1e9]), np.array([0.0, 0.0])))  # (1e9 + 0) / 2
+    500000000.0
+    >>> float(binary_cross_entropy(np.array([0.9, 0.2]), np.array([1, 0]), kind="probs"))
+    0.164252033486018
+    """
+    from .chain import REDUCTIONS, _log_base
+
+    v.check_option("reduction", reduction, REDUCTIONS)
+    v.check_option("empty", empty, ("nan", "zero", "raise"))
+    xp, loss, count, _ = binary_terms(
+        pred, target, kind=kind, pos_weight=pos_weight, weight=weight, focal_gamma=focal_gamma,
+        label_smoothing=label_smoothing, sample_weight=sample_weight, ignore_index=ignore_index,
+        validate=validate,
+    )
+    scale = _log_base(base)
+    if scale != 1.0:
+        loss = loss / scale
+    if reduction == "none":
+        return loss
+    total = xp.sum(loss)
+    den = xp.sum(count)
+    if empty == "raise" or validate:
+        if bool(den == 0):
+            if empty == "raise":
+                msg = "cannot reduce: no unmasked element (empty='raise')"
+                raise ValueError(msg)
+            if empty == "nan" and reduction == "mean":
+                v.warn(v.EmptyReductionWarning, "mean over no element; returning NaN (empty='zero' returns 0)")
+    if reduction == "sum":
+        return total
+    safe = xp.where(den == 0, xp.ones_like(den), den)
+    return xp.where(den == 0, xp.full_like(total, math.nan if empty == "nan" else 0.0), total / safe)

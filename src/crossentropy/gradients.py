@@ -1,0 +1,194 @@
+r"""Closed-form gradients of the losses with respect to the prediction.
+
+For ``ℓ_i = −s_i Σ_c a_ic log q_ic`` with ``a_ic = weight_c · y'_ic`` and
+``A_i = Σ_c a_ic`` (docs/semantics.md §9)::
+
+    ∂ℓ_i/∂x_ic = s_i · (A_i · softmax(x_i)_c − a_ic)      (logits)
+    ∂ℓ_i/∂x_ic = − s_i · a_ic                             (log-probabilities)
+    ∂ℓ_i/∂p_ic = − s_i · a_ic / p_ic                      (probabilities; 0 where a_ic = 0)
+
+divided by ``Σ_i w_i`` for ``reduction="mean"``. For a plain hard label this is
+the familiar ``softmax(x) − onehot(y)``:
+
+>>> import numpy as np
+>>> x = np.array([[1.0, 2.0, 0.5]])
+>>> g = cross_entropy_grad(x, np.array([1]))
+>>> bool(np.allclose(g, np.exp(x) / np.exp(x).sum() - np.eye(3)[[1]]))
+True
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from . import _validate as v
+from ._array import Array, asarray_like
+from ._prepare import kernel_arrays, prepare, row_weights, use_kernel
+from .binary import binary_terms
+from .chain import EMPTY, REDUCTIONS, _empty_reason, denominator
+
+__all__ = ["cross_entropy_grad", "binary_cross_entropy_grad"]
+
+
+def _row_scale(xp, p, reduction, empty, divide_by, grad_output, wsum):
+    """Per-example factor s_i · g_i / den (0 on masked rows)."""
+    v.check_option("reduction", reduction, REDUCTIONS)
+    v.check_option("empty", empty, EMPTY)
+    v.check_option("divide_by", divide_by, ("weight", "count"))
+    dtype = p.x.dtype
+    scale = xp.ones(p.batch_shape, dtype=dtype) if p.s is None else p.s
+    if grad_output is not None:
+        g = asarray_like(xp, grad_output, p.x, dtype)
+        if reduction == "none" and tuple(g.shape) != tuple(p.batch_shape):
+            msg = f"`grad_output` for reduction='none' must have shape {p.batch_shape}; got {tuple(g.shape)}"
+            raise ValueError(msg)
+        if reduction != "none" and math.prod(g.shape) != 1:
+            msg = f"`grad_output` for reduction={reduction!r} must be a scalar; got shape {tuple(g.shape)}"
+            raise ValueError(msg)
+        scale = scale * (g if reduction == "none" else xp.reshape(g, ()))
+    if reduction == "mean":
+        den = denominator(p, wsum, divide_by)
+        if bool(den == 0) and empty == "raise":
+            msg = f"cannot reduce: {_empty_reason(p)} (empty='raise')"
+            raise ValueError(msg)
+        safe = xp.where(den == 0, xp.ones_like(den), den)
+        scale = xp.where(den == 0, xp.zeros_like(scale), scale / safe)
+    return xp.where(p.mask, xp.zeros_like(scale), scale)
+
+
+def cross_entropy_grad(
+    pred: Array,
+    target: Array,
+    *,
+    kind: str = "logits",
+    axis: int = -1,
+    reduction: str = "mean",
+    sample_weight: Array | None = None,
+    weight: Array | None = None,
+    ignore_index: int | None = -100,
+    label_smoothing: float = 0.0,
+    smoothing: str = "uniform",
+    empty: str = "nan",
+    divide_by: str = "weight",
+    grad_output: Any = None,
+    validate: bool = True,
+    impl: str = "auto",
+) -> Array:
+    r"""Gradient of :func:`crossentropy.cross_entropy` with respect to ``pred``, in closed form.
+
+    Same arguments as ``cross_entropy`` plus ``grad_output`` (a scalar for
+    ``"mean"``/``"sum"``, one value per example for ``"none"``). Masked rows get
+    exactly zero, whatever their prediction holds (``±inf``, NaN); an all-masked
+    mean gets zeros (never NaN). Matches autograd of the loss.
+
+    >>> import numpy as np
+    >>> x = np.array([[0.0, 0.0], [5.0, -5.0]])
+    >>> cross_entropy_grad(x, np.array([0, -100]))     # mean over the one valid row
+    array([[-0.5,  0.5],
+           [ 0. ,  0. ]])
+    """
+    p = prepare(
+        pred, target, kind=kind, axis=axis, weight=weight, sample_weight=sample_weight,
+        ignore_index=ignore_index, label_smoothing=label_smoothing, smoothing=smoothing,
+        validate=validate,
+    )
+    xp = p.xp
+    wsum = row_weights(p)
+    with np.errstate(all="ignore"):
+        scale = _row_scale(xp, p, reduction, empty, divide_by, grad_output, wsum)
+        if use_kernel(p, impl):
+            from . import kernels
+
+            x2, tgt, w, _ = kernel_arrays(p)
+            n = x2.shape[0]
+            g = kernels.softmax_terms_grad(
+                x2, tgt, row_scale=np.reshape(np.asarray(scale, dtype=np.float64), (n,)), weight=w,
+                ignore_index=-100 if p.ignore_index is None else p.ignore_index,
+                label_smoothing=p.eps, smoothing=p.smoothing,
+            )
+            g = np.reshape(g, p.x.shape)
+        else:
+            a = p.dense_coefficients()
+            s = scale[..., None]
+            if p.kind == "logits":
+                q = xp.exp(p.log_q())
+                big_a = xp.sum(a, axis=-1, keepdims=True)
+                g = s * (big_a * q - a)
+            elif p.kind == "log_probs":
+                g = -s * a
+            else:
+                ratio = a / p.x
+                g = -s * xp.where(a == 0, xp.zeros_like(ratio), ratio)
+            g = xp.where(p.mask[..., None], xp.zeros_like(g), g)
+        if p.invalid is not None:
+            g = xp.where(p.invalid[..., None], xp.full_like(g, math.nan), g)
+    return xp.moveaxis(g, -1, p.axis)
+
+
+def binary_cross_entropy_grad(
+    pred: Array,
+    target: Array,
+    *,
+    pos_weight: Array | None = None,
+    weight: Array | None = None,
+    focal_gamma: float | None = None,
+    label_smoothing: float = 0.0,
+    reduction: str = "mean",
+    sample_weight: Array | None = None,
+    ignore_index: int | None = None,
+    empty: str = "nan",
+    grad_output: Any = None,
+    validate: bool = True,
+) -> Array:
+    r"""Gradient of :func:`crossentropy.binary_cross_entropy` with respect to its logits.
+
+    Without focal loss: ``s · weight · (pos_weight·y·(p − 1) + (1 − y)·p)`` per element
+    (``p = σ(x)``), divided by the element count for ``"mean"``. With
+    ``focal_gamma=γ`` the exact derivative of the focal loss. Gradients are with
+    respect to logits (the input that training differentiates).
+
+    >>> import numpy as np
+    >>> binary_cross_entropy_grad(np.array([0.0, 0.0]), np.array([1.0, 0.0]), reduction="sum")
+    array([-0.5,  0.5])
+    """
+    v.check_option("reduction", reduction, REDUCTIONS)
+    v.check_option("empty", empty, EMPTY)
+    xp, loss, count, info = binary_terms(
+        pred, target, kind="logits", pos_weight=pos_weight, weight=weight, focal_gamma=None,
+        label_smoothing=label_smoothing, sample_weight=sample_weight, ignore_index=ignore_index,
+        validate=validate,
+    )
+    x, y, lp, l1p, mask = info["x"], info["y"], info["lp"], info["l1p"], info["mask"]
+    dtype = x.dtype
+    pw = 1 if pos_weight is None else asarray_like(xp, pos_weight, pred, dtype)
+    with np.errstate(all="ignore"):
+        prob = xp.exp(lp)
+        one_minus = xp.exp(l1p)
+        if focal_gamma is None:
+            g = pw * y * (-one_minus) + (1 - y) * prob
+        else:
+            gam = float(focal_gamma)
+            # d/dx [(1−p)^γ log p] = (1−p)^γ [(1−p) − γ p log p];  d/dx [p^γ log(1−p)] = p^γ [γ (1−p) log(1−p) − p]
+            lp_term = xp.where(prob == 0, xp.zeros_like(lp), prob * lp)
+            l1p_term = xp.where(one_minus == 0, xp.zeros_like(l1p), one_minus * l1p)
+            d_pos = xp.exp(gam * l1p) * (one_minus - gam * lp_term)
+            d_neg = xp.exp(gam * lp) * (gam * l1p_term - prob)
+            g = -(pw * y * d_pos + (1 - y) * d_neg)
+        scale = count  # s on unmasked elements
+        if weight is not None:
+            g = g * asarray_like(xp, weight, pred, dtype)
+        if grad_output is not None:
+            go = asarray_like(xp, grad_output, pred, dtype)
+            scale = scale * (go if reduction == "none" else xp.reshape(go, ()))
+        if reduction == "mean":
+            den = xp.sum(count)
+            if bool(den == 0) and empty == "raise":
+                msg = "cannot reduce: no unmasked element (empty='raise')"
+                raise ValueError(msg)
+            scale = xp.where(den == 0, xp.zeros_like(scale), scale / xp.where(den == 0, xp.ones_like(den), den))
+        g = g * scale
+        g = xp.where(mask, xp.zeros_like(g), g)
+    return g

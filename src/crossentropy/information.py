@@ -1,0 +1,189 @@
+r"""Entropy, KL divergence and the decomposition CE = H + KL.
+
+For a target distribution y and a model q (docs/semantics.md §7)::
+
+    H(y)      = − Σ_c y_c log y_c                      (0 · log 0 = 0)
+    KL(y ‖ q) =   Σ_c y_c (log y_c − log q_c)
+    CE(y, q)  = − Σ_c y_c log q_c = H(y) + KL(y ‖ q)
+
+So minimising cross-entropy over q minimises KL: q is driven towards y, and the
+minimum CE is H(y) (0 for a hard label, where CE = KL = NLL).
+
+>>> import numpy as np
+>>> y = np.array([[0.5, 0.5, 0.0]])
+>>> q = np.array([[0.25, 0.5, 0.25]])
+>>> d = decompose(q, y, kind="probs")
+>>> bool(np.isclose(d.cross_entropy, d.entropy + d.kl))
+True
+>>> round(float(d.entropy), 6), round(float(d.kl), 6)     # log 2, ½ log 2
+(0.693147, 0.346574)
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from . import _validate as v
+from ._array import Array, compute_dtype, namespace
+from ._prepare import prepare
+from .chain import _log_base, _reduce, perplexity
+from .special import xlogy
+
+__all__ = ["entropy", "kl_divergence", "decompose", "Decomposition", "perplexity"]
+
+
+class Decomposition(NamedTuple):
+    """``cross_entropy = entropy + kl``, each reduced the same way."""
+
+    cross_entropy: Array
+    entropy: Array
+    kl: Array
+
+
+def entropy(
+    p: Array,
+    *,
+    kind: str = "probs",
+    axis: int = -1,
+    base: Any = "e",
+    reduction: str = "none",
+    validate: bool = True,
+) -> Array:
+    r"""Shannon entropy ``H(p) = −Σ_c p_c log p_c`` of each distribution along ``axis``.
+
+    ``kind="probs"`` (default), ``"log_probs"`` or ``"logits"`` (the entropy of the
+    softmax). ``reduction="mean"``/``"sum"`` reduce over the rows. ``0 ≤ H ≤ log C``.
+
+    >>> import numpy as np
+    >>> entropy(np.array([[0.5, 0.5], [1.0, 0.0]]), base=2)   # one bit, zero bits
+    array([1., 0.])
+    """
+    xp = namespace(p)
+    axis = v.check_axis(p, axis, name="p")
+    v.check_option("kind", kind, ("probs", "log_probs", "logits"))
+    v.check_option("reduction", reduction, ("none", "mean", "sum"))
+    x = xp.moveaxis(xp.astype(p, compute_dtype(xp, p, name="p")), axis, -1)
+    from .kinds import log_probs_last
+
+    with np.errstate(all="ignore"):
+        lq = log_probs_last(xp, x, kind, validate=validate, name="p")
+        q = x if kind == "probs" else xp.exp(lq)
+        h = 0.0 - xp.sum(xlogy(q, lq), axis=-1)
+        if reduction == "mean":
+            h = xp.mean(h)
+        elif reduction == "sum":
+            h = xp.sum(h)
+    scale = _log_base(base)
+    return h if scale == 1.0 else h / scale
+
+
+def _decompose_terms(pred, target, opts):
+    p = prepare(pred, target, **opts)
+    xp = p.xp
+    with np.errstate(all="ignore"):
+        a = p.dense_coefficients()  # weight_c · y'_ic
+        if p.weight is None:
+            y_s = a
+        else:
+            safe_w = xp.where(p.weight == 0, xp.ones_like(p.weight), p.weight)
+            y_s = a / safe_w
+        log_y = xp.log(y_s)
+        lq = p.log_q()
+        ce = -xp.sum(xlogy(a, lq), axis=-1)
+        h = 0.0 - xp.sum(xlogy(a, log_y), axis=-1)
+        kl = xp.sum(xp.where(a == 0, xp.zeros_like(a), a * (log_y - lq)), axis=-1)
+        mass = p.mass()
+        if p.s is not None:
+            ce, h, kl, mass = ce * p.s, h * p.s, kl * p.s, mass * p.s
+        zero = xp.zeros_like(ce)
+        ce, h, kl = (xp.where(p.mask, zero, t) for t in (ce, h, kl))
+        mass = xp.where(p.mask, zero, mass)
+    return p, ce, h, kl, mass
+
+
+def decompose(
+    pred: Array,
+    target: Array,
+    *,
+    kind: str = "logits",
+    axis: int = -1,
+    reduction: str = "mean",
+    sample_weight: Array | None = None,
+    weight: Array | None = None,
+    ignore_index: int | None = -100,
+    label_smoothing: float = 0.0,
+    smoothing: str = "uniform",
+    empty: str = "nan",
+    divide_by: str = "weight",
+    base: Any = "e",
+    validate: bool = True,
+) -> Decomposition:
+    r"""``(cross_entropy, entropy, kl)`` with ``CE = H(y') + KL(y' ‖ q)``, reduced like ``cross_entropy``.
+
+    ``y'`` is the (smoothed) target. Per example the three are weighted by
+    ``s_i · weight_c`` exactly as the loss, and ``"mean"`` divides all three by the
+    same ``Σ w_i``, so the identity holds per example and after reduction. For
+    an index target without smoothing ``entropy`` is 0 and ``kl`` equals the NLL.
+
+    >>> import numpy as np
+    >>> logits = np.array([[1.0, 2.0, 0.0]])
+    >>> d = decompose(logits, np.array([1]))
+    >>> float(d.entropy), bool(np.isclose(d.kl, d.cross_entropy))
+    (0.0, True)
+    >>> d = decompose(logits, np.array([1]), label_smoothing=0.3)   # smoothing adds entropy
+    >>> float(d.entropy) > 0
+    True
+    """
+    p, ce, h, kl, mass = _decompose_terms(
+        pred, target,
+        dict(kind=kind, axis=axis, weight=weight, sample_weight=sample_weight,
+             ignore_index=ignore_index, label_smoothing=label_smoothing, smoothing=smoothing,
+             validate=validate),
+    )
+    with np.errstate(all="ignore"):
+        out = [_reduce(p, t, mass, reduction, empty, divide_by) for t in (ce, h, kl)]
+    scale = _log_base(base)
+    if scale != 1.0:
+        out = [t / scale for t in out]
+    return Decomposition(*out)
+
+
+def kl_divergence(
+    pred: Array,
+    target: Array,
+    *,
+    kind: str = "logits",
+    axis: int = -1,
+    reduction: str = "mean",
+    sample_weight: Array | None = None,
+    weight: Array | None = None,
+    ignore_index: int | None = -100,
+    label_smoothing: float = 0.0,
+    smoothing: str = "uniform",
+    empty: str = "nan",
+    divide_by: str = "weight",
+    base: Any = "e",
+    validate: bool = True,
+) -> Array:
+    r"""``KL(target ‖ pred) = Σ_c y_c (log y_c − log q_c)``, reduced like ``cross_entropy``.
+
+    Argument order follows the library (prediction first): the divergence of the
+    model from the target. ``+inf`` where the target has mass on a class the model
+    gives probability 0. With ``reduction="mean"`` on normalised rows this is
+    PyTorch's ``kl_div(log_q, y, reduction="batchmean")``.
+
+    >>> import numpy as np
+    >>> y = np.array([[0.5, 0.5]])
+    >>> float(kl_divergence(np.array([[0.5, 0.5]]), y, kind="probs"))     # KL(p ‖ p) = 0
+    0.0
+    >>> float(kl_divergence(np.array([[0.9, 0.1]]), y, kind="probs", base=2))
+    0.73696559416620...
+    """
+    return decompose(
+        pred, target, kind=kind, axis=axis, reduction=reduction, sample_weight=sample_weight,
+        weight=weight, ignore_index=ignore_index, label_smoothing=label_smoothing,
+        smoothing=smoothing, empty=empty, divide_by=divide_by, base=base, validate=validate,
+    ).kl
+

@@ -1,0 +1,148 @@
+"""Input kinds (what a prediction holds) and target kinds (what a target holds).
+
+Prediction kinds: ``"logits"`` (default), ``"probs"``, ``"log_probs"``, or
+``"auto"``, which decides once per call and says what it decided. Target kinds
+come from the dtype, never from a guess on values: integer → class indices,
+floating with the prediction's shape → distributions (docs/semantics.md §1–2).
+
+>>> import numpy as np
+>>> infer_kind(np.array([[0.2, 0.8], [0.5, 0.5]]))[0]
+'probs'
+>>> np.exp(to_log_probs(np.array([[0.0, np.log(3.0)]]), kind="logits"))
+array([[0.25, 0.75]])
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from . import _validate as v
+from ._array import Array, compute_dtype, namespace
+from .special import logsumexp
+
+__all__ = ["KINDS", "infer_kind", "resolve_kind", "to_log_probs", "target_kind"]
+
+KINDS = ("logits", "probs", "log_probs", "auto")
+
+
+def infer_kind(pred: Array, *, axis: int = -1) -> tuple[str, str]:
+    """Decide the kind of a multi-class prediction from its values: ``(kind, reason)``.
+
+    ``"probs"`` when every value is in [0, 1] and every row sums to 1;
+    ``"log_probs"`` when every value is ≤ 0 and every row log-sum-exps to 0;
+    ``"logits"`` otherwise. Raises ``ValueError`` when some rows pass a test and
+    others do not, or when there is a single class.
+
+    >>> import numpy as np
+    >>> infer_kind(np.array([[2.0, -1.0, 0.5]]))
+    ('logits', 'values outside [0, 1] and rows are not log-distributions')
+    >>> infer_kind(np.log(np.array([[0.25, 0.75]])))[0]
+    'log_probs'
+    """
+    xp = namespace(pred)
+    axis = v.check_axis(pred, axis)
+    dtype = compute_dtype(xp, pred)
+    x = xp.moveaxis(xp.astype(pred, dtype), axis, -1)
+    num_classes = x.shape[-1]
+    if num_classes < 2:
+        msg = (
+            "kind='auto' cannot decide for a single class (C = 1): a single column in [0, 1] may be "
+            "probabilities or scores. Pass kind= explicitly (for one binary output use "
+            "binary_cross_entropy)"
+        )
+        raise ValueError(msg)
+    if math.prod(x.shape) == 0:
+        msg = "kind='auto' cannot decide from an empty prediction; pass kind= explicitly"
+        raise ValueError(msg)
+    _, ntol = v._tolerance(xp, dtype)
+    finite_rows = xp.all(xp.isfinite(x) | (x == -math.inf), axis=-1)
+    in_unit = xp.all((x >= 0) & (x <= 1), axis=-1)
+    sums_one = xp.abs(xp.sum(x, axis=-1) - 1) <= ntol
+    probs_rows = in_unit & sums_one & finite_rows
+    if bool(xp.all(probs_rows)):
+        return "probs", "every value is in [0, 1] and every row sums to 1"
+    nonpos = xp.all(x <= 0, axis=-1)
+    lse_zero = xp.abs(logsumexp(x, axis=-1)) <= ntol
+    log_rows = nonpos & lse_zero
+    if bool(xp.all(log_rows)):
+        return "log_probs", "every value is ≤ 0 and every row log-sum-exps to 0"
+    if bool(xp.any(probs_rows)) or bool(xp.any(log_rows)):
+        which = probs_rows if bool(xp.any(probs_rows)) else log_rows
+        name = "probability" if bool(xp.any(probs_rows)) else "log-probability"
+        msg = (
+            f"kind='auto' is ambiguous: some rows are {name} distributions and others are not "
+            f"({v.positions(which)} look like {name} rows). Pass kind= explicitly"
+        )
+        raise ValueError(msg)
+    return "logits", "values outside [0, 1] and rows are not log-distributions"
+
+
+def resolve_kind(pred: Array, kind: str, *, axis: int = -1, validate: bool = True) -> str:
+    """The concrete kind for this call; ``"auto"`` decides and warns `KindDecisionWarning`."""
+    v.check_option("kind", kind, KINDS)
+    if kind != "auto":
+        return kind
+    decided, reason = infer_kind(pred, axis=axis)
+    v.warn(v.KindDecisionWarning, f"kind='auto' decided kind={decided!r}: {reason}")
+    return decided
+
+
+def log_probs_last(xp: Any, x: Array, kind: str, *, validate: bool, name: str = "pred") -> Array:
+    """log q over the last axis of ``x`` (already in the compute dtype) for a concrete kind."""
+    num_classes = x.shape[-1]
+    if kind == "logits":
+        if validate:
+            v.warn_double_softmax(xp, x, num_classes, name=name)
+        return x - logsumexp(x, axis=-1, keepdims=True)
+    if kind == "probs":
+        if validate:
+            x = v.check_probs(xp, x, name=name)
+        return xp.log(x)
+    if validate:
+        v.check_log_probs(xp, x, logsumexp(x, axis=-1), name=name)
+    return x
+
+
+def to_log_probs(pred: Array, *, kind: str = "logits", axis: int = -1, validate: bool = True) -> Array:
+    """The model's log-distribution ``log q`` with the prediction's shape, in the compute dtype.
+
+    ``logits`` → ``log_softmax``; ``probs`` → ``log p`` (``log 0 = −inf``, no clipping);
+    ``log_probs`` → as given.
+
+    >>> import numpy as np
+    >>> to_log_probs(np.array([[0.5, 0.5]]), kind="probs")
+    array([[-0.69314718, -0.69314718]])
+    """
+    xp = namespace(pred)
+    axis = v.check_axis(pred, axis)
+    kind = resolve_kind(pred, kind, axis=axis, validate=validate)
+    x = xp.moveaxis(xp.astype(pred, compute_dtype(xp, pred)), axis, -1)
+    return xp.moveaxis(log_probs_last(xp, x, kind, validate=validate), -1, axis)
+
+
+def target_kind(xp: Any, pred_shape: tuple, target: Array, axis: int) -> str:
+    """``"indices"`` or ``"distribution"``, from dtype and shape (never from values)."""
+    if target.dtype == xp.bool:
+        msg = (
+            "`target` has dtype bool; pass class indices as integers (e.g. `target.astype(int)`) "
+            "or a floating distribution with the prediction's shape"
+        )
+        raise TypeError(msg)
+    if xp.isdtype(target.dtype, "real floating") and tuple(target.shape) == tuple(pred_shape):
+        return "distribution"
+    batch = tuple(s for i, s in enumerate(pred_shape) if i != axis)
+    if tuple(target.shape) == batch:
+        return "indices"
+    if xp.isdtype(target.dtype, "integral") and tuple(target.shape) == tuple(pred_shape):
+        msg = (
+            f"`target` has the prediction's shape {tuple(pred_shape)} but an integer dtype: a "
+            "distribution must be floating (cast with `.astype(float)`); class indices must have "
+            f"shape {batch}"
+        )
+        raise TypeError(msg)
+    msg = (
+        f"`target` shape {tuple(target.shape)} matches neither class indices {batch} nor a distribution "
+        f"{tuple(pred_shape)} for a prediction of shape {tuple(pred_shape)} with classes on axis {axis}"
+    )
+    raise ValueError(msg)
