@@ -279,7 +279,11 @@ def _progress(args, total: int | None):
     try:
         from rich.console import Console
         from rich.progress import (
-            BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
+            BarColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
         )
     except ImportError:
         _say("note: no progress bar without rich: pip install 'crossentropy[cli]'")
