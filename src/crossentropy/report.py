@@ -1,0 +1,285 @@
+r"""The evaluation report: plain frozen dataclasses, text and JSON.
+
+A :class:`Report` is what :meth:`crossentropy.Accumulator.finalize` and
+:func:`crossentropy.evaluate` return. Every number in it is a ratio of float64
+sums over the data (docs/semantics.md §4):
+
+    nll = Σ ℓ_i     log_likelihood = −Σ ℓ_i     cross_entropy = Σ ℓ_i / Σ w_i
+    perplexity = exp(cross_entropy)   (+inf on overflow)
+    bits_per_example = cross_entropy[nats] / ln 2
+
+``nll``, ``log_likelihood``, ``cross_entropy``, ``entropy``, ``kl`` and the
+per-class NLL are in the unit of ``base`` (nats for ``"e"``, bits for 2);
+``perplexity`` does not depend on the base and ``bits_per_example`` is always in
+bits. Accuracy, Brier score and calibration are weighted by the same ``w_i``
+(for plain inputs ``w_i = 1``: the usual unweighted numbers).
+
+**Brier score.** The multi-class Brier score ``Σ_c (q_c − y_c)²`` (``y`` the
+one-hot or normalised soft target), weighted mean over examples; it lies in
+[0, 2]. scikit-learn's binary ``brier_score_loss(y, p_positive)`` is half of it
+for two classes (``scale_by_half``); its multi-class form with
+``scale_by_half=False`` is the same number.
+
+**JSON.** :meth:`Report.to_dict` writes non-finite floats as the strings
+``"inf"``, ``"-inf"`` and ``"nan"`` (JSON has no such numbers) and missing
+values as ``null``; a report over no weighted example has ``"empty": true``.
+
+>>> import numpy as np
+>>> from crossentropy.accumulate import evaluate
+>>> r = evaluate(np.log(np.array([[0.5, 0.5], [0.8, 0.2]])), np.array([0, 0]))
+>>> round(r.cross_entropy, 6), round(r.perplexity, 6), r.accuracy
+(0.458145, 1.581139, 1.0)
+>>> r.to_dict()["n_valid"]
+2
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
+
+import numpy as np
+
+__all__ = [
+    "Report",
+    "ClassStats",
+    "Bin",
+    "Calibration",
+    "Histogram",
+    "Histograms",
+    "Temperature",
+    "jsonable",
+]
+
+
+def jsonable(x: Any) -> Any:
+    """``x`` with floats made JSON-safe (non-finite → ``"inf"``/``"-inf"``/``"nan"``), tuples → lists.
+
+    >>> jsonable({"a": (1.0, float("inf")), "b": None})
+    {'a': [1.0, 'inf'], 'b': None}
+    """
+    if x is None or isinstance(x, (bool, np.bool_, str)):
+        return bool(x) if isinstance(x, np.bool_) else x
+    if isinstance(x, (int, np.integer)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        f = float(x)
+        if math.isnan(f):
+            return "nan"
+        if math.isinf(f):
+            return "inf" if f > 0 else "-inf"
+        return f
+    if isinstance(x, dict):
+        return {str(k): jsonable(v) for k, v in x.items()}
+    if isinstance(x, np.ndarray):
+        return jsonable(x.tolist())
+    if isinstance(x, (list, tuple)):
+        return [jsonable(v) for v in x]
+    if hasattr(x, "__dataclass_fields__"):
+        return {f.name: jsonable(getattr(x, f.name)) for f in fields(x)}
+    return x
+
+
+@dataclass(frozen=True)
+class ClassStats:
+    """Statistics of the examples whose true class is ``cls`` (soft targets: argmax of the target)."""
+
+    cls: int
+    count: int  # valid (unmasked) examples
+    weight: float  # Σ w_i
+    nll_mean: float  # Σ ℓ_i / Σ w_i (in the report's base); NaN when weight is 0
+    accuracy: float  # Σ w_i [argmax q_i = cls] / Σ w_i; NaN when weight is 0
+
+
+@dataclass(frozen=True)
+class Bin:
+    """One calibration bin ``[lo, hi)`` (the last one closed at ``hi = 1``).
+
+    ``gap = mean_confidence − accuracy`` (positive: over-confident); NaN for an
+    empty bin.
+    """
+
+    lo: float
+    hi: float
+    count: int
+    weight: float
+    mean_confidence: float
+    accuracy: float
+    gap: float
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Top-label calibration: ``ece = Σ_b (W_b/W)|gap_b|`` (l1), ``rmsce`` (l2), ``mce`` (max over non-empty bins)."""
+
+    ece: float
+    mce: float
+    rmsce: float
+    bins: tuple[Bin, ...]
+    strategy: str
+    norm: str = "l1"
+    classwise_ece: float | None = None
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """A fixed-edge histogram: ``count[j]`` examples and ``weight[j]`` = Σ w_i in ``[edges[j], edges[j+1])``."""
+
+    edges: tuple[float, ...]
+    count: tuple[int, ...]
+    weight: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Histograms:
+    """``p_true``: q of the true class (50 bins on [0, 1]); ``nll``: per-example ``ℓ_i / w_i`` in nats on a
+    log-spaced grid with an underflow bin ``[0, 1e-6)`` and an overflow bin ``[1e3, inf]``;
+    ``confidence``: top-label confidence on the calibration edges."""
+
+    p_true: Histogram
+    nll: Histogram
+    confidence: Histogram
+
+
+@dataclass(frozen=True)
+class Temperature:
+    """A fitted temperature ``T`` (divide logits by it) with the fit set's mean NLL and ECE before/after."""
+
+    T: float
+    nll_before: float
+    nll_after: float
+    ece_before: float
+    ece_after: float
+    iterations: int
+    converged: bool
+
+
+def _fmt(x: Any, digits: int = 6) -> str:
+    if x is None:
+        return "—"
+    if isinstance(x, bool):
+        return str(x)
+    if isinstance(x, int):
+        return str(x)
+    f = float(x)
+    if math.isnan(f):
+        return "—"
+    if math.isinf(f):
+        return "inf" if f > 0 else "-inf"
+    return f"{f:.{digits}g}"
+
+
+@dataclass(frozen=True)
+class Report:
+    """Every dataset-level number of an evaluation, from float64 sums (see the module docstring)."""
+
+    schema_version: ClassVar[int] = 1
+
+    n_rows: int
+    n_ignored: int
+    n_valid: int
+    weight_sum: float
+    num_classes: int
+    kind: str
+    base: Any
+    target_kind: str
+    log_likelihood: float
+    nll: float
+    cross_entropy: float
+    perplexity: float
+    bits_per_example: float
+    entropy: float | None
+    kl: float | None
+    accuracy: float
+    brier: float
+    per_class: tuple[ClassStats, ...]
+    calibration: Calibration | None
+    histograms: Histograms | None
+    temperature: Temperature | None = None
+    intervals: dict[str, tuple[float, float]] | None = None
+    bootstrap: int = 0
+    seed: int = 0
+    level: float = 0.95
+    sequence_perplexity: float | None = None
+    n_sequences: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        """True when no example carries weight (every row masked, or N = 0): the means are undefined."""
+        return not self.weight_sum > 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict (non-finite floats as strings, see the module docstring)."""
+        d: dict[str, Any] = {"schema_version": self.schema_version, "empty": self.empty}
+        for f in fields(self):
+            d[f.name] = jsonable(getattr(self, f.name))
+        return d
+
+    def to_json(self, **kwargs: Any) -> str:
+        """``json.dumps(self.to_dict())``; keyword arguments go to :func:`json.dumps`."""
+        return json.dumps(self.to_dict(), allow_nan=False, **kwargs)
+
+    def __str__(self) -> str:
+        unit = "nats" if self.base == "e" else f"base-{self.base} units" if self.base != 2 else "bits"
+        lines = [
+            f"crossentropy report (kind={self.kind}, target={self.target_kind}, C={self.num_classes})",
+            f"  rows {self.n_rows}  valid {self.n_valid}  ignored {self.n_ignored}  "
+            f"weight {_fmt(self.weight_sum)}",
+        ]
+        if self.empty:
+            lines.append("  no valid rows: every example is masked (ignore_index, zero weight or "
+                         "all-zero target) or the input is empty; no statistic is defined")
+            return "\n".join(lines)
+        iv = self.intervals or {}
+
+        def row(name: str, value: Any, key: str | None = None) -> str:
+            s = f"  {name:<22}{_fmt(value):>14}"
+            if key in iv:
+                lo, hi = iv[key]
+                s += f"   [{_fmt(lo)}, {_fmt(hi)}]"
+            return s
+
+        lines.append(row(f"cross_entropy ({unit})", self.cross_entropy, "cross_entropy"))
+        lines.append(row("perplexity (corpus)", self.perplexity, "perplexity"))
+        if self.sequence_perplexity is not None:
+            lines.append(row("perplexity (mean/seq)", self.sequence_perplexity))
+        lines.append(row("bits_per_example", self.bits_per_example))
+        lines.append(row("nll (sum)", self.nll))
+        lines.append(row("log_likelihood", self.log_likelihood))
+        if self.entropy is not None:
+            lines.append(row("entropy (target)", self.entropy))
+            lines.append(row("kl", self.kl))
+        lines.append(row("accuracy", self.accuracy, "accuracy"))
+        lines.append(row("brier (multi-class)", self.brier, "brier"))
+        cal = self.calibration
+        if cal is not None:
+            lines.append(row(f"ece ({cal.strategy}, l1)", cal.ece, "ece"))
+            lines.append(row("mce (max)", cal.mce))
+            lines.append(row("rmsce (l2)", cal.rmsce))
+            if cal.classwise_ece is not None:
+                lines.append(row("classwise ece", cal.classwise_ece))
+        if self.temperature is not None:
+            t = self.temperature
+            lines.append(f"  temperature T = {_fmt(t.T)}: nll {_fmt(t.nll_before)} → {_fmt(t.nll_after)}, "
+                         f"ece {_fmt(t.ece_before)} → {_fmt(t.ece_after)}")
+        if iv:
+            lines.append(f"  intervals: {self.level:.0%} percentile, Poisson bootstrap, "
+                         f"{self.bootstrap} replicates, seed {self.seed}")
+        if cal is not None:
+            lines.append("  calibration bins:")
+            lines.append(f"    {'lo':>7} {'hi':>7} {'count':>10} {'confidence':>11} {'accuracy':>9} {'gap':>9}")
+            for b in cal.bins:
+                lines.append(f"    {b.lo:7.4f} {b.hi:7.4f} {b.count:10d} {_fmt(b.mean_confidence, 4):>11} "
+                             f"{_fmt(b.accuracy, 4):>9} {_fmt(b.gap, 3):>9}")
+        shown = [c for c in self.per_class if c.count > 0]
+        if shown:
+            lines.append(f"  per class ({len(shown)} with examples):")
+            lines.append(f"    {'class':>7} {'count':>10} {'nll_mean':>11} {'accuracy':>9}")
+            for c in shown[:20]:
+                lines.append(f"    {c.cls:7d} {c.count:10d} {_fmt(c.nll_mean):>11} {_fmt(c.accuracy, 4):>9}")
+            if len(shown) > 20:
+                lines.append(f"    … {len(shown) - 20} more classes (see to_dict())")
+        return "\n".join(lines)
