@@ -1,0 +1,343 @@
+"""Fused CPU kernels for cross-entropy (the ``fast`` extra: numba).
+
+The functions here compute the per-example terms of docs/semantics.md §4,
+
+    loss_i = - s_i * sum_c weight_c * y'_ic * log softmax(x_i)_c
+    wsum_i =   s_i * sum_c weight_c * y_ic           (y before smoothing)
+
+and their gradients, on NumPy (N, C) logits, in one read of each row
+(online log-sum-exp), rows in parallel, accumulating in float64. They are
+what ``impl="kernel"`` (and ``impl="auto"`` on NumPy when numba is present)
+runs. numba is imported only when a kernel is first called, never when
+``crossentropy`` is imported; :func:`available` says whether it can be.
+
+Compiled code is cached on disk (``cache=True``): the first call in a fresh
+environment compiles (several seconds per dtype and memory layout), later
+processes load the cache.
+
+>>> import numpy as np
+>>> from crossentropy import kernels
+>>> x = np.array([[2.0, 0.0, -1.0], [0.0, 0.0, 0.0]])
+>>> loss, wsum = kernels.softmax_terms(x, np.array([0, -100]))
+>>> ref = np.log(np.exp(x[0]).sum()) - x[0, 0]
+>>> bool(np.isclose(loss[0], ref)), float(loss[1]), wsum.tolist()
+(True, 0.0, [1.0, 0.0])
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+
+from ._args import grad_buffer, row_scale_vector, softmax_args
+from .blocked import blocked_softmax_terms
+
+__all__ = [
+    "available",
+    "softmax_terms",
+    "softmax_terms_grad",
+    "softmax_terms_and_grad",
+    "sigmoid_terms",
+    "sigmoid_terms_grad",
+    "blocked_softmax_terms",
+]
+
+_AVAILABLE = None
+
+
+def available() -> bool:
+    """Whether numba can be imported (without importing it).
+
+    >>> isinstance(available(), bool)
+    True
+    """
+    global _AVAILABLE
+    if _AVAILABLE is None:
+        _AVAILABLE = importlib.util.find_spec("numba") is not None
+    return _AVAILABLE
+
+
+def _compiled(module):
+    if not available():
+        raise ImportError(
+            "the fused CPU kernels need numba: install the `fast` extra "
+            "(pip install 'crossentropy[fast]') or use impl='array_api'."
+        )
+    if module == "softmax":
+        from . import softmax as mod
+    else:
+        from . import sigmoid as mod
+    return mod
+
+
+def _dummy():
+    return np.zeros(1, dtype=np.float64)
+
+
+def softmax_terms(
+    logits,
+    target,
+    *,
+    weight=None,
+    ignore_index=-100,
+    label_smoothing=0.0,
+    smoothing="uniform",
+    sample_weight=None,
+    return_lse=False,
+):
+    """Per-example softmax cross-entropy terms ``(loss, wsum)`` in one fused pass.
+
+    .. math::
+
+        \\ell_i = -s_i \\sum_c w_c\\, y'_{ic} \\log\\operatorname{softmax}(x_i)_c,
+        \\qquad W_i = s_i \\sum_c w_c\\, y_{ic}
+
+    with ``y'`` the smoothed target (``"uniform"``: ``(1-ε) y + ε m/C``;
+    ``"others"``: ``(1-ε) y + ε (m - y)/(C-1)``, ``m`` the row mass, 1 for an
+    index). Masked rows (``target == ignore_index``, all-zero soft rows,
+    ``s_i == 0``) give exactly 0 for both, whatever their logits.
+
+    Parameters
+    ----------
+    logits : ndarray, shape (N, C), float16/float32/float64, any strides
+        float16 is computed in float32.
+    target : ndarray
+        int (N,) class indices in ``[0, C)`` or ``ignore_index``, or a float
+        (N, C) distribution (``>= 0``; rows need not sum to 1).
+    weight : ndarray (C,), optional
+        Class weights ``w_c``.
+    ignore_index : int
+        Index targets equal to it are masked.
+    label_smoothing : float in [0, 1]
+    smoothing : {"uniform", "others"}
+    sample_weight : ndarray (N,), optional
+        ``s_i``.
+    return_lse : bool
+        Also return the per-row log-sum-exp (computed for every row).
+
+    Returns
+    -------
+    loss, wsum : ndarray (N,) in the compute dtype
+        (and ``lse`` when ``return_lse``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.array([[1.0, 2.0, 3.0]])
+    >>> loss, wsum = softmax_terms(x, np.array([[0.0, 0.5, 0.5]]), label_smoothing=0.1)
+    >>> lq = x - np.log(np.exp(x).sum())
+    >>> y_s = 0.9 * np.array([0.0, 0.5, 0.5]) + 0.1 / 3
+    >>> bool(np.isclose(loss[0], -(y_s * lq).sum())), float(wsum[0])
+    (True, 1.0)
+    """
+    a = softmax_args(
+        logits,
+        target,
+        weight=weight,
+        sample_weight=sample_weight,
+        label_smoothing=label_smoothing,
+        smoothing=smoothing,
+    )
+    mod = _compiled("softmax")
+    n = a.x.shape[0]
+    loss = np.empty(n, dtype=a.x.dtype)
+    wsum = np.empty(n, dtype=a.x.dtype)
+    lse = np.empty(n, dtype=a.x.dtype) if return_lse else np.empty(1, dtype=a.x.dtype)
+    if a.soft:
+        mod.soft_forward(
+            a.x, a.y, a.w, a.has_w, a.s, a.has_s, a.eps, a.others, return_lse, loss, wsum, lse
+        )
+    else:
+        mod.index_forward(
+            a.x, a.y, a.w, a.has_w, a.s, a.has_s, int(ignore_index), a.eps, a.others,
+            return_lse, loss, wsum, lse,
+        )  # fmt: skip
+    return (loss, wsum, lse) if return_lse else (loss, wsum)
+
+
+def softmax_terms_grad(
+    logits,
+    target,
+    *,
+    row_scale,
+    weight=None,
+    ignore_index=-100,
+    label_smoothing=0.0,
+    smoothing="uniform",
+    out=None,
+):
+    """Gradient of the softmax cross-entropy terms with respect to the logits.
+
+    .. math::
+
+        g_{ic} = r_i\\,(A_i\\, q_{ic} - a_{ic}),\\quad a_{ic} = w_c y'_{ic},
+        \\quad A_i = \\sum_c a_{ic},\\quad q = \\operatorname{softmax}(x)
+
+    ``row_scale`` (``r_i``) already holds the sample weight, the reduction's
+    divisor and ``grad_output``. Masked rows (ignored, all-zero soft target,
+    ``r_i == 0``) and rows with ``A_i == 0`` get exact zeros; a ``-inf``
+    logit with zero target gets 0.
+
+    Parameters
+    ----------
+    logits, target, weight, ignore_index, label_smoothing, smoothing
+        As in :func:`softmax_terms`.
+    row_scale : float or ndarray (N,)
+    out : ndarray (N, C), optional
+        C-contiguous buffer of the compute dtype to write into.
+
+    Returns
+    -------
+    ndarray (N, C) in the compute dtype (``out`` when given).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.array([[0.0, 1.0], [5.0, -np.inf]])
+    >>> g = softmax_terms_grad(x, np.array([1, -100]), row_scale=np.array([0.5, 0.5]))
+    >>> q = np.exp(x[0]) / np.exp(x[0]).sum()
+    >>> bool(np.allclose(g[0], 0.5 * (q - [0.0, 1.0]))), g[1].tolist()
+    (True, [0.0, 0.0])
+    """
+    a = softmax_args(
+        logits,
+        target,
+        weight=weight,
+        sample_weight=None,
+        label_smoothing=label_smoothing,
+        smoothing=smoothing,
+    )
+    mod = _compiled("softmax")
+    rs = row_scale_vector(row_scale, a.x.shape[0])
+    g = grad_buffer(out, a.x.shape, a.x.dtype)
+    if a.soft:
+        mod.soft_grad(a.x, a.y, a.w, a.has_w, rs, a.eps, a.others, g)
+    else:
+        mod.index_grad(
+            a.x, a.y, a.w, a.has_w, rs, int(ignore_index), a.eps, a.others, a.wsum_all, g
+        )
+    return g
+
+
+def softmax_terms_and_grad(
+    logits,
+    target,
+    *,
+    row_scale=1.0,
+    weight=None,
+    ignore_index=-100,
+    label_smoothing=0.0,
+    smoothing="uniform",
+    sample_weight=None,
+    out=None,
+    return_lse=False,
+):
+    """Forward and backward in one pass: ``(loss, wsum, grad)``.
+
+    ``loss`` and ``wsum`` are those of :func:`softmax_terms`. The gradient is
+    that of ``sum_i row_scale_i * loss_i``, i.e.
+
+    .. math:: g_{ic} = r_i\\, s_i\\,(A_i q_{ic} - a_{ic})
+
+    so, unlike :func:`softmax_terms_grad`, ``row_scale`` here does **not**
+    include the sample weight (it enters through ``loss_i``): for
+    ``"mean"`` pass ``grad_output / sum(wsum)``, for ``"sum"`` pass
+    ``grad_output``, for ``"none"`` the per-example ``grad_output``.
+
+    Parameters
+    ----------
+    logits, target, weight, ignore_index, label_smoothing, smoothing, sample_weight
+        As in :func:`softmax_terms`.
+    row_scale : float or ndarray (N,)
+    out : ndarray (N, C), optional
+        C-contiguous buffer of the compute dtype for the gradient.
+    return_lse : bool
+        Also return the per-row log-sum-exp, after the gradient.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.array([[0.0, 1.0, 2.0]])
+    >>> loss, wsum, g = softmax_terms_and_grad(x, np.array([2]), row_scale=2.0)
+    >>> q = np.exp(x[0]) / np.exp(x[0]).sum()
+    >>> bool(np.isclose(loss[0], -np.log(q[2]))), bool(np.allclose(g[0], 2 * (q - [0, 0, 1])))
+    (True, True)
+    """
+    a = softmax_args(
+        logits,
+        target,
+        weight=weight,
+        sample_weight=sample_weight,
+        label_smoothing=label_smoothing,
+        smoothing=smoothing,
+    )
+    mod = _compiled("softmax")
+    n = a.x.shape[0]
+    rs = row_scale_vector(row_scale, n)
+    g = grad_buffer(out, a.x.shape, a.x.dtype)
+    loss = np.empty(n, dtype=a.x.dtype)
+    wsum = np.empty(n, dtype=a.x.dtype)
+    lse = np.empty(n, dtype=a.x.dtype) if return_lse else np.empty(1, dtype=a.x.dtype)
+    if a.soft:
+        mod.soft_forward_grad(
+            a.x, a.y, a.w, a.has_w, a.s, a.has_s, rs, a.eps, a.others, return_lse,
+            loss, wsum, lse, g,
+        )  # fmt: skip
+    else:
+        mod.index_forward_grad(
+            a.x, a.y, a.w, a.has_w, a.s, a.has_s, rs, int(ignore_index), a.eps, a.others,
+            a.wsum_all, return_lse, loss, wsum, lse, g,
+        )  # fmt: skip
+    return (loss, wsum, g, lse) if return_lse else (loss, wsum, g)
+
+
+def sigmoid_terms(logits, target, *, weight=None, pos_weight=None, sample_weight=None):
+    """Elementwise binary cross-entropy from logits (binary and multi-label).
+
+    .. math::
+
+        \\ell = -s\\,w\\,[\\,p_w\\, y \\log\\sigma(x) + (1-y) \\log(1-\\sigma(x))\\,]
+
+    with ``log σ(x) = -softplus(-x)`` and ``log(1 - σ(x)) = -softplus(x)``; a
+    term whose coefficient is 0 is 0 even at ``x = ±inf``; elements with
+    ``s * w == 0`` are masked (exactly 0, whatever ``x``).
+
+    Parameters
+    ----------
+    logits : ndarray, any shape, float16/32/64
+    target : ndarray, same shape; float in [0, 1] or int 0/1
+    weight, sample_weight : ndarray, optional
+        Broadcast against ``logits`` (elementwise factors).
+    pos_weight : ndarray, optional
+        Broadcast along the last axis.
+
+    Returns
+    -------
+    ndarray of ``logits``' shape, in the compute dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.array([-1e9, 0.0, np.inf])
+    >>> sigmoid_terms(x, np.array([0.0, 1.0, 1.0])).tolist() == [0.0, float(np.log(2)), 0.0]
+    True
+    """
+    mod = _compiled("sigmoid")
+    return mod.sigmoid_call(logits, target, weight, pos_weight, sample_weight, grad=False)
+
+
+def sigmoid_terms_grad(logits, target, *, weight=None, pos_weight=None, sample_weight=None):
+    """Elementwise gradient of :func:`sigmoid_terms`: ``s w (p_w y (σ-1) + (1-y) σ)``.
+
+    Masked elements (``s * w == 0``) get exact zeros.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> g = sigmoid_terms_grad(np.array([0.0, -np.inf]), np.array([1.0, 0.0]))
+    >>> g.tolist()
+    [-0.5, 0.0]
+    """
+    mod = _compiled("sigmoid")
+    return mod.sigmoid_call(logits, target, weight, pos_weight, sample_weight, grad=True)

@@ -1,0 +1,397 @@
+"""Fused softmax cross-entropy kernels, compiled with numba (imported lazily).
+
+Every kernel works on an (N, C) logits array, one row per example, rows in
+parallel (``prange``), and accumulates each row in float64.
+
+Per row, the log-sum-exp is computed in one read of the row (online LSE):
+the row is cut into blocks of ``BLOCK`` elements; for each block its maximum
+``b`` is found, the running sum is rescaled once when the running maximum
+``M`` grows (``S <- S * exp(M - b)``), then ``S += sum_c exp(x_c - M)``.
+So ``lse = M + log S`` with ``S >= 1``; log q_c is formed as
+``(x_c - M) - log S``, which keeps full relative accuracy when every logit
+is shifted by a large constant.
+
+Non-finite values follow docs/semantics.md §3: a block of only -inf adds 0
+(a NaN in it is still propagated), a -inf logit has q = 0, a NaN anywhere in
+a row makes the row's LSE NaN, a row of only -inf has LSE -inf and log q NaN.
+Products ``a_c * log q_c`` with ``a_c == 0`` are 0 whatever ``log q_c``.
+
+The kernels take plain arrays only (dummy length-1 arrays plus a flag where
+the public argument is ``None``) so that one compiled specialisation per
+dtype and memory layout serves every option; ``cache=True`` stores them on
+disk, so a second process loads instead of compiling.
+"""
+
+import math
+
+import numpy as np
+from numba import njit, prange
+from numba.extending import overload
+
+from ._simd import BLOCK, FASTMATH, vexp
+
+
+def cast_like(arr, v):  # pragma: no cover - replaced by the overload in compiled code
+    """``v`` converted to ``arr``'s dtype; only callable from compiled code."""
+    return arr.dtype.type(v)
+
+
+@overload(cast_like)
+def _cast_like_overload(arr, v):
+    dt = arr.dtype
+
+    def impl(arr, v):
+        return dt(v)
+
+    return impl
+
+
+#: length of the sub-blocks summed in the row's dtype before the float64 running sum
+#: (terms are <= 1: worst-case relative error of S is 128 * 2**-24 = 7.6e-6; the compiled
+#: loop sums in independent vector lanes, so in practice it is about 1e-7).
+_SUB = 128
+
+_JIT = {"cache": True, "fastmath": FASTMATH, "nogil": True}
+
+
+@njit(inline="always", **_JIT)
+def _row_lse(row):
+    """Online log-sum-exp of one row: returns (M, log S) with lse = M + log S.
+
+    ``M`` is a value of the row (its dtype); ``S = sum exp(x - M)`` in float64.
+    """
+    n = row.shape[0]
+    ninf = cast_like(row, -np.inf)
+    big = ninf
+    total = 0.0
+    for b0 in range(0, n, BLOCK):
+        b1 = min(b0 + BLOCK, n)
+        bmax = ninf
+        for c in range(b0, b1):
+            v = row[c]
+            bmax = v if v > bmax else bmax
+        if bmax == ninf:
+            # only -inf (adds 0) or NaN (poisons the row) in this block
+            for c in range(b0, b1):
+                if row[c] != row[c]:
+                    total = np.nan
+            continue
+        if bmax > big:
+            if total != 0.0:
+                total = total * math.exp(float(big) - float(bmax))
+            big = bmax
+        for s0 in range(b0, b1, _SUB):
+            acc = cast_like(row, 0.0)  # short sub-block sums in the row dtype, then float64
+            for c in range(s0, min(s0 + _SUB, b1)):
+                acc += vexp(row[c] - big)
+            total += float(acc)
+    return float(big), math.log(total)
+
+
+@njit(inline="always", **_JIT)
+def _wdot(row, w, has_w, big, logs, lo, hi):
+    """sum_{lo <= c < hi} w_c * log q_c with 0 * log q = 0 (log q_c = x_c - M - log S)."""
+    acc = 0.0
+    if has_w:
+        for c in range(lo, hi):
+            d = (float(row[c]) - big) - logs
+            wc = w[c]
+            acc += wc * d if wc != 0.0 else 0.0
+    else:
+        for c in range(lo, hi):
+            acc += (float(row[c]) - big) - logs
+    return acc
+
+
+@njit(inline="always", **_JIT)
+def _zero_row(gr):
+    for c in range(gr.shape[0]):
+        gr[c] = 0.0
+
+
+@njit(inline="always", **_JIT)
+def _fill_nan(gr):
+    for c in range(gr.shape[0]):
+        gr[c] = np.nan
+
+
+@njit(inline="always", **_JIT)
+def _index_coeffs(n_classes, eps, others):
+    """(y'_target, y'_other) for an index target after smoothing (§5)."""
+    if eps == 0.0:
+        return 1.0, 0.0
+    if others:
+        return 1.0 - eps, eps / (n_classes - 1)
+    return 1.0 - eps + eps / n_classes, eps / n_classes
+
+
+@njit(inline="always", **_JIT)
+def _index_row_loss(row, t, w, has_w, yt, yo, big, logs):
+    """sum_c a_c log q_c for index target t (without the sample weight)."""
+    n = row.shape[0]
+    wt = w[t] if has_w else 1.0
+    acc = 0.0
+    at = wt * yt
+    if at != 0.0:
+        acc = at * ((float(row[t]) - big) - logs)
+    if yo != 0.0:
+        other = _wdot(row, w, has_w, big, logs, 0, t) + _wdot(row, w, has_w, big, logs, t + 1, n)
+        acc += yo * other
+    return acc
+
+
+@njit(inline="always", **_JIT)
+def _index_row_grad(row, gr, t, w, has_w, yt, yo, wsum_all, r, big, logs):
+    """gr_c = r * (A q_c - a_c) for index target t; masked/zero-A rows get zeros."""
+    n = row.shape[0]
+    wt = w[t] if has_w else 1.0
+    big_a = wt * (yt - yo) + yo * wsum_all
+    if big_a == 0.0:
+        _zero_row(gr)
+        return
+    bigx = cast_like(row, big)
+    inv_s = cast_like(row, math.exp(-logs))
+    ra = cast_like(row, r * big_a)
+    if yo != 0.0:
+        ryo = cast_like(row, r * yo)
+        if has_w:
+            for c in range(n):
+                gr[c] = ra * (vexp(row[c] - bigx) * inv_s) - ryo * cast_like(row, w[c])
+        else:
+            for c in range(n):
+                gr[c] = ra * (vexp(row[c] - bigx) * inv_s) - ryo
+    else:
+        for c in range(n):
+            gr[c] = ra * (vexp(row[c] - bigx) * inv_s)
+    q_t = math.exp((float(row[t]) - big) - logs)
+    gr[t] = r * (big_a * q_t - wt * yt)
+
+
+@njit(parallel=True, **_JIT)
+def index_forward(x, y, w, has_w, s, has_s, ignore, eps, others, want_lse, loss, wsum, lse):
+    n_rows, n_classes = x.shape
+    yt, yo = _index_coeffs(n_classes, eps, others)
+    for i in prange(n_rows):
+        t = y[i]
+        si = s[i] if has_s else 1.0
+        masked = t == ignore or si == 0.0
+        if masked and not want_lse:
+            loss[i] = 0.0
+            wsum[i] = 0.0
+            continue
+        row = x[i]
+        big, logs = _row_lse(row)
+        if want_lse:
+            lse[i] = big + logs
+        if masked:
+            loss[i] = 0.0
+            wsum[i] = 0.0
+            continue
+        if t < 0 or t >= n_classes:  # unvalidated out-of-range target: never a plausible value
+            loss[i] = np.nan
+            wsum[i] = np.nan
+            continue
+        loss[i] = -si * _index_row_loss(row, t, w, has_w, yt, yo, big, logs)
+        wsum[i] = si * (w[t] if has_w else 1.0)
+
+
+@njit(parallel=True, **_JIT)
+def index_grad(x, y, w, has_w, rs, ignore, eps, others, wsum_all, g):
+    n_rows, n_classes = x.shape
+    yt, yo = _index_coeffs(n_classes, eps, others)
+    for i in prange(n_rows):
+        t = y[i]
+        r = rs[i]
+        gr = g[i]
+        if t == ignore or r == 0.0:
+            _zero_row(gr)
+            continue
+        if t < 0 or t >= n_classes:
+            _fill_nan(gr)
+            continue
+        row = x[i]
+        big, logs = _row_lse(row)
+        _index_row_grad(row, gr, t, w, has_w, yt, yo, wsum_all, r, big, logs)
+
+
+@njit(parallel=True, **_JIT)
+def index_forward_grad(
+    x, y, w, has_w, s, has_s, rs, ignore, eps, others, wsum_all, want_lse, loss, wsum, lse, g
+):
+    n_rows, n_classes = x.shape
+    yt, yo = _index_coeffs(n_classes, eps, others)
+    for i in prange(n_rows):
+        t = y[i]
+        si = s[i] if has_s else 1.0
+        gr = g[i]
+        masked = t == ignore or si == 0.0
+        if masked and not want_lse:
+            loss[i] = 0.0
+            wsum[i] = 0.0
+            _zero_row(gr)
+            continue
+        row = x[i]
+        big, logs = _row_lse(row)
+        if want_lse:
+            lse[i] = big + logs
+        if masked:
+            loss[i] = 0.0
+            wsum[i] = 0.0
+            _zero_row(gr)
+            continue
+        if t < 0 or t >= n_classes:
+            loss[i] = np.nan
+            wsum[i] = np.nan
+            _fill_nan(gr)
+            continue
+        loss[i] = -si * _index_row_loss(row, t, w, has_w, yt, yo, big, logs)
+        wsum[i] = si * (w[t] if has_w else 1.0)
+        r = rs[i] * si
+        if r == 0.0:
+            _zero_row(gr)
+        else:
+            _index_row_grad(row, gr, t, w, has_w, yt, yo, wsum_all, r, big, logs)
+
+
+@njit(inline="always", **_JIT)
+def _soft_coeffs(n_classes, eps, others):
+    """y'_c = cy * y_c + cm * m + co * (m - y_c)  (§5; m = row mass)."""
+    if eps == 0.0:
+        return 1.0, 0.0, 0.0
+    if others:
+        return 1.0 - eps, 0.0, eps / (n_classes - 1)
+    return 1.0 - eps, eps / n_classes, 0.0
+
+
+@njit(inline="always", **_JIT)
+def _soft_mass(yr, w, has_w):
+    """(m, sum_c w_c y_c) of one target row."""
+    m = 0.0
+    wy = 0.0
+    if has_w:
+        for c in range(yr.shape[0]):
+            v = float(yr[c])
+            m += v
+            wy += w[c] * v
+    else:
+        for c in range(yr.shape[0]):
+            m += float(yr[c])
+        wy = m
+    return m, wy
+
+
+@njit(inline="always", **_JIT)
+def _soft_row_loss(row, yr, w, has_w, cy, cm, co, m, big, logs):
+    acc = 0.0
+    base = (cm + co) * m
+    cyo = cy - co
+    for c in range(row.shape[0]):
+        a = cyo * float(yr[c]) + base
+        if has_w:
+            a *= w[c]
+        d = (float(row[c]) - big) - logs
+        acc += a * d if a != 0.0 else 0.0
+    return acc
+
+
+@njit(inline="always", **_JIT)
+def _soft_row_grad(row, yr, gr, w, has_w, cy, cm, co, m, r, big, logs):
+    n = row.shape[0]
+    base = (cm + co) * m
+    cyo = cy - co
+    big_a = 0.0
+    for c in range(n):
+        a = cyo * float(yr[c]) + base
+        if has_w:
+            a *= w[c]
+        big_a += a
+    if big_a == 0.0:
+        _zero_row(gr)
+        return
+    bigx = cast_like(row, big)
+    inv_s = cast_like(row, math.exp(-logs))
+    ra = cast_like(row, r * big_a)
+    rcyo = cast_like(row, r * cyo)
+    rbase = cast_like(row, r * base)
+    if has_w:
+        for c in range(n):
+            a = (rcyo * cast_like(row, yr[c]) + rbase) * cast_like(row, w[c])
+            gr[c] = ra * (vexp(row[c] - bigx) * inv_s) - a
+    else:
+        for c in range(n):
+            gr[c] = ra * (vexp(row[c] - bigx) * inv_s) - (rcyo * cast_like(row, yr[c]) + rbase)
+
+
+@njit(parallel=True, **_JIT)
+def soft_forward(x, y, w, has_w, s, has_s, eps, others, want_lse, loss, wsum, lse):
+    n_rows, n_classes = x.shape
+    cy, cm, co = _soft_coeffs(n_classes, eps, others)
+    for i in prange(n_rows):
+        yr = y[i]
+        si = s[i] if has_s else 1.0
+        m, wy = _soft_mass(yr, w, has_w)
+        masked = m == 0.0 or si == 0.0
+        if masked and not want_lse:
+            loss[i] = 0.0
+            wsum[i] = 0.0
+            continue
+        row = x[i]
+        big, logs = _row_lse(row)
+        if want_lse:
+            lse[i] = big + logs
+        if masked:
+            loss[i] = 0.0
+            wsum[i] = 0.0
+            continue
+        loss[i] = -si * _soft_row_loss(row, yr, w, has_w, cy, cm, co, m, big, logs)
+        wsum[i] = si * wy
+
+
+@njit(parallel=True, **_JIT)
+def soft_grad(x, y, w, has_w, rs, eps, others, g):
+    n_rows, n_classes = x.shape
+    cy, cm, co = _soft_coeffs(n_classes, eps, others)
+    for i in prange(n_rows):
+        yr = y[i]
+        r = rs[i]
+        gr = g[i]
+        m, wy = _soft_mass(yr, w, has_w)
+        if m == 0.0 or r == 0.0:
+            _zero_row(gr)
+            continue
+        row = x[i]
+        big, logs = _row_lse(row)
+        _soft_row_grad(row, yr, gr, w, has_w, cy, cm, co, m, r, big, logs)
+
+
+@njit(parallel=True, **_JIT)
+def soft_forward_grad(x, y, w, has_w, s, has_s, rs, eps, others, want_lse, loss, wsum, lse, g):
+    n_rows, n_classes = x.shape
+    cy, cm, co = _soft_coeffs(n_classes, eps, others)
+    for i in prange(n_rows):
+        yr = y[i]
+        si = s[i] if has_s else 1.0
+        gr = g[i]
+        m, wy = _soft_mass(yr, w, has_w)
+        masked = m == 0.0 or si == 0.0
+        if masked and not want_lse:
+            loss[i] = 0.0
+            wsum[i] = 0.0
+            _zero_row(gr)
+            continue
+        row = x[i]
+        big, logs = _row_lse(row)
+        if want_lse:
+            lse[i] = big + logs
+        if masked:
+            loss[i] = 0.0
+            wsum[i] = 0.0
+            _zero_row(gr)
+            continue
+        loss[i] = -si * _soft_row_loss(row, yr, w, has_w, cy, cm, co, m, big, logs)
+        wsum[i] = si * wy
+        r = rs[i] * si
+        if r == 0.0:
+            _zero_row(gr)
+        else:
+            _soft_row_grad(row, yr, gr, w, has_w, cy, cm, co, m, r, big, logs)
