@@ -416,42 +416,30 @@ def _accumulator(args, src: _Source, kind: str):
 
 
 def _fit_temperature(args, src: _Source, counts: _Counts, sink: _WarningSink):
-    """Safeguarded Newton in t = log T on streamed sums (one pass over the files per step)."""
-    from .calibration import temperature_sums
+    """Fit T on streamed sums: each Newton step of the library's safeguarded fit is one
+    pass over the files (memory stays flat)."""
+    from .calibration import fit_log_temperature, temperature_sums
 
     if src.kind == "probs":
         _say("note: --temperature on probabilities: fitting on log p (a valid logit vector)")
+    kind = "log_probs" if src.kind == "probs" else src.kind
 
     def sums(t):
         tot = np.zeros(4)
 
         def add(pred, target, weight, offset, where):
-            p = np.log(pred) if src.kind == "probs" else pred
             with np.errstate(divide="ignore"):
-                s = sink.run(temperature_sums, p, target, t, where=where, **_ts_kwargs(args, weight))
-            tot[:] += np.asarray([float(v) for v in s])
+                p = np.log(pred) if src.kind == "probs" else pred
+            s = sink.run(temperature_sums, p, target, t, kind=kind, where=where,
+                         **_ts_kwargs(args, weight))
+            tot[:] += np.asarray([s.nll, s.grad, s.hess, s.weight], dtype=np.float64)
 
         _stream(args, src, counts, add, first_pass=False)
-        return tot  # nll_sum, grad_sum, hess_sum, weight_sum
+        from .calibration import TemperatureSums
 
-    t = 0.0
-    f, g, h, _ = sums(t)
-    iterations, converged = 0, False
-    for iterations in range(1, 51):  # noqa: B007
-        step = -g / h if h > 0 else -np.sign(g)
-        step = float(np.clip(step, -2.0, 2.0))
-        while True:
-            f2, g2, h2, _ = sums(t + step)
-            if f2 <= f or abs(step) < 1e-12:
-                break
-            step /= 2
-        if f2 > f:
-            converged = abs(g) <= 1e-10 * max(1.0, abs(f))
-            break
-        t, f, g, h = t + step, f2, g2, h2
-        if abs(step) < 1e-10 or abs(g) <= 1e-12 * max(1.0, abs(f)):
-            converged = True
-            break
+        return TemperatureSums(*(float(v) for v in tot))
+
+    t, f0, f, w, iterations, converged = fit_log_temperature(sums)
     return math.exp(t), iterations, converged
 
 
@@ -524,14 +512,14 @@ def _evaluate(args) -> int:
         acc2 = _accumulator(args, src, "logits")
 
         def add2(pred, target, weight, offset, where):
-            p = np.log(pred) if src.kind == "probs" else pred
             with np.errstate(divide="ignore"):
+                p = np.log(pred) if src.kind == "probs" else pred
                 sink.run(acc2.update, p / T, target, sample_weight=weight, row_offset=offset,
                          where=where)
 
         _stream(args, src, counts, add2, first_pass=False)
         after = acc2.finalize()
-        from .calibration import Temperature
+        from .report import Temperature
 
         temp = Temperature(
             T=T, nll_before=report.cross_entropy, nll_after=after.cross_entropy,

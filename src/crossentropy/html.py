@@ -1,0 +1,224 @@
+"""A self-contained HTML report of a :class:`crossentropy.Report`.
+
+One file, no external resource: the figures of :mod:`crossentropy.plots` are
+embedded as base64 PNG ``data:`` URIs, the style sheet is inline, there is no
+script. It holds the input description (files, columns, kind and why), the row
+counts (read, evaluated, ignored, rejected), the metrics (with bootstrap
+intervals when present), the temperature fit, the calibration bins and the
+per-class table.
+"""
+
+from __future__ import annotations
+
+import base64
+import html as _html
+import math
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["render", "write_report"]
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2em auto;max-width:70em;
+color:#222;padding:0 1em}
+h1{font-size:1.5em}h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;margin:.5em 0}td,th{padding:.2em .7em;border-bottom:1px solid #eee;
+text-align:right}th{background:#f6f6f6}td.l,th.l{text-align:left}
+figure{display:inline-block;margin:.5em;vertical-align:top}figure img{max-width:100%;
+border:1px solid #eee}figcaption{font-size:.9em;color:#555;max-width:40em}
+.note{color:#555;font-size:.9em}code{background:#f3f3f3;padding:0 .2em}
+"""
+
+_CAPTIONS = {
+    "reliability": "Reliability diagram: accuracy against confidence per bin (diagonal = "
+                   "perfectly calibrated), with the histogram of top-label confidence.",
+    "nll_curve": "The loss −log p paid for giving the true class probability p, over the "
+                 "histogram of the observed p(true class).",
+    "per_class": "Mean NLL of the examples of each true class, with their accuracy.",
+    "nll_distribution": "Distribution of per-example NLL (log scale); the dashed line is the "
+                        "mean, i.e. the cross-entropy.",
+}
+
+
+def _e(x: Any) -> str:
+    return _html.escape(str(x), quote=True)
+
+
+def _num(x: Any, digits: int = 6) -> str:
+    if x is None:
+        return "—"
+    if isinstance(x, bool):
+        return str(x)
+    if isinstance(x, int):
+        return f"{x:,}"
+    try:
+        f = float(x)
+    except (TypeError, ValueError):
+        return _e(x)
+    if math.isnan(f):
+        return "NaN"
+    if math.isinf(f):
+        return "∞" if f > 0 else "−∞"
+    return f"{f:.{digits}g}"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], left: int = 1) -> str:
+    out = ["<table><thead><tr>"]
+    out += [f'<th class="{"l" if i < left else ""}">{_e(h)}</th>' for i, h in enumerate(header)]
+    out.append("</tr></thead><tbody>")
+    for r in rows:
+        out.append("<tr>" + "".join(
+            f'<td class="{"l" if i < left else ""}">{v if isinstance(v, _Raw) else _num(v)}</td>'
+            for i, v in enumerate(r)) + "</tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
+class _Raw(str):
+    """Already-escaped HTML."""
+
+
+def _metrics(report) -> str:
+    unit = "nats" if report.base == "e" else "bits" if report.base in (2, "2") else \
+        f"base {report.base}"
+    iv = report.intervals or {}
+    rows = []
+
+    def add(name, value, key=None):
+        ci = _Raw(f"[{_num(iv[key][0])}, {_num(iv[key][1])}]") if key in iv else _Raw("")
+        rows.append((_Raw(_e(name)), value, ci))
+
+    add(f"cross-entropy ({unit})", report.cross_entropy, "cross_entropy")
+    add("perplexity (corpus)", report.perplexity, "perplexity")
+    if report.sequence_perplexity is not None:
+        add("perplexity (mean over sequences)", report.sequence_perplexity)
+    add("bits per example", report.bits_per_example)
+    add(f"NLL (sum, {unit})", report.nll)
+    add("log-likelihood", report.log_likelihood)
+    if report.entropy is not None:
+        add("entropy of the target", report.entropy)
+        add("KL(target ‖ model)", report.kl)
+    add("accuracy", report.accuracy, "accuracy")
+    add("Brier score (multi-class)", report.brier, "brier")
+    cal = report.calibration
+    if cal is not None:
+        add(f"ECE ({cal.strategy} bins, l1)", cal.ece, "ece")
+        add("MCE (max)", cal.mce)
+        add("RMSCE (l2)", cal.rmsce)
+        if cal.classwise_ece is not None:
+            add("classwise ECE", cal.classwise_ece)
+    head = ["metric", "value", f"{report.level:.0%} interval" if iv else ""]
+    note = ""
+    if iv:
+        note = (f'<p class="note">Intervals: percentile, Poisson bootstrap with '
+                f"{report.bootstrap} replicates, seed {report.seed}.</p>")
+    return _table(head, rows) + note
+
+
+def _figures(report, after, class_names) -> str:
+    from . import plots
+
+    out = []
+    for name, fig in plots.figures(report, after=after, class_names=class_names).items():
+        data = base64.b64encode(plots.png_bytes(fig)).decode("ascii")
+        out.append(
+            f'<figure id="fig-{name}"><img alt="{_e(name)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{_e(_CAPTIONS.get(name, name))}</figcaption></figure>"
+        )
+    return "".join(out)
+
+
+def render(report, *, after=None, class_names: Sequence[str] | None = None,
+           source: dict | None = None, rows: dict | None = None,
+           title: str = "crossentropy report", figures: bool = True) -> str:
+    """The report as one HTML document (a string).
+
+    >>> import numpy as np
+    >>> from crossentropy.accumulate import evaluate
+    >>> r = evaluate(np.array([[2.0, 0.0], [0.0, 1.0]]), np.array([0, 1]))
+    >>> page = render(r, figures=False)
+    >>> page.startswith("<!DOCTYPE html>") and "cross-entropy" in page
+    True
+    """
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{_e(title)}</h1>",
+    ]
+    if source:
+        files = source.get("files") or []
+        what = "the bundled digits example" if source.get("bundled_example") else \
+            ", ".join(files)
+        items = [("input", what),
+                 ("target column", ", ".join(source.get("target") or [])),
+                 ("prediction columns", _short_list(source.get("pred") or [])),
+                 ("weight column", source.get("weight") or "—"),
+                 ("kind", f"{source.get('kind')} ({source.get('kind_reason', '')})")]
+        parts.append("<h2>Input</h2>")
+        parts.append(_table(["", ""], [(_Raw(_e(k)), _Raw(_e(v))) for k, v in items], left=2))
+    counts = [("rows in the report", report.n_rows), ("valid", report.n_valid),
+              ("ignored (masked)", report.n_ignored), ("total weight", report.weight_sum)]
+    if rows:
+        counts = [("rows read", rows.get("read")), ("rows evaluated", rows.get("evaluated")),
+                  ("ignored (masked)", rows.get("ignored")),
+                  ("of which missing labels", rows.get("missing_labels")),
+                  ("rejected", rows.get("rejected"))] + [
+            (f"  rejected: {k}", v) for k, v in (rows.get("rejected_by_reason") or {}).items()
+        ] + [("total weight", report.weight_sum)]
+    parts.append("<h2>Rows</h2>")
+    parts.append(_table(["", "count"], [(_Raw(_e(k)), v) for k, v in counts]))
+    parts.append(f"<h2>Metrics (C = {report.num_classes}, kind {_e(report.kind)})</h2>")
+    if report.empty:
+        parts.append("<p>No valid rows: every example is masked or the input is empty; no "
+                     "statistic is defined.</p>")
+    else:
+        parts.append(_metrics(report))
+        if report.temperature is not None:
+            t = report.temperature
+            parts.append("<h2>Temperature scaling</h2>")
+            parts.append(_table(
+                ["", "before (T = 1)", f"after (T = {_num(t.T)})"],
+                [(_Raw("cross-entropy"), t.nll_before, t.nll_after),
+                 (_Raw("ECE"), t.ece_before, t.ece_after)]))
+            parts.append(f'<p class="note">Fitted on the evaluated data by safeguarded Newton '
+                         f"steps in log T: {t.iterations} iterations, converged: "
+                         f"{_e(t.converged)}.</p>")
+        if figures:
+            parts.append("<h2>Figures</h2>")
+            parts.append(_figures(report, after, class_names))
+        cal = report.calibration
+        if cal is not None:
+            parts.append("<h2>Calibration bins</h2>")
+            parts.append(_table(
+                ["bin", "count", "weight", "mean confidence", "accuracy", "gap"],
+                [(_Raw(f"[{b.lo:.4f}, {b.hi:.4f}]"), b.count, b.weight, b.mean_confidence,
+                  b.accuracy, b.gap) for b in cal.bins]))
+        shown = [c for c in report.per_class if c.count > 0]
+        if shown:
+            parts.append("<h2>Per class (by true class)</h2>")
+            parts.append(_table(
+                ["class", "count", "weight", "mean NLL", "accuracy"],
+                [(_Raw(_e(class_names[c.cls] if class_names and c.cls < len(class_names)
+                          else c.cls)), c.count, c.weight, c.nll_mean, c.accuracy)
+                 for c in shown]))
+    parts.append('<p class="note">Made by crossentropy. Cross-entropy = Σ ℓ<sub>i</sub> / '
+                 "Σ w<sub>i</sub>; perplexity = exp(cross-entropy).</p>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _short_list(names: Sequence[str]) -> str:
+    names = list(names)
+    if len(names) <= 8:
+        return ", ".join(names)
+    return f"{names[0]} … {names[-1]} ({len(names)} columns)"
+
+
+def write_report(path: str, report, **kwargs) -> str:
+    """Write :func:`render` to ``path`` (UTF-8); returns ``path``."""
+    page = render(report, **kwargs)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(page)
+    return path

@@ -1,0 +1,252 @@
+"""Figures of a :class:`crossentropy.Report` (matplotlib, imported lazily).
+
+Four figures, each drawn from the report's mergeable summaries only (never from
+per-example data, so they cost nothing extra on a 10-million-row file):
+
+``reliability``
+    The reliability diagram: per calibration bin, the accuracy against the mean
+    confidence (the diagonal is perfect calibration; the bar is the gap), over
+    the histogram of top-label confidence. With a temperature-scaled report
+    (``after=``) both curves are drawn, labelled with their ECE.
+``nll_curve``
+    The curve ``−log p`` (the loss an example pays when the model gives its true
+    class probability ``p``) over the histogram of the observed ``p(true class)``:
+    the cross-entropy is the average height of the curve under that histogram.
+``per_class``
+    The mean NLL of the examples of each true class, with their accuracy.
+``nll_distribution``
+    The distribution of per-example NLL on a log scale, the mean (the
+    cross-entropy) marked.
+
+Figures are built with :class:`matplotlib.figure.Figure` directly (no pyplot, no
+global state, no display needed); PNGs are rendered by the Agg canvas.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = ["FIGURES", "figures", "png_bytes", "save_all"]
+
+FIGURES = ("reliability", "nll_curve", "per_class", "nll_distribution")
+
+
+def _mpl():
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError(
+            "plots need matplotlib: pip install 'crossentropy[plot]'"
+        ) from None
+    return Figure, FigureCanvasAgg
+
+
+def _unit(report) -> tuple[str, float]:
+    """Unit name and the divisor that turns nats into the report's base."""
+    if report.base == 2 or report.base == "2":
+        return "bits", math.log(2.0)
+    if report.base == "e":
+        return "nats", 1.0
+    return f"base-{report.base} units", math.log(float(report.base))
+
+
+def _new(figsize=(6.4, 4.8)):
+    Figure, FigureCanvasAgg = _mpl()
+    fig = Figure(figsize=figsize, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _empty(fig, ax, title: str):
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, "no valid rows: nothing to plot", ha="center", va="center",
+            transform=ax.transAxes)
+    ax.set_title(title)
+    return fig
+
+
+def reliability(report, *, after=None):
+    """Reliability diagram with the confidence histogram below (before/after temperature)."""
+    fig = _new((6.4, 6.0))
+    gs = fig.add_gridspec(2, 1, height_ratios=[3, 1])
+    ax = fig.add_subplot(gs[0])
+    axh = fig.add_subplot(gs[1], sharex=ax)
+    cal = report.calibration
+    if report.empty or cal is None:
+        axh.set_axis_off()
+        return _empty(fig, ax, "Reliability diagram")
+    ax.plot([0, 1], [0, 1], ls="--", color="0.5", lw=1, label="perfect calibration")
+    series = [("before" if after is not None else "model", report, "C0")]
+    if after is not None and after.calibration is not None:
+        T = report.temperature.T if report.temperature is not None else None
+        series.append((f"after T = {T:.3g}" if T else "after", after, "C1"))
+    width = None
+    for label, rep, color in series:
+        bins = [b for b in rep.calibration.bins if b.count > 0]
+        if not bins:
+            continue
+        conf = np.array([b.mean_confidence for b in bins])
+        acc = np.array([b.accuracy for b in bins])
+        lo = np.array([b.lo for b in bins])
+        hi = np.array([b.hi for b in bins])
+        width = hi - lo
+        if len(series) == 1:
+            ax.bar(lo, acc, width=width, align="edge", color=color, alpha=0.35,
+                   edgecolor=color, label="accuracy per bin")
+            ax.bar(lo, conf - acc, bottom=acc, width=width, align="edge", color="C3",
+                   alpha=0.25, hatch="//", edgecolor="C3", label="gap (confidence − accuracy)")
+        ax.plot(conf, acc, marker="o", color=color,
+                label=f"{label}: ECE {rep.calibration.ece:.4f}")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("accuracy")
+    ax.set_title(f"Reliability diagram ({cal.strategy} bins, {len(cal.bins)})")
+    ax.legend(loc="upper left", fontsize="small")
+    hist = report.histograms.confidence if report.histograms is not None else None
+    if hist is not None:
+        edges = np.asarray(hist.edges, dtype=float)
+        axh.bar(edges[:-1], np.asarray(hist.count), width=np.diff(edges), align="edge",
+                color="C0", alpha=0.6, label="before" if after is not None else None)
+        if after is not None and after.histograms is not None:
+            h2 = after.histograms.confidence
+            e2 = np.asarray(h2.edges, dtype=float)
+            axh.step(e2[:-1], np.asarray(h2.count), where="post", color="C1", label="after")
+            axh.legend(fontsize="small")
+    axh.set_xlabel("confidence (top-label probability)")
+    axh.set_ylabel("examples")
+    return fig
+
+
+def nll_curve(report):
+    """The −log p curve over the histogram of the observed p(true class)."""
+    fig = _new()
+    ax = fig.add_subplot()
+    unit, div = _unit(report)
+    if report.empty or report.histograms is None:
+        return _empty(fig, ax, "−log p of the true class")
+    h = report.histograms.p_true
+    edges = np.asarray(h.edges, dtype=float)
+    counts = np.asarray(h.count, dtype=float)
+    ax.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color="C0", alpha=0.5,
+           label="examples with this p(true class)")
+    ax.set_xlabel("p(true class) given by the model")
+    ax.set_ylabel("examples")
+    ax.set_xlim(0, 1)
+    ax2 = ax.twinx()
+    p = np.linspace(1e-3, 1.0, 500)
+    ax2.plot(p, -np.log(p) / div, color="C3", lw=2, label=f"−log p ({unit}): the loss paid")
+    ax2.axhline(report.cross_entropy, color="k", ls=":", lw=1,
+                label=f"cross-entropy {report.cross_entropy:.4f} {unit}")
+    ax2.set_ylabel(f"−log p ({unit})")
+    ax2.set_ylim(0, max(-math.log(1e-3) / div, report.cross_entropy * 1.1 if
+                        math.isfinite(report.cross_entropy) else 0))
+    lines = ax.get_legend_handles_labels()
+    lines2 = ax2.get_legend_handles_labels()
+    ax2.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="upper center", fontsize="small")
+    ax.set_title("Where the loss comes from: −log p over the observed p(true class)")
+    return fig
+
+
+def per_class(report, *, class_names: Sequence[str] | None = None, limit: int = 50):
+    """Mean NLL per true class (bars), accuracy as a marker on a second axis."""
+    fig = _new((max(6.4, 0.35 * min(len(report.per_class), limit) + 2), 4.8))
+    ax = fig.add_subplot()
+    unit, _ = _unit(report)
+    shown = [c for c in report.per_class if c.count > 0]
+    if report.empty or not shown:
+        return _empty(fig, ax, "NLL per class")
+    title = "Mean NLL per true class"
+    if len(shown) > limit:
+        shown = sorted(shown, key=lambda c: -c.nll_mean)[:limit]
+        title += f" (the {limit} worst of {len(report.per_class)})"
+    names = [str(class_names[c.cls]) if class_names and c.cls < len(class_names) else str(c.cls)
+             for c in shown]
+    x = np.arange(len(shown))
+    ax.bar(x, [c.nll_mean for c in shown], color="C0", alpha=0.7, label=f"mean NLL ({unit})")
+    ax.axhline(report.cross_entropy, color="k", ls=":", lw=1, label="overall cross-entropy")
+    ax.set_xticks(x, names, rotation=90 if len(shown) > 20 else 0)
+    ax.set_xlabel("true class")
+    ax.set_ylabel(f"mean NLL ({unit})")
+    ax2 = ax.twinx()
+    ax2.plot(x, [c.accuracy for c in shown], "o", color="C2", label="accuracy")
+    ax2.set_ylim(0, 1.05)
+    ax2.set_ylabel("accuracy")
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, loc="upper right", fontsize="small")
+    ax.set_title(title)
+    return fig
+
+
+def nll_distribution(report):
+    """Histogram of per-example NLL (log-spaced bins; under/overflow bins drawn at the ends)."""
+    fig = _new()
+    ax = fig.add_subplot()
+    unit, div = _unit(report)
+    if report.empty or report.histograms is None:
+        return _empty(fig, ax, "Per-example NLL")
+    h = report.histograms.nll
+    edges = np.asarray(h.edges, dtype=float) / div
+    counts = np.asarray(h.count, dtype=float)
+    lo = edges[:-1].copy()
+    hi = edges[1:].copy()
+    # The underflow bin starts at 0 and the overflow bin ends at inf: draw them as
+    # one decade-wide bars at the ends of the log axis, labelled.
+    finite_lo = lo[lo > 0]
+    first = finite_lo.min() if finite_lo.size else 1e-6
+    if lo[0] <= 0:
+        lo[0] = first / 10
+    if not np.isfinite(hi[-1]):
+        hi[-1] = lo[-1] * 10
+    ax.bar(lo, counts, width=hi - lo, align="edge", color="C0", alpha=0.7, edgecolor="C0")
+    ax.set_xscale("log")
+    if math.isfinite(report.cross_entropy) and report.cross_entropy > 0:
+        ax.axvline(report.cross_entropy, color="C3", ls="--",
+                   label=f"mean = cross-entropy {report.cross_entropy:.4f} {unit}")
+        ax.legend(fontsize="small")
+    ax.set_xlabel(f"per-example NLL ({unit}, log scale; end bars: under/overflow)")
+    ax.set_ylabel("examples")
+    ax.set_title("Distribution of per-example NLL")
+    return fig
+
+
+def figures(report, *, after=None, class_names: Sequence[str] | None = None) -> dict:
+    """All four figures, by name (see :data:`FIGURES`)."""
+    return {
+        "reliability": reliability(report, after=after),
+        "nll_curve": nll_curve(report),
+        "per_class": per_class(report, class_names=class_names),
+        "nll_distribution": nll_distribution(report),
+    }
+
+
+def png_bytes(fig, dpi: int = 100) -> bytes:
+    """The figure rendered as PNG bytes."""
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
+def save_all(report, directory: str, *, after=None, class_names=None, dpi: int = 100) -> list[str]:
+    """Write every figure as ``DIRECTORY/<name>.png``; returns the paths.
+
+    >>> import tempfile, numpy as np
+    >>> from crossentropy.accumulate import evaluate
+    >>> r = evaluate(np.array([[2.0, 0.0], [0.0, 1.0], [1.0, 3.0]]), np.array([0, 1, 0]))
+    >>> [os.path.basename(p) for p in save_all(r, tempfile.mkdtemp())]
+    ['reliability.png', 'nll_curve.png', 'per_class.png', 'nll_distribution.png']
+    """
+    os.makedirs(directory, exist_ok=True)
+    paths = []
+    for name, fig in figures(report, after=after, class_names=class_names).items():
+        path = os.path.join(directory, f"{name}.png")
+        fig.savefig(path, dpi=dpi)
+        paths.append(path)
+    return paths
