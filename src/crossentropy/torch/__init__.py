@@ -1,0 +1,42 @@
+"""PyTorch adapters: drop-in losses, fused linear cross-entropy, vocab-parallel cross-entropy.
+
+Needs the ``torch`` extra. Every value and gradient equals the library's reference
+semantics (docs/semantics.md); for index targets they equal
+``torch.nn.functional.cross_entropy``.
+
+- :func:`cross_entropy`, :func:`nll_loss`, :func:`binary_cross_entropy_with_logits` and the
+  modules :class:`CrossEntropyLoss`, :class:`NLLLoss`, :class:`BCEWithLogitsLoss`: PyTorch's
+  signatures, plus keyword-only extras (``kind``, ``smoothing``, ``empty``, ``z_loss``,
+  ``softcap``, ``divide_by``, ``sample_weight``).
+- :func:`linear_cross_entropy` / :class:`LinearCrossEntropyLoss`: ``CE(hidden @ Wᵀ + b, target)``
+  without the N × V logits (plain torch, CPU and GPU; no Triton kernel ships yet: the
+  GPU path is the same torch code and is unverified on GPU hardware).
+- :func:`vocab_parallel_cross_entropy`: vocabulary-sharded logits on ``torch.distributed``,
+  exact over the global vocabulary (smoothing and soft targets included).
+"""
+
+from __future__ import annotations
+
+try:
+    import torch as _torch  # noqa: F401
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    msg = "crossentropy.torch needs PyTorch: install the extra with `pip install crossentropy[torch]`"
+    raise ImportError(msg) from exc
+
+from .functional import binary_cross_entropy_with_logits, cross_entropy, nll_loss
+from .linear import linear_cross_entropy
+from .modules import BCEWithLogitsLoss, CrossEntropyLoss, LinearCrossEntropyLoss, NLLLoss
+from .parallel import vocab_parallel_cross_entropy, vocab_parallel_linear_cross_entropy
+
+__all__ = [
+    "cross_entropy",
+    "nll_loss",
+    "binary_cross_entropy_with_logits",
+    "linear_cross_entropy",
+    "vocab_parallel_cross_entropy",
+    "vocab_parallel_linear_cross_entropy",
+    "CrossEntropyLoss",
+    "NLLLoss",
+    "BCEWithLogitsLoss",
+    "LinearCrossEntropyLoss",
+]

@@ -1,0 +1,119 @@
+"""Per-tile arithmetic: the partial sums of a block of logits and its gradient.
+
+Internal. A *tile* holds the logits ``z`` (compute dtype) of rows ``r`` (an index
+tensor or a slice of the batch) and classes ``[v0, v0 + V_t)``. Its partial sums
+(running max ``M``, rescaled ``S = Σ exp(z − M)``, ``P``, ``Q`` of
+:mod:`crossentropy.torch._common`) combine over vocabulary chunks (online
+log-sum-exp) and over ranks (an all-reduce), and the tile's gradient needs only
+the row's final ``lse``:
+
+    ∂ℓ_i/∂z_ic = s_i (A_i q_ic − a_ic) + 2 ζ s_i lse_i q_ic,   q_ic = exp(z_ic − lse_i)
+
+(``ζ`` the z-loss coefficient), scaled by the upstream gradient of row i.
+Products ``a_ic · z_ic`` with ``a_ic = 0`` count as 0 even when ``z_ic = −inf``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ._common import Rows
+
+
+def softcap(z: torch.Tensor, cap: float | None) -> torch.Tensor:
+    """``cap · tanh(z / cap)`` (Gemma 2's logit soft-capping); ``z`` itself when ``cap`` is None."""
+    return z if cap is None else torch.tanh(z / cap).mul_(cap)
+
+
+def softcap_slope(x: torch.Tensor, cap: float) -> torch.Tensor:
+    """d softcap(x) / dx = 1 − tanh²(x / cap)."""
+    t = torch.tanh(x / cap)
+    return 1 - t * t
+
+
+def _guarded_dot(coef: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """Σ_c coef_c z_c with 0 · (±inf) = 0 (coef broadcast against z)."""
+    prod = coef * z
+    return torch.where(coef == 0, torch.zeros_like(prod), prod).sum(-1)
+
+
+def max_sumexp(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row max (set to 0 where not finite) and Σ exp(z − max) — the online-LSE state of a tile."""
+    m = z.amax(-1)
+    m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
+    return m, torch.exp(z - m[:, None]).sum(-1)
+
+
+def merge_max_sumexp(M, S, m, s):
+    """Merge two online-LSE states."""
+    new = torch.maximum(M, m)
+    return new, S * torch.exp(M - new) + s * torch.exp(m - new)
+
+
+def partial_pq(z: torch.Tensor, rows: Rows, r, v0: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """P and Q (``None`` when no smoothing) of a tile: rows ``r``, classes ``[v0, v0 + z.shape[1])``."""
+    vt = z.shape[1]
+    cw = None if rows.class_weight is None else rows.class_weight[v0 : v0 + vt]
+    if rows.index is not None:
+        col = rows.index[r] - v0
+        inside = (col >= 0) & (col < vt)
+        zt = z.gather(1, col.clamp(0, max(vt - 1, 0))[:, None])[:, 0] if vt else torch.zeros_like(col, dtype=z.dtype)
+        coef = rows.u[r] if cw is not None else torch.ones_like(zt)
+        p = torch.where(inside & (coef != 0), coef * zt, torch.zeros_like(zt))
+    else:
+        y = rows.soft[r][:, v0 : v0 + vt] if rows.soft.shape[1] != vt else rows.soft[r]
+        coef = y if cw is None else y * cw
+        p = _guarded_dot(coef, z)
+    q = None
+    if rows.beta:
+        q = z.sum(-1) if cw is None else _guarded_dot(cw, z)
+    return p, q
+
+
+def row_dot(rows: Rows, r, p: torch.Tensor, q: torch.Tensor | None) -> torch.Tensor:
+    """D_i = α P_i + β m_i Q_i."""
+    d = rows.alpha * p if rows.alpha != 1.0 else p
+    if rows.beta:
+        d = d + rows.beta * rows.m[r] * q
+    return d
+
+
+def tile_grad_(
+    z: torch.Tensor,
+    lse: torch.Tensor,
+    gs: torch.Tensor,
+    rows: Rows,
+    r,
+    v0: int,
+    z_loss: float,
+    inv_sum: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Overwrite the logits tile ``z`` with ∂(Σ g_i ℓ_i)/∂z, where ``gs = g_i s_i`` for rows ``r``.
+
+    ``z`` must be a buffer this code owns (it is modified in place). With ``inv_sum`` given,
+    ``z`` already holds ``exp(z − M)`` and ``q = z · inv_sum`` (one pass saved).
+    """
+    vt = z.shape[1]
+    cw = None if rows.class_weight is None else rows.class_weight[v0 : v0 + vt]
+    coef_q = rows.A[r]
+    if z_loss:
+        coef_q = coef_q + 2.0 * z_loss * lse
+    coef_q = gs * coef_q
+    if inv_sum is None:
+        g = z.sub_(lse[:, None]).exp_().mul_(coef_q[:, None])
+    else:
+        g = z.mul_((coef_q * inv_sum)[:, None])
+    if rows.beta:
+        sm = (gs * rows.beta * rows.m[r])[:, None]
+        g.sub_(sm * cw if cw is not None else sm)
+    if rows.index is not None:
+        col = rows.index[r] - v0
+        inside = (col >= 0) & (col < vt)
+        val = gs * rows.alpha * rows.u[r]
+        val = torch.where(inside, val, torch.zeros_like(val))
+        g.scatter_add_(1, col.clamp(0, max(vt - 1, 0))[:, None], -val[:, None])
+    else:
+        y = rows.soft[r][:, v0 : v0 + vt] if rows.soft.shape[1] != vt else rows.soft[r]
+        a = y * (gs * rows.alpha)[:, None]
+        g.sub_(a * cw if cw is not None else a)
+    return g

@@ -1,0 +1,321 @@
+"""Drop-in replacements for ``torch.nn.functional`` losses, with the library's semantics.
+
+``cross_entropy``, ``nll_loss`` and ``binary_cross_entropy_with_logits`` take
+PyTorch's own positional signatures and defaults (class axis 1, ``(N, C, d1, …)``
+inputs, ``ignore_index=-100``, ``reduction="mean"``), so they replace the
+torch functions in a training loop. The extra options are keyword-only:
+
+- ``kind`` — ``"logits"`` (default), ``"log_probs"`` or ``"probs"``;
+- ``smoothing`` — ``"uniform"`` (PyTorch's ``ε/C``) or ``"others"`` (``ε/(C−1)``);
+- ``empty`` — the mean of no example: ``"nan"`` (PyTorch), ``"zero"`` or ``"raise"``;
+- ``z_loss`` — adds ``ζ · s_i · lse_i²`` to every non-masked example's loss
+  (``lse_i = logsumexp_c z_ic``; the sample weight applies, class weights do not),
+  divided like the loss under ``"mean"``;
+- ``softcap`` — logits become ``softcap · tanh(logits / softcap)`` before the loss
+  (Gemma 2); the gradient flows through it;
+- ``divide_by`` — ``"weight"`` (``Σ_i w_i``, docs/semantics.md §4) or ``"count"``
+  (``Σ_i s_i [not masked]``: PyTorch's divisor for probability targets with class weights);
+- ``sample_weight`` — one weight per example; ``validate`` — host-side checks.
+
+Values equal :func:`crossentropy.cross_entropy` and, for index targets,
+``torch.nn.functional.cross_entropy`` exactly. Differences from PyTorch: float16
+and bfloat16 losses are computed *and returned* in float32; probability targets
+with class weights divide by ``Σ_i w_i`` unless ``divide_by="count"``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ._common import check_common, compute_dtype, legacy_reduction, prepare_rows, reduce_loss, xp_of
+from .autograd import cross_entropy_rows
+
+__all__ = ["cross_entropy", "nll_loss", "binary_cross_entropy_with_logits"]
+
+
+def _check_kind_values(x: torch.Tensor, kind: str, num_classes: int) -> torch.Tensor:
+    """The prediction checks of docs/semantics.md §1 (rows along the last axis)."""
+    from .._validate import check_log_probs, check_probs, warn_double_softmax
+
+    xp = xp_of(x)
+    xd = x.detach()
+    if kind == "logits":
+        warn_double_softmax(xp, xd, num_classes)
+    elif kind == "probs":
+        checked = check_probs(xp, xd)
+        if checked is not xd:  # values within 10·eps outside [0, 1] are set to the bound (documented)
+            x = x.clamp(0, 1)
+    else:
+        check_log_probs(xp, xd, torch.logsumexp(xd, -1))
+    return x
+
+
+def cross_entropy(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    weight: torch.Tensor | None = None,
+    size_average: bool | None = None,
+    ignore_index: int = -100,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+    *,
+    kind: str = "logits",
+    smoothing: str = "uniform",
+    empty: str = "nan",
+    z_loss: float = 0.0,
+    softcap: float | None = None,
+    divide_by: str = "weight",
+    sample_weight: torch.Tensor | None = None,
+    validate: bool = True,
+) -> torch.Tensor:
+    """Cross-entropy between predictions over C classes (class axis 1) and targets.
+
+    With ``z = softcap(input)`` (or ``input`` without a soft-cap), ``log q = log_softmax(z)``,
+    ``y'`` the smoothed target and ``a_ic = weight_c y'_ic``:
+
+    .. math::
+
+        ℓ_i = − s_i \\sum_c a_{ic} \\log q_{ic} + ζ s_i \\operatorname{lse}_i^2,
+        \\qquad \\text{mean} = \\sum_i ℓ_i / \\sum_i w_i,
+        \\quad w_i = s_i \\sum_c \\text{weight}_c y_{ic}
+
+    Parameters
+    ----------
+    input : Tensor
+        ``(C,)``, ``(N, C)`` or ``(N, C, d1, …, dK)`` predictions (logits by default).
+    target : Tensor
+        Class indices (integer, the input's shape without axis 1; exact-integer floats
+        accepted) or class probabilities (floating, the input's shape).
+    weight : Tensor, optional
+        Class weights, shape ``(C,)``, finite and ≥ 0.
+    size_average, reduce
+        Deprecated PyTorch flags, mapped to ``reduction`` as PyTorch does.
+    ignore_index : int
+        Index targets equal to it are masked (loss 0, gradient exactly 0, out of the mean).
+    reduction : {"mean", "sum", "none"}
+    label_smoothing : float
+        ε in [0, 1].
+    kind, smoothing, empty, z_loss, softcap, divide_by, sample_weight, validate
+        Keyword-only extras; see the module docstring.
+
+    Returns
+    -------
+    Tensor
+        A scalar (``"mean"``, ``"sum"``) or the per-example losses (``"none"``), in the
+        compute dtype (float32 for float16/bfloat16 input).
+
+    Examples
+    --------
+    >>> import torch
+    >>> import torch.nn.functional as F
+    >>> from crossentropy.torch import cross_entropy
+    >>> x = torch.tensor([[2.0, 0.5, -1.0], [0.0, 1.0, 3.0]])
+    >>> y = torch.tensor([0, 2])
+    >>> float(cross_entropy(x, y)) == float(F.cross_entropy(x, y))
+    True
+    >>> round(float(cross_entropy(x, y, label_smoothing=0.1, smoothing="others")), 4)
+    0.3391
+    """
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    check_common(reduction=reduction, empty=empty, divide_by=divide_by, z_loss=z_loss, softcap=softcap, kind=kind)
+    if not isinstance(input, torch.Tensor):
+        msg = f"`input` must be a torch.Tensor; got {type(input).__name__}"
+        raise TypeError(msg)
+    dtype = compute_dtype(input, name="input")
+    if input.dim() == 0:
+        msg = "`input` must have a class axis: shape (C,), (N, C) or (N, C, d1, ...); got a 0-d tensor"
+        raise ValueError(msg)
+    unbatched = input.dim() == 1
+    x = input.unsqueeze(0) if unbatched else input
+    C = x.shape[1]
+    if C == 0:
+        msg = f"`input` has no classes (size 0 along axis 1, shape {tuple(input.shape)})"
+        raise ValueError(msg)
+    soft = target.dtype.is_floating_point and target.shape == input.shape
+    t = target.unsqueeze(0) if unbatched else target
+    xl = x.movedim(1, -1) if x.dim() > 2 else x
+    batch_shape = tuple(xl.shape[:-1])
+    if soft and t.dim() > 2:
+        t = t.movedim(1, -1)
+    x2 = xl.reshape(-1, C)
+    if validate:
+        x2 = _check_kind_values(x2, kind, C)
+    rows = prepare_rows(
+        t,
+        num_classes=C,
+        local_classes=C,
+        batch_shape=batch_shape,
+        dtype=dtype,
+        device=x.device,
+        class_weight=weight,
+        sample_weight=sample_weight.unsqueeze(0) if (sample_weight is not None and unbatched) else sample_weight,
+        ignore_index=None if soft else ignore_index,
+        label_smoothing=label_smoothing,
+        smoothing=smoothing,
+        divide_by=divide_by,
+        validate=validate,
+        soft=soft,
+    )
+    loss = cross_entropy_rows(x2, rows, kind=kind, z_loss=z_loss, softcap=softcap, dtype=dtype)
+    out_shape = () if unbatched else batch_shape
+    return reduce_loss(
+        loss,
+        rows.divisor_weights(),
+        reduction=reduction,
+        empty=empty,
+        host_check=validate,
+        batch_shape=out_shape,
+    )
+
+
+def nll_loss(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    weight: torch.Tensor | None = None,
+    size_average: bool | None = None,
+    ignore_index: int = -100,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    *,
+    label_smoothing: float = 0.0,
+    smoothing: str = "uniform",
+    empty: str = "nan",
+    divide_by: str = "weight",
+    sample_weight: torch.Tensor | None = None,
+    validate: bool = True,
+) -> torch.Tensor:
+    """Negative log-likelihood of log-probabilities: :func:`cross_entropy` with ``kind="log_probs"``.
+
+    .. math:: ℓ_i = − s_i \\sum_c \\text{weight}_c y'_{ic} x_{ic}
+
+    Equals ``torch.nn.functional.nll_loss`` for index targets; label smoothing and soft
+    targets are extras (PyTorch's ``nll_loss`` has neither). Rows are checked to be
+    log-probabilities (``≤ 0``, warn when ``logsumexp ≠ 0``) unless ``validate=False``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import torch.nn.functional as F
+    >>> from crossentropy.torch import nll_loss
+    >>> lp = torch.log_softmax(torch.tensor([[1.0, 2.0, 0.0], [0.0, 0.0, 4.0]]), -1)
+    >>> y = torch.tensor([1, 2])
+    >>> bool(torch.equal(nll_loss(lp, y), F.nll_loss(lp, y)))
+    True
+    """
+    return cross_entropy(
+        input,
+        target,
+        weight,
+        size_average,
+        ignore_index,
+        reduce,
+        reduction,
+        label_smoothing,
+        kind="log_probs",
+        smoothing=smoothing,
+        empty=empty,
+        divide_by=divide_by,
+        sample_weight=sample_weight,
+        validate=validate,
+    )
+
+
+class _BinaryFunction(torch.autograd.Function):
+    """ℓ = c · [pw·y·softplus(−x) + (1−y)·softplus(x)], ∂ℓ/∂x = c · (pw·y·(σ(x)−1) + (1−y)·σ(x))."""
+
+    @staticmethod
+    def forward(ctx, x, y, c, pw, dtype):
+        xf = x.to(dtype)
+        pos = pw * y if pw is not None else y
+        neg = 1 - y
+        sp_neg = torch.nn.functional.softplus(-xf)  # −log σ(x)
+        sp_pos = torch.nn.functional.softplus(xf)  # −log(1 − σ(x))
+        t1 = torch.where(pos == 0, torch.zeros_like(xf), pos * sp_neg)
+        t2 = torch.where(neg == 0, torch.zeros_like(xf), neg * sp_pos)
+        loss = torch.where(c == 0, torch.zeros_like(xf), c * (t1 + t2))
+        ctx.save_for_backward(x, y, c, pos)
+        ctx.dtype = dtype
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, y, c, pos = ctx.saved_tensors
+        sig = torch.sigmoid(x.to(ctx.dtype))
+        g = pos * (sig - 1) + (1 - y) * sig
+        g = torch.where(c == 0, torch.zeros_like(g), g * c * grad.to(ctx.dtype))
+        return g.to(x.dtype), None, None, None, None
+
+
+def binary_cross_entropy_with_logits(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    weight: torch.Tensor | None = None,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    pos_weight: torch.Tensor | None = None,
+    *,
+    label_smoothing: float = 0.0,
+    ignore_index: int | None = None,
+    empty: str = "nan",
+    validate: bool = True,
+) -> torch.Tensor:
+    """Binary (multi-label) cross-entropy from logits, element by element (docs/semantics.md §8).
+
+    .. math::
+
+        ℓ = − \\text{weight} · [\\text{pw} · y' \\log σ(x) + (1 − y') \\log(1 − σ(x))],
+        \\qquad y' = (1 − ε) y + ε / 2
+
+    with ``log σ(x) = −softplus(−x)`` (no overflow at ±1e9, and ``0 · (−inf) = 0`` at ±inf).
+    ``"mean"`` averages over the non-masked elements (all elements unless ``ignore_index``
+    is given with an integer target), as PyTorch does; the gradient is
+    ``weight · (pw·y'·(σ(x) − 1) + (1 − y')·σ(x))`` in closed form. Targets may be soft
+    (``[0, 1]``) or integer 0/1.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import torch.nn.functional as F
+    >>> from crossentropy.torch import binary_cross_entropy_with_logits as bce
+    >>> x = torch.tensor([3.0, -1.0, 0.5]); y = torch.tensor([1.0, 0.0, 1.0])
+    >>> bool(torch.allclose(bce(x, y), F.binary_cross_entropy_with_logits(x, y)))
+    True
+    >>> float(bce(torch.tensor([1e9, -1e9]), torch.tensor([1.0, 0.0])))
+    0.0
+    """
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    check_common(reduction=reduction, empty=empty)
+    dtype = compute_dtype(input, name="input")
+    if tuple(target.shape) != tuple(input.shape):
+        msg = f"`target` must have the input's shape {tuple(input.shape)}; got {tuple(target.shape)}"
+        raise ValueError(msg)
+    if target.dtype == torch.bool:
+        msg = "`target` has dtype bool; pass 0/1 as integers or floats (e.g. `target.float()`)"
+        raise TypeError(msg)
+    eps = float(label_smoothing)
+    if not 0.0 <= eps <= 1.0:
+        msg = f"`label_smoothing` must be in [0, 1]; got {label_smoothing!r}"
+        raise ValueError(msg)
+    active = torch.ones(input.shape, dtype=torch.bool, device=input.device)
+    if ignore_index is not None and not target.dtype.is_floating_point:
+        active = target != ignore_index
+    y = torch.where(active, target, torch.zeros_like(target)).to(dtype)
+    if validate:
+        bad = active & (~torch.isfinite(y) | (y < 0) | (y > 1))
+        if bool(bad.any()):
+            from .._validate import positions
+
+            msg = f"`target` must lie in [0, 1] (probabilities of the positive class); got {positions(bad, target)}"
+            raise ValueError(msg)
+    if eps:
+        y = (1 - eps) * y + eps / 2
+    c = active.to(dtype)
+    if weight is not None:
+        c = c * torch.as_tensor(weight, device=input.device).to(dtype)
+    pw = None if pos_weight is None else torch.as_tensor(pos_weight, device=input.device).to(dtype)
+    c, y = torch.broadcast_tensors(c, y)
+    loss = _BinaryFunction.apply(input, y, c.contiguous(), pw, dtype)
+    count = active.to(dtype)
+    return reduce_loss(loss, count, reduction=reduction, empty=empty, host_check=validate, batch_shape=tuple(input.shape))

@@ -1,0 +1,468 @@
+"""Fused linear cross-entropy: ``CE(hidden @ weightᵀ + bias, target)`` without the N × V logits.
+
+For a language model the logits of N tokens over a vocabulary of V entries
+dominate memory (N·V floats, then as many again for their gradient). This
+module computes the same loss and gradients as
+
+    F.cross_entropy(F.linear(hidden, weight, bias), target, ...)
+
+while holding only a chunk of logits at a time. The plain-torch reference runs
+on CPU and GPU; it is what ``impl="auto"`` selects (no Triton kernel ships yet).
+
+**How.** Rows (tokens) that are masked are dropped before any work. Then:
+
+- ``reduction="mean"`` / ``"sum"`` with gradients needed (training): tokens are
+  processed in chunks of ``chunk_size`` rows; each chunk's full logits row
+  gives its loss *and* its gradient ``G`` right away (softmax minus the smoothed
+  target, scaled), which is folded into ``grad_hidden = G @ weight``,
+  ``grad_weight += Gᵀ @ hidden`` and ``grad_bias += Σ G`` (accumulated in float32
+  or float64). The backward only multiplies by the upstream scalar. Three matrix
+  products in all, the same as the materialised path.
+- ``reduction="none"`` (a per-token upstream gradient) or no gradient needed:
+  chunks of tokens × chunks of vocabulary with an online log-sum-exp in the
+  forward (only ``lse`` per token is kept); the backward recomputes each tile of
+  logits from ``lse`` and accumulates the same three gradients. Four matrix products.
+
+Memory beyond the inputs and the gradients: one chunk of logits (``chunk_size × V``
+or ``chunk_size × vocab_chunk_size`` floats in the compute dtype) plus O(N) per-token
+numbers. A float soft ``target`` of shape ``(N, V)`` is itself N·V floats: it is
+the caller's, read chunk by chunk, never copied whole.
+
+**Dtype promotion.** The matrix products run in ``promote(hidden, weight, bias)``
+(PyTorch's promotion: bfloat16 with float32 → float32, anything with float64 →
+float64); the log-sum-exp, the loss and every gradient accumulation run in the
+compute dtype ``max(float32, that dtype)``; each gradient is returned in its
+input's dtype.
+
+=============  =============  =============  ================  ==============
+hidden         weight         bias           matmul            loss/accumulate
+=============  =============  =============  ================  ==============
+bfloat16       bfloat16       bfloat16/None  bfloat16          float32
+float16        float16        float16/None   float16           float32
+bfloat16       float32        any            float32           float32
+float32        float32        float32/None   float32           float32
+any            float64        any            float64           float64
+=============  =============  =============  ================  ==============
+
+**Validation** runs on the host before any product (targets in range or equal to
+``ignore_index``; weights and options). With ``validate=False`` an out-of-range
+target makes its row's loss NaN (and the mean NaN), never a plausible number.
+Offsets are Python/int64 integers throughout: no 32-bit index arithmetic.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ._common import Rows, check_common, compute_dtype, prepare_rows, reduce_loss
+from ._tiles import max_sumexp, merge_max_sumexp, partial_pq, row_dot, tile_grad_
+
+__all__ = ["linear_cross_entropy", "IMPLS", "chunks", "online_partials"]
+
+IMPLS = ("auto", "torch", "triton")
+
+#: Floats of logits a chunk may hold by default (16 MiB in float32).
+DEFAULT_TILE_ELEMENTS = 1 << 22
+
+
+def chunks(n: int, size: int):
+    """``(start, stop)`` pairs covering ``range(n)`` in steps of ``size`` (Python ints, no overflow).
+
+    >>> list(chunks(10, 4))
+    [(0, 4), (4, 8), (8, 10)]
+    >>> next(iter(chunks(2**40 + 3, 2**39)))[1] == 2**39
+    True
+    """
+    if size < 1:
+        msg = f"chunk sizes must be ≥ 1; got {size}"
+        raise ValueError(msg)
+    for start in range(0, n, size):
+        yield start, min(start + size, n)
+
+
+class _Plan:
+    """What the two autograd Functions share: inputs, rows, dtypes, chunking."""
+
+    def __init__(self, rows: Rows, active_idx, cdtype, mdtype, nc, vc, z_loss, cap):
+        self.rows, self.active_idx = rows, active_idx
+        self.cdtype, self.mdtype = cdtype, mdtype
+        self.nc, self.vc, self.z_loss, self.cap = nc, vc, z_loss, cap
+
+    def row_chunks(self):
+        """Yield (r, rows-index) where r selects rows of the (full) batch."""
+        idx = self.active_idx
+        if idx is None:
+            n = self.rows.s.shape[0]
+            for a, b in chunks(n, self.nc):
+                yield slice(a, b)
+        else:
+            for a, b in chunks(idx.shape[0], self.nc):
+                yield idx[a:b]
+
+    def logits(self, h, w, b, r, v0, v1):
+        """Compute-dtype logits tile (a fresh buffer) of rows r, classes [v0, v1), soft-capped."""
+        hc = h[r] if isinstance(r, slice) else h.index_select(0, r)
+        wv = w if (v0 == 0 and v1 == w.shape[0]) else w[v0:v1]
+        if hc.dtype != self.mdtype:
+            hc = hc.to(self.mdtype)
+        if wv.dtype != self.mdtype:
+            wv = wv.to(self.mdtype)
+        if b is not None:
+            bv = b[v0:v1].to(self.mdtype)
+            z = torch.addmm(bv, hc, wv.t())
+        else:
+            z = hc @ wv.t()
+        if z.dtype != self.cdtype:
+            z = z.to(self.cdtype)
+        if self.cap is not None:
+            z.div_(self.cap).tanh_().mul_(self.cap)
+        return z, hc, wv
+
+
+def _accumulate(plan: _Plan, g, hc, wv, r, v0, v1, gh, gw, gb):
+    """grad_hidden[r] += G @ W_v; grad_weight[v0:v1] += Gᵀ @ h_r; grad_bias[v0:v1] += Σ_rows G."""
+    gm = g if g.dtype == plan.mdtype else g.to(plan.mdtype)
+    if gh is not None:
+        part = gm @ wv
+        if isinstance(r, slice):
+            gh[r] += part
+        else:
+            gh.index_add_(0, r, part.to(gh.dtype))
+    if gw is not None:
+        if gm.dtype == gw.dtype and hc.dtype == gw.dtype:
+            gw[v0:v1].addmm_(gm.t(), hc)
+        else:
+            gw[v0:v1] += gm.t() @ hc
+    if gb is not None:
+        gb[v0:v1] += g.sum(0)
+
+
+def _capped_slope(z: torch.Tensor, cap: float) -> torch.Tensor:
+    """1 − tanh² from the already-capped logits: 1 − (z / cap)²."""
+    t = z / cap
+    return t.mul_(t).neg_().add_(1)
+
+
+class _ReducedLinearCE(torch.autograd.Function):
+    """mean/sum: loss and (when needed) gradients in one pass over token chunks."""
+
+    @staticmethod
+    def forward(ctx, h, w, b, plan: _Plan, denom_scale, fill, want_lse):
+        rows = plan.rows
+        n, V = rows.s.shape[0], w.shape[0]
+        need = ctx.needs_input_grad
+        grads = need[0] or need[1] or (b is not None and need[2])
+        cd = plan.cdtype
+        gh = torch.zeros(h.shape, dtype=cd, device=h.device) if need[0] else None
+        gw = torch.zeros(w.shape, dtype=cd, device=w.device) if need[1] else None
+        gb = torch.zeros(V, dtype=cd, device=w.device) if (b is not None and need[2]) else None
+        loss = torch.zeros(n, dtype=cd, device=h.device)
+        lse_all = torch.full((n,), float("nan"), dtype=cd, device=h.device) if want_lse else None
+        for r in plan.row_chunks():
+            if grads:
+                z, hc, wv = plan.logits(h, w, b, r, 0, V)
+                p, q = partial_pq(z, rows, r, 0)
+                slope = _capped_slope(z, plan.cap) if plan.cap is not None else None
+                m = z.amax(-1)
+                m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
+                s = z.sub_(m[:, None]).exp_().sum(-1)  # z now holds exp(z − m)
+                lse = m + torch.log(s)
+            else:  # no gradient: vocabulary-chunked forward, one tile at a time
+                lse, p, q = _online_stats(plan, h, w, b, r)
+            ell = rows.s[r] * (rows.A[r] * lse - row_dot(rows, r, p, q))
+            if plan.z_loss:
+                ell = ell + plan.z_loss * rows.s[r] * lse * lse
+            loss[r] = ell
+            if lse_all is not None:
+                lse_all[r] = lse
+            if grads:
+                g = tile_grad_(z, lse, rows.s[r] * denom_scale, rows, r, 0, plan.z_loss, inv_sum=1.0 / s)
+                if slope is not None:
+                    g.mul_(slope)
+                _accumulate(plan, g, hc, wv, r, 0, V, gh, gw, gb)
+                del z, g, slope
+        loss = torch.where(rows.bad, torch.full_like(loss, float("nan")), loss)
+        total = loss.sum()
+        out = total * denom_scale + fill
+        ctx.grads = (gh, gw, gb)
+        ctx.dtypes = (h.dtype, w.dtype, None if b is None else b.dtype)
+        if want_lse:
+            ctx.mark_non_differentiable(lse_all)
+            return out, lse_all
+        return out, torch.empty(0, dtype=cd, device=h.device)
+
+    @staticmethod
+    def backward(ctx, grad_out, _grad_lse):
+        gh, gw, gb = ctx.grads
+        ctx.grads = None
+        hd, wd, bd = ctx.dtypes
+        go = grad_out.to(gh.dtype if gh is not None else gw.dtype if gw is not None else torch.float32)
+        res = [None if g is None else (g.mul_(go)).to(d) for g, d in zip((gh, gw, gb), (hd, wd, bd))]
+        return res[0], res[1], res[2], None, None, None, None
+
+
+def _online_stats(plan: _Plan, h, w, b, r):
+    """lse, P, Q of rows r over vocabulary chunks (online log-sum-exp)."""
+    M, S, P, Q = online_partials(plan, h, w, b, r)
+    return M + torch.log(S), P, Q
+
+
+def online_partials(plan: _Plan, h, w, b, r):
+    """(M, S, P, Q) of rows r over this weight's rows, chunk by chunk (online log-sum-exp)."""
+    rows = plan.rows
+    V = w.shape[0]
+    M = S = P = Q = None
+    for v0, v1 in chunks(V, plan.vc):
+        z, _, _ = plan.logits(h, w, b, r, v0, v1)
+        m, s = max_sumexp(z)
+        p, q = partial_pq(z, rows, r, v0)
+        if M is None:
+            M, S, P, Q = m, s, p, q
+        else:
+            M, S = merge_max_sumexp(M, S, m, s)
+            P = P + p
+            Q = None if q is None else Q + q
+    return M, S, P, Q
+
+
+class _RowsLinearCE(torch.autograd.Function):
+    """reduction='none': per-token losses; the backward recomputes tiles of logits from lse."""
+
+    @staticmethod
+    def forward(ctx, h, w, b, plan: _Plan):
+        rows = plan.rows
+        n = rows.s.shape[0]
+        cd = plan.cdtype
+        loss = torch.zeros(n, dtype=cd, device=h.device)
+        lse_all = torch.full((n,), float("nan"), dtype=cd, device=h.device)
+        for r in plan.row_chunks():
+            lse, p, q = _online_stats(plan, h, w, b, r)
+            ell = rows.s[r] * (rows.A[r] * lse - row_dot(rows, r, p, q))
+            if plan.z_loss:
+                ell = ell + plan.z_loss * rows.s[r] * lse * lse
+            loss[r] = ell
+            lse_all[r] = lse
+        loss = torch.where(rows.bad, torch.full_like(loss, float("nan")), loss)
+        ctx.save_for_backward(h, w, b, lse_all)
+        ctx.plan = plan
+        ctx.mark_non_differentiable(lse_all)
+        return loss, lse_all
+
+    @staticmethod
+    def backward(ctx, grad, _grad_lse):
+        h, w, b, lse_all = ctx.saved_tensors
+        plan = ctx.plan
+        rows = plan.rows
+        need = ctx.needs_input_grad
+        cd = plan.cdtype
+        V = w.shape[0]
+        gh = torch.zeros(h.shape, dtype=cd, device=h.device) if need[0] else None
+        gw = torch.zeros(w.shape, dtype=cd, device=w.device) if need[1] else None
+        gb = torch.zeros(V, dtype=cd, device=w.device) if (b is not None and need[2]) else None
+        gs_all = grad.to(cd) * rows.s
+        for r in plan.row_chunks():
+            lse, gs = lse_all[r], gs_all[r]
+            for v0, v1 in chunks(V, plan.vc):
+                z, hc, wv = plan.logits(h, w, b, r, v0, v1)
+                slope = _capped_slope(z, plan.cap) if plan.cap is not None else None
+                g = tile_grad_(z, lse, gs, rows, r, v0, plan.z_loss)
+                if slope is not None:
+                    g.mul_(slope)
+                _accumulate(plan, g, hc, wv, r, v0, v1, gh, gw, gb)
+        return (
+            None if gh is None else gh.to(h.dtype),
+            None if gw is None else gw.to(w.dtype),
+            None if gb is None else gb.to(b.dtype),
+            None,
+        )
+
+
+def linear_cross_entropy(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    bias: torch.Tensor | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+    smoothing: str = "uniform",
+    softcap: float | None = None,
+    z_loss: float = 0.0,
+    shift: bool = False,
+    chunk_size: int | None = None,
+    vocab_chunk_size: int | None = None,
+    class_weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
+    empty: str = "nan",
+    divide_by: str = "weight",
+    impl: str = "auto",
+    return_lse: bool = False,
+    validate: bool = True,
+):
+    """Cross-entropy of ``hidden @ weightᵀ + bias`` against ``target``, chunked (no N × V logits).
+
+    .. math::
+
+        z_i = \\operatorname{softcap}(W h_i + b), \\quad
+        ℓ_i = s_i \\Big(\\sum_c a_{ic}\\Big) \\operatorname{lse}(z_i) − s_i \\sum_c a_{ic} z_{ic}
+              + ζ s_i \\operatorname{lse}(z_i)^2
+
+    with ``a_ic = class_weight_c · y'_ic`` (``y'`` the smoothed target) — the same numbers as
+    :func:`crossentropy.torch.cross_entropy` on the materialised logits, and reduced the same
+    way (``mean = Σ ℓ_i / Σ w_i``).
+
+    Parameters
+    ----------
+    hidden : Tensor
+        ``(..., d)`` hidden states (any leading shape; ``(B, T, d)`` for ``shift=True``).
+    weight : Tensor
+        ``(V, d)`` classifier (the ``nn.Linear`` / tied-embedding layout).
+    target : Tensor
+        Class indices with ``hidden``'s leading shape, or a float distribution ``(..., V)``
+        (soft targets, e.g. distillation; it is N·V floats itself).
+    bias : Tensor, optional
+        ``(V,)``.
+    ignore_index, reduction, label_smoothing, smoothing, empty, divide_by, validate
+        As in :func:`crossentropy.torch.cross_entropy`.
+    softcap : float, optional
+        Logits become ``softcap · tanh(logits / softcap)`` (Gemma 2).
+    z_loss : float
+        Coefficient ζ on ``lse²`` for every non-masked token (sample weight applies).
+    shift : bool
+        Causal-LM shift: drop the last position of ``hidden`` (axis −2) and the first of
+        ``target``, so that position t predicts token t + 1.
+    chunk_size, vocab_chunk_size : int, optional
+        Tokens (and vocabulary entries, for the two-pass path) per chunk; by default a
+        chunk of logits holds about 4 Mi floats.
+    class_weight, sample_weight : Tensor, optional
+        Per-class ``(V,)`` and per-token weights.
+    impl : {"auto", "torch", "triton"}
+        ``"auto"`` and ``"torch"`` run the torch reference; ``"triton"`` raises (not shipped).
+    return_lse : bool
+        Also return the per-token log-sum-exp (NaN on masked tokens, which are skipped).
+
+    Returns
+    -------
+    Tensor or (Tensor, Tensor)
+        The loss (compute dtype), and the per-token ``lse`` when ``return_lse``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import torch.nn.functional as F
+    >>> from crossentropy.torch import linear_cross_entropy
+    >>> _ = torch.manual_seed(0)
+    >>> h = torch.randn(10, 16, dtype=torch.float64); W = torch.randn(37, 16, dtype=torch.float64)
+    >>> y = torch.randint(0, 37, (10,)); y[3] = -100
+    >>> ours = linear_cross_entropy(h, W, y, label_smoothing=0.1, chunk_size=4)
+    >>> ref = F.cross_entropy(h @ W.T, y, label_smoothing=0.1)
+    >>> bool(torch.allclose(ours, ref, rtol=1e-12, atol=0))
+    True
+    """
+    check_common(reduction=reduction, empty=empty, divide_by=divide_by, z_loss=z_loss, softcap=softcap)
+    if impl not in IMPLS:
+        msg = f"`impl` must be one of {', '.join(map(repr, IMPLS))}; got {impl!r}"
+        raise ValueError(msg)
+    if impl == "triton":
+        msg = (
+            "impl='triton' is not available: this version ships only the torch reference implementation "
+            "(impl='auto' or 'torch'), which runs on CPU and GPU"
+        )
+        raise NotImplementedError(msg)
+    for name, t in (("hidden", hidden), ("weight", weight), ("target", target)):
+        if not isinstance(t, torch.Tensor):
+            msg = f"`{name}` must be a torch.Tensor; got {type(t).__name__}"
+            raise TypeError(msg)
+    if weight.dim() != 2:
+        msg = f"`weight` must be the (V, d) classifier matrix; got shape {tuple(weight.shape)}"
+        raise ValueError(msg)
+    V, d = weight.shape
+    if V == 0:
+        msg = "`weight` has no rows: the vocabulary is empty"
+        raise ValueError(msg)
+    if hidden.dim() < 1 or hidden.shape[-1] != d:
+        msg = f"`hidden` must end with the feature size d = {d} of `weight` {tuple(weight.shape)}; got {tuple(hidden.shape)}"
+        raise ValueError(msg)
+    if bias is not None and tuple(bias.shape) != (V,):
+        msg = f"`bias` must have shape ({V},); got {tuple(bias.shape)}"
+        raise ValueError(msg)
+    mdtype = hidden.dtype
+    for t, name in ((weight, "weight"), (bias, "bias")):
+        if t is not None:
+            mdtype = torch.promote_types(mdtype, t.dtype)
+    cdtype = compute_dtype(hidden, weight, bias, name="hidden")
+    if mdtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+        msg = f"`hidden`, `weight` and `bias` must be floating point; got {hidden.dtype}, {weight.dtype}, {None if bias is None else bias.dtype}"
+        raise TypeError(msg)
+
+    soft = target.dtype.is_floating_point and target.dim() == hidden.dim() and target.shape[-1] == V and (
+        target.shape[:-1] == hidden.shape[:-1]
+    )
+    if shift:
+        if hidden.dim() < 2:
+            msg = f"`shift=True` needs a sequence axis: hidden of shape (..., T, d); got {tuple(hidden.shape)}"
+            raise ValueError(msg)
+        hidden = hidden[..., :-1, :]
+        target = target[..., 1:, :] if soft else target[..., 1:]
+        if sample_weight is not None:
+            sample_weight = sample_weight[..., 1:]
+    batch_shape = tuple(hidden.shape[:-1])
+    n = math.prod(batch_shape)
+    h2 = hidden.reshape(n, d)
+    rows = prepare_rows(
+        target,
+        num_classes=V,
+        local_classes=V,
+        batch_shape=batch_shape,
+        dtype=cdtype,
+        device=hidden.device,
+        class_weight=class_weight,
+        sample_weight=sample_weight,
+        ignore_index=None if soft else ignore_index,
+        label_smoothing=label_smoothing,
+        smoothing=smoothing,
+        divide_by=divide_by,
+        validate=validate,
+        soft=soft,
+    )
+    active_idx = None
+    if not bool(rows.active.all()):
+        active_idx = rows.active.nonzero()[:, 0]
+    n_active = n if active_idx is None else int(active_idx.shape[0])
+    tokens_grad = reduction != "none" and torch.is_grad_enabled() and (
+        hidden.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
+    )
+    if chunk_size is None:
+        per = V if tokens_grad else min(V, vocab_chunk_size or 4096)
+        chunk_size = max(1, min(max(n_active, 1), DEFAULT_TILE_ELEMENTS // per))
+    if vocab_chunk_size is None:
+        vocab_chunk_size = max(1, min(V, DEFAULT_TILE_ELEMENTS // max(1, chunk_size)))
+    if int(chunk_size) < 1 or int(vocab_chunk_size) < 1:
+        msg = f"`chunk_size` and `vocab_chunk_size` must be ≥ 1; got {chunk_size}, {vocab_chunk_size}"
+        raise ValueError(msg)
+    plan = _Plan(rows, active_idx, cdtype, mdtype, int(chunk_size), int(vocab_chunk_size), float(z_loss), softcap)
+
+    w_rows = rows.divisor_weights()
+    if reduction == "none":
+        if empty == "raise" and n == 0:
+            reduce_loss(torch.zeros(0), w_rows, reduction="none", empty=empty, host_check=True)
+        loss, lse = _RowsLinearCE.apply(h2, weight, bias, plan)
+        loss = loss.reshape(batch_shape)
+        return (loss, lse.reshape(batch_shape)) if return_lse else loss
+    # the mean's scale and fill (no synchronisation), with the host checks of `empty=`
+    reduce_loss(torch.zeros(0, dtype=cdtype), w_rows, reduction=reduction, empty=empty, host_check=validate) if (
+        validate or empty == "raise"
+    ) else None
+    if reduction == "sum":
+        scale = torch.ones((), dtype=cdtype, device=hidden.device)
+        fill = torch.zeros((), dtype=cdtype, device=hidden.device)
+    else:
+        denom = w_rows.sum()
+        ok = denom != 0
+        scale = torch.where(ok, 1.0 / torch.where(ok, denom, torch.ones_like(denom)), torch.zeros_like(denom))
+        fill = torch.where(ok, torch.zeros_like(denom), torch.full_like(denom, float("nan") if empty == "nan" else 0.0))
+    loss, lse = _ReducedLinearCE.apply(h2, weight, bias, plan, scale, fill, return_lse)
+    return (loss, lse.reshape(batch_shape)) if return_lse else loss

@@ -1,0 +1,348 @@
+"""Vocabulary-parallel cross-entropy on ``torch.distributed``.
+
+Each rank of ``group`` holds the logits (or the classifier rows) of a contiguous
+slice ``[vocab_start, vocab_start + V_local)`` of a vocabulary of ``vocab_size``
+classes. Only per-token numbers cross ranks:
+
+1. ``all_reduce(MAX)`` of each token's local maximum logit;
+2. one ``all_reduce(SUM)`` of a packed ``(N, k)`` tensor holding, per token, the
+   rescaled sum of exponentials, ``P = Σ_c weight_c y_c z_c`` (the target logit for an
+   index target), and — with label smoothing or soft targets — ``Q = Σ_c weight_c z_c``,
+   the target mass and its class-weighted mass.
+
+So label smoothing and soft targets are exact over the *global* vocabulary (``ε/V``
+with the global V, not the shard size: Megatron's per-shard smoothing differs from
+``F.cross_entropy`` by about 1%). The loss is replicated on every rank. The backward of
+:func:`vocab_parallel_cross_entropy` needs no collective (each rank's gradient is its
+own slice); that of :func:`vocab_parallel_linear_cross_entropy` all-reduces the
+hidden-state gradient once. ``vocab_size=None`` costs one more all-reduce (of one number).
+
+Targets: class indices in the *global* vocabulary, identical on every rank, or a
+float distribution over the rank's *own* slice (``(..., V_local)``). Class weights,
+when given, are the global ``(vocab_size,)`` vector, identical on every rank.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import torch
+import torch.distributed as dist
+
+from ._common import Rows, check_common, compute_dtype, prepare_rows, reduce_loss
+from ._tiles import partial_pq, row_dot, softcap, softcap_slope, tile_grad_
+from .linear import _accumulate, _capped_slope, _Plan, chunks, online_partials
+
+__all__ = ["vocab_parallel_cross_entropy", "vocab_parallel_linear_cross_entropy"]
+
+
+def _global_vocab(local: int, vocab_size: int | None, group, device) -> int:
+    if vocab_size is not None:
+        return int(vocab_size)
+    t = torch.tensor([local], dtype=torch.int64, device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.SUM, group=group)
+    return int(t.item())
+
+
+def _combine(rows: Rows, m_loc, s_loc, p, q, group, soft: bool):
+    """The two all-reduces; returns the global (lse, D) and completes ``rows`` for soft targets."""
+    M = m_loc.clone()
+    dist.all_reduce(M, op=dist.ReduceOp.MAX, group=group)
+    cols = [s_loc * torch.exp(m_loc - M), p]
+    if q is not None:
+        cols.append(q)
+    if soft:
+        cols += [rows.u, rows.m]
+    pack = torch.stack(cols, dim=1)
+    dist.all_reduce(pack, op=dist.ReduceOp.SUM, group=group)
+    S, P = pack[:, 0], pack[:, 1]
+    Q = pack[:, 2] if q is not None else None
+    if soft:
+        rows.finish_soft(pack[:, -2], pack[:, -1])
+    lse = M + torch.log(S)
+    return lse, P, Q
+
+
+def _local_rows(rows: Rows, vocab_start: int) -> Rows:
+    """The same rows with index targets expressed in this shard's columns."""
+    if rows.index is None:
+        return rows
+    idx = torch.where(rows.active, rows.index - vocab_start, torch.full_like(rows.index, -1))
+    return replace(rows, index=idx)
+
+
+def _loss_from(rows: Rows, lse, P, Q, z_loss, r=slice(None)):
+    ell = rows.s[r] * (rows.A[r] * lse - row_dot(rows, r, P, Q))
+    if z_loss:
+        ell = ell + z_loss * rows.s[r] * lse * lse
+    ell = torch.where(rows.active[r], ell, torch.zeros_like(ell))
+    return torch.where(rows.bad[r], torch.full_like(ell, float("nan")), ell)
+
+
+class _VocabParallelCE(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, rows: Rows, group, z_loss, cap, dtype, soft):
+        z = softcap(x.to(dtype), cap)
+        m_loc = z.amax(-1)
+        m_loc = torch.where(torch.isfinite(m_loc), m_loc, torch.zeros_like(m_loc))
+        s_loc = torch.exp(z - m_loc[:, None]).sum(-1)
+        p, q = partial_pq(z, rows, slice(None), 0)
+        lse, P, Q = _combine(rows, m_loc, s_loc, p, q, group, soft)
+        loss = _loss_from(rows, lse, P, Q, z_loss)
+        ctx.save_for_backward(x, lse)
+        ctx.rows, ctx.z_loss, ctx.cap, ctx.dtype = rows, z_loss, cap, dtype
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, lse = ctx.saved_tensors
+        rows = ctx.rows
+        z = softcap(x.to(ctx.dtype), ctx.cap)
+        if z is x:
+            z = z.clone()
+        g = tile_grad_(z, lse, grad.to(ctx.dtype) * rows.s, rows, slice(None), 0, ctx.z_loss)
+        if ctx.cap is not None:
+            g = g * softcap_slope(x.to(ctx.dtype), ctx.cap)
+        g = torch.where(rows.active[:, None], g, torch.zeros_like(g))
+        return g.to(x.dtype), None, None, None, None, None, None
+
+
+def _prepare(target, x_like, *, local, vocab_start, vocab_size, batch_shape, dtype, weight, sample_weight,
+             ignore_index, label_smoothing, smoothing, divide_by, validate):
+    soft = target.dtype.is_floating_point and tuple(target.shape) == (*batch_shape, local)
+    if vocab_start < 0 or vocab_start + local > vocab_size:
+        msg = (
+            f"this rank's vocabulary slice [{vocab_start}, {vocab_start + local}) does not fit in "
+            f"[0, {vocab_size}); check `vocab_start` and `vocab_size`"
+        )
+        raise ValueError(msg)
+    rows = prepare_rows(
+        target,
+        num_classes=vocab_size,
+        local_classes=local,
+        batch_shape=batch_shape,
+        dtype=dtype,
+        device=x_like.device,
+        class_weight=weight,
+        sample_weight=sample_weight,
+        ignore_index=None if soft else ignore_index,
+        label_smoothing=label_smoothing,
+        smoothing=smoothing,
+        divide_by=divide_by,
+        validate=validate,
+        vocab_start=vocab_start,
+        soft=soft,
+    )
+    return _local_rows(rows, vocab_start), soft
+
+
+def vocab_parallel_cross_entropy(
+    local_logits: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    group=None,
+    vocab_start: int,
+    vocab_size: int | None = None,
+    weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+    smoothing: str = "uniform",
+    z_loss: float = 0.0,
+    softcap: float | None = None,
+    empty: str = "nan",
+    divide_by: str = "weight",
+    validate: bool = True,
+) -> torch.Tensor:
+    """Cross-entropy of logits sharded along the vocabulary (class axis last) over ``group``.
+
+    Equals :func:`crossentropy.torch.cross_entropy` (and ``F.cross_entropy``) of the
+    concatenated logits, on every rank: ``ℓ_i = s_i (A_i lse_i − Σ_c a_ic z_ic)`` with the
+    global ``lse_i`` and sums over the global vocabulary (see the module docstring).
+
+    Parameters
+    ----------
+    local_logits : Tensor
+        ``(..., V_local)``: this rank's columns ``[vocab_start, vocab_start + V_local)``.
+    target : Tensor
+        Global class indices (``local_logits``' shape without the last axis), the same on
+        every rank; or a float distribution over this rank's columns (``(..., V_local)``).
+    group : ProcessGroup, optional
+        The tensor-parallel group (default: the world).
+    vocab_start : int
+        First global class held by this rank.
+    vocab_size : int, optional
+        Global V; when omitted it is all-reduced from the shard sizes (one more collective).
+    weight, sample_weight, ignore_index, reduction, label_smoothing, smoothing, z_loss, softcap, empty, divide_by, validate
+        As in :func:`crossentropy.torch.cross_entropy` (``weight`` is the global class-weight vector).
+
+    Returns
+    -------
+    Tensor
+        The loss (replicated on every rank), in the compute dtype.
+
+    Examples
+    --------
+    A group of one rank is the plain loss:
+
+    >>> import os, torch, torch.distributed as dist
+    >>> import torch.nn.functional as F
+    >>> from crossentropy.torch import vocab_parallel_cross_entropy
+    >>> store = dist.HashStore()
+    >>> dist.init_process_group("gloo", store=store, rank=0, world_size=1)
+    >>> x = torch.tensor([[1.0, 2.0, 0.5], [0.0, -1.0, 3.0]]); y = torch.tensor([1, 2])
+    >>> ours = vocab_parallel_cross_entropy(x, y, vocab_start=0, vocab_size=3, label_smoothing=0.1)
+    >>> bool(torch.allclose(ours, F.cross_entropy(x, y, label_smoothing=0.1)))
+    True
+    >>> dist.destroy_process_group()
+    """
+    check_common(reduction=reduction, empty=empty, divide_by=divide_by, z_loss=z_loss, softcap=softcap)
+    if local_logits.dim() < 1:
+        msg = "`local_logits` must have a class axis (the last one)"
+        raise ValueError(msg)
+    dtype = compute_dtype(local_logits, name="local_logits")
+    local = local_logits.shape[-1]
+    V = _global_vocab(local, vocab_size, group, local_logits.device)
+    batch_shape = tuple(local_logits.shape[:-1])
+    rows, soft = _prepare(
+        target, local_logits, local=local, vocab_start=int(vocab_start), vocab_size=V, batch_shape=batch_shape,
+        dtype=dtype, weight=weight, sample_weight=sample_weight, ignore_index=ignore_index,
+        label_smoothing=label_smoothing, smoothing=smoothing, divide_by=divide_by, validate=validate,
+    )
+    x2 = local_logits.reshape(-1, local)
+    loss = _VocabParallelCE.apply(x2, rows, group, float(z_loss), softcap, dtype, soft)
+    return reduce_loss(
+        loss, rows.divisor_weights(), reduction=reduction, empty=empty, host_check=validate, batch_shape=batch_shape
+    )
+
+
+class _VocabParallelLinearCE(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, h, w, b, plan: _Plan, group, soft):
+        rows = plan.rows
+        n = rows.s.shape[0]
+        cd = plan.cdtype
+        M = torch.zeros(n, dtype=cd, device=h.device)
+        S = torch.zeros(n, dtype=cd, device=h.device)
+        P = torch.zeros(n, dtype=cd, device=h.device)
+        Q = torch.zeros(n, dtype=cd, device=h.device) if rows.beta else None
+        for r in plan.row_chunks():
+            m, s, p, q = online_partials(plan, h, w, b, r)
+            M[r], S[r], P[r] = m, s, p
+            if Q is not None:
+                Q[r] = q
+        lse, P, Q = _combine(rows, M, S, P, Q, group, soft)
+        loss = _loss_from(rows, lse, P, Q, plan.z_loss)
+        lse = torch.where(rows.active, lse, torch.full_like(lse, float("nan")))
+        ctx.save_for_backward(h, w, b, lse)
+        ctx.plan, ctx.group = plan, group
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad):
+        h, w, b, lse_all = ctx.saved_tensors
+        plan, rows = ctx.plan, ctx.plan.rows
+        need = ctx.needs_input_grad
+        cd = plan.cdtype
+        V = w.shape[0]
+        gh = torch.zeros(h.shape, dtype=cd, device=h.device) if need[0] else None
+        gw = torch.zeros(w.shape, dtype=cd, device=w.device) if need[1] else None
+        gb = torch.zeros(V, dtype=cd, device=w.device) if (b is not None and need[2]) else None
+        gs_all = grad.to(cd) * rows.s
+        for r in plan.row_chunks():
+            for v0, v1 in chunks(V, plan.vc):
+                z, hc, wv = plan.logits(h, w, b, r, v0, v1)
+                slope = _capped_slope(z, plan.cap) if plan.cap is not None else None
+                g = tile_grad_(z, lse_all[r], gs_all[r], rows, r, v0, plan.z_loss)
+                if slope is not None:
+                    g.mul_(slope)
+                _accumulate(plan, g, hc, wv, r, v0, v1, gh, gw, gb)
+        if gh is not None:
+            dist.all_reduce(gh, op=dist.ReduceOp.SUM, group=ctx.group)
+        return (
+            None if gh is None else gh.to(h.dtype),
+            None if gw is None else gw.to(w.dtype),
+            None if gb is None else gb.to(b.dtype),
+            None,
+            None,
+            None,
+        )
+
+
+def vocab_parallel_linear_cross_entropy(
+    hidden: torch.Tensor,
+    local_weight: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    group=None,
+    vocab_start: int,
+    vocab_size: int | None = None,
+    local_bias: torch.Tensor | None = None,
+    class_weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+    smoothing: str = "uniform",
+    z_loss: float = 0.0,
+    softcap: float | None = None,
+    empty: str = "nan",
+    divide_by: str = "weight",
+    chunk_size: int | None = None,
+    vocab_chunk_size: int | None = None,
+    validate: bool = True,
+) -> torch.Tensor:
+    """:func:`crossentropy.torch.linear_cross_entropy` with the classifier sharded by vocabulary rows.
+
+    ``hidden`` ``(..., d)`` is replicated on every rank of ``group``; ``local_weight``
+    ``(V_local, d)`` (and ``local_bias``) hold rows ``[vocab_start, vocab_start + V_local)``
+    of the global classifier. The loss equals the single-process loss on the full
+    classifier and is replicated; per-token statistics cross ranks in the forward (two
+    all-reduces of O(N) numbers), and the backward all-reduces ``grad_hidden`` (N × d)
+    once. Each rank's weight gradient is its own slice. Logits are never materialised:
+    tiles of ``chunk_size × vocab_chunk_size``, recomputed in the backward.
+
+    Examples
+    --------
+    >>> import torch, torch.distributed as dist
+    >>> import torch.nn.functional as F
+    >>> from crossentropy.torch import vocab_parallel_linear_cross_entropy as vp_lce
+    >>> dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    >>> _ = torch.manual_seed(0)
+    >>> h = torch.randn(5, 4, dtype=torch.float64); W = torch.randn(9, 4, dtype=torch.float64)
+    >>> y = torch.tensor([0, 8, 3, -100, 5])
+    >>> ours = vp_lce(h, W, y, vocab_start=0, vocab_size=9, chunk_size=2, vocab_chunk_size=4)
+    >>> bool(torch.allclose(ours, F.cross_entropy(h @ W.T, y)))
+    True
+    >>> dist.destroy_process_group()
+    """
+    check_common(reduction=reduction, empty=empty, divide_by=divide_by, z_loss=z_loss, softcap=softcap)
+    if local_weight.dim() != 2 or hidden.shape[-1] != local_weight.shape[1]:
+        msg = f"`local_weight` must be (V_local, d) with d = hidden.shape[-1]; got {tuple(local_weight.shape)} and hidden {tuple(hidden.shape)}"
+        raise ValueError(msg)
+    local, d = local_weight.shape
+    mdtype = hidden.dtype
+    for t in (local_weight, local_bias):
+        if t is not None:
+            mdtype = torch.promote_types(mdtype, t.dtype)
+    cdtype = compute_dtype(hidden, local_weight, local_bias, name="hidden")
+    V = _global_vocab(local, vocab_size, group, hidden.device)
+    batch_shape = tuple(hidden.shape[:-1])
+    n = math.prod(batch_shape)
+    rows, soft = _prepare(
+        target, hidden, local=local, vocab_start=int(vocab_start), vocab_size=V, batch_shape=batch_shape,
+        dtype=cdtype, weight=class_weight, sample_weight=sample_weight, ignore_index=ignore_index,
+        label_smoothing=label_smoothing, smoothing=smoothing, divide_by=divide_by, validate=validate,
+    )
+    nc = int(chunk_size or max(1, min(max(n, 1), 1024)))
+    vc = int(vocab_chunk_size or max(1, min(local, (1 << 22) // nc)))
+    active_idx = None
+    if not soft and not bool(rows.active.all()):
+        active_idx = rows.active.nonzero()[:, 0]
+    plan = _Plan(rows, active_idx, cdtype, mdtype, nc, vc, float(z_loss), softcap)
+    loss = _VocabParallelLinearCE.apply(hidden.reshape(n, d), local_weight, local_bias, plan, group, soft)
+    return reduce_loss(
+        loss, rows.divisor_weights(), reduction=reduction, empty=empty, host_check=validate, batch_shape=batch_shape
+    )
