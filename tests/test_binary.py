@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from oracles import assert_close
 from scipy.special import expit
 from sklearn.metrics import log_loss
 
 import crossentropy as ce
+
+from oracles import assert_close
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from oracles import assert_close, ref_cross_entropy, ref_terms, to_np
 from scipy.special import log_softmax, softmax
 from sklearn.metrics import log_loss
 
 import crossentropy as ce
+
+from oracles import assert_close, ref_cross_entropy, ref_terms, to_np
 
 
 def _data(rng, n=7, c=5, dtype=np.float64):

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from oracles import assert_close, ref_grad_logits
 from scipy.special import log_softmax, softmax
 
 import crossentropy as ce
+
+from oracles import assert_close, ref_grad_logits
 
 
 def _autograd(x, y, **kw):

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from oracles import assert_close, ref_entropy
 from scipy.special import log_softmax, rel_entr, softmax
 from scipy.stats import entropy as scipy_entropy
 
 import crossentropy as ce
+
+from oracles import assert_close, ref_entropy
 
 
 def _dist(rng, n=6, c=5, zeros=True):

@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from oracles import assert_close
-from scipy.special import log_expit, logsumexp as sp_lse
+from scipy.special import log_expit
+from scipy.special import logsumexp as sp_lse
 
 from crossentropy import special
+
+from oracles import assert_close
 
 
 def test_logsumexp_scipy_edge_cases():
