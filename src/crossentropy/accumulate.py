@@ -254,7 +254,8 @@ class Accumulator:
             return
         w = np.asarray(to_numpy(terms.weight), dtype=np.float64).reshape(-1)
         ell = ell.reshape(-1)
-        lq = to_numpy(to_log_probs(pred, kind=kind, axis=o["axis"], validate=False))
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            lq = to_numpy(to_log_probs(pred, kind=kind, axis=o["axis"], validate=False))
         lq = np.moveaxis(lq, axis, -1).reshape(n, C)
         if tk == "indices":
             t = tnp.reshape(-1)
