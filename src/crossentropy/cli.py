@@ -261,7 +261,8 @@ def _row_problems(batch: _io.Batch, kind: str, num_classes: int, ignore_index: i
 
 def _decide_kind(pred: np.ndarray, requested: str, where: str) -> tuple[str, str]:
     if requested != "auto":
-        return requested, "given by --kind"
+        return requested, "the bundled example holds logits" if where.startswith(
+            _bundled_path()) else "given by --kind"
     from .kinds import infer_kind
 
     finite = ~np.isnan(pred).any(axis=1)
@@ -270,7 +271,13 @@ def _decide_kind(pred: np.ndarray, requested: str, where: str) -> tuple[str, str
     except ValueError as e:
         raise _io.DataError(f"--kind auto could not decide on {where}: {e}. Pass --kind "
                             "logits|probs|log_probs") from None
-    return kind, f"decided on {where}: {reason}"
+    return kind, f"auto: {reason}"
+
+
+def _bundled_path() -> str:
+    from .examples import example_path
+
+    return example_path()
 
 
 def _progress(args, total: int | None):
@@ -335,8 +342,9 @@ def _stream(args, src: _Source, counts: _Counts, on_batch, *, first_pass: bool, 
             )
         if src.kind is None:
             src.kind, src.kind_reason = _decide_kind(batch.pred, args.kind, where)
-            if args.kind == "auto":
-                _say(f"kind: {src.kind} ({src.kind_reason}); pass --kind to set it")
+            if args.kind == "auto" and not src.bundled:
+                _say(f"kind: {src.kind} (decided on {where}: {src.kind_reason[6:]}); pass "
+                     "--kind to set it")
         problems, missing = _row_problems(batch, src.kind, src.num_classes, args.ignore_index,
                                           args.missing_labels)
         pred, target, weight = batch.pred, batch.target, batch.weight
@@ -469,6 +477,8 @@ def _evaluate(args) -> int:
         if args.target or args.pred or args.weight_col:
             raise UsageError("--target/--pred/--weight-col need a FILE")
         files = [example_path()]
+        if args.kind == "auto":
+            args.kind = "logits"
         schema = _io.Schema(target="target", pred="logits", classes=names)
         first = ("Evaluating the bundled example: 539 held-out UCI handwritten digits scored by a "
                  "softmax regression (run `crossentropy evaluate YOUR_FILE --target COL --pred "
@@ -605,7 +615,7 @@ def _output(args, src, counts, report, after) -> None:
         print(f"input: {where}")
         print(f"columns: target {', '.join(lay.target) if lay else '?'}; prediction {cols}"
               + (f"; weight {lay.weight}" if lay and lay.weight else "")
-              + f"; kind {src.kind} ({src.kind_reason})")
+              + f"; kind {src.kind}")
         rej = ""
         if counts.rejected:
             rej = " (" + ", ".join(f"{k}: {v}" for k, v in counts.by_reason.items()) + ")"
