@@ -195,8 +195,15 @@ class _ReducedLinearCE(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out, _grad_lse):
+        if ctx.grads is None:
+            msg = (
+                "linear_cross_entropy computed its gradients during the forward and handed them over in the "
+                "first backward; to differentiate the same graph twice (retain_graph=True, gradcheck) pass "
+                "recompute=True"
+            )
+            raise RuntimeError(msg)
         gh, gw, gb = ctx.grads
-        ctx.grads = None
+        ctx.grads = None  # hand the buffers over (no copy, no second reference)
         hd, wd, bd = ctx.dtypes
         go = grad_out.to(gh.dtype if gh is not None else gw.dtype if gw is not None else torch.float32)
         res = [None if g is None else (g.mul_(go)).to(d) for g, d in zip((gh, gw, gb), (hd, wd, bd))]
@@ -300,6 +307,7 @@ def linear_cross_entropy(
     divide_by: str = "weight",
     impl: str = "auto",
     return_lse: bool = False,
+    recompute: bool = False,
     validate: bool = True,
 ):
     """Cross-entropy of ``hidden @ weightᵀ + bias`` against ``target``, chunked (no N × V logits).
@@ -343,6 +351,10 @@ def linear_cross_entropy(
         ``"auto"`` and ``"torch"`` run the torch reference; ``"triton"`` raises (not shipped).
     return_lse : bool
         Also return the per-token log-sum-exp (NaN on masked tokens, which are skipped).
+    recompute : bool
+        Always use the two-pass path (the backward recomputes the logits): four matrix
+        products instead of three, but the graph can be differentiated more than once
+        (``retain_graph=True``, ``gradcheck``). ``reduction="none"`` always uses it.
 
     Returns
     -------
@@ -432,7 +444,7 @@ def linear_cross_entropy(
     if not bool(rows.active.all()):
         active_idx = rows.active.nonzero()[:, 0]
     n_active = n if active_idx is None else int(active_idx.shape[0])
-    tokens_grad = reduction != "none" and torch.is_grad_enabled() and (
+    tokens_grad = reduction != "none" and not recompute and torch.is_grad_enabled() and (
         hidden.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
     )
     if chunk_size is None:
@@ -446,11 +458,9 @@ def linear_cross_entropy(
     plan = _Plan(rows, active_idx, cdtype, mdtype, int(chunk_size), int(vocab_chunk_size), float(z_loss), softcap)
 
     w_rows = rows.divisor_weights()
-    if reduction == "none":
-        if empty == "raise" and n == 0:
-            reduce_loss(torch.zeros(0), w_rows, reduction="none", empty=empty, host_check=True)
+    if reduction == "none" or recompute:
         loss, lse = _RowsLinearCE.apply(h2, weight, bias, plan)
-        loss = loss.reshape(batch_shape)
+        loss = reduce_loss(loss, w_rows, reduction=reduction, empty=empty, host_check=validate, batch_shape=batch_shape)
         return (loss, lse.reshape(batch_shape)) if return_lse else loss
     # the mean's scale and fill (no synchronisation), with the host checks of `empty=`
     reduce_loss(torch.zeros(0, dtype=cdtype), w_rows, reduction=reduction, empty=empty, host_check=validate) if (

@@ -1,0 +1,271 @@
+"""Fused linear cross-entropy: equal to cross-entropy of the materialised logits.
+
+Oracles: ``F.cross_entropy(hidden @ W.T + b, ...)`` differentiated by autograd,
+the drop-in :func:`crossentropy.torch.cross_entropy` on materialised logits (for
+softcap / z-loss / soft targets), and the core on NumPy copies.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import crossentropy as ce
+import crossentropy.torch as ct
+from crossentropy.torch.linear import chunks
+
+TOL64 = dict(rtol=1e-12, atol=1e-13)
+
+
+def _close(a, b, **tol):
+    np.testing.assert_allclose(np.asarray(a.detach(), dtype=np.float64), np.asarray(b.detach(), dtype=np.float64),
+                               equal_nan=True, **(tol or TOL64))
+
+
+def _problem(n=37, d=12, V=53, seed=0, dtype=torch.float64, ignore=0.2, bias=True):
+    g = torch.Generator().manual_seed(seed)
+    h = torch.randn(n, d, generator=g, dtype=torch.float64).to(dtype).requires_grad_(True)
+    W = (torch.randn(V, d, generator=g, dtype=torch.float64) / d**0.5 * 3).to(dtype).requires_grad_(True)
+    b = (torch.randn(V, generator=g, dtype=torch.float64)).to(dtype).requires_grad_(True) if bias else None
+    y = torch.randint(0, V, (n,), generator=g)
+    y[torch.rand(n, generator=g) < ignore] = -100
+    cw = torch.rand(V, generator=g, dtype=torch.float64) + 0.2
+    return h, W, b, y, cw
+
+
+def _materialised(h, W, b, y, fn=F.cross_entropy, **kw):
+    logits = h @ W.T + (b if b is not None else 0)
+    return fn(logits, y, **kw)
+
+
+def _grads(loss, params, go):
+    return torch.autograd.grad(loss, [p for p in params if p is not None], go)
+
+
+GRID = list(itertools.product(["mean", "sum", "none"], [False, True], [0.0, 0.1], [None, 5]))
+
+
+@pytest.mark.parametrize("reduction,weighted,eps,chunk", GRID)
+def test_equals_materialised_torch(reduction, weighted, eps, chunk):
+    h, W, b, y, cw = _problem()
+    cw = cw if weighted else None
+    ours = ct.linear_cross_entropy(h, W, y, bias=b, reduction=reduction, label_smoothing=eps, class_weight=cw,
+                                   chunk_size=chunk, vocab_chunk_size=None if chunk is None else 16)
+    ref = _materialised(h, W, b, y, weight=cw, reduction=reduction, label_smoothing=eps)
+    _close(ours, ref)
+    go = torch.linspace(-1.0, 2.0, ours.numel(), dtype=torch.float64).reshape(ours.shape)  # non-uniform
+    for g1, g2 in zip(_grads(ours, (h, W, b), go), _grads(ref, (h, W, b), go)):
+        _close(g1, g2)
+
+
+def test_equals_core_reference():
+    h, W, b, y, cw = _problem(seed=1)
+    ours = ct.linear_cross_entropy(h, W, y, bias=b, class_weight=cw, label_smoothing=0.2, smoothing="others",
+                                   chunk_size=8)
+    logits = (h @ W.T + b).detach().numpy()
+    core = ce.cross_entropy(logits, y.numpy(), weight=cw.numpy(), label_smoothing=0.2, smoothing="others")
+    _close(ours, torch.as_tensor(core))
+    (gh, gW, gb) = _grads(ours, (h, W, b), None)
+    G = torch.as_tensor(ce.cross_entropy_grad(logits, y.numpy(), weight=cw.numpy(), label_smoothing=0.2,
+                                              smoothing="others"))
+    _close(gh, G @ W.detach())
+    _close(gW, G.T @ h.detach())
+    _close(gb, G.sum(0))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_softcap_z_loss_sample_weight(reduction):
+    h, W, b, y, cw = _problem(seed=2)
+    s = torch.rand(h.shape[0], dtype=torch.float64)
+    kw = dict(softcap=2.5, z_loss=1e-2, label_smoothing=0.1, reduction=reduction, sample_weight=s)
+    ours = ct.linear_cross_entropy(h, W, y, bias=b, class_weight=cw, chunk_size=6, vocab_chunk_size=20, **kw)
+    ref = ct.cross_entropy(h @ W.T + b, y, cw, **kw)
+    _close(ours, ref)
+    go = torch.rand(ours.shape, dtype=torch.float64) + 0.3
+    for g1, g2 in zip(_grads(ours, (h, W, b), go), _grads(ref, (h, W, b), go)):
+        _close(g1, g2)
+
+
+def test_soft_targets_distillation():
+    h, W, b, _, cw = _problem(n=11, V=29, seed=3)
+    teacher = torch.softmax(torch.randn(11, 29, dtype=torch.float64) * 2, -1)
+    for red in ("mean", "none"):
+        ours = ct.linear_cross_entropy(h, W, teacher, bias=b, class_weight=cw, label_smoothing=0.05, chunk_size=4,
+                                       vocab_chunk_size=7, reduction=red)
+        ref = ct.cross_entropy(h @ W.T + b, teacher, cw, label_smoothing=0.05, reduction=red)
+        _close(ours, ref)
+        go = torch.rand(ours.shape, dtype=torch.float64)
+        for g1, g2 in zip(_grads(ours, (h, W, b), go), _grads(ref, (h, W, b), go)):
+            _close(g1, g2)
+
+
+def test_shift_causal_lm():
+    g = torch.Generator().manual_seed(4)
+    h = torch.randn(2, 9, 8, generator=g, dtype=torch.float64, requires_grad=True)
+    W = torch.randn(21, 8, generator=g, dtype=torch.float64, requires_grad=True)
+    tok = torch.randint(0, 21, (2, 9), generator=g)
+    tok[0, 5] = -100
+    ours = ct.linear_cross_entropy(h, W, tok, shift=True, chunk_size=3)
+    ref = F.cross_entropy((h[:, :-1] @ W.T).reshape(-1, 21), tok[:, 1:].reshape(-1))
+    _close(ours, ref)
+    for g1, g2 in zip(_grads(ours, (h, W), None), _grads(ref, (h, W), None)):
+        _close(g1, g2)
+    per = ct.linear_cross_entropy(h, W, tok, shift=True, reduction="none")
+    assert per.shape == (2, 8)
+
+
+def test_chunk_size_and_batch_split_invariance():
+    h, W, b, y, _ = _problem(n=40, V=61, seed=5)
+    base = ct.linear_cross_entropy(h, W, y, bias=b, reduction="sum")
+    gbase = _grads(base, (h, W, b), None)
+    for nc, vc in [(1, 1), (7, 61), (40, 8), (13, 60), (64, 128)]:  # V not a multiple of the chunk
+        for red in ("sum", "none"):
+            out = ct.linear_cross_entropy(h, W, y, bias=b, reduction=red, chunk_size=nc, vocab_chunk_size=vc)
+            out = out.sum()
+            _close(out, base)
+            for g1, g2 in zip(_grads(out, (h, W, b), None), gbase):
+                _close(g1, g2)
+    # batch split: sums and weights add up; the mean of the whole is Σℓ / Σw of the parts
+    parts = [ct.linear_cross_entropy(h[a:c], W, y[a:c], bias=b, reduction="sum") for a, c in [(0, 17), (17, 40)]]
+    _close(sum(parts), base)
+    n_live = (y != -100).sum()
+    _close(ct.linear_cross_entropy(h, W, y, bias=b), base / n_live)
+
+
+def test_all_ignored_exact_zero_grads_and_empty_policies():
+    h, W, b, y, _ = _problem(n=6, seed=6)
+    y = torch.full_like(y, -100)
+    with pytest.warns(ce.EmptyReductionWarning):
+        loss = ct.linear_cross_entropy(h, W, y, bias=b)
+    assert torch.isnan(loss)
+    for g in _grads(loss, (h, W, b), None):
+        assert torch.equal(g, torch.zeros_like(g))
+    loss0 = ct.linear_cross_entropy(h, W, y, bias=b, empty="zero")
+    assert loss0.item() == 0.0
+    for g in _grads(loss0, (h, W, b), None):
+        assert torch.equal(g, torch.zeros_like(g))
+    with pytest.raises(ValueError, match="empty='raise'"):
+        ct.linear_cross_entropy(h, W, y, empty="raise")
+    # masked tokens whose hidden state is garbage (NaN) still give exact zeros
+    h2 = h.detach().clone()
+    y2 = torch.randint(0, W.shape[0], (6,))
+    y2[2] = -100
+    h2[2] = float("nan")
+    h2.requires_grad_(True)
+    loss = ct.linear_cross_entropy(h2, W, y2, bias=b)
+    assert torch.isfinite(loss)
+    gh, gW, gb = _grads(loss, (h2, W, b), None)
+    assert torch.equal(gh[2], torch.zeros_like(gh[2])) and torch.isfinite(gW).all()
+
+
+def test_gradcheck_float64():
+    h, W, b, y, cw = _problem(n=5, d=3, V=7, seed=7)
+    for red in ("mean", "none"):
+        assert torch.autograd.gradcheck(
+            lambda a, B, c, red=red: ct.linear_cross_entropy(a, B, y, bias=c, reduction=red, class_weight=cw,
+                                                             label_smoothing=0.2, softcap=4.0, z_loss=0.05,
+                                                             chunk_size=2, vocab_chunk_size=3, recompute=True),
+            (h, W, b),
+        )
+    # the one-pass path hands its gradients over once, and says so on a second backward
+    loss = ct.linear_cross_entropy(h, W, y, bias=b)
+    loss.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="recompute=True"):
+        loss.backward()
+    # and its gradients equal those gradcheck verified
+    g1 = _grads(ct.linear_cross_entropy(h, W, y, bias=b, softcap=4.0, z_loss=0.05), (h, W, b), None)
+    g2 = _grads(ct.linear_cross_entropy(h, W, y, bias=b, softcap=4.0, z_loss=0.05, recompute=True), (h, W, b), None)
+    for a, c in zip(g1, g2):
+        _close(a, c)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_low_precision_no_worse_than_torch(dtype):
+    h, W, b, y, _ = _problem(n=64, d=32, V=300, seed=8, dtype=dtype)
+    ours = ct.linear_cross_entropy(h, W, y, bias=b, chunk_size=16)
+    assert ours.dtype == torch.float32
+    naive = F.cross_entropy(F.linear(h, W, b), y)
+    hd, Wd, bd = (t.detach().double().requires_grad_(True) for t in (h, W, b))
+    truth = F.cross_entropy(F.linear(hd, Wd, bd), y)
+    err, err_n = abs(ours.double() - truth).item(), abs(naive.double() - truth).item()
+    assert err <= 4 * err_n or err <= err_n + 1e-2, (err, err_n)
+    gt = _grads(truth, (hd, Wd, bd), None)
+    go = _grads(ours, (h, W, b), None)
+    gn = _grads(naive, (h, W, b), None)
+    for a, n_, t in zip(go, gn, gt):
+        assert a.dtype == dtype
+        e, en = (a.double() - t).abs().max().item(), (n_.double() - t).abs().max().item()
+        assert e <= 4 * en or e <= en + 1e-2, (e, en)
+
+
+def test_dtype_promotion_table():
+    h, W, b, y, _ = _problem(n=8, d=6, V=10, seed=9)
+    hb = h.detach().to(torch.bfloat16).requires_grad_(True)
+    out = ct.linear_cross_entropy(hb, W, y, bias=b)  # bf16 hidden, fp64 weight: computes in float64
+    assert out.dtype == torch.float64
+    ref = F.cross_entropy(hb.double() @ W.T + b, y)
+    _close(out, ref)
+    (gh,) = torch.autograd.grad(out, hb)
+    assert gh.dtype == torch.bfloat16
+    W32 = W.detach().float()
+    out32 = ct.linear_cross_entropy(hb, W32, y)
+    assert out32.dtype == torch.float32
+
+
+def test_return_lse_and_no_grad_path():
+    h, W, b, y, _ = _problem(seed=10)
+    loss, lse = ct.linear_cross_entropy(h, W, y, bias=b, return_lse=True, chunk_size=5)
+    full = torch.logsumexp(h @ W.T + b, -1)
+    live = y != -100
+    _close(lse[live], full[live])
+    assert torch.isnan(lse[~live]).all()
+    with torch.no_grad():
+        nog = ct.linear_cross_entropy(h, W, y, bias=b, chunk_size=5, vocab_chunk_size=9)
+    _close(nog, loss)
+    _, lse_none = ct.linear_cross_entropy(h, W, y, bias=b, reduction="none", return_lse=True)
+    _close(lse_none[live], full[live])
+
+
+def test_inputs_not_modified_and_validation():
+    h, W, b, y, _ = _problem(n=9, seed=11)
+    copies = [t.detach().clone() for t in (h, W, b, y)]
+    ct.linear_cross_entropy(h, W, y, bias=b, softcap=3.0).backward()
+    ct.linear_cross_entropy(h, W, y, bias=b, reduction="none").sum().backward()
+    for t, c in zip((h, W, b, y), copies):
+        assert torch.equal(t.detach(), c)
+    bad = y.clone()
+    bad[4] = W.shape[0]
+    with pytest.raises(ValueError, match="out-of-range"):
+        ct.linear_cross_entropy(h, W, bad)
+    per = ct.linear_cross_entropy(h, W, bad, reduction="none", validate=False)
+    assert torch.isnan(per[4]) and torch.isfinite(per[torch.arange(9) != 4]).all()
+    assert torch.isnan(ct.linear_cross_entropy(h, W, bad, validate=False))
+    with pytest.raises(ValueError, match="feature size"):
+        ct.linear_cross_entropy(h[:, :3], W, y)
+    with pytest.raises(ValueError, match="bias"):
+        ct.linear_cross_entropy(h, W, y, bias=b[:-1])
+    with pytest.raises(NotImplementedError, match="triton"):
+        ct.linear_cross_entropy(h, W, y, impl="triton")
+
+
+def test_offsets_are_unbounded_python_ints():
+    spans = chunks(2**33 + 5, 2**31)
+    first = next(iter(spans))
+    assert first == (0, 2**31)
+    assert list(chunks(2**33 + 5, 2**31))[-1] == (2**33, 2**33 + 5)
+
+
+def test_module():
+    torch.manual_seed(0)
+    head = ct.LinearCrossEntropyLoss(6, 13, bias=True, label_smoothing=0.1, chunk_size=3, dtype=torch.float64)
+    h = torch.randn(7, 6, dtype=torch.float64)
+    y = torch.randint(0, 13, (7,))
+    loss = head(h, y)
+    ref = F.cross_entropy(h @ head.weight.T + head.bias, y, label_smoothing=0.1)
+    _close(loss, ref)
+    loss.backward()
+    assert head.weight.grad is not None and head.bias.grad is not None
