@@ -14,7 +14,7 @@ def _kernel_ready() -> bool:
     return hasattr(kernels, "softmax_terms") and kernels.available()
 
 
-IMPLS = ["array_api"] + (["kernel"] if _kernel_ready() else [])
+IMPLS = ["array_api", "blocked"] + (["kernel"] if _kernel_ready() else [])
 
 
 @pytest.fixture(params=IMPLS)

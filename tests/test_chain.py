@@ -291,3 +291,15 @@ def test_every_function_on_every_backend(backend):
     for key, (got, want) in checks.items():
         assert type(got).__module__.split(".")[0] == type(xs).__module__.split(".")[0], key
         assert_close(to_np(got), want)
+
+
+def test_validate_false_out_of_range_target_gives_nan_row(impl):
+    """With validation off nothing is checked, but a bad index never yields a plausible number."""
+    x = np.zeros((3, 4))
+    y = np.array([1, 7, -3])
+    out = ce.cross_entropy(x, y, reduction="none", validate=False, impl=impl)
+    assert out[0] == pytest.approx(math.log(4)) and np.isnan(out[1]) and np.isnan(out[2])
+    g = ce.cross_entropy_grad(x, y, reduction="sum", validate=False, impl=impl)
+    assert np.all(np.isfinite(g[0])) and np.all(np.isnan(g[1:]))
+    with pytest.raises(ValueError, match=r"class indices must be in \[0, 3\].*value 7"):
+        ce.cross_entropy(x, y, impl=impl)

@@ -19,7 +19,7 @@ from ._array import Array, asarray_like, compute_dtype, is_numpy, namespace
 from .kinds import log_probs_last, resolve_kind, target_kind
 from .special import xlogy
 
-IMPLS = ("auto", "kernel", "array_api")
+IMPLS = ("auto", "kernel", "blocked", "array_api")
 
 
 @dataclass
@@ -161,26 +161,41 @@ def prepare(
     )
 
 
-def use_kernel(p: Prepared, impl: str) -> bool:
-    """Whether the fused CPU kernel computes this call (docs: ``impl=``)."""
+def choose_path(p: Prepared, impl: str) -> str:
+    """Which implementation computes this call: ``"kernel"``, ``"blocked"`` or ``"array_api"``.
+
+    ``impl="auto"``: NumPy float32/float64 logits go to the fused kernel when numba
+    is installed, else to the row-blocked NumPy path (extra memory: one block);
+    everything else (other libraries, probabilities, log-probabilities) to the
+    generic array-API path.
+    """
     v.check_option("impl", impl, IMPLS)
     if impl == "array_api":
-        return False
+        return "array_api"
     eligible = is_numpy(p.xp) and p.kind == "logits" and p.x.dtype in (np.float32, np.float64)
     from . import kernels
 
+    if impl in ("kernel", "blocked") and not eligible:
+        msg = (
+            f"impl={impl!r} runs on NumPy float32/float64 logits only; got "
+            f"{p.xp.__name__} arrays of dtype {p.x.dtype} with kind={p.kind!r}. Use impl='auto'"
+        )
+        raise ValueError(msg)
     if impl == "kernel":
-        if not eligible:
-            msg = (
-                "impl='kernel' runs on NumPy float32/float64 logits only; got "
-                f"{p.xp.__name__} arrays of dtype {p.x.dtype} with kind={p.kind!r}. Use impl='auto'"
-            )
-            raise ValueError(msg)
         if not kernels.available():
             msg = "impl='kernel' needs numba: install the `fast` extra (pip install 'crossentropy[fast]')"
             raise ImportError(msg)
-        return True
-    return eligible and kernels.available() and math.prod(p.batch_shape) > 0
+        return "kernel"
+    if impl == "blocked":
+        return "blocked"
+    if not eligible or math.prod(p.batch_shape) == 0:
+        return "array_api"
+    return "kernel" if kernels.available() else "blocked"
+
+
+def use_kernel(p: Prepared, impl: str) -> bool:
+    """Whether the fused CPU kernel computes this call's gradient."""
+    return choose_path(p, impl) == "kernel"
 
 
 def kernel_arrays(p: Prepared) -> tuple:
@@ -206,14 +221,17 @@ def row_weights(p: Prepared) -> Array:
 def terms(p: Prepared, impl: str = "auto") -> tuple[Array, Array]:
     """Per-example (ℓ_i, w_i) of docs/semantics.md §4."""
     xp = p.xp
-    if use_kernel(p, impl):
+    path = choose_path(p, impl)
+    if path != "array_api":
         from . import kernels
 
         x2, tgt, w, s = kernel_arrays(p)
-        loss, wsum = kernels.softmax_terms(
-            x2, tgt, weight=w, ignore_index=-100 if p.ignore_index is None else p.ignore_index,
-            label_smoothing=p.eps, smoothing=p.smoothing, sample_weight=s,
-        )
+        fn = kernels.softmax_terms if path == "kernel" else kernels.blocked_softmax_terms
+        with np.errstate(all="ignore"):
+            loss, wsum = fn(
+                x2, tgt, weight=w, ignore_index=-100 if p.ignore_index is None else p.ignore_index,
+                label_smoothing=p.eps, smoothing=p.smoothing, sample_weight=s,
+            )
         loss = np.reshape(loss, p.batch_shape).astype(p.x.dtype, copy=False)
         wsum = np.reshape(wsum, p.batch_shape).astype(p.x.dtype, copy=False)
         if p.invalid is not None:

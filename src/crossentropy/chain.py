@@ -362,7 +362,9 @@ def cross_entropy(
     divides by N instead — ``divide_by="count"`` reproduces it. An index target and its
     one-hot distribution always agree. ``empty`` decides an all-masked mean
     (``"nan"`` as PyTorch, ``"zero"``, ``"raise"``). ``impl="auto"`` uses the fused
-    CPU kernel for NumPy logits when numba is installed.
+    CPU kernel for NumPy logits when numba is installed and the row-blocked NumPy
+    path otherwise (``impl="kernel"``, ``"blocked"``, ``"array_api"`` force one);
+    every implementation computes the same numbers.
 
     >>> import numpy as np
     >>> logits = np.array([[2.0, 0.5, -1.0], [0.1, 0.2, 3.0]])
