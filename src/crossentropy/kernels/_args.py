@@ -118,7 +118,8 @@ def grad_buffer(out, shape, dtype):
         problems.append("read-only")
     if problems:
         raise ValueError(
-            "`out` cannot hold the gradient: " + ", ".join(problems)
+            "`out` cannot hold the gradient: "
+            + ", ".join(problems)
             + "; pass out=None for a fresh array or np.empty(shape, dtype) of the right kind."
         )
     return out

@@ -34,7 +34,8 @@ def _block_lse(xb, scratch):
     big = xb.max(axis=1) if xb.shape[1] else np.full(xb.shape[0], -np.inf, dtype=xb.dtype)
     shift = np.where(np.isfinite(big), big, 0).astype(xb.dtype)
     np.subtract(xb, shift[:, None], out=scratch)
-    np.exp(scratch, out=scratch)
+    with np.errstate(invalid="ignore", over="ignore"):
+        np.exp(scratch, out=scratch)
     total = scratch.sum(axis=1, dtype=np.float64)
     with np.errstate(divide="ignore"):
         logs = np.log(total)
@@ -108,8 +109,9 @@ def blocked_softmax_terms(
         if return_lse:
             lse[r0:r1] = big + logs
         db = d[:k]
-        np.subtract(xb, big[:, None], out=db)  # float64 log q, row by row
-        np.subtract(db, logs[:, None], out=db)
+        with np.errstate(invalid="ignore"):
+            np.subtract(xb, big[:, None], out=db)  # float64 log q, row by row
+            np.subtract(db, logs[:, None], out=db)
         if a.soft:
             acc, wy, mask = _soft_block(y[r0:r1], db, w, eps, a.others, c)
         else:
