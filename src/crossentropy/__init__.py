@@ -11,7 +11,9 @@ from ._validate import (
     KindDecisionWarning,
     NotNormalizedWarning,
 )
+from .accumulate import Accumulator, evaluate
 from .binary import binary_cross_entropy
+from .calibration import calibration_bins, calibration_error, fit_temperature
 from .chain import (
     Terms,
     cross_entropy,
@@ -25,23 +27,31 @@ from .chain import (
 from .gradients import binary_cross_entropy_grad, cross_entropy_grad
 from .information import Decomposition, decompose, entropy, kl_divergence
 from .kinds import infer_kind, to_log_probs
+from .report import Report, Temperature
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Accumulator",
     "CrossEntropyWarning",
     "Decomposition",
     "DoubleSoftmaxWarning",
     "EmptyReductionWarning",
     "KindDecisionWarning",
     "NotNormalizedWarning",
+    "Report",
+    "Temperature",
     "Terms",
     "binary_cross_entropy",
     "binary_cross_entropy_grad",
+    "calibration_bins",
+    "calibration_error",
     "cross_entropy",
     "cross_entropy_grad",
     "decompose",
     "entropy",
+    "evaluate",
+    "fit_temperature",
     "infer_kind",
     "kl_divergence",
     "likelihood",
