@@ -23,8 +23,9 @@ the last one closed at 1 — confidence 0 lands in the first bin and 1 in the
 last. The sums are exactly mergeable across batches. ``strategy="quantile"``:
 bins holding (about) equal weight, computed from a mergeable histogram of
 ``FINE_BINS = 4096`` equal sub-bins: each inner edge is the sub-bin boundary
-where the cumulative weight first reaches ``k·W/B``, so it lies within one
-sub-bin width (1/4096) of the exact weighted quantile; edges that coincide
+where the cumulative weight first reaches ``k·W/B``, so it lies above the exact
+weighted quantile (the inverted-CDF one: the smallest confidence whose
+cumulative weight reaches ``k·W/B``) by at most one sub-bin width (1/4096); edges that coincide
 merge (fewer, never empty, bins). The per-bin numbers are exact sums over the
 sub-bins.
 
