@@ -1,0 +1,84 @@
+"""Figures from a Report: all four drawn, faithful to the report's bins, and lazily imported."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("matplotlib")
+
+from crossentropy import plots  # noqa: E402
+from crossentropy.accumulate import evaluate  # noqa: E402
+from crossentropy.calibration import fit_temperature  # noqa: E402
+from crossentropy.examples import load_example  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def reports():
+    ex = load_example()
+    t = fit_temperature(ex.logits, ex.target)
+    before = dataclasses.replace(evaluate(ex.logits, ex.target), temperature=t)
+    after = evaluate(ex.logits / t.T, ex.target)
+    return before, after
+
+
+def test_save_all_writes_pngs(reports, tmp_path):
+    before, after = reports
+    paths = plots.save_all(before, str(tmp_path), after=after, class_names=list("0123456789"))
+    assert [p.rsplit("/", 1)[-1] for p in paths] == [f"{n}.png" for n in plots.FIGURES]
+    for p in paths:
+        data = open(p, "rb").read()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+
+
+def test_reliability_draws_the_report_bins(reports):
+    before, after = reports
+    fig = plots.reliability(before, after=after)
+    ax = fig.axes[0]
+    lines = {ln.get_label().split(":")[0]: ln for ln in ax.get_lines()}
+    for key, rep in (("before", before), (f"after T = {before.temperature.T:.3g}", after)):
+        bins = [b for b in rep.calibration.bins if b.count > 0]
+        x, y = lines[key].get_data()
+        assert np.array_equal(x, [b.mean_confidence for b in bins])
+        assert np.array_equal(y, [b.accuracy for b in bins])
+
+
+def test_per_class_and_units(reports):
+    before, _ = reports
+    fig = plots.per_class(before, class_names=[f"digit {i}" for i in range(10)])
+    ax = fig.axes[0]
+    heights = [p.get_height() for p in ax.patches]
+    assert heights == [c.nll_mean for c in before.per_class]
+    assert [t.get_text() for t in ax.get_xticklabels()][:2] == ["digit 0", "digit 1"]
+    ex = load_example()
+    r2 = evaluate(ex.logits, ex.target, base=2)
+    assert "bits" in plots.nll_curve(r2).axes[1].get_ylabel()
+
+
+def test_empty_report_figures():
+    r = evaluate(np.zeros((2, 3)), np.array([-100, -100]))
+    figs = plots.figures(r)
+    for fig in figs.values():
+        assert any("no valid rows" in t.get_text() for ax in fig.axes for t in ax.texts)
+        assert len(plots.png_bytes(fig)) > 1000
+
+
+def test_matplotlib_is_lazy_and_pyplot_unused():
+    code = ("import sys, crossentropy, crossentropy.cli; "
+            "assert 'matplotlib' not in sys.modules, 'eager'; "
+            "import crossentropy.plots; assert 'matplotlib' not in sys.modules; "
+            "import numpy as np; from crossentropy.accumulate import evaluate; "
+            "crossentropy.plots.figures(evaluate(np.zeros((2, 2)), np.array([0, 1]))); "
+            "assert 'matplotlib.pyplot' not in sys.modules")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_missing_matplotlib_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    with pytest.raises(ImportError, match=r"crossentropy\[plot\]"):
+        plots.nll_curve(evaluate(np.zeros((2, 2)), np.array([0, 1])))
