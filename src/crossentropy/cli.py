@@ -646,6 +646,22 @@ def _output(args, src, counts, report, after) -> None:
             _say(f"wrote {args.report}")
 
 
+# ----------------------------------------------------------------------------- explain
+def _explain_arguments(p: argparse.ArgumentParser) -> None:
+    from . import explain
+
+    explain.add_arguments(p)
+
+
+@command("explain", help="walk through likelihood → log-likelihood → NLL → cross-entropy on data",
+         arguments=_explain_arguments)
+def _explain(args) -> int:
+    """Walk through the chain on the bundled example or FILE, checking its identities live."""
+    from . import explain
+
+    return explain.run(args)
+
+
 # ----------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
