@@ -436,12 +436,14 @@ def _section1(data: Data) -> Section:
     lp = np.asarray(log_prob(data.pred, data.target, kind=data.kind,
                              ignore_index=data.ignore_index, impl=_IMPL))
     keep = _observed_mask(data)
-    q = np.exp(lp[keep])
+    sw = np.ones(lp.shape) if data.sample_weight is None else data.sample_weight
+    lq = (sw * lp)[keep]  # log of each example's factor q_i^{s_i}
+    q = np.exp(lq)
     n = int(q.size)
     with np.errstate(under="ignore"):
         running = np.cumprod(q)
         prod = float(running[-1]) if n else 1.0
-    ll = float(np.sum(lp[keep]))
+    ll = float(np.sum(lq))
     C = data.pred.shape[1]
     with np.errstate(under="ignore"):
         uni_running = np.cumprod(np.full(n, 1.0 / C))
@@ -450,7 +452,8 @@ def _section1(data: Data) -> Section:
     uni_ll = -n * math.log(C)
     lines = [
         f"The {n} examples are taken as independent, so the likelihood of the data is the",
-        "product of one probability per example: Π_i q(y_i|x_i).",
+        "product of one probability per example: Π_i q(y_i|x_i)"
+        + (" (weighted: Π_i q(y_i|x_i)^s_i)." if data.sample_weight is not None else "."),
         f"float64 product of the {n} probabilities: {_f(prod)}"
         + (f"  (0.0 from example {own_zero} on)" if own_zero else "")
         + f";  log-likelihood: {_f(ll)} (= {_log10_text(ll)})",
@@ -502,6 +505,9 @@ def _section2(data: Data) -> Section:
         f"  cross-entropy before {_f(ce1, 12)}, after {_f(ce2, 12)}  (identical: {ce1 == ce2})",
         f"  while the mean entropy of the predictions changes: {_f(h1)} → {_f(h2)}",
     ]
+    if moved == 0:
+        lines.append("  (here every class has some target mass: no switch is fully off; soft labels, "
+                     "section 6)")
     return Section(2, "The exponents are switches", tuple(lines),
                    {"ce_before": ce1, "ce_after": ce2, "moved": moved,
                     "entropy_before": h1, "entropy_after": h2})
@@ -659,11 +665,11 @@ def _section6(data: Data) -> Section:
         dd = decompose(teacher_lq * m, teacher)
         rows.append((m, float(dd.cross_entropy), float(dd.entropy), float(dd.kl)))
     lines += [f"Distillation ({name}): targets are the teacher's probabilities.",
-              "  student                       CE        H(y)   KL(y ‖ q)"]
+              "  student                              CE        H(y)   KL(y ‖ q)"]
     for m, c, h, k in rows:
         who = "q = y (the teacher)" if m == 1.0 else (
             f"sharper (teacher logits ×{_f(m, 2)})" if m > 1 else f"flatter (teacher logits ×{_f(m, 2)})")
-        lines.append(f"  {who:<26} {_fixed(c)}  {_fixed(h)}  {_fixed(k)}")
+        lines.append(f"  {who:<30} {_fixed(c)}  {_fixed(h)}  {_fixed(k)}")
     lines.append("The minimum is at q = y (KL = 0, CE = H(y)), not at a one-hot q.")
     values.update(student_ce_at_teacher=rows[1][1], teacher_entropy=rows[1][2],
                   student_kl_at_teacher=rows[1][3], student_ce_sharper=rows[0][1],
