@@ -536,7 +536,9 @@ def fit_log_temperature(sums: Callable[[float], TemperatureSums], *, tol: float 
     Safeguarded Newton: the step is ``−g/h`` when ``h > 0`` (else a unit step downhill), capped
     at 2 in ``t``, and halved until the NLL does not increase; ``t`` stays in ``bounds``. It starts
     at ``t = 0`` (T = 1) and only accepts steps that do not increase the NLL, so the result is never
-    worse than T = 1 on the fit set. Stops when ``|Δt| ≤ tol`` or ``|g| ≤ tol·Σw``.
+    worse than T = 1 on the fit set. Converged when the Newton step ``|g/h|`` is at most ``tol``
+    (or the NLL is flat: ``g = h = 0``); not converged after ``max_iter`` steps, at a bound, or
+    when every loss underflows to 0 (separable data, whose optimum is T → 0).
 
     Returns ``(t, nll_at_0, nll_at_t, weight, iterations, converged)``.
 
@@ -558,7 +560,9 @@ def fit_log_temperature(sums: Callable[[float], TemperatureSums], *, tol: float 
         g, h = cur.grad, cur.hess
         if not (math.isfinite(g) and math.isfinite(h)):
             break
-        if abs(g) <= tol * cur.weight:
+        if cur.nll == 0:  # every loss underflowed: separable data, the optimum is T → 0
+            break
+        if (h > 0 and abs(g / h) <= tol) or (g == 0 and h == 0):  # Newton step below tol, or flat
             converged = True
             break
         step = -g / h if h > 0 else -math.copysign(1.0, g)
@@ -573,14 +577,10 @@ def fit_log_temperature(sums: Callable[[float], TemperatureSums], *, tol: float 
                 accepted = True
                 break
             step /= 2
-        if not accepted:
-            converged = abs(step) <= tol or abs(g) <= math.sqrt(tol) * cur.weight
+        if not accepted:  # no decrease left to find: at the minimum up to rounding, or stuck
+            converged = h > 0 and abs(g / h) <= max(tol, 1e-8)
             break
-        dt = abs(t_new - t)
         t, cur = t_new, new
-        if dt <= tol:
-            converged = True
-            break
     if t in (lo, hi):
         converged = False
     return t, f0, cur.nll, cur.weight, it, converged
