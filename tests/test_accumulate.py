@@ -24,7 +24,7 @@ def assert_same(a, b, rtol=RTOL, path="report"):
             assert_same(a[k], b[k], rtol, f"{path}.{k}")
     elif isinstance(a, list):
         assert len(a) == len(b), path
-        for i, (x, y) in enumerate(zip(a, b)):
+        for i, (x, y) in enumerate(zip(a, b, strict=False)):
             assert_same(x, y, rtol, f"{path}[{i}]")
     elif isinstance(a, float) and isinstance(b, float):
         assert math.isclose(a, b, rel_tol=rtol, abs_tol=1e-300) or abs(a - b) <= rtol * 1e-3, (path, a, b)
@@ -46,7 +46,7 @@ def _data(rng, n=200, C=5, soft=False):
 def _split_points(rng, n):
     cuts = sorted(set(rng.integers(0, n + 1, size=6).tolist()) | {0, n})
     cuts = sorted(cuts + [cuts[1]] + [min(n, cuts[1] + 1)])  # an empty and a one-row batch
-    return list(zip(cuts[:-1], cuts[1:]))
+    return list(zip(cuts[:-1], cuts[1:], strict=False))
 
 
 OPTIONS = [

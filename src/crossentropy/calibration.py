@@ -645,5 +645,6 @@ def fit_temperature(pred: Any, target: Any, *, kind: str = "logits", axis: int =
             acc.update(lq, true, w_, valid, obs)
         return acc.table().error("l1")
 
-    mean = (lambda s: s / w if w > 0 else math.nan)
+    def mean(s):
+        return (s / w if w > 0 else math.nan)
     return Temperature(T, mean(f0), mean(f), ece(1.0), ece(T), it, ok)
