@@ -240,7 +240,7 @@ def terms(p: Prepared, impl: str = "auto") -> tuple[Array, Array]:
     with np.errstate(all="ignore"):
         if p.target_kind == "indices" and p.eps == 0:
             lq = _gather_log_q(p)
-            inner = lq if p.weight is None else lq * p.mass()
+            inner = lq if p.weight is None else xlogy(p.mass(), lq)
         else:
             inner = xp.sum(xlogy(p.dense_coefficients(), p.log_q()), axis=-1)
         mass = p.mass()
@@ -261,9 +261,9 @@ def _gather_log_q(p: Prepared) -> Array:
     xp = p.xp
     picked = xp.take_along_axis(p.x, xp.reshape(p.t, (*p.batch_shape, 1)), axis=-1)[..., 0]
     if p.kind == "logits":
-        from .special import logsumexp
-
-        return picked - logsumexp(p.x, axis=-1)
+        m = xp.max(p.x, axis=-1)
+        m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
+        return (picked - m) - xp.log(xp.sum(xp.exp(p.x - m[..., None]), axis=-1))
     if p.kind == "probs":
         return xp.log(picked)
     return picked

@@ -19,7 +19,7 @@ from typing import Any
 
 from . import _validate as v
 from ._array import Array, compute_dtype, namespace
-from .special import logsumexp
+from .special import log_softmax, logsumexp
 
 __all__ = ["KINDS", "infer_kind", "resolve_kind", "to_log_probs", "target_kind"]
 
@@ -94,7 +94,7 @@ def log_probs_last(xp: Any, x: Array, kind: str, *, validate: bool, name: str = 
     if kind == "logits":
         if validate:
             v.warn_double_softmax(xp, x, num_classes, name=name)
-        return x - logsumexp(x, axis=-1, keepdims=True)
+        return log_softmax(x, axis=-1)
     if kind == "probs":
         if validate:
             x = v.check_probs(xp, x, name=name)

@@ -41,13 +41,23 @@ def logsumexp(x: Array, axis: int = -1, *, keepdims: bool = False) -> Array:
 
 
 def log_softmax(x: Array, axis: int = -1) -> Array:
-    """``x − logsumexp(x)`` along ``axis``: the log of the softmax, without forming the softmax.
+    """``(x − m) − log Σ exp(x − m)`` along ``axis`` (``m`` the max): the log of the softmax.
+
+    Shifting before subtracting keeps full precision for huge logits
+    (``[1e30, 1e30]`` gives ``[−log 2, −log 2]``, not ``[0, 0]``).
 
     >>> import numpy as np
     >>> np.exp(log_softmax(np.array([1.0, 2.0, 3.0]))).sum()
     np.float64(1.0)
+    >>> log_softmax(np.array([1e30, 1e30]))
+    array([-0.69314718, -0.69314718])
     """
-    return x - logsumexp(x, axis=axis, keepdims=True)
+    xp = namespace(x)
+    with np.errstate(all="ignore"):
+        m = xp.max(x, axis=axis, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
+        shifted = x - m
+        return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
 
 
 def softmax(x: Array, axis: int = -1) -> Array:
