@@ -620,7 +620,7 @@ def _section5(data: Data) -> Section:
     lines = [
         "The model is a conditional distribution q(y | x): one distribution over the classes",
         "for each input x. The inputs are given, not modelled — no p(x) appears anywhere.",
-        f"Each row sums to 1 over the classes (largest deviation {_f(rowsum_err, 3)}).",
+        f"Each row sums to 1 over the classes (every row within 1e-12: {rowsum_err < 1e-12}).",
         f"Shuffling the (x_i, y_i) pairs together leaves the log-likelihood as it is: {_f(ll, 12)} vs {_f(ll_pairs, 12)};",
         f"breaking the pairing (labels shuffled against the inputs) gives {_f(ll_broken)}.",
         f"Averaged over x, q matches the label frequencies: max |mean_x q(c|x) − freq(c)| = "

@@ -1,0 +1,502 @@
+"""``crossentropy explain``: golden output on the bundled example, every number in it checked.
+
+The golden text below was produced by one run of the command. It is not trusted
+for its own sake: the tests further down recompute the numbers it shows with
+independent tools (scikit-learn's ``log_loss``, SciPy, PyTorch autograd for the
+training run, float64 NumPy) and compare them with the printed digits, and the
+identities of the chain are asserted on the structured result, not read from the
+text. A failed identity is an error exit (status 1).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+import time
+from contextlib import redirect_stdout
+
+import numpy as np
+import pytest
+import scipy.special as sps
+import scipy.stats as sst
+import torch
+from scipy.spatial.distance import cdist
+from sklearn.metrics import log_loss
+
+from crossentropy import cli, explain
+from crossentropy.examples import load_example
+
+GOLDEN = """\
+Explaining the bundled example: 539 held-out UCI handwritten digits scored by a softmax regression (run `crossentropy explain YOUR_FILE --target COL --pred 'COLS'` for your own predictions).
+
+539 examples, 10 classes, prediction kind: logits
+
+The chain: likelihood → log-likelihood → negative log-likelihood → cross-entropy
+  q(y_i|x_i)            0.949192   probability of what was observed, per example  [median over 539 examples; min 0.0344457]
+  likelihood         4.79017e-45   Π_i q(y_i|x_i) = exp(log-likelihood)  [= 10^-44.32]
+  log-likelihood         -102.05   Σ_i log q(y_i|x_i)
+  NLL                     102.05   −Σ_i log q(y_i|x_i)
+  cross-entropy         0.189332   NLL / Σ_i w_i  [Σ w_i = 539]
+  perplexity             1.20844   exp(cross-entropy)  [as unsure as this many equally likely classes]
+  bits                  0.273148   cross-entropy / ln 2  [per example]
+  H(y)                         0   entropy of the targets, −Σ_c y_c log y_c  [0 for hard labels]
+  KL(y ‖ q)             0.189332   Σ_c y_c log(y_c / q_c)
+
+Identities, checked on these numbers (relative tolerance 1e-12):
+  ok  likelihood = exp(log-likelihood)
+  ok  NLL = −log-likelihood
+  ok  log-likelihood = Σ_i s_i log q(y_i|x_i)
+  ok  cross-entropy = NLL / Σ w_i
+  ok  perplexity = exp(cross-entropy)
+  ok  bits = cross-entropy / ln 2
+  ok  cross-entropy = H(y) + KL(y ‖ q)
+  ok  decompose's cross-entropy = cross_entropy
+  ok  likelihood = float64 product Π_i q(y_i|x_i)
+
+1. The likelihood is a product over i.i.d. examples, and it underflows
+   The 539 examples are taken as independent, so the likelihood of the data is the
+   product of one probability per example: Π_i q(y_i|x_i).
+   float64 product of the 539 probabilities: 4.79017e-45;  log-likelihood: -102.05 (= 10^-44.32)
+   An untrained model (q = 1/10 for every class) on the same 539 examples: product 0.0 from example 324 on;  log-likelihood -1241.09 (= 10^-539.00), no underflow.
+   Each factor is ≤ 1, so the product shrinks geometrically; the sum of logs does not.
+
+2. The exponents are switches
+   With a hard label the exponents y_ic are 1 for the observed class and 0 for every
+   other: q^0 = 1, so only q(y_i|x_i) enters (binary: y picks p, 1 − y picks 1 − p).
+   Spreading each example's wrong-class probability evenly over the wrong classes
+   (moves 0.07902 of probability per example on average):
+     cross-entropy before 0.189331658525, after 0.189331658525  (identical: True)
+     while the mean entropy of the predictions changes: 0.407335 → 0.548149
+
+3. Maximal likelihood: all mass on the observed labels — over-confident
+   The likelihood Π q(y_i|x_i) ≤ 1 is maximal (= 1) when every q(y_i|x_i) = 1: all the
+   mass on the observed labels. A nearest-neighbour model of sharpness s,
+   logit_c = −s · (squared distance to the nearest training image of class c), does
+   exactly that on its training images as s grows:
+     sharpness   train NLL/ex.   held-out NLL/ex.
+        0.3         1.00298         1.25034
+          1       0.0788738        0.272713
+          3     0.000273114       0.0540643
+         10     2.21582e-09       0.0915956
+         30               0         0.25449
+        100               0        0.837835
+   At s = 100 the training likelihood is 1; held-out NLL is best at s = 3 and then grows
+   without bound: every held-out mistake costs ∝ s. Maximal likelihood on the training
+   set is over-confidence on new data.
+
+4. Many classes: the categorical likelihood, binary as C = 2
+   With C classes the likelihood is Π_i q_{i,y_i} = Π_i Π_c q_ic^{y_ic} (one switch per class).
+   Binary is the C = 2 case. Classes 1 and 3 (110 examples), model renormalised
+   to the two: categorical CE 0.0119143193894; binary CE on the logit log q_3 − log q_1: 0.0119143193894;
+   the notes' formula −mean[y log p + (1−y) log(1−p)]: 0.0119143193894.
+
+5. What the distribution is: q(y | x), with x given
+   The model is a conditional distribution q(y | x): one distribution over the classes
+   for each input x. The inputs are given, not modelled — no p(x) appears anywhere.
+   Each row sums to 1 over the classes (every row within 1e-12: True).
+   Shuffling the (x_i, y_i) pairs together leaves the log-likelihood as it is: -102.049763945 vs -102.049763945;
+   breaking the pairing (labels shuffled against the inputs) gives -3222.06.
+   Averaged over x, q matches the label frequencies: max |mean_x q(c|x) − freq(c)| = 0.00685.
+
+6. Soft labels: CE = H(y) + KL(y ‖ q), minimal at q = y
+   A soft label y_i is a distribution: the exponents y_ic are fractions and
+   CE(y, q) = −Σ_c y_c log q_c = H(y) + KL(y ‖ q) ≥ H(y), equality only at q = y.
+   Label smoothing ε = 0.1 is the soft target (1 − ε)·onehot + ε/C: CE 0.775804916341 with
+   label_smoothing=0.1, 0.775804916341 with the soft target; H(y') = 0.500288, KL = 0.275517.
+   Distillation (teacher = these predictions at temperature T = 2): targets are the teacher's probabilities.
+     student                              CE        H(y)   KL(y ‖ q)
+     sharper (teacher logits ×2)      1.674613    1.259001    0.415612
+     q = y (the teacher)              1.259001    1.259001    0.000000
+     flatter (teacher logits ×0.5)    1.489809    1.259001    0.230808
+   The minimum is at q = y (KL = 0, CE = H(y)), not at a one-hot q.
+
+7. Hard and soft masking: what the mean divides by
+   Hide every tenth counted example (54 of 539):
+     hard mask, ignore_index:       0.181822844672
+     hard mask, sample_weight = 0:  0.181822844672
+     rows dropped:                  0.181822844672
+     (all three divide by the number of rows that count; zeroing their losses but
+     dividing by all N would give 0.163606826838, biased low)
+     soft mask, sample_weight 0.5:  0.185775237901  = Σ s_i ℓ_i / Σ s_i
+
+8. Training minimises cross-entropy = maximises likelihood
+   Softmax regression on the training digits, gradient descent from W = 0 with the
+   library's closed-form gradient softmax − onehot (learning rate 2):
+     step        NLL    log10 likelihood   CE/example   mean H(q)
+        0  2896.6520       -1258.0000     2.302585    2.302585
+        1  2427.1669       -1054.1052     1.929385    2.279196
+        2  2055.5614        -892.7190     1.633992    2.219281
+        5  1367.1497        -593.7456     1.086764    1.932058
+       10   897.8529        -389.9325     0.713715    1.483430
+       20   574.1887        -249.3670     0.456430    1.052202
+       50   331.1029        -143.7962     0.263198    0.648018
+      100   227.9159         -98.9826     0.181173    0.449548
+      200   159.4961         -69.2683     0.126785    0.314909
+   NLL falls at every recorded step (True); the likelihood rises by the same amount in log10 / ln 10.
+
+9. The misconception: training minimises CE, not the entropy of q
+   The notes end: summing log-probabilities gives 'the entropy of the estimated
+   distribution', which training minimises. Not so: training minimises the
+   cross-entropy CE(y, q) = H(y) + KL(y ‖ q) of the targets under the model. H(y) is
+   fixed by the data (0 for hard labels), so training drives KL → 0, i.e. q → y.
+   On these data: CE 0.189332;  entropy of the predictions H(q) 0.407335;  entropy of the targets H(y) 0.
+   Lowering H(q) is not the goal: sharpening the logits ×8 gives H(q) 0.0172179 but CE 0.375574
+   (worse). A model that minimised H(q) would put all mass on one class whatever the label.
+   During training (section 8) CE went 2.30259 → 0.126785 and H(q) 2.30259 → 0.314909: H(q) stays above CE's
+   floor H(y) = 0 and falls only as a side effect of fitting the labels.
+"""
+
+EX = load_example()
+N = len(EX.target)
+
+
+def _run(argv):
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        code = cli.main(argv)
+    return code, buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def bundled_run():
+    """One run of ``crossentropy explain``: (stdout, the Walkthrough it printed, its CPU seconds)."""
+    seen = {}
+    real = explain.walkthrough
+
+    def spy(data):
+        t0 = time.process_time()
+        seen["w"] = real(data)
+        seen["cpu"] = time.process_time() - t0
+        return seen["w"]
+
+    explain.walkthrough = spy
+    try:
+        code, out = _run(["explain"])
+    finally:
+        explain.walkthrough = real
+    assert code == 0
+    return out, seen["w"], seen["cpu"]
+
+
+@pytest.fixture(scope="module")
+def output(bundled_run):
+    return bundled_run[0]
+
+
+def _section(text: str, k: int) -> str:
+    """The text of section ``k`` of the walk-through."""
+    start = text.index(f"\n{k}. ")
+    end = text.find(f"\n{k + 1}. ", start) if k < 9 else len(text)
+    return text[start:end]
+
+
+def _nums(line: str) -> list[float]:
+    return [float(x) for x in re.findall(r"-?\d+(?:\.\d+)?(?:e[-+]\d+)?", line)]
+
+
+def _printed(text: str, pattern: str) -> float:
+    m = re.search(pattern, text, re.M)
+    assert m is not None, pattern
+    return float(m.group(1))
+
+
+def _close6(printed: float, value: float, *, abs_tol: float = 1e-15) -> bool:
+    """A number printed with 6 significant digits (rounding error ≤ 5e-6 relative)."""
+    return math.isclose(printed, value, rel_tol=6e-6, abs_tol=abs_tol)
+
+
+def _softmax(z):
+    return sps.softmax(z, axis=1)
+
+
+def _mean_nll(logits, y):
+    return float(-np.mean(sps.log_softmax(logits, axis=1)[np.arange(len(y)), y]))
+
+
+# ----------------------------------------------------------------------------- golden
+def test_golden_output(output):
+    assert output == GOLDEN
+    assert output.splitlines()[0].startswith("Explaining the bundled example")
+
+
+def test_chain_numbers_against_sklearn(output):
+    p = _softmax(EX.logits)
+    ce = log_loss(EX.target, p, labels=np.arange(10))
+    head = output[: output.index("\n1. ")]
+    assert _close6(_printed(head, r"^  cross-entropy\s+(\S+)"), ce)
+    assert _close6(_printed(head, r"^  NLL\s+(\S+)"), N * ce)
+    assert _close6(_printed(head, r"^  log-likelihood\s+(\S+)"), -N * ce)
+    assert _close6(_printed(head, r"^  likelihood\s+(\S+e-\d+)"), math.exp(-N * ce))
+    assert _close6(_printed(head, r"^  perplexity\s+(\S+)"), math.exp(ce))
+    assert _close6(_printed(head, r"^  bits\s+(\S+)"), ce / math.log(2))
+    assert _close6(_printed(head, r"^  KL\(y ‖ q\)\s+(\S+)"), ce)          # H(y) = 0, CE = KL
+    assert _printed(head, r"^  H\(y\)\s+(\S+)") == 0.0
+    q_obs = p[np.arange(N), EX.target]
+    assert _close6(_printed(head, r"^  q\(y_i\|x_i\)\s+(\S+)"), float(np.median(q_obs)))
+    assert _close6(_printed(head, r"min (\S+)\]"), float(q_obs.min()))
+    assert math.isclose(_printed(head, r"10\^(-?\d+\.\d+)"), -N * ce / math.log(10), abs_tol=0.006)
+    assert "FAILED" not in head and head.count("  ok  ") >= 8
+
+
+def test_section1_underflow(output):
+    s = _section(output, 1)
+    p = _softmax(EX.logits)
+    q = p[np.arange(N), EX.target]
+    assert _close6(_printed(s, r"float64 product of the 539 probabilities: (\S+);"), math.exp(np.log(q).sum()))
+    # 0.1^n rounds to 0.0 once it is below half the smallest subnormal 2^-1074: n > 1075·log10(2)
+    first_zero = math.ceil(1075 * math.log10(2))
+    assert first_zero == 324
+    assert f"product 0.0 from example {first_zero} on" in s
+    assert _close6(_printed(s, r"log-likelihood (-\d+\.\d+) \(= 10\^-539"), -N * math.log(10))
+
+
+def test_section2_switches(output):
+    s = _section(output, 2)
+    line = next(x for x in s.splitlines() if "cross-entropy before" in x)
+    before, after = _nums(line)[:2]
+    assert "(identical: True)" in line
+    assert math.isclose(before, log_loss(EX.target, _softmax(EX.logits)), rel_tol=1e-11)
+    assert before == after
+    p = _softmax(EX.logits)
+    wrong = np.ones_like(p, dtype=bool)
+    wrong[np.arange(N), EX.target] = False
+    q2 = p.copy()
+    q2[wrong] = np.repeat((1 - p[~wrong]) / 9, 9)   # the wrong mass spread evenly
+    h_line = next(x for x in s.splitlines() if "entropy of the predictions" in x)
+    h1, h2 = _nums(h_line)
+    assert _close6(h1, float(sst.entropy(p, axis=1).mean()))
+    assert _close6(h2, float(sst.entropy(q2, axis=1).mean()))
+    assert math.isclose(_mean_nll(np.log(q2), EX.target), before, rel_tol=1e-9)
+
+
+def test_section3_sharpening(output):
+    s = _section(output, 3)
+    Xtr, ytr = EX.X_train * 16, EX.y_train
+    d_tr = cdist(Xtr, Xtr, "sqeuclidean") / 256
+    d_te = cdist(EX.X_test * 16, Xtr, "sqeuclidean") / 256
+    D_tr = np.stack([d_tr[:, ytr == c].min(1) for c in range(10)], 1)
+    D_te = np.stack([d_te[:, ytr == c].min(1) for c in range(10)], 1)
+    rows = [_nums(x) for x in s.splitlines() if re.match(r"^\s+\d+(\.\d+)?\s+\S+\s+\S+$", x)]
+    assert [r[0] for r in rows] == list(explain.SHARPNESS)
+    held = []
+    for sharp, train_nll, held_nll in rows:
+        assert _close6(train_nll, _mean_nll(-sharp * D_tr, ytr), abs_tol=1e-300)
+        assert _close6(held_nll, _mean_nll(-sharp * D_te, EX.y_test))
+        held.append(held_nll)
+    assert rows[-1][1] == 0.0                            # training likelihood 1: all mass on the labels
+    assert "training likelihood is 1;" in s
+    best = int(np.argmin(held))
+    assert best not in (0, len(held) - 1) and all(np.diff(held[best:]) > 0)   # then over-confident
+    assert f"best at s = {explain.SHARPNESS[best]:g}" in s
+
+
+def test_section4_binary_is_two_classes(output):
+    s = _section(output, 4)
+    m = re.search(r"Classes (\d+) and (\d+) \((\d+) examples\)", s)
+    a, b, n = (int(x) for x in m.groups())
+    counts = np.bincount(EX.target, minlength=10)
+    others = np.delete(counts, [a, b])
+    assert min(counts[a], counts[b]) >= others.max()
+    sel = (EX.target == a) | (EX.target == b)
+    assert n == sel.sum()
+    two = EX.logits[sel][:, [a, b]]
+    y = (EX.target[sel] == b).astype(int)
+    ref = log_loss(y, _softmax(two)[:, 1])
+    cat, bin_, seed = (_printed(s, pat) for pat in (r"categorical CE (\S+);", r"log q_\d+ − log q_\d+: (\S+);",
+                                                     r"log\(1−p\)\]: (\S+)\."))
+    for v in (cat, bin_, seed):
+        assert math.isclose(v, ref, rel_tol=1e-10)
+
+
+def test_section5_conditional(output):
+    s = _section(output, 5)
+    lls = _nums(next(x for x in s.splitlines() if "Shuffling" in x))
+    total = -N * log_loss(EX.target, _softmax(EX.logits))
+    assert all(math.isclose(v, total, rel_tol=1e-11) for v in lls[-2:])
+    perm = np.random.default_rng(0).permutation(N)
+    broken = -log_loss(EX.target[perm], _softmax(EX.logits), normalize=False)
+    assert _close6(_printed(s, r"gives (-\S+)\."), broken)
+    freq = np.bincount(EX.target, minlength=10) / N
+    dev = float(np.abs(_softmax(EX.logits).mean(0) - freq).max())
+    assert math.isclose(_printed(s, r"freq\(c\)\| = (\S+)\."), dev, rel_tol=1e-3)   # 3 digits
+
+
+def test_section6_soft_labels(output):
+    s = _section(output, 6)
+    x, y = torch.as_tensor(EX.logits), torch.as_tensor(EX.target)
+    ls = float(torch.nn.functional.cross_entropy(x, y, label_smoothing=0.1))
+    m = re.search(r"CE (\S+) with\s+label_smoothing=0.1, (\S+) with the soft target", s)
+    assert all(math.isclose(float(v), ls, rel_tol=1e-10) for v in m.groups())
+    soft = 0.9 * np.eye(10)[EX.target] + 0.01
+    assert _close6(_printed(s, r"H\(y'\) = (\S+),"), float(sst.entropy(soft, axis=1).mean()))
+    assert _close6(_printed(s, r"KL = (\S+)\."), float(sst.entropy(soft, _softmax(EX.logits), axis=1).mean()))
+    teacher = _softmax(EX.logits / 2)
+    h_t = float(sst.entropy(teacher, axis=1).mean())
+    table = {}
+    for line in s.splitlines():
+        for key in ("sharper", "q = y", "flatter"):
+            if line.strip().startswith(key):
+                table[key] = _nums(line.split(")")[-1])
+    for key, student in (("sharper", EX.logits), ("q = y", EX.logits / 2), ("flatter", EX.logits / 4)):
+        ce = float(-(teacher * sps.log_softmax(student, axis=1)).sum(1).mean())
+        kl = float(sst.entropy(teacher, _softmax(student), axis=1).mean())
+        c, h, k = table[key]
+        assert math.isclose(c, ce, abs_tol=6e-7) and math.isclose(h, h_t, abs_tol=6e-7)
+        assert math.isclose(k, kl, abs_tol=6e-7)
+    assert table["q = y"][0] < min(table["sharper"][0], table["flatter"][0])
+
+
+def test_section7_masks(output):
+    s = _section(output, 7)
+    hide = np.zeros(N, dtype=bool)
+    hide[::10] = True
+    y = EX.target.copy()
+    y[hide] = -100
+    ign = float(torch.nn.functional.cross_entropy(torch.as_tensor(EX.logits), torch.as_tensor(y)))
+    p = _softmax(EX.logits)
+    dropped = log_loss(EX.target[~hide], p[~hide], labels=np.arange(10))
+    half = log_loss(EX.target, p, sample_weight=np.where(hide, 0.5, 1.0))
+    zeroed = log_loss(EX.target[~hide], p[~hide], labels=np.arange(10), normalize=False) / N
+    got = {k: _printed(s, pat) for k, pat in (
+        ("ign", r"ignore_index:\s+(\S+)"), ("zero", r"sample_weight = 0:\s+(\S+)"),
+        ("drop", r"rows dropped:\s+(\S+)"), ("zeroed", r"all N would give (\S+),"),
+        ("half", r"sample_weight 0.5:\s+(\S+)"))}
+    for k in ("ign", "zero", "drop"):
+        assert math.isclose(got[k], ign, rel_tol=1e-10) and math.isclose(got[k], dropped, rel_tol=1e-10)
+    assert math.isclose(got["zeroed"], zeroed, rel_tol=1e-10) and got["zeroed"] < got["ign"]
+    assert math.isclose(got["half"], half, rel_tol=1e-10)
+    assert f"({int(hide.sum())} of {N})" in s
+
+
+def test_section8_training_against_autograd(output):
+    s = _section(output, 8)
+    rows = [_nums(x) for x in s.splitlines() if re.match(r"^\s+\d+\s+\d+\.\d{4}\s", x)]
+    X = torch.as_tensor(EX.X_train)
+    y = torch.as_tensor(EX.y_train)
+    W = torch.zeros((64, 10), dtype=torch.float64, requires_grad=True)
+    b = torch.zeros(10, dtype=torch.float64, requires_grad=True)
+    ref = {}
+    for t in range(explain.TRAIN_STEPS + 1):
+        z = X @ W + b
+        loss = torch.nn.functional.cross_entropy(z, y)
+        if t in explain.TRAIN_SHOWN:
+            hq = float(sst.entropy(_softmax(z.detach().numpy()), axis=1).mean())
+            ref[t] = (float(loss.detach()) * len(y), hq)
+        loss.backward()
+        with torch.no_grad():
+            W -= explain.TRAIN_LR * W.grad
+            b -= explain.TRAIN_LR * b.grad
+            W.grad.zero_()
+            b.grad.zero_()
+    assert [int(r[0]) for r in rows] == list(explain.TRAIN_SHOWN)
+    for step, nll_, l10, ce, hq in rows:
+        want, want_h = ref[int(step)]
+        assert math.isclose(nll_, want, abs_tol=6e-5)
+        assert math.isclose(l10, -want / math.log(10), abs_tol=6e-5)
+        assert math.isclose(ce, want / len(y), abs_tol=6e-7)
+        assert math.isclose(hq, want_h, abs_tol=6e-7)
+    nlls = [r[1] for r in rows]
+    assert all(np.diff(nlls) < 0) and all(np.diff([r[2] for r in rows]) > 0)
+
+
+def test_section9_ce_not_entropy_of_predictions(output):
+    s = _section(output, 9)
+    line = next(x for x in s.splitlines() if x.strip().startswith("On these data"))
+    ce, hq, hy = _nums(line)
+    p = _softmax(EX.logits)
+    assert _close6(ce, log_loss(EX.target, p)) and _close6(hq, float(sst.entropy(p, axis=1).mean()))
+    assert hy == 0.0 and ce >= hy
+    m = re.search(r"×8 gives H\(q\) (\S+) but CE (\S+)", s)
+    h8, ce8 = (float(v) for v in m.groups())
+    assert _close6(h8, float(sst.entropy(_softmax(8 * EX.logits), axis=1).mean()))
+    assert _close6(ce8, _mean_nll(8 * EX.logits, EX.target))
+    assert h8 < hq and ce8 > ce     # lower entropy of q, worse cross-entropy
+
+
+# ----------------------------------------------------------------------------- structure
+@pytest.fixture(scope="module")
+def bundled_walk(bundled_run):
+    return bundled_run[1], bundled_run[2]
+
+
+def test_identities_asserted(bundled_walk):
+    w, _ = bundled_walk
+    names = {i.name for i in w.identities}
+    for required in ("likelihood = exp(log-likelihood)", "NLL = −log-likelihood",
+                     "cross-entropy = NLL / Σ w_i", "perplexity = exp(cross-entropy)",
+                     "cross-entropy = H(y) + KL(y ‖ q)", "bits = cross-entropy / ln 2"):
+        assert required in names
+    for i in w.identities:
+        assert i.holds, i
+    assert [s.number for s in w.sections] == list(range(1, 10))
+
+
+def test_fast(bundled_walk):
+    _, cpu = bundled_walk
+    assert cpu < 5.0
+
+
+def test_failed_identity_is_an_error_exit(monkeypatch, capsys):
+    monkeypatch.setattr(explain, "perplexity", lambda *a, **k: np.float64(2.0))
+    code = cli.main(["explain"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "identity failed: perplexity = exp(cross-entropy)" in err
+
+
+def test_check_identities_names_every_failure():
+    bad = [explain.Identity("a = b", 1.0, 2.0, False), explain.Identity("c = d", 3.0, 3.0, True),
+           explain.Identity("e = f", 0.0, math.inf, False)]
+    with pytest.raises(explain.IdentityError, match=r"a = b .*; e = f"):
+        explain.check_identities(bad)
+
+
+def test_user_csv_probabilities(tmp_path):
+    import pandas as pd
+
+    p = _softmax(EX.logits)
+    df = pd.DataFrame(p, columns=[f"p{i}" for i in range(10)])
+    df["label"] = EX.target
+    path = tmp_path / "probs.csv"
+    df.to_csv(path, index=False)
+    code, out = _run(["explain", str(path), "--target", "label", "--pred", "p*", "--kind", "probs"])
+    assert code == 0
+    assert out.splitlines()[0].startswith(f"Explaining {path}: 539 examples, 10 classes")
+    assert _close6(_printed(out, r"^  cross-entropy\s+(\S+)"), log_loss(EX.target, p))
+    assert "FAILED" not in out and "Training needs the inputs x" in out
+    assert "prediction kind: probs" in out
+
+
+def test_user_soft_weighted_npz(tmp_path):
+    soft = 0.8 * np.eye(10)[EX.target] + 0.02
+    s = np.linspace(0.5, 1.5, N)
+    path = tmp_path / "soft.npz"
+    np.savez(path, logits=EX.logits, target=soft, weight=s)
+    code, out = _run(["explain", str(path), "--weight-col", "weight", "--kind", "logits"])
+    assert code == 0
+    lq = sps.log_softmax(EX.logits, axis=1)
+    ref = float((s * -(soft * lq).sum(1)).sum() / (s * soft.sum(1)).sum())
+    assert _close6(_printed(out, r"^  cross-entropy\s+(\S+)"), ref)
+    h = float((s * sst.entropy(soft, axis=1)).sum() / s.sum())
+    assert _close6(_printed(out, r"^  H\(y\)\s+(\S+)"), h)
+    w = explain.walkthrough(explain.read_data(str(path), weight="weight", kind="logits"))
+    assert all(i.holds for i in w.identities)
+
+
+def test_errors_have_exit_codes(tmp_path, capsys):
+    assert cli.main(["explain", str(tmp_path / "missing.csv")]) == 4
+    assert cli.main(["explain", "--target", "y"]) == 2
+    path = tmp_path / "bad.npz"
+    np.savez(path, logits=EX.logits[:5], target=np.array([0, 1, 2, 3, 10]))
+    assert cli.main(["explain", str(path), "--kind", "logits"]) == 3
+    assert "label out of range" in capsys.readouterr().err
+
+
+def test_plot_writes_pngs(bundled_walk, tmp_path):
+    w, _ = bundled_walk
+    paths = explain.plot(w, str(tmp_path / "figs"))
+    assert len(paths) == 4
+    for p in paths:
+        with open(p, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
