@@ -162,6 +162,16 @@ def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
                    help="rows per batch (default 65536); memory stays flat")
     o.add_argument("--progress", action="store_true",
                    help="show a progress bar even when stderr is not a terminal")
+    e = p.add_argument_group("engine")
+    e.add_argument("--engine", choices=["local", "dask"], default="local",
+                   help="local (default: one process streaming the files) or dask (one task per "
+                        "file on a Dask cluster; FILE may be a quoted glob or a directory)")
+    e.add_argument("--scheduler", metavar="ADDRESS",
+                   help="with --engine dask: the address of a running Dask scheduler "
+                        "(e.g. tcp://host:8786); default: start a local cluster")
+    e.add_argument("--workers", type=int, metavar="N",
+                   help="with --engine dask and no --scheduler: local worker processes "
+                        "(default: the number of CPUs)")
 
 
 @dataclass
@@ -496,6 +506,15 @@ def _evaluate(args) -> int:
     src = _Source(files, bundled, schema, num_classes=n_classes)
     counts = _Counts()
     sink = _WarningSink()
+    if args.engine == "dask":
+        from .dask import evaluate_cli
+
+        report, after = evaluate_cli(args, src, counts, sink)
+        sink.flush()
+        _output(args, src, counts, report, after)
+        return EXIT_OK
+    if args.scheduler or args.workers is not None:
+        raise UsageError("--scheduler and --workers need --engine dask")
     total = _known_rows(files, args)
     prog = _progress(args, total)
     state = {}

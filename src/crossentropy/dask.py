@@ -610,7 +610,9 @@ def _fit_temperature_parts(parts: _Parts, *, kind, axis, ignore_index, bins, pro
                                                  ignore_index=ignore_index, bins=bins) for i in range(parts.n)]
         return _compute(_tree(cs, _merge_cal, f"crossentropy-ece-{scale!r}"), progress).table().error("l1")
 
-    mean = (lambda s: s / w if w > 0 else math.nan)
+    def mean(s: float) -> float:
+        return s / w if w > 0 else math.nan
+
     return Temperature(T, mean(f0), mean(f), ece(1.0), ece(T), it, ok)
 
 
@@ -696,7 +698,7 @@ def _file_task(args: argparse.Namespace, schema: Any, path: str, base: int, spec
         else:
             from .calibration import temperature_sums
 
-            tot = np.zeros(4)
+            per_batch: list = []
             kind = "log_probs" if src.kind == "probs" else src.kind
 
             def add(pred, target, weight, offset, where):
@@ -704,15 +706,15 @@ def _file_task(args: argparse.Namespace, schema: Any, path: str, base: int, spec
                     p = np.log(pred) if src.kind == "probs" else pred
                 s = sink.run(temperature_sums, p, target, param, kind=kind, where=where,
                              **cli._ts_kwargs(args, weight))
-                tot[:] += np.asarray([s.nll, s.grad, s.hess, s.weight], dtype=np.float64)
+                per_batch.append([s.nll, s.grad, s.hess, s.weight])
 
         cli._stream(args, src, counts, add, first_pass=mode == "eval")
     except _io.InputError as e:
         out["error"] = e
         return out
     out["warnings"] = dict(sink.seen)
-    if mode == "tsum":
-        out["tsum"] = tot
+    if mode == "tsum":  # per batch: the driver adds them in stream order, as the streaming command does
+        out["tsum"] = np.asarray(per_batch, dtype=np.float64).reshape(-1, 4)
     else:
         out["state"] = acc.to_state()
         out["counts"] = {"read": counts.read, "evaluated": counts.evaluated,
@@ -735,7 +737,7 @@ def _merge_file_results(*rs: dict) -> dict:
         for k, v in r.get("warnings", {}).items():
             warn.setdefault(k, v)
         if "tsum" in r:
-            tsum = r["tsum"].copy() if tsum is None else tsum + r["tsum"]
+            tsum = r["tsum"] if tsum is None else np.concatenate([tsum, r["tsum"]])
         if "rows" in r:
             out["rows"] = out.get("rows", 0) + r["rows"]
         if "state" in r:
@@ -843,7 +845,7 @@ def _bases(files, rows, stop, schema, args, progress) -> list[int]:
     if unknown:
         spec = {"kind": "logits", "kind_reason": "", "num_classes": None}
         ds = [dask.delayed(_file_task, pure=True)(args, schema, files[k], 0, spec, "count", 0.0) for k in unknown]
-        for k, r in zip(unknown, _compute(ds, progress)):
+        for k, r in zip(unknown, _compute(ds, progress), strict=True):
             rows[k] = r.get("rows", 0)  # an unreadable file: its task reports it in the real pass
     return np.concatenate([[0], np.cumsum(rows[:stop])]).astype(int).tolist()[:stop]
 
@@ -899,7 +901,10 @@ def run_files(files: Sequence[str], schema: Any, args: argparse.Namespace, *, nu
                 raise r["error"]
             for k, v in r["warnings"].items():
                 warn.setdefault(k, v)
-            return TemperatureSums(*(float(v) for v in r.get("tsum", np.zeros(4))))
+            tot = np.zeros(4)
+            for row in r.get("tsum", ()):
+                tot[:] += row  # stream order: the same sums, bit for bit, as the streaming command
+            return TemperatureSums(*(float(v) for v in tot))
 
         t, f0, f, w, iterations, converged = fit_log_temperature(sums)
         T = math.exp(t)

@@ -1,0 +1,386 @@
+"""crossentropy.dask: lazy losses equal the core, evaluate equals in-memory evaluate, files and CLI on a cluster.
+
+Oracles: the core functions and ``crossentropy.evaluate`` on the same data in memory (NumPy float64),
+and the single-process command line for the file engine.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+import time
+import warnings
+
+import numpy as np
+import pytest
+
+da = pytest.importorskip("dask.array")
+dask = pytest.importorskip("dask")
+distributed = pytest.importorskip("distributed")
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+
+import crossentropy as ce  # noqa: E402
+import crossentropy.dask as ced  # noqa: E402
+from crossentropy import cli  # noqa: E402
+
+RTOL = 1e-12
+
+
+# ----------------------------------------------------------------------------- helpers
+def random_chunks(rng, n: int, k: int, *, empty: bool = True) -> tuple[int, ...]:
+    """k chunk sizes summing to n, uneven, some empty when ``empty``."""
+    cuts = np.sort(rng.integers(0, n + 1, k - 1))
+    sizes = np.diff(np.concatenate([[0], cuts, [n]])).tolist()
+    if not empty:
+        sizes = [s for s in sizes if s > 0] or [n]
+    return tuple(int(s) for s in sizes)
+
+
+def close(a, b, rtol=RTOL, path="") -> None:
+    """Recursive equality: floats to ``rtol`` (NaN == NaN, inf == inf), everything else exactly."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and list(a) == list(b), f"{path}: keys {list(a)} vs {list(b)}"
+        for k in a:
+            close(a[k], b[k], rtol, f"{path}.{k}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), f"{path}: length {len(a)} vs {len(b)}"
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            close(x, y, rtol, f"{path}[{i}]")
+    elif isinstance(a, float) and not isinstance(b, bool):
+        assert isinstance(b, (float, int)), f"{path}: {a!r} vs {b!r}"
+        if math.isnan(a):
+            assert math.isnan(b), f"{path}: {a} vs {b}"
+        elif math.isinf(a) or a == 0:
+            assert a == b, f"{path}: {a} vs {b}"
+        else:
+            assert abs(a - b) <= rtol * abs(a), f"{path}: {a!r} vs {b!r}"
+    else:
+        assert a == b, f"{path}: {a!r} vs {b!r}"
+
+
+def data(rng, n=600, C=5, *, ignore=0.1):
+    y = rng.integers(0, C, n)
+    x = rng.normal(size=(n, C)) * 2
+    x[np.arange(n), y] += 1.0
+    y[rng.random(n) < ignore] = -100
+    return x, y
+
+
+# ----------------------------------------------------------------------------- lazy losses
+CASES = {
+    "plain": {},
+    "weights+smoothing": {"weight": np.array([0.5, 1.0, 2.0, 0.0, 1.5]), "label_smoothing": 0.1,
+                          "sample_weight": True},
+    "others": {"label_smoothing": 0.2, "smoothing": "others"},
+    "probs": {"kind": "probs"},
+    "log_probs": {"kind": "log_probs"},
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_lazy_chain_equals_core_on_random_chunks(case):
+    rng = np.random.default_rng(abs(hash(case)) % 2**32)
+    x, y = data(rng)
+    opts = dict(CASES[case])
+    if opts.pop("sample_weight", False):
+        opts["sample_weight"] = rng.random(len(y)) * 2
+    if opts.get("kind") == "probs":
+        x = np.exp(ce.special.log_softmax(x))
+    elif opts.get("kind") == "log_probs":
+        x = ce.special.log_softmax(x)
+    rows = random_chunks(rng, len(y), 6)
+    X = da.from_array(x, chunks=(rows, (2, 3)))  # the class axis split on purpose: rechunked
+    Y = da.from_array(y, chunks=random_chunks(rng, len(y), 4))
+    dopts = dict(opts)
+    if "sample_weight" in dopts:
+        dopts["sample_weight"] = da.from_array(opts["sample_weight"], chunks=random_chunks(rng, len(y), 3))
+    for fn in ("cross_entropy", "nll", "log_likelihood", "likelihood"):
+        for red in ("mean", "sum", "none"):
+            got = getattr(ced, fn)(X, Y, reduction=red, **dopts)
+            assert isinstance(got, da.Array) and got.ndim == (1 if red == "none" else 0)
+            want = getattr(ce, fn)(x, y, reduction=red, **opts)
+            np.testing.assert_allclose(got.compute(), want, rtol=RTOL, err_msg=f"{fn} {red}")
+    for red in ("mean", "none"):
+        np.testing.assert_allclose(ced.perplexity(X, Y, reduction=red, **dopts).compute(),
+                                   ce.perplexity(x, y, reduction=red, **opts), rtol=RTOL)
+    np.testing.assert_allclose(ced.cross_entropy(X, Y, base=2, **dopts).compute(),
+                               ce.cross_entropy(x, y, base=2, **opts), rtol=RTOL)
+    lp_opts = {k: v for k, v in opts.items() if k not in ("weight", "sample_weight")}
+    np.testing.assert_allclose(ced.log_prob(X, Y, **lp_opts).compute(), ce.log_prob(x, y, **lp_opts), rtol=RTOL)
+    t = ced.loss_terms(X, Y, **dopts)
+    t0 = ce.chain.loss_terms(x, y, **opts)
+    np.testing.assert_allclose(t.loss.compute(), t0.loss, rtol=RTOL)
+    np.testing.assert_array_equal(t.weight.compute(), t0.weight)
+
+
+@pytest.mark.filterwarnings("ignore::crossentropy.NotNormalizedWarning")  # masses ≠ 1 on purpose
+def test_soft_targets_kdim_count_divisor_and_float32():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(6, 4, 7))  # (N, C, d) with axis=1, PyTorch's layout
+    y = rng.random((6, 4, 7))
+    y[1, :, 2] = 0  # an all-zero target row: masked
+    w = np.array([1.0, 2.0, 0.5, 0.0])
+    X = da.from_array(x, chunks=(4, 2, 3))
+    Y = da.from_array(y, chunks=(3, 4, 7))
+    for red in ("mean", "sum", "none"):
+        for div in ("weight", "count"):
+            got = ced.cross_entropy(X, Y, axis=1, weight=w, reduction=red, divide_by=div).compute()
+            want = ce.cross_entropy(x, y, axis=1, weight=w, reduction=red, divide_by=div)
+            np.testing.assert_allclose(got, want, rtol=RTOL)
+    # float32 stays float32; the float64 block sums are at least as accurate as the core's
+    x32 = x.astype(np.float32)
+    got = ced.cross_entropy(da.from_array(x32, chunks=(2, 4, 7)), y.astype(np.float32), axis=1)
+    assert got.dtype == np.float32
+    want = ce.cross_entropy(x32, y.astype(np.float32), axis=1)
+    assert got.compute().dtype == np.float32
+    np.testing.assert_allclose(got.compute(), want, rtol=1e-5, atol=1e-6)
+    # float16 is computed in float32 (docs/semantics.md §6)
+    assert ced.cross_entropy(da.from_array(x.astype(np.float16)), y.astype(np.float16), axis=1).dtype == np.float32
+
+
+def test_lazy_graph_computes_nothing_until_compute():
+    calls = []
+
+    def produce(block):
+        if block.size:  # dask calls it on 0-size arrays to infer the output type
+            calls.append(1)
+        return block
+
+    X = da.random.default_rng(0).normal(size=(100, 3), chunks=(25, 3)).map_blocks(produce, dtype=float)
+    Y = da.zeros(100, dtype=int, chunks=50)
+    r = ced.cross_entropy(X, Y)
+    n = ced.cross_entropy(X, Y, reduction="none")
+    assert calls == [] and isinstance(r, da.Array) and r.shape == () and n.shape == (100,)
+    r.compute()
+    assert len(calls) == 4
+
+
+def test_empty_and_all_masked_follow_semantics_at_compute_time():
+    x = da.zeros((10, 3), chunks=(4, 3))
+    y = np.full(10, -100)
+    lazy = ced.cross_entropy(x, y)  # no warning yet
+    with pytest.warns(ce.EmptyReductionWarning, match="all 10 examples are masked"):
+        assert math.isnan(float(lazy.compute()))
+    assert float(ced.cross_entropy(x, y, empty="zero").compute()) == 0.0
+    assert float(ced.nll(x, y).compute()) == 0.0
+    lazy = ced.cross_entropy(x, y, empty="raise")
+    with pytest.raises(ValueError, match="empty='raise'"):
+        lazy.compute()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        z = ced.cross_entropy(da.zeros((0, 3), chunks=(1, 3)), np.zeros(0, dtype=int), empty="zero")
+        assert float(z.compute()) == 0.0
+
+
+def test_bad_input_errors_name_the_block():
+    x = da.zeros((9, 4), chunks=(3, 4))
+    y = np.array([0, 1, 2, 3, 0, 1, 2, 7, 0])
+    lazy = ced.cross_entropy(x, y)  # values are checked when the blocks run
+    with pytest.raises(ValueError, match=r"dask block \(2,\) \(elements 6–8") as e:
+        lazy.compute()
+    assert "7" in str(e.value)
+    with pytest.raises(ValueError, match="kind='auto'"):
+        ced.cross_entropy(x, y, kind="auto")
+    with pytest.raises(TypeError, match="bool"):
+        ced.cross_entropy(x, np.zeros(9, dtype=bool))
+    with pytest.raises(ValueError, match="shape"):
+        ced.cross_entropy(x, np.zeros(8, dtype=int))
+    with pytest.raises(TypeError, match="floating"):
+        ced.cross_entropy(da.zeros((3, 2), dtype=int), np.zeros(3, dtype=int))
+
+
+# ----------------------------------------------------------------------------- evaluate (arrays)
+def test_evaluate_equals_in_memory_for_random_chunkings():
+    rng = np.random.default_rng(7)
+    x, y = data(rng, n=900, C=6)
+    y[300:360] = -100  # a partition of only ignored rows in some chunkings
+    s = rng.random(900) * 3
+    want = ce.evaluate(x, y, sample_weight=s, bootstrap=30, seed=5, bins=10).to_dict()
+    for trial in range(3):
+        rows = random_chunks(rng, 900, 2 + 3 * trial)
+        if trial == 1:
+            rows = (0, 300, 60, 0, 540)  # empty partitions and one of ignored rows only
+        got = ced.evaluate(da.from_array(x, chunks=(rows, 6)), da.from_array(y, chunks=random_chunks(rng, 900, 3)),
+                           sample_weight=s, bootstrap=30, seed=5, bins=10)
+        close(want, got.to_dict())
+
+
+def test_evaluate_soft_targets_sequences_and_temperature():
+    rng = np.random.default_rng(11)
+    B, T, V = 12, 9, 5
+    x = rng.normal(size=(B, T, V)) * 3
+    y = rng.integers(0, V, (B, T))
+    y[2, :] = -100  # a sequence with no valid token
+    want = ce.evaluate(x, y, sequence_axis=1, bootstrap=20).to_dict()
+    got = ced.evaluate(da.from_array(x, chunks=(5, 4, 2)), y, sequence_axis=1, bootstrap=20)
+    close(want, got.to_dict())
+    p = rng.dirichlet(np.ones(V), size=300)
+    x2 = rng.normal(size=(300, V)) * 2
+    want = ce.evaluate(x2, p, strategy="quantile").to_dict()
+    close(want, ced.evaluate(da.from_array(x2, chunks=(77, V)), p, strategy="quantile").to_dict())
+    x3, y3 = data(rng, n=500, C=4, ignore=0.05)
+    x3 = x3 * 3  # over-confident: T > 1
+    want = ce.evaluate(x3, y3, temperature=True).to_dict()
+    got = ced.evaluate(da.from_array(x3, chunks=(123, 4)), y3, temperature=True).to_dict()
+    close(want, got, rtol=1e-9)  # the fit stops at tol 1e-10: sums that differ by rounding may move T by ~1e-12
+    assert got["temperature"]["T"] > 1
+
+
+def test_evaluate_errors_name_the_partition():
+    x = da.zeros((30, 3), chunks=(10, 3))
+    y = np.zeros(30, dtype=int)
+    y[25] = 3
+    with pytest.raises(ValueError, match=r"partition 2 of 3 \(units 20–29 on axis 0\)"):
+        ced.evaluate(x, y)
+    with pytest.raises(ValueError, match="bins"):
+        ced.evaluate(x, y, bins=0)
+
+
+# ----------------------------------------------------------------------------- files and cluster
+N_CLASSES = 4
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory):
+    """Parquet shards: uneven, one empty, one with only ignored labels, a weight column."""
+    d = tmp_path_factory.mktemp("shards")
+    rng = np.random.default_rng(2024)
+    xs, ys, ws = [], [], []
+    for k, n in enumerate([250, 0, 40, 600, 1, 333]):
+        x, y = data(rng, n=n, C=N_CLASSES)
+        if k == 2:
+            y[:] = -100
+        w = rng.random(n) + 0.5
+        cols = {"y": pa.array(y, type=pa.int64()), "w": w}
+        cols.update({f"logit_{j}": x[:, j] for j in range(N_CLASSES)})
+        pq.write_table(pa.table(cols), d / f"part-{k:02d}.parquet", row_group_size=128)
+        xs.append(x), ys.append(y), ws.append(w)
+    files = sorted(str(p) for p in d.glob("*.parquet"))
+    return d, files, np.concatenate(xs), np.concatenate(ys), np.concatenate(ws)
+
+
+@pytest.fixture(scope="module")
+def client():
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                           silence_logs=50)
+    c = Client(cluster)
+    yield c
+    c.close()
+    cluster.close()
+
+
+def test_evaluate_files_threaded_equals_in_memory(shards):
+    d, files, x, y, w = shards
+    want = ce.evaluate(x, y, sample_weight=w, bootstrap=25, seed=3, kind="logits").to_dict()
+    with dask.config.set(scheduler="threads"):
+        got = ced.evaluate_files(str(d / "*.parquet"), target="y", pred="logit_*", weight="w", bootstrap=25,
+                                 seed=3, kind="logits", batch_size=100)
+    close(want, got.to_dict() | {"options": want["options"]})  # the report's options: CLI defaults
+    assert got.n_rows == len(y) and got.n_ignored == int((y == -100).sum())
+
+
+def run_cli(argv, capsys):
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cluster_evaluate_arrays_and_files_and_cli_json(shards, client, capsys):
+    d, files, x, y, w = shards
+    # arrays on 2 worker processes
+    rng = np.random.default_rng(9)
+    X = da.from_array(x, chunks=(random_chunks(rng, len(y), 7), N_CLASSES))
+    with client.as_current():
+        got = ced.evaluate(X, y, sample_weight=w, bootstrap=25, seed=3)
+        lazy = ced.cross_entropy(X, y, sample_weight=w).compute()
+    close(ce.evaluate(x, y, sample_weight=w, bootstrap=25, seed=3).to_dict(), got.to_dict())
+    np.testing.assert_allclose(lazy, ce.cross_entropy(x, y, sample_weight=w), rtol=RTOL)
+    # the command line: --engine dask on the directory == the single-process command on the files
+    common = ["--target", "y", "--pred", "logit_*", "--weight-col", "w", "--bootstrap", "20", "--temperature",
+              "--batch-size", "97", "--format", "json"]
+    code, out, err = run_cli(["evaluate", *files, *common], capsys)
+    assert code == 0, err
+    local = json.loads(out)
+    code, out, err2 = run_cli(["evaluate", d, *common, "--engine", "dask", "--scheduler",
+                               client.scheduler.address], capsys)
+    assert code == 0, err2
+    close(local, json.loads(out), rtol=1e-9)  # temperature: see test_evaluate_soft_targets_...
+    assert err.splitlines()[0] == err2.splitlines()[0]  # the same kind decision note
+
+
+def test_cluster_file_errors_and_skip_match_single_process(shards, client, capsys, tmp_path):
+    d, files, x, y, w = shards
+    rng = np.random.default_rng(1)
+    bad = []
+    for k in range(3):
+        xx, yy = data(rng, n=50, C=N_CLASSES)
+        if k == 1:
+            yy[[3, 17]] = 9  # out of range
+            xx[5, 0] = np.nan
+        cols = {"y": yy} | {f"logit_{j}": xx[:, j] for j in range(N_CLASSES)}
+        p = tmp_path / f"b{k}.parquet"
+        pq.write_table(pa.table(cols), p)
+        bad.append(str(p))
+    common = ["--target", "y", "--pred", "logit_*", "--kind", "logits", "--format", "json"]
+    dask_opts = ["--engine", "dask", "--scheduler", client.scheduler.address]
+    code1, out1, err1 = run_cli(["evaluate", *bad, *common], capsys)
+    code2, out2, err2 = run_cli(["evaluate", str(tmp_path / "b*.parquet"), *common, *dask_opts], capsys)
+    assert code1 == code2 == 3
+    assert err1 == err2 and "b1.parquet" in err2 and "row" in err2
+    code1, out1, err1 = run_cli(["evaluate", *bad, *common, "--on-invalid", "skip"], capsys)
+    code2, out2, err2 = run_cli(["evaluate", str(tmp_path / "b*.parquet"), *common, "--on-invalid", "skip",
+                                 *dask_opts], capsys)
+    assert code1 == code2 == 0
+    a, b = json.loads(out1), json.loads(out2)
+    assert b["rows"]["rejected"] == 3 and b["rows"]["rejected_by_reason"] == a["rows"]["rejected_by_reason"]
+    close(a, b)
+    # mixed schemas: the same message
+    pq.write_table(pa.table({"y": [0], "logit_0": [0.0]}), tmp_path / "b9.parquet")
+    code1, _, err1 = run_cli(["evaluate", *bad, str(tmp_path / "b9.parquet"), *common], capsys)
+    code2, _, err2 = run_cli(["evaluate", str(tmp_path / "b*.parquet"), *common, *dask_opts], capsys)
+    assert code1 == code2 != 0 and "b1.parquet" in err2  # the earlier file's bad label comes first
+    code1, _, err1 = run_cli(["evaluate", bad[0], str(tmp_path / "b9.parquet"), *common], capsys)
+    code2, _, err2 = run_cli(["evaluate", bad[0], str(tmp_path / "b9.parquet"), *common, *dask_opts], capsys)
+    assert code1 == code2 == 2 and err1 == err2 and "mixed schemas" in err2
+    code, _, err = run_cli(["evaluate", *bad, *common, "--workers", "2"], capsys)
+    assert code == 2 and "--engine dask" in err
+
+
+def _slow(block):
+    time.sleep(0.15)
+    return block
+
+
+def test_killed_worker_is_recovered_exactly(client):
+    rng = np.random.default_rng(5)
+    x, y = data(rng, n=2000, C=5)
+    X = da.from_array(x, chunks=(50, 5)).map_blocks(_slow)  # 40 partitions of ~0.15 s on 2 workers
+    want = ce.evaluate(x, y, bootstrap=10).to_dict()
+    killed = []
+
+    def killer():
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            busy = {w: ts for w, ts in client.processing().items() if ts}
+            if busy and sum(len(v) for v in busy.values()) >= 1 and len(killed) == 0:
+                victim = sorted(busy)[0]
+                try:
+                    client.run(os._exit, 1, workers=[victim])
+                except Exception:  # noqa: BLE001 - the worker dies before it answers
+                    pass
+                killed.append(victim)
+                return
+            time.sleep(0.05)
+
+    th = threading.Thread(target=killer)
+    with client.as_current():
+        th.start()
+        got = ced.evaluate(X, y, bootstrap=10)
+    th.join()
+    assert killed, "no worker was busy: the test did not kill anything"
+    close(want, got.to_dict())
