@@ -16,11 +16,10 @@ CSV        header row required; prediction and weight columns parsed to float64
            back bit-identical); the label column is read as text, so a class
            named ``"NA"`` stays a class unless ``na_values`` says otherwise.
 Parquet    streamed record batch by record batch (one row group at a time).
-Arrow IPC  the file format is memory-mapped; the stream format is read batch
-           by batch.
+Arrow IPC  file and stream formats, read record batch by record batch.
 NPZ        each member is streamed from the archive (no full load); arrays of
            shape (N,) are scalar columns, (N, K) vector columns. Never unpickles.
-NPY        memory-mapped and sliced. A structured array's fields are its columns;
+NPY        read in row blocks (Fortran order: memory-mapped). A structured array's fields are its columns;
            a plain (N, K) array has the columns ``"0"`` … ``"K-1"``.
 =========  =======================================================================
 
@@ -352,7 +351,10 @@ class ParquetTable(_ArrowTable):
 
         self.path = path
         try:
-            self._file = pq.ParquetFile(path, memory_map=True)
+            # Buffered plain reads: a memory map's pages count in the resident set, and
+            # pre-buffering keeps every row group read so far; both grow with the file.
+            self._file = pq.ParquetFile(path, memory_map=False, buffer_size=1 << 20,
+                                        pre_buffer=False)
         except Exception as e:  # ArrowInvalid, OSError: magic bytes / footer
             raise FileError(f"file truncated or not Parquet: {path} ({_short(e)})") from None
         self._set_schema(self._file.schema_arrow)
@@ -378,7 +380,7 @@ class ArrowTable(_ArrowTable):
             head = f.read(6)
         try:
             if head == b"ARROW1":
-                self._source = pa.memory_map(path, "r")
+                self._source = pa.OSFile(path, "rb")  # read per batch; no growing map
                 self._reader = pa.ipc.open_file(self._source)
                 self.num_rows = sum(
                     self._reader.get_batch(i).num_rows for i in range(self._reader.num_record_batches)
@@ -543,23 +545,27 @@ def _dtype_kind(dtype: np.dtype) -> str:
 
 
 class NpyTable(Table):
+    """An NPY file read in row blocks by plain file reads (C order), so memory stays one
+    block whatever the file size; Fortran-ordered arrays are memory-mapped and sliced."""
+
     format = "npy"
 
     def __init__(self, path: str):
         self.path = path
         with open(path, "rb") as f:
-            _read_npy_header(f, path)  # refuses pickles before np.load sees the file
-        try:
-            arr = np.load(path, mmap_mode="r", allow_pickle=False)
-        except Exception as e:
-            raise FileError(f"file truncated or not NPY: {path} ({_short(e)})") from None
-        self._arr = arr
-        if arr.dtype.names:
-            if arr.ndim != 1:
-                raise SchemaError(f"{path}: a structured array must be 1-D, got shape {arr.shape}")
+            shape, fortran, dtype = _read_npy_header(f, path)  # refuses pickles
+            self._data_offset = f.tell()
+        self._shape, self._fortran, self._dtype = shape, fortran, dtype
+        need = self._data_offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        if os.path.getsize(path) < need:
+            raise FileError(f"file truncated or not NPY: {path} (expected {need} bytes, found "
+                            f"{os.path.getsize(path)})")
+        if dtype.names:
+            if len(shape) != 1:
+                raise SchemaError(f"{path}: a structured array must be 1-D, got shape {shape}")
             self.columns = {}
-            for n in arr.dtype.names:
-                sub = arr.dtype.fields[n][0]
+            for n in dtype.names:
+                sub = dtype.fields[n][0]
                 width = None
                 if sub.shape:
                     if len(sub.shape) != 1:
@@ -567,20 +573,36 @@ class NpyTable(Table):
                     width = sub.shape[0]
                 self.columns[n] = Column(n, width, _dtype_kind(sub.base))
         else:
-            if arr.ndim != 2:
+            if len(shape) != 2:
                 raise SchemaError(
-                    f"{path}: a plain NPY array must be 2-D (rows × columns), got shape {arr.shape}; "
+                    f"{path}: a plain NPY array must be 2-D (rows × columns), got shape {shape}; "
                     "or save a structured array with named fields"
                 )
-            self.columns = {str(j): Column(str(j), None, _dtype_kind(arr.dtype))
-                            for j in range(arr.shape[1])}
-        self.num_rows = int(arr.shape[0])
+            self.columns = {str(j): Column(str(j), None, _dtype_kind(dtype))
+                            for j in range(shape[1])}
+        self.num_rows = int(shape[0])
+
+    def _blocks(self, batch_size):
+        shape, dtype = self._shape, self._dtype
+        if self._fortran and len(shape) == 2:
+            arr = np.load(self.path, mmap_mode="r", allow_pickle=False)
+            for start in range(0, self.num_rows, batch_size):
+                yield start, np.array(arr[start:start + batch_size])
+            return
+        per_row = (int(np.prod(shape[1:], dtype=np.int64)) if len(shape) > 1 else 1) * dtype.itemsize
+        with open(self.path, "rb") as f:
+            f.seek(self._data_offset)
+            for start in range(0, self.num_rows, batch_size):
+                n = min(batch_size, self.num_rows - start)
+                buf = f.read(n * per_row)
+                if len(buf) != n * per_row:
+                    raise FileError(f"file truncated or not NPY: {self.path}")
+                yield start, np.frombuffer(buf, dtype=dtype).reshape((n,) + tuple(shape[1:]))
 
     def batches(self, names, batch_size, column_types):
-        arr = self._arr
-        for start in range(0, self.num_rows, batch_size):
-            part = arr[start:start + batch_size]
-            if arr.dtype.names:
+        structured = self._dtype.names is not None
+        for start, part in self._blocks(batch_size):
+            if structured:
                 yield start, {n: np.array(part[n]) for n in names}
             else:
                 yield start, {n: np.array(part[:, int(n)]) for n in names}
