@@ -314,3 +314,25 @@ def test_bad_options_raise():
         Accumulator(kind="softmax")
     with pytest.raises(ValueError, match="row_offset"):
         Accumulator().update(np.zeros((2, 2)), np.array([0, 1]), row_offset=-1)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fused_row_pass_equals_the_to_log_probs_path(rng, monkeypatch, dtype):
+    import crossentropy.accumulate as acc_mod
+
+    x, y = _data(rng, n=300, C=7)
+    x = x.astype(dtype)
+    x[4, 2] = -np.inf  # a masked class
+    if dtype == np.float64:
+        x[3] = -np.inf  # a row with no finite logit: NaN, in both paths
+        y[3] = 1
+    s = rng.random(len(y))
+    fused = evaluate(x, y, sample_weight=s).to_dict()
+    monkeypatch.setattr(acc_mod, "FUSED", False)
+    ref = evaluate(x, y, sample_weight=s).to_dict()
+    if dtype == np.float64:
+        assert_same(fused, ref, rtol=1e-12)
+    else:
+        for k in ("cross_entropy", "accuracy", "brier"):
+            assert math.isclose(fused[k], ref[k], rel_tol=1e-5, abs_tol=1e-6)
+        assert math.isclose(fused["calibration"]["ece"], ref["calibration"]["ece"], rel_tol=1e-5, abs_tol=1e-6)

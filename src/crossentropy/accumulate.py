@@ -97,6 +97,77 @@ def _dec(x: Any) -> Any:
     return x
 
 
+def _row_stats_py(x, t):  # pragma: no cover - compiled by numba (see _fused_row_stats)
+    n, C = x.shape
+    am = np.zeros(n, np.int64)
+    conf = np.empty(n)
+    q_true = np.empty(n)
+    sumsq = np.empty(n)
+    for i in prange(n):  # noqa: F821 - numba's prange, bound when compiled
+        row = x[i]
+        m = row[0]
+        for c in range(1, C):
+            m = row[c] if row[c] > m else m
+        a = 0
+        while a < C - 1 and row[a] != m:
+            a += 1
+        s = 0.0
+        s2 = 0.0
+        for s0 in range(0, C, 256):  # short sub-block sums in the row dtype (vectorised), then float64
+            acc = row[0] * 0
+            acc2 = row[0] * 0
+            for c in range(s0, min(s0 + 256, C)):
+                e = vexp(row[c] - m)  # noqa: F821 - the kernels' vectorised exp, bound when compiled
+                acc += e
+                acc2 += e * e
+            s += np.float64(acc)
+            s2 += np.float64(acc2)
+        if not (s == s) or m == -np.inf:  # a NaN in the row, or no finite logit
+            conf[i] = np.nan
+            q_true[i] = np.nan
+            sumsq[i] = np.nan
+            continue
+        s = np.float64(s)
+        am[i] = a
+        conf[i] = 1.0 / s
+        q_true[i] = np.exp(np.float64(row[t[i]]) - np.float64(m)) / s
+        sumsq[i] = np.float64(s2) / (s * s)
+    return am, conf, q_true, sumsq
+
+
+_ROW_STATS: list = []
+#: use the fused per-row pass when possible (set False to force the to_log_probs path)
+FUSED = True
+
+
+def _fused_row_stats(pred: Any, kind: str, axis: int, true: np.ndarray):
+    """Per-row (argmax, max q, q of the true class, Σ_c q_c²) of NumPy logits in one pass, or None.
+
+    The same numbers as from ``exp(to_log_probs(pred))`` (tested against it), computed
+    row by row with a float64 log-sum-exp so that no (N, C) array is materialised;
+    used for NumPy float32/float64 logits when numba (the ``fast`` extra) is present.
+    """
+    if not FUSED or kind != "logits" or not isinstance(pred, np.ndarray) or pred.dtype not in (
+            np.float32, np.float64):
+        return None
+    from . import kernels
+
+    if not kernels.available():
+        return None
+    if not _ROW_STATS:
+        import numba
+
+        from .kernels._simd import FASTMATH, vexp
+
+        g = _row_stats_py.__globals__
+        g.setdefault("prange", numba.prange)
+        g.setdefault("vexp", vexp)
+        _ROW_STATS.append(numba.njit(parallel=True, cache=True, fastmath=FASTMATH)(_row_stats_py))
+    x = np.moveaxis(pred, axis, -1)
+    x = np.ascontiguousarray(x.reshape(-1, x.shape[-1]))
+    return _ROW_STATS[0](x, np.ascontiguousarray(true, dtype=np.int64))
+
+
 class Accumulator:
     """Mergeable sums for every dataset-level evaluation number.
 
@@ -254,9 +325,6 @@ class Accumulator:
             return
         w = np.asarray(to_numpy(terms.weight), dtype=np.float64).reshape(-1)
         ell = ell.reshape(-1)
-        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            lq = to_numpy(to_log_probs(pred, kind=kind, axis=o["axis"], validate=False))
-        lq = np.moveaxis(lq, axis, -1).reshape(n, C)
         if tk == "indices":
             t = tnp.reshape(-1)
             masked = (t == o["ignore_index"]) if o["ignore_index"] is not None else np.zeros(n, dtype=bool)
@@ -273,17 +341,26 @@ class Accumulator:
             masked = masked | (np.asarray(to_numpy(sample_weight), dtype=np.float64).reshape(-1) == 0)
         valid = ~masked
         A = self._arrays
-        conf, correct, ub = A["cal"].update(lq, true, w, valid, ybar)
-        with np.errstate(invalid="ignore", over="ignore"):
-            q = np.exp(lq)
-            if ybar is None:
+        stats = _fused_row_stats(pred, kind, axis, true) if (ybar is None and not o["classwise"]) else None
+        if stats is not None:
+            am, conf, q_true, sumsq = stats
+            correct = (am == true).astype(np.float64)
+            ub = A["cal"].update_top(conf, correct, w, valid)[0]
+            brier = sumsq - 2 * q_true + 1
+        else:
+            with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+                lq = to_numpy(to_log_probs(pred, kind=kind, axis=o["axis"], validate=False))
+            lq = np.moveaxis(lq, axis, -1).reshape(n, C)
+            conf, correct, ub = A["cal"].update(lq, true, w, valid, ybar)
+            with np.errstate(invalid="ignore", over="ignore"):
+                q = np.exp(lq)
                 q_true = np.take_along_axis(q, true[:, None], axis=1)[:, 0]
-                brier = np.einsum("ij,ij->i", q, q) - 2 * q_true + 1
-            else:
-                d = q - np.where(masked[:, None], 0.0, ybar)
-                brier = np.einsum("ij,ij->i", d, d)
-                q_true = np.take_along_axis(q, true[:, None], axis=1)[:, 0]
-        del q
+                if ybar is None:
+                    brier = np.einsum("ij,ij->i", q, q) - 2 * q_true + 1
+                else:
+                    d = q - np.where(masked[:, None], 0.0, ybar)
+                    brier = np.einsum("ij,ij->i", d, d)
+            del q
         bad = valid & (np.isnan(ell) | np.isnan(conf))
         self.n_nan += int(bad.sum())
         wv = np.where(valid, w, 0.0)

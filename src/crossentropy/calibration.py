@@ -151,15 +151,7 @@ class CalibrationSums:
         with np.errstate(invalid="ignore", over="ignore"):
             conf = np.exp(np.take_along_axis(log_q, am[:, None], axis=1)[:, 0])
         correct = (am == true_class).astype(np.float64)
-        nan = np.isnan(conf) & valid
-        self.n_nan += int(nan.sum())
-        wv = np.where(valid & ~nan, w, 0.0)
-        keep = valid & ~nan
-        c = np.where(keep, conf, 0.0)
-        ub = bin_index(c, self.bins)
-        self.uniform += _sums(ub[keep], self.bins, c[keep], correct[keep], wv[keep])
-        fb = bin_index(c, FINE_BINS)
-        self.fine += _sums(fb[keep], FINE_BINS, c[keep], correct[keep], wv[keep])
+        ub, keep, wv = self.update_top(conf, correct, w, valid)
         if self.classwise is not None:
             C = log_q.shape[1]
             with np.errstate(invalid="ignore"):
@@ -175,6 +167,20 @@ class CalibrationSums:
             s = _sums(flat, C * self.bins, q.ravel(), obs.ravel(), ww)
             self.classwise += s.reshape(4, C, self.bins)
         return conf, correct, ub
+
+    def update_top(self, conf: np.ndarray, correct: np.ndarray, w: np.ndarray,
+                   valid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Add top-label rows from their confidence and correctness; returns (uniform bin, kept, weight)."""
+        nan = np.isnan(conf) & valid
+        self.n_nan += int(nan.sum())
+        keep = valid & ~nan
+        wv = np.where(keep, w, 0.0)
+        c = np.where(keep, conf, 0.0)
+        ub = bin_index(c, self.bins)
+        ck, wk, corr = c[keep], wv[keep], correct[keep]
+        self.uniform += _sums(ub[keep], self.bins, ck, corr, wk)
+        self.fine += _sums(bin_index(ck, FINE_BINS), FINE_BINS, ck, corr, wk)
+        return ub, keep, wv
 
     def merge(self, other: CalibrationSums) -> CalibrationSums:
         out = CalibrationSums(self.bins, None, False)
