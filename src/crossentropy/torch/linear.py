@@ -63,8 +63,10 @@ __all__ = ["linear_cross_entropy", "IMPLS", "chunks", "online_partials"]
 
 IMPLS = ("auto", "torch", "triton")
 
-#: Floats of logits a chunk may hold by default (16 MiB in float32).
+#: Floats of logits a chunk may hold by default (16 MiB in float32); the one-pass path
+#: (gradient formed in the forward) takes twice that, and at least MIN_GRAD_ROWS tokens.
 DEFAULT_TILE_ELEMENTS = 1 << 22
+MIN_GRAD_ROWS = 256
 
 
 def chunks(n: int, size: int):
@@ -448,8 +450,11 @@ def linear_cross_entropy(
         hidden.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
     )
     if chunk_size is None:
-        per = V if tokens_grad else min(V, vocab_chunk_size or 4096)
-        chunk_size = max(1, min(max(n_active, 1), DEFAULT_TILE_ELEMENTS // per))
+        if tokens_grad:  # full rows; the Gᵀ·h product wants K = chunk_size large (≥ 256 measured)
+            chunk_size = max(MIN_GRAD_ROWS, (2 * DEFAULT_TILE_ELEMENTS) // V)
+        else:
+            chunk_size = DEFAULT_TILE_ELEMENTS // min(V, vocab_chunk_size or 4096)
+        chunk_size = max(1, min(max(n_active, 1), chunk_size))
     if vocab_chunk_size is None:
         vocab_chunk_size = max(1, min(V, DEFAULT_TILE_ELEMENTS // max(1, chunk_size)))
     if int(chunk_size) < 1 or int(vocab_chunk_size) < 1:

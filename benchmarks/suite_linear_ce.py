@@ -1,0 +1,198 @@
+"""Suite "linear_ce": fused linear cross-entropy vs materialised logits (PyTorch, CPU).
+
+Problem: hidden ``H`` (N × d) and classifier ``W`` (V × d), float32, index
+targets; the loss is ``CE(H @ Wᵀ, y)`` (mean) and each contender runs forward
+and backward (gradients of H and W). ``torch.set_num_threads(2)``.
+
+Contenders:
+
+- ``materialised``: ``F.cross_entropy(F.linear(H, W), y)`` — the N × V logits exist;
+- ``ours``: ``crossentropy.torch.linear_cross_entropy`` (default: token chunks, the
+  gradient formed in the forward, three matrix products);
+- ``ours recompute``: the same with ``recompute=True`` (vocabulary-chunked online
+  log-sum-exp, the backward recomputes the logits: four matrix products);
+- ``torch LCE``: PyTorch's own ``F.linear_cross_entropy`` (default options).
+
+**Time**: round-robin in one process (see ``benchmarks/harness.py``), medians.
+**Memory**: each contender runs once in a *fresh subprocess* (no allocator
+reuse, no warm-up): peak resident memory (``VmHWM``) during forward+backward
+minus the resident memory just before it, with the inputs already allocated.
+It includes the gradients ``H.grad`` and ``W.grad`` (N·d + V·d floats) that every
+contender must produce; the table also shows the peak with those subtracted
+(the working memory). Every loss and gradient is checked against the materialised one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+
+from benchmarks.harness import Contender, machine, markdown_table, round_robin
+
+TITLE = "PyTorch: linear cross-entropy"
+OUT = pathlib.Path(__file__).resolve().parent / "out"
+FULL = [(2048, 512, 32_000), (2048, 512, 128_256)]
+QUICK = [(512, 128, 8_000)]
+THREADS = 2
+MiB = 1 << 20
+
+
+def _setup(n, d, v, seed=0):
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    h = torch.randn(n, d, generator=g).requires_grad_(True)
+    w = (torch.randn(v, d, generator=g) / d**0.5).requires_grad_(True)
+    y = torch.randint(0, v, (n,), generator=g)
+    return h, w, y
+
+
+def _contenders():
+    import torch.nn.functional as F
+
+    import crossentropy.torch as ct
+
+    def materialised(h, w, y):
+        return F.cross_entropy(F.linear(h, w), y)
+
+    def ours(h, w, y):
+        return ct.linear_cross_entropy(h, w, y)
+
+    def ours_recompute(h, w, y):
+        return ct.linear_cross_entropy(h, w, y, recompute=True)
+
+    out = {"materialised": materialised, "ours": ours, "ours recompute": ours_recompute}
+    if hasattr(F, "linear_cross_entropy"):
+        out["torch LCE"] = lambda h, w, y: F.linear_cross_entropy(h, w, y)
+    return out
+
+
+def _step(fn, h, w, y):
+    h.grad = None
+    w.grad = None
+    loss = fn(h, w, y)
+    loss.backward()
+    return loss
+
+
+def _status(key):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    return None
+
+
+def _memory_child(name, n, d, v):
+    """Run in a fresh interpreter: print the peak extra resident bytes of one fwd+bwd."""
+    import torch
+
+    torch.set_num_threads(THREADS)
+    fn = _contenders()[name]
+    h, w, y = _setup(n, d, v)
+    import gc
+
+    gc.collect()
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+    before = _status("VmRSS")
+    _step(fn, h, w, y)
+    peak = _status("VmHWM")
+    print(json.dumps({"peak_extra": peak - before}))
+
+
+def _memory(name, n, d, v):
+    code = (
+        "import sys; sys.path[:0] = " + repr(sys.path[:3]) + "; "
+        f"from benchmarks.suite_linear_ce import _memory_child; _memory_child({name!r}, {n}, {d}, {v})"
+    )
+    env = dict(os.environ)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=1800,
+                         cwd=str(pathlib.Path(__file__).resolve().parent.parent))
+    if res.returncode != 0:
+        return None
+    return json.loads(res.stdout.strip().splitlines()[-1])["peak_extra"]
+
+
+def _check(n, d, v):
+    """Max relative differences of loss and gradients vs the materialised contender."""
+    import torch
+
+    h, w, y = _setup(n, d, v)
+    fns = _contenders()
+    ref = _step(fns["materialised"], h, w, y).item()
+    ref_g = (h.grad.clone(), w.grad.clone())
+    out = {}
+    for name, fn in fns.items():
+        loss = _step(fn, h, w, y).item()
+        dg = max(float((a - b).abs().max() / b.abs().max()) for a, b in zip((h.grad, w.grad), ref_g))
+        out[name] = (abs(loss - ref) / abs(ref), dg)
+    del torch
+    return out
+
+
+def run(quick: bool = False) -> str:
+    import torch
+
+    torch.set_num_threads(THREADS)
+    shapes = QUICK if quick else FULL
+    print(f"# {TITLE}  ({'quick' if quick else 'full'})")
+    results = {"machine": machine(), "shapes": []}
+    sections = []
+    for n, d, v in shapes:
+        t0 = time.perf_counter()
+        h, w, y = _setup(n, d, v)
+        fns = _contenders()
+        cs = [Contender(name, (lambda fn=fn: _step(fn, h, w, y)), memory=None) for name, fn in fns.items()]
+        round_robin(cs, warmup=1, repeats=3 if quick else (5 if v <= 32_000 else 3))
+        del h, w, y
+        acc = _check(min(n, 512), d, min(v, 8_000))
+        base_t = cs[0].median_s
+        grads_bytes = (n * d + v * d) * 4
+        mem = {c.name: _memory(c.name, n, d, v) for c in cs}
+        base_m = mem["materialised"]
+        rows = []
+        for c in cs:
+            m = mem[c.name]
+            rows.append(
+                [
+                    c.name,
+                    f"{c.median_s * 1e3:.0f}",
+                    f"{c.median_s / base_t:.2f}",
+                    "n/a" if m is None else f"{m / MiB:.0f}",
+                    "n/a" if (m is None or not base_m) else f"1/{base_m / max(m, 1):.1f}",
+                    "n/a" if m is None else f"{max(m - grads_bytes, 0) / MiB:.0f}",
+                    "n/a" if (m is None or not base_m) else f"1/{(base_m - grads_bytes) / max(m - grads_bytes, 1):.1f}",
+                    f"{acc[c.name][0]:.1e} / {acc[c.name][1]:.1e}",
+                ]
+            )
+        results["shapes"].append({"n": n, "d": d, "v": v, "rows": rows, "seconds": time.perf_counter() - t0})
+        header = ["contender", "fwd+bwd ms", "× time", "peak MiB", "× memory", "working MiB", "× working",
+                  "rel. err loss / grads"]
+        sections.append(f"### N = {n:,}, d = {d}, V = {v:,}\n\n" + markdown_table(header, rows))
+        print(sections[-1], flush=True)
+    OUT.mkdir(exist_ok=True)
+    (OUT / f"linear_ce{'_quick' if quick else ''}.json").write_text(json.dumps(results, indent=1))
+    mach = results["machine"]
+    intro = (
+        f"## {TITLE}\n\n"
+        f"Machine: {mach.get('cpu')}, {mach.get('cores')} cores, torch {mach.get('torch')}, "
+        f"{THREADS} threads. Forward+backward of `CE(H @ Wᵀ, y)` (mean, float32). "
+        "× time and × memory are relative to the materialised contender of the same run. "
+        "Peak MiB: resident high-water mark of one fwd+bwd in a fresh process, minus the resident memory "
+        "before it (inputs allocated); it includes the gradients of H and W (N·d + V·d floats), which every "
+        "contender produces. Working MiB subtracts those. Goals (issue 6): time ≤ 1.1×, peak ≤ 1/5 "
+        "(≤ 1/20 at V = 128,256). Accuracy is checked at a reduced shape (N ≤ 512, V ≤ 8,000).\n"
+    )
+    return intro + "\n" + "\n\n".join(sections) + "\n"
+
+
+if __name__ == "__main__":
+    print(run(quick="--quick" in sys.argv))
