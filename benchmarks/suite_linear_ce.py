@@ -194,5 +194,96 @@ def run(quick: bool = False) -> str:
     return intro + "\n" + "\n\n".join(sections) + "\n"
 
 
+
+
+# ---------------------------------------------------------------------------------------------
+# GPU (run by benchmarks/gpu.sh; not part of the CPU runner): issue 6's GPU comparison.
+
+GPU_SHAPE = (8192, 2304, 256_000)
+
+
+def run_gpu(repeats: int = 5) -> str:
+    """bf16 fwd+bwd at 8,192 tokens, d = 2,304, V = 256,000: time (CUDA events) and peak allocated memory."""
+    import torch
+    import torch.nn.functional as F
+
+    import crossentropy.torch as ct
+
+    n, d, v = GPU_SHAPE
+    dev = torch.device("cuda")
+    g = torch.Generator(device=dev).manual_seed(0)
+    h = (torch.randn(n, d, device=dev, generator=g) / 2).to(torch.bfloat16).requires_grad_(True)
+    w = (torch.randn(v, d, device=dev, generator=g) / d**0.5).to(torch.bfloat16).requires_grad_(True)
+    y = torch.randint(0, v, (n,), device=dev, generator=g)
+
+    def materialised():
+        return F.cross_entropy(F.linear(h, w).float(), y)
+
+    contenders = {
+        "materialised (logits in fp32)": materialised,
+        "ours": lambda: ct.linear_cross_entropy(h, w, y),
+        "ours recompute": lambda: ct.linear_cross_entropy(h, w, y, recompute=True),
+    }
+    try:
+        compiled = torch.compile(lambda hh, ww, yy: F.cross_entropy(F.linear(hh, ww).float(), yy))
+        contenders["torch.compile"] = lambda: compiled(h, w, y)
+    except Exception as exc:  # noqa: BLE001 - reported, not fatal
+        print("torch.compile unavailable:", exc)
+    if hasattr(F, "linear_cross_entropy"):
+        contenders["torch LCE"] = lambda: F.linear_cross_entropy(h, w, y)
+    for mod, fn in (("liger_kernel.transformers", "LigerFusedLinearCrossEntropyLoss"),
+                    ("cut_cross_entropy", "linear_cross_entropy")):
+        try:
+            m = __import__(mod, fromlist=[fn])
+            if fn == "linear_cross_entropy":
+                contenders["CCE"] = lambda m=m: m.linear_cross_entropy(h, w, y)
+            else:
+                loss_mod = getattr(m, fn)()
+                contenders["Liger FLCE"] = lambda lm=loss_mod: lm(w, h, y)
+        except Exception as exc:  # noqa: BLE001
+            print(f"{mod} not available: {type(exc).__name__}")
+    ref_loss = None
+    rows = []
+    for name, fn in contenders.items():
+        try:
+            for _ in range(2):
+                h.grad = w.grad = None
+                fn().backward()
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            base = torch.cuda.memory_allocated()
+            times = []
+            for _ in range(repeats):
+                h.grad = w.grad = None
+                torch.cuda.synchronize()
+                a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                a.record()
+                loss = fn()
+                loss.backward()
+                b.record()
+                torch.cuda.synchronize()
+                times.append(a.elapsed_time(b))
+            peak = torch.cuda.max_memory_allocated() - base
+            value = float(loss)
+            ref_loss = value if ref_loss is None else ref_loss
+            times.sort()
+            rows.append([name, f"{times[len(times) // 2]:.1f}", f"{peak / MiB:.0f}", f"{value:.6f}"])
+        except Exception as exc:  # noqa: BLE001
+            rows.append([name, "failed", type(exc).__name__, ""])
+        print(rows[-1], flush=True)
+    header = ["contender", "fwd+bwd ms (median)", "peak extra MiB", "loss"]
+    return (
+        f"### GPU: N = {n:,}, d = {d:,}, V = {v:,}, bfloat16 ({torch.cuda.get_device_name()})\n\n"
+        "Peak extra: `max_memory_allocated` during the timed fwd+bwd minus the allocation before it "
+        "(inputs; gradients of the previous step freed).\n\n" + markdown_table(header, rows) + "\n"
+    )
+
+
 if __name__ == "__main__":
-    print(run(quick="--quick" in sys.argv))
+    if "--gpu" in sys.argv:
+        section = run_gpu()
+        print(section)
+        OUT.mkdir(exist_ok=True)
+        (OUT / "linear_ce_gpu.md").write_text(section)
+    else:
+        print(run(quick="--quick" in sys.argv))
