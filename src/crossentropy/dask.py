@@ -974,7 +974,8 @@ def evaluate_files(paths_or_glob: Any, *, target: str | None = None, pred: str |
 # ============================================================================ clusters
 def client_for(scheduler: str | None = None, workers: int | None = None, *, quiet: bool = True) -> Any:
     """A ``distributed.Client``: to ``scheduler`` (an address such as ``tcp://host:8786``), or to a new
-    ``LocalCluster`` of ``workers`` processes (one thread each, no dashboard).
+    ``LocalCluster`` of ``workers`` processes (default: one per CPU), one thread each (the fused
+    CPU kernels too: ``NUMBA_NUM_THREADS=1``), no dashboard.
 
     Close it (``client.close()``; a local cluster with ``client.cluster.close()``) when done.
     """
@@ -991,8 +992,11 @@ def client_for(scheduler: str | None = None, workers: int | None = None, *, quie
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         msg = f"`workers` must be a positive integer; got {workers!r}"
         raise ValueError(msg)
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                           silence_logs=logging.ERROR if quiet else logging.WARNING)
+    environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
+    environ["NUMBA_NUM_THREADS"] = 1  # one core per worker: the CPU kernels' threads stay within it
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                               silence_logs=logging.ERROR if quiet else logging.WARNING)
     return Client(cluster)
 
 
