@@ -634,7 +634,7 @@ def evaluate(pred: Any, target: Any, *, sample_weight: Any = None, block_rows: i
              temperature: bool = False, **options: Any) -> Report:
     r"""One pass of an :class:`Accumulator` over in-memory arrays: the :class:`~crossentropy.Report`.
 
-    The arrays are processed in blocks of ``block_rows`` units (default: about 2M
+    The arrays are processed in blocks of ``block_rows`` units (default: about 4M
     elements per block), so the extra memory is one block, not N. Options are those
     of :class:`Accumulator` (``kind``, ``bins``, ``bootstrap``, ``seed``, …); with
     ``temperature=True`` the report also carries :func:`crossentropy.fit_temperature`'s

@@ -307,7 +307,7 @@ def row_blocks(pred: Any, axis: int, block_rows: int | None) -> Iterator[tuple[i
     n = int(pred.shape[ua])
     per_unit = max(1, math.prod(int(s) for i, s in enumerate(pred.shape) if i != ua))
     if block_rows is None:
-        block_rows = max(1, (1 << 21) // per_unit)
+        block_rows = max(1, (1 << 22) // per_unit)
     if n == 0:
         yield 0, 0, tuple(slice(0, 0) if i == ua else slice(None) for i in range(ndim))
         return
