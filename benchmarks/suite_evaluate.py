@@ -54,51 +54,57 @@ def _softmax64(x: np.ndarray) -> np.ndarray:
     return z
 
 
-def run(quick: bool) -> str:
-    import crossentropy as ce
-    from crossentropy.accumulate import evaluate
+def _one(n: int, C: int, quick: bool, repeats: int) -> tuple[list[str], str]:
+    """Time one shape; returns the table row and a note."""
     from sklearn.calibration import calibration_curve
     from sklearn.metrics import log_loss
 
+    import crossentropy as ce
+    from crossentropy.accumulate import evaluate
+
+    x, y = _data(n, C)
+    evaluate(x[:1000], y[:1000])  # compile the fused kernels outside the timing
+    ce.cross_entropy(x[:1000], y[:1000])
+    m = min(n, SK_ROWS[C] // (10 if quick else 1))
+    p = _softmax64(x[:m])
+    ysub = y[:m]
+
+    def sk():
+        ll = log_loss(ysub, p, labels=np.arange(C))
+        conf = p.max(1)
+        calibration_curve((p.argmax(1) == ysub).astype(int), conf, n_bins=15)
+        return ll
+
+    ours = Contender("crossentropy.evaluate (full report)", lambda: evaluate(x, y))
+    bare = Contender("crossentropy.cross_entropy (loss only)", lambda: ce.cross_entropy(x, y))
+    skc = Contender("sklearn log_loss + calibration_curve", sk, scale=n / m, note=f"on {m:,} rows, ×{n / m:g}")
+    t0 = time.perf_counter()
+    round_robin([ours, bare, skc], warmup=0, repeats=repeats)
+    wall = time.perf_counter() - t0
+    # correctness: ours and sklearn agree with a float64 reference on the subsample
+    ref = float(np.mean(-np.log(p[np.arange(m), ysub])))
+    r_sub = evaluate(x[:m], ysub)
+    if not (math.isclose(r_sub.cross_entropy, ref, rel_tol=1e-5) and math.isclose(sk(), ref, rel_tol=1e-9)):
+        msg = f"cross-entropy mismatch: ours {r_sub.cross_entropy}, sklearn {sk()}, float64 {ref}"
+        raise AssertionError(msg)
+    mem = peak_numpy(lambda: evaluate(x, y))
+    ratio = skc.median_s / ours.median_s
+    row = [
+        f"{n:,} × {C:,}", f"{ours.median_s:.2f} s", f"{bare.median_s:.2f} s",
+        f"{skc.median_s:.2f} s ({skc.note})", f"{ratio:.1f}×" + ("" if ratio >= GOAL else " (miss)"),
+        f"{mem / 2**20:.0f} MiB", f"{x.nbytes / 2**20:.0f} MiB",
+    ]
+    return row, f"{n:,}×{C:,}: {wall:.0f} s wall for the round-robin"
+
+
+def run(quick: bool) -> str:
     shapes = QUICK if quick else FULL
     repeats = 3 if quick else 2
-    rows = []
-    notes = []
+    rows, notes = [], []
     for n, C in shapes:
-        x, y = _data(n, C)
-        evaluate(x[:1000], y[:1000])  # compile the fused kernels outside the timing
-        ce.cross_entropy(x[:1000], y[:1000])
-        m = min(n, SK_ROWS[C] // (10 if quick else 1))
-        p = _softmax64(x[:m])
-        ysub = y[:m]
-
-        def sk():
-            ll = log_loss(ysub, p, labels=np.arange(C))
-            conf = p.max(1)
-            calibration_curve((p.argmax(1) == ysub).astype(int), conf, n_bins=15)
-            return ll
-
-        ours = Contender("crossentropy.evaluate (full report)", lambda: evaluate(x, y))
-        bare = Contender("crossentropy.cross_entropy (loss only)", lambda: ce.cross_entropy(x, y))
-        skc = Contender("sklearn log_loss + calibration_curve", sk, scale=n / m,
-                        note=f"on {m:,} rows, ×{n / m:g}")
-        t0 = time.perf_counter()
-        round_robin([ours, bare, skc], warmup=0, repeats=repeats)
-        wall = time.perf_counter() - t0
-        # correctness: all three agree with a float64 reference on the subsample
-        ref = float(np.mean(-np.log(p[np.arange(m), ysub])))
-        r_sub = evaluate(x[:m], ysub)
-        assert math.isclose(r_sub.cross_entropy, ref, rel_tol=1e-5), (r_sub.cross_entropy, ref)
-        assert math.isclose(sk(), ref, rel_tol=1e-9)
-        mem = peak_numpy(lambda: evaluate(x, y))
-        ratio = skc.median_s / ours.median_s
-        rows.append([
-            f"{n:,} × {C:,}", f"{ours.median_s:.2f} s", f"{bare.median_s:.2f} s",
-            f"{skc.median_s:.2f} s ({skc.note})", f"{ratio:.1f}×" + ("" if ratio >= GOAL else " (miss)"),
-            f"{mem / 2**20:.0f} MiB", f"{x.nbytes / 2**20:.0f} MiB",
-        ])
-        notes.append(f"{n:,}×{C:,}: {wall:.0f} s wall for the round-robin")
-        del x, y, p
+        row, note = _one(n, C, quick, repeats)
+        rows.append(row)
+        notes.append(note)
     info = machine()
     head = (f"## {TITLE}\n\n"
             f"`evaluate` (one streaming pass, full report) vs scikit-learn `log_loss` + `calibration_curve` "
