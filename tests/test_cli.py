@@ -333,3 +333,45 @@ def test_core_errors_carry_file_and_rows(tmp_path, capsys):
     np.savez(tmp_path / "l.npz", logits=X, target=np.array([0, 1]))
     code, out, err = run(["evaluate", tmp_path / "l.npz", "--kind", "log_probs"], capsys)
     assert code == 0 and "NotNormalizedWarning" in err and "l.npz rows 0–1" in err
+
+
+# ----------------------------------------------------------------------------- memory
+RSS_PROBE = """
+import resource, sys, io, contextlib, json
+from crossentropy import cli
+buf = io.StringIO()
+with contextlib.redirect_stdout(buf):
+    rc = cli.main(["evaluate", sys.argv[1], "--target", "y", "--pred", "logit_*",
+                   "--kind", "logits", "--format", "json"])
+d = json.loads(buf.getvalue())
+print(json.dumps({"rc": rc, "rows": d["rows"]["read"], "ce": d["report"]["cross_entropy"],
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+@pytest.mark.slow
+def test_ten_million_rows_flat_memory(tmp_path):
+    """10M × 10 Parquet streamed in a fresh process: peak RSS < 300 MB (the data alone
+    would be 400 MB as float32, 800 MB as float64)."""
+    n, c, group = 10_000_000, 10, 500_000
+    path = tmp_path / "big.parquet"
+    rng = np.random.default_rng(0)
+    schema = pa.schema([("y", pa.int64())] + [(f"logit_{j}", pa.float32()) for j in range(c)])
+    sums = 0.0
+    with pq.ParquetWriter(path, schema) as w:
+        for _ in range(n // group):
+            X = rng.standard_normal((group, c), dtype=np.float32)
+            y = rng.integers(0, c, group)
+            X64 = X.astype(np.float64)
+            m = X64.max(1)
+            lse = m + np.log(np.exp(X64 - m[:, None]).sum(1))
+            sums += float(np.sum(lse - X64[np.arange(group), y]))
+            w.write_table(pa.table([pa.array(y)] + [pa.array(X[:, j]) for j in range(c)],
+                                   schema=schema))
+    proc = subprocess.run([sys.executable, "-c", RSS_PROBE, str(path)], capture_output=True,
+                          text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["rc"] == 0 and got["rows"] == n
+    assert got["ce"] == pytest.approx(sums / n, rel=1e-10)  # float64 reference, same data
+    assert got["rss_mb"] < 300, got

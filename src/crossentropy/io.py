@@ -362,8 +362,9 @@ class ParquetTable(_ArrowTable):
 
     def _record_batches(self, names, batch_size):
         try:
+            # one thread: decoding columns in parallel holds a row group's buffers per thread
             yield from self._file.iter_batches(batch_size=batch_size, columns=names,
-                                               use_threads=True)
+                                               use_threads=False)
         except InputError:
             raise
         except Exception as e:
