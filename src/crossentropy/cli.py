@@ -507,8 +507,10 @@ def _evaluate(args) -> int:
     counts = _Counts()
     sink = _WarningSink()
     if args.engine == "dask":
-        from .dask import evaluate_cli
-
+        try:
+            from .dask import evaluate_cli
+        except ImportError as e:
+            raise UsageError(f"--engine dask: {e}") from None
         report, after = evaluate_cli(args, src, counts, sink)
         sink.flush()
         _output(args, src, counts, report, after)

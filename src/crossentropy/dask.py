@@ -994,7 +994,9 @@ def client_for(scheduler: str | None = None, workers: int | None = None, *, quie
         raise ValueError(msg)
     environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
     environ["NUMBA_NUM_THREADS"] = 1  # one core per worker: the CPU kernels' threads stay within it
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}), warnings.catch_warnings():
+        # the scheduler's HTTP endpoints (health, not the dashboard) move off a busy port: not our news
+        warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
                                silence_logs=logging.ERROR if quiet else logging.WARNING)
     return Client(cluster)
