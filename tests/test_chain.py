@@ -303,3 +303,12 @@ def test_validate_false_out_of_range_target_gives_nan_row(impl):
     assert np.all(np.isfinite(g[0])) and np.all(np.isnan(g[1:]))
     with pytest.raises(ValueError, match=r"class indices must be in \[0, 3\].*value 7"):
         ce.cross_entropy(x, y, impl=impl)
+
+
+def test_huge_equal_logits_keep_every_digit(impl):
+    """(x − M) − log S, never x − (M + log S): at |x| = 1e30 the latter rounds log 2 away."""
+    for dtype in (np.float32, np.float64):
+        x = np.array([[1e30, 1e30], [-1e30, -1e30]], dtype=dtype)
+        y = np.array([0, 1])
+        assert_close(ce.cross_entropy(x, y, reduction="none", impl=impl), [math.log(2)] * 2, dtype)
+        assert_close(ce.cross_entropy_grad(x, y, reduction="sum", impl=impl), [[-0.5, 0.5], [0.5, -0.5]], dtype)

@@ -17,7 +17,7 @@ from numba import njit, prange
 from ._args import compute_logits
 from ._simd import FASTMATH
 
-_JIT = {"cache": True, "fastmath": FASTMATH, "nogil": True}
+_JIT = {"cache": True, "fastmath": FASTMATH - {"reassoc"}, "nogil": True}
 
 
 @njit(inline="always", **_JIT)

@@ -51,10 +51,14 @@ def _cast_like_overload(arr, v):
 #: loop sums in independent vector lanes, so in practice it is about 1e-7).
 _SUB = 128
 
-_JIT = {"cache": True, "fastmath": FASTMATH, "nogil": True}
+# Re-association is allowed only inside the exp-sum of ``_row_lse`` (compiled on its own, so
+# its instructions keep their flags). Everywhere else the order of operations is kept:
+# ``(x_c - M) - log S`` re-associated to ``x_c - (M + log S)`` loses every digit when
+# |M| >> log S (e.g. logits [1e30, 1e30] would give log q = 0 instead of -log 2).
+_JIT = {"cache": True, "fastmath": FASTMATH - {"reassoc"}, "nogil": True}
 
 
-@njit(inline="always", **_JIT)
+@njit(inline="never", cache=True, fastmath=FASTMATH, nogil=True)
 def _row_lse(row):
     """Online log-sum-exp of one row: returns (M, log S) with lse = M + log S.
 
