@@ -66,6 +66,16 @@ __all__ = ["main", "command", "COMMANDS"]
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_DATA, EXIT_IO = 0, 1, 2, 3, 4
 
+JSON_HELP = """\
+JSON (--format json, schema_version 1): an object with "schema"
+("crossentropy.evaluate"), "schema_version", "source" (files, columns, kind and
+why), "rows" (read, evaluated, ignored, missing_labels, rejected,
+rejected_by_reason), "report" (the Report's to_dict(); inf/NaN written as the
+strings "inf", "-inf", "nan") and, with --temperature, "temperature_scaled".
+Rows are numbered from 0 in each file (a CSV header is not a row).
+
+"""
+
 EXIT_CODES_HELP = """\
 exit status:
   0  success
@@ -180,9 +190,7 @@ class _Counts:
     evaluated: int = 0
     missing_labels: int = 0
     rejected: int = 0
-
-    def __post_init__(self):
-        self.by_reason: dict[str, int] = {}
+    by_reason: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclass
@@ -695,7 +703,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for cmd in COMMANDS.values():
         p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.description,
-                           epilog=EXIT_CODES_HELP,
+                           epilog=(JSON_HELP if cmd.name == "evaluate" else "") + EXIT_CODES_HELP,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         cmd.arguments(p)
         p.set_defaults(_run=cmd.run)
