@@ -21,6 +21,11 @@ from .special import xlogy
 
 IMPLS = ("auto", "kernel", "blocked", "array_api")
 
+#: ``impl="auto"`` sends NumPy logits of at least this many elements to the fused kernel.
+#: Below it the row-blocked NumPy path is as fast (thread start-up and the one-off load
+#: of the compiled kernels, ~3 s, dominate small inputs).
+KERNEL_MIN_ELEMENTS = 1 << 18
+
 
 @dataclass
 class Prepared:
@@ -164,8 +169,9 @@ def prepare(
 def choose_path(p: Prepared, impl: str) -> str:
     """Which implementation computes this call: ``"kernel"``, ``"blocked"`` or ``"array_api"``.
 
-    ``impl="auto"``: NumPy float32/float64 logits go to the fused kernel when numba
-    is installed, else to the row-blocked NumPy path (extra memory: one block);
+    ``impl="auto"``: NumPy float32/float64 logits of at least ``KERNEL_MIN_ELEMENTS``
+    elements go to the fused kernel when numba is installed, else to the row-blocked
+    NumPy path (extra memory: one block);
     everything else (other libraries, probabilities, log-probabilities) to the
     generic array-API path.
     """
@@ -190,7 +196,8 @@ def choose_path(p: Prepared, impl: str) -> str:
         return "blocked"
     if not eligible or math.prod(p.batch_shape) == 0:
         return "array_api"
-    return "kernel" if kernels.available() else "blocked"
+    big = math.prod(p.x.shape) >= KERNEL_MIN_ELEMENTS
+    return "kernel" if big and kernels.available() else "blocked"
 
 
 def use_kernel(p: Prepared, impl: str) -> bool:

@@ -362,8 +362,8 @@ def cross_entropy(
     divides by N instead — ``divide_by="count"`` reproduces it. An index target and its
     one-hot distribution always agree. ``empty`` decides an all-masked mean
     (``"nan"`` as PyTorch, ``"zero"``, ``"raise"``). ``impl="auto"`` uses the fused
-    CPU kernel for NumPy logits when numba is installed and the row-blocked NumPy
-    path otherwise (``impl="kernel"``, ``"blocked"``, ``"array_api"`` force one);
+    CPU kernel for large NumPy logits (≥ 2^18 elements) when numba is installed and
+    the row-blocked NumPy path otherwise (``impl="kernel"``, ``"blocked"``, ``"array_api"`` force one);
     every implementation computes the same numbers.
 
     >>> import numpy as np
