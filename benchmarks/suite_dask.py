@@ -100,7 +100,7 @@ def _end_to_end(d: str, workers: int | None) -> float:
 
 
 def run(quick: bool) -> str:
-    from crossentropy.dask import client_for
+    from crossentropy.dask import client_for, close_client
 
     n = QUICK_N if quick else FULL_N
     repeats = QUICK_REPEATS if quick else REPEATS
@@ -127,9 +127,7 @@ def run(quick: bool) -> str:
                     times[name].append(time.perf_counter() - t)
         finally:
             for c in clients.values():
-                cl = c.cluster
-                c.close()
-                cl.close()
+                close_client(c)
         e2e = {"streaming": _end_to_end(d, None), "dask --workers 1": _end_to_end(d, 1),
                "dask --workers 2": _end_to_end(d, 2)}
     same = all(_same(outs["streaming"], o) for o in outs.values())

@@ -351,6 +351,17 @@ def test_cluster_file_errors_and_skip_match_single_process(shards, client, capsy
     assert code == 2 and "--engine dask" in err
 
 
+def test_paths_and_client_arguments(tmp_path):
+    from crossentropy import io as _io
+
+    with pytest.raises(_io.FileError, match="no file matches"):
+        ced.evaluate_files(str(tmp_path / "*.parquet"))
+    with pytest.raises(ValueError, match="not both"):
+        ced.client_for("tcp://127.0.0.1:1", 2)
+    with pytest.raises(TypeError, match="unknown option"):
+        ced.evaluate_files(str(tmp_path), bogus=1)
+
+
 def _slow(block):
     time.sleep(0.15)
     return block
@@ -359,7 +370,7 @@ def _slow(block):
 def test_killed_worker_is_recovered_exactly(client):
     rng = np.random.default_rng(5)
     x, y = data(rng, n=2000, C=5)
-    X = da.from_array(x, chunks=(50, 5)).map_blocks(_slow)  # 40 partitions of ~0.15 s on 2 workers
+    X = da.from_array(x, chunks=(80, 5)).map_blocks(_slow, dtype=float)  # 25 partitions of ~0.15 s, 2 workers
     want = ce.evaluate(x, y, bootstrap=10).to_dict()
     killed = []
 
