@@ -213,6 +213,44 @@ def test_class_names_map_text_labels(tmp_path, capsys):
         evaluate(X, np.array([0, 1, 2, 0])).cross_entropy, rel=1e-12)
 
 
+def test_soft_targets_and_bom_csv(tmp_path, capsys):
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(12, 3))
+    T = rng.dirichlet(np.ones(3), size=12)
+    with open(tmp_path / "s.csv", "w", encoding="utf-8-sig") as f:  # with a BOM
+        f.write("t0,t1,t2,x0,x1,x2\n")
+        for i in range(12):
+            f.write(",".join(repr(float(v)) for v in [*T[i], *X[i]]) + "\n")
+    d, _, _ = run_json(["evaluate", tmp_path / "s.csv", "--target", "t*", "--pred", "x*",
+                        "--kind", "logits", "--batch-size", "5"], capsys)
+    ref = evaluate(X, T)
+    r = d["report"]
+    assert r["cross_entropy"] == pytest.approx(ref.cross_entropy, rel=1e-12)
+    assert r["cross_entropy"] == pytest.approx(r["entropy"] + r["kl"], rel=1e-12)
+
+
+def test_plots_and_report_from_the_command(tmp_path, capsys):
+    code, out, err = run(["evaluate", "--plots", tmp_path / "figs", "--report",
+                          tmp_path / "r.html", "--temperature"], capsys)
+    assert code == 0, err
+    assert sorted(os.listdir(tmp_path / "figs")) == sorted(
+        ["reliability.png", "nll_curve.png", "per_class.png", "nll_distribution.png"])
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert page.count("data:image/png;base64,") == 4 and "Temperature scaling" in page
+    assert "after temperature scaling:" in out
+
+
+def test_missing_plot_extra_is_one_line(monkeypatch, capsys):
+    monkeypatch.setattr(cli, "_has_matplotlib", lambda: False)
+    _fails(["evaluate", "--plots", "x"], capsys, 2, "pip install 'crossentropy[plot]'")
+
+
+def test_json_stdout_stays_pure_with_progress(tmp_path, capsys):
+    np.savez(tmp_path / "d.npz", logits=np.zeros((10, 2)), target=np.arange(10) % 2)
+    d, out, err = run_json(["evaluate", tmp_path / "d.npz", "--progress"], capsys)
+    assert d["rows"]["read"] == 10 and "rows" in err
+
+
 # ----------------------------------------------------------------------------- bad input
 @pytest.fixture
 def good(tmp_path):
