@@ -343,3 +343,24 @@ def test_bce_extremes_ignore_and_smoothing():
     assert torch.all(gi[~keep] == 0)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         ct.binary_cross_entropy_with_logits(xi, torch.tensor([0.0, 2.0, 0.0, 1.0, 0.0], dtype=torch.float64))
+
+
+def test_non_contiguous_views():
+    """Transposed, step-sliced, expanded and offset views give the same numbers as contiguous copies."""
+    g = torch.Generator().manual_seed(11)
+    big = torch.randn(9, 14, generator=g, dtype=torch.float64)
+    views = {
+        "step": big[:, ::2],  # (9, 7)
+        "transposed": big[:7, :9].T,  # (9, 7)
+        "offset": big[1:, 3:10],  # (8, 7) starting one row in
+        "expanded": big[:1, :7].expand(9, 7),
+    }
+    for name, x in views.items():
+        y = torch.randint(0, 7, (1,), generator=g).expand(x.shape[0])  # a stride-0 target
+        xv = x.detach().requires_grad_(True)  # the view itself, not a copy
+        assert not xv.is_contiguous()
+        xr = x.contiguous().requires_grad_(True)
+        ours = ct.cross_entropy(xv, y, label_smoothing=0.1)
+        ref = F.cross_entropy(xr, y.contiguous(), label_smoothing=0.1)
+        _close(ours, ref)
+        _close(_grad(ours, xv, None), _grad(ref, xr, None))

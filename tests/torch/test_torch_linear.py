@@ -269,3 +269,19 @@ def test_module():
     _close(loss, ref)
     loss.backward()
     assert head.weight.grad is not None and head.bias.grad is not None
+
+
+def test_non_contiguous_hidden_and_tied_weight():
+    g = torch.Generator().manual_seed(12)
+    emb_t = torch.randn(8, 31, generator=g, dtype=torch.float64)  # (d, V): W is its transpose view
+    W = emb_t.T.requires_grad_(False)
+    Wv = W.detach().requires_grad_(True)
+    hs = torch.randn(3, 20, 8, generator=g, dtype=torch.float64)[:, ::2]  # step-sliced sequence
+    h = hs.detach().requires_grad_(True)
+    y = torch.randint(0, 31, (3, 10), generator=g)
+    ours = ct.linear_cross_entropy(h, Wv, y, shift=True, chunk_size=4)
+    hr, Wr = h.detach().contiguous().requires_grad_(True), W.detach().contiguous().requires_grad_(True)
+    ref = F.cross_entropy((hr[:, :-1] @ Wr.T).reshape(-1, 31), y[:, 1:].reshape(-1))
+    _close(ours, ref)
+    for a, b in zip(_grads(ours, (h, Wv), None), _grads(ref, (hr, Wr), None)):
+        _close(a, b)
