@@ -27,16 +27,21 @@ from .chain import (
 from .gradients import binary_cross_entropy_grad, cross_entropy_grad
 from .information import Decomposition, decompose, entropy, kl_divergence
 from .kinds import infer_kind, to_log_probs
-from .report import Report, Temperature
+from .report import Bin, Calibration, ClassStats, Histogram, Histograms, Report, Temperature
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Accumulator",
+    "Bin",
+    "Calibration",
+    "ClassStats",
     "CrossEntropyWarning",
     "Decomposition",
     "DoubleSoftmaxWarning",
     "EmptyReductionWarning",
+    "Histogram",
+    "Histograms",
     "KindDecisionWarning",
     "NotNormalizedWarning",
     "Report",
