@@ -132,7 +132,7 @@ def _check(n, d, v):
     out = {}
     for name, fn in fns.items():
         loss = _step(fn, h, w, y).item()
-        dg = max(float((a - b).abs().max() / b.abs().max()) for a, b in zip((h.grad, w.grad), ref_g))
+        dg = max(float((a - b).abs().max() / b.abs().max()) for a, b in zip((h.grad, w.grad), ref_g, strict=True))
         out[name] = (abs(loss - ref) / abs(ref), dg)
     del torch
     return out
@@ -150,9 +150,8 @@ def run(quick: bool = False) -> str:
         t0 = time.perf_counter()
         h, w, y = _setup(n, d, v)
         fns = _contenders()
-        cs = [Contender(name, (lambda fn=fn: _step(fn, h, w, y)), memory=None) for name, fn in fns.items()]
+        cs = [Contender(name, (lambda fn=fn, h=h, w=w, y=y: _step(fn, h, w, y)), memory=None) for name, fn in fns.items()]
         round_robin(cs, warmup=1, repeats=3 if quick else (5 if v <= 32_000 else 3))
-        del h, w, y
         acc = _check(min(n, 512), d, min(v, 8_000))
         base_t = cs[0].median_s
         grads_bytes = (n * d + v * d) * 4

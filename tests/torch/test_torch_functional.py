@@ -355,7 +355,7 @@ def test_non_contiguous_views():
         "offset": big[1:, 3:10],  # (8, 7) starting one row in
         "expanded": big[:1, :7].expand(9, 7),
     }
-    for name, x in views.items():
+    for x in views.values():
         y = torch.randint(0, 7, (1,), generator=g).expand(x.shape[0])  # a stride-0 target
         xv = x.detach().requires_grad_(True)  # the view itself, not a copy
         assert not xv.is_contiguous()

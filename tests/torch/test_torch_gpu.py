@@ -33,7 +33,7 @@ def test_linear_ce_float32_equals_materialised(reduction):
     ref = ct.cross_entropy(F.linear(h, w), y, reduction=reduction, label_smoothing=0.1, z_loss=1e-4, softcap=30.0)
     torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
     go = torch.rand(ours.shape, device="cuda")
-    for a, b in zip(torch.autograd.grad(ours, (h, w), go), torch.autograd.grad(ref, (h, w), go)):
+    for a, b in zip(torch.autograd.grad(ours, (h, w), go), torch.autograd.grad(ref, (h, w), go), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
 
 
@@ -46,7 +46,7 @@ def test_linear_ce_bfloat16_no_worse_than_torch():
     err, err_n = abs(ours.double() - truth).item(), abs(naive.double() - truth).item()
     assert err <= 4 * err_n or err <= err_n + 1e-2, (err, err_n)
     gt = torch.autograd.grad(truth, (hd, wd))
-    for a, n_, t in zip(torch.autograd.grad(ours, (h, w)), torch.autograd.grad(naive, (h, w)), gt):
+    for a, n_, t in zip(torch.autograd.grad(ours, (h, w)), torch.autograd.grad(naive, (h, w)), gt, strict=True):
         e, en = (a.double() - t).abs().max().item(), (n_.double() - t).abs().max().item()
         assert e <= 4 * en or e <= en + 1e-2, (e, en)
 

@@ -58,7 +58,7 @@ def test_equals_materialised_torch(reduction, weighted, eps, chunk):
     ref = _materialised(h, W, b, y, weight=cw, reduction=reduction, label_smoothing=eps)
     _close(ours, ref)
     go = torch.linspace(-1.0, 2.0, ours.numel(), dtype=torch.float64).reshape(ours.shape)  # non-uniform
-    for g1, g2 in zip(_grads(ours, (h, W, b), go), _grads(ref, (h, W, b), go)):
+    for g1, g2 in zip(_grads(ours, (h, W, b), go), _grads(ref, (h, W, b), go), strict=True):
         _close(g1, g2)
 
 
@@ -86,7 +86,7 @@ def test_softcap_z_loss_sample_weight(reduction):
     ref = ct.cross_entropy(h @ W.T + b, y, cw, **kw)
     _close(ours, ref)
     go = torch.rand(ours.shape, dtype=torch.float64) + 0.3
-    for g1, g2 in zip(_grads(ours, (h, W, b), go), _grads(ref, (h, W, b), go)):
+    for g1, g2 in zip(_grads(ours, (h, W, b), go), _grads(ref, (h, W, b), go), strict=True):
         _close(g1, g2)
 
 
@@ -99,7 +99,7 @@ def test_soft_targets_distillation():
         ref = ct.cross_entropy(h @ W.T + b, teacher, cw, label_smoothing=0.05, reduction=red)
         _close(ours, ref)
         go = torch.rand(ours.shape, dtype=torch.float64)
-        for g1, g2 in zip(_grads(ours, (h, W, b), go), _grads(ref, (h, W, b), go)):
+        for g1, g2 in zip(_grads(ours, (h, W, b), go), _grads(ref, (h, W, b), go), strict=True):
             _close(g1, g2)
 
 
@@ -112,7 +112,7 @@ def test_shift_causal_lm():
     ours = ct.linear_cross_entropy(h, W, tok, shift=True, chunk_size=3)
     ref = F.cross_entropy((h[:, :-1] @ W.T).reshape(-1, 21), tok[:, 1:].reshape(-1))
     _close(ours, ref)
-    for g1, g2 in zip(_grads(ours, (h, W), None), _grads(ref, (h, W), None)):
+    for g1, g2 in zip(_grads(ours, (h, W), None), _grads(ref, (h, W), None), strict=True):
         _close(g1, g2)
     per = ct.linear_cross_entropy(h, W, tok, shift=True, reduction="none")
     assert per.shape == (2, 8)
@@ -127,7 +127,7 @@ def test_chunk_size_and_batch_split_invariance():
             out = ct.linear_cross_entropy(h, W, y, bias=b, reduction=red, chunk_size=nc, vocab_chunk_size=vc)
             out = out.sum()
             _close(out, base)
-            for g1, g2 in zip(_grads(out, (h, W, b), None), gbase):
+            for g1, g2 in zip(_grads(out, (h, W, b), None), gbase, strict=True):
                 _close(g1, g2)
     # batch split: sums and weights add up; the mean of the whole is Σℓ / Σw of the parts
     parts = [ct.linear_cross_entropy(h[a:c], W, y[a:c], bias=b, reduction="sum") for a, c in [(0, 17), (17, 40)]]
@@ -179,7 +179,7 @@ def test_gradcheck_float64():
     # and its gradients equal those gradcheck verified
     g1 = _grads(ct.linear_cross_entropy(h, W, y, bias=b, softcap=4.0, z_loss=0.05), (h, W, b), None)
     g2 = _grads(ct.linear_cross_entropy(h, W, y, bias=b, softcap=4.0, z_loss=0.05, recompute=True), (h, W, b), None)
-    for a, c in zip(g1, g2):
+    for a, c in zip(g1, g2, strict=True):
         _close(a, c)
 
 
@@ -196,7 +196,7 @@ def test_low_precision_no_worse_than_torch(dtype):
     gt = _grads(truth, (hd, Wd, bd), None)
     go = _grads(ours, (h, W, b), None)
     gn = _grads(naive, (h, W, b), None)
-    for a, n_, t in zip(go, gn, gt):
+    for a, n_, t in zip(go, gn, gt, strict=True):
         assert a.dtype == dtype
         e, en = (a.double() - t).abs().max().item(), (n_.double() - t).abs().max().item()
         assert e <= 4 * en or e <= en + 1e-2, (e, en)
@@ -235,7 +235,7 @@ def test_inputs_not_modified_and_validation():
     copies = [t.detach().clone() for t in (h, W, b, y)]
     ct.linear_cross_entropy(h, W, y, bias=b, softcap=3.0).backward()
     ct.linear_cross_entropy(h, W, y, bias=b, reduction="none").sum().backward()
-    for t, c in zip((h, W, b, y), copies):
+    for t, c in zip((h, W, b, y), copies, strict=True):
         assert torch.equal(t.detach(), c)
     bad = y.clone()
     bad[4] = W.shape[0]
@@ -283,5 +283,5 @@ def test_non_contiguous_hidden_and_tied_weight():
     hr, Wr = h.detach().contiguous().requires_grad_(True), W.detach().contiguous().requires_grad_(True)
     ref = F.cross_entropy((hr[:, :-1] @ Wr.T).reshape(-1, 31), y[:, 1:].reshape(-1))
     _close(ours, ref)
-    for a, b in zip(_grads(ours, (h, Wv), None), _grads(ref, (hr, Wr), None)):
+    for a, b in zip(_grads(ours, (h, Wv), None), _grads(ref, (hr, Wr), None), strict=True):
         _close(a, b)
