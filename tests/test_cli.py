@@ -82,7 +82,7 @@ def test_golden_json_schema_and_numbers_vs_sklearn(capsys):
     assert set(d["source"]) == {"files", "bundled_example", "target", "pred", "weight", "kind",
                                 "kind_reason", "classes", "batch_size"}
     assert set(d["rows"]) == {"read", "evaluated", "ignored", "missing_labels", "rejected",
-                              "rejected_by_reason"}
+                              "rejected_by_reason", "zero_probability_cells", "clamped_cells"}
     assert d["rows"]["read"] == 539 and d["source"]["bundled_example"] is True
     r = d["report"]
     assert r["schema_version"] == 1 and r["empty"] is False
@@ -312,6 +312,14 @@ def test_label_out_of_range_and_skip(tmp_path, capsys):
            "out of range [0, 3)", "row 2")
     d, _, _ = run_json(["evaluate", tmp_path / "r.npz", "--on-invalid", "skip"], capsys)
     assert d["rows"]["rejected"] == 2 and d["rows"]["read"] == 5 and d["report"]["n_rows"] == 3
+
+
+def test_zero_and_clamped_probabilities_are_counted(tmp_path, capsys):
+    eps = np.finfo(np.float64).eps
+    p = np.array([[0.5, 0.5], [1.0 + 2 * eps, 0.0], [0.0, 1.0]])
+    np.savez(tmp_path / "p.npz", probs=p, target=np.array([0, 0, 1]))
+    d, _, _ = run_json(["evaluate", tmp_path / "p.npz", "--kind", "probs"], capsys)
+    assert d["rows"]["zero_probability_cells"] == 2 and d["rows"]["clamped_cells"] == 1
 
 
 def test_probabilities_out_of_range(tmp_path, capsys):

@@ -27,8 +27,11 @@ Only JSON is written to stdout; notes and progress go to stderr. The object has
 ``rows``          ``read`` (rows in the files), ``evaluated`` (rows given to the
                   accumulator), ``ignored`` (masked rows, including missing labels
                   under ``--missing-labels ignore``), ``missing_labels``,
-                  ``rejected`` (rows dropped under ``--on-invalid skip``) and
-                  ``rejected_by_reason``
+                  ``rejected`` (rows dropped under ``--on-invalid skip``),
+                  ``rejected_by_reason``, ``zero_probability_cells`` (−inf
+                  logits/log-probabilities or probabilities exactly 0: legal, kept)
+                  and ``clamped_cells`` (probabilities within 10·eps outside [0, 1],
+                  set to the bound by the core)
 ``report``        :meth:`crossentropy.Report.to_dict` of the evaluation (its own
                   ``schema_version``; non-finite numbers as the strings ``"inf"``,
                   ``"-inf"``, ``"nan"``)
@@ -70,7 +73,7 @@ JSON_HELP = """\
 JSON (--format json, schema_version 1): an object with "schema"
 ("crossentropy.evaluate"), "schema_version", "source" (files, columns, kind and
 why), "rows" (read, evaluated, ignored, missing_labels, rejected,
-rejected_by_reason), "report" (the Report's to_dict(); inf/NaN written as the
+rejected_by_reason, zero_probability_cells, clamped_cells), "report" (the Report's to_dict(); inf/NaN written as the
 strings "inf", "-inf", "nan") and, with --temperature, "temperature_scaled".
 Rows are numbered from 0 in each file (a CSV header is not a row).
 
@@ -191,6 +194,8 @@ class _Counts:
     missing_labels: int = 0
     rejected: int = 0
     by_reason: dict = dataclasses.field(default_factory=dict)
+    neg_inf_cells: int = 0  # −inf logits/log-probs or 0 probabilities: legal, counted
+    clamped_cells: int = 0  # probabilities within 10·eps outside [0, 1], set to the bound
 
 
 @dataclass
@@ -395,6 +400,11 @@ def _stream(args, src: _Source, counts: _Counts, on_batch, *, first_pass: bool, 
         if first_pass:
             counts.read += n
             counts.evaluated += int(pred.shape[0])
+            if src.kind == "probs":
+                counts.neg_inf_cells += int(np.count_nonzero(pred == 0))
+                counts.clamped_cells += int(np.count_nonzero((pred < 0) | (pred > 1)))
+            else:
+                counts.neg_inf_cells += int(np.count_nonzero(np.isneginf(pred)))
         try:
             on_batch(pred, target, weight, offset, where)
         except ValueError as e:
@@ -616,6 +626,8 @@ def _rows_dict(report, counts: _Counts) -> dict:
         "missing_labels": counts.missing_labels,
         "rejected": counts.rejected,
         "rejected_by_reason": dict(counts.by_reason),
+        "zero_probability_cells": counts.neg_inf_cells,
+        "clamped_cells": counts.clamped_cells,
     }
 
 
@@ -653,6 +665,10 @@ def _output(args, src, counts, report, after) -> None:
               + (f" (of which {counts.missing_labels:,} missing labels)" if counts.missing_labels
                  else "")
               + f", {counts.rejected:,} rejected{rej}")
+        if counts.neg_inf_cells or counts.clamped_cells:
+            print(f"cells: {counts.neg_inf_cells:,} with probability 0 (log q = −inf, kept: a "
+                  f"true class there costs +inf), {counts.clamped_cells:,} probabilities within "
+                  "10·eps outside [0, 1] set to the bound")
         print()
         print(str(report))
         if after is not None:
