@@ -192,6 +192,27 @@ def test_bad_input_errors_name_the_block():
         ced.cross_entropy(da.zeros((3, 2), dtype=int), np.zeros(3, dtype=int))
 
 
+def test_binary_cross_entropy_equals_core():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(40, 3, 6)) * 3
+    y = (rng.random((40, 3, 6)) < 0.4).astype(int)
+    y[rng.random((40, 3, 6)) < 0.1] = -1
+    opts = dict(pos_weight=rng.random(6) * 2, weight=rng.random((3, 6)), sample_weight=rng.random(40),
+                ignore_index=-1, label_smoothing=0.1, focal_gamma=2.0)
+    X = da.from_array(x, chunks=(random_chunks(rng, 40, 4), 2, 3))
+    for red in ("mean", "sum", "none"):
+        got = ced.binary_cross_entropy(X, y, reduction=red, **opts)
+        assert isinstance(got, da.Array)
+        np.testing.assert_allclose(got.compute(), ce.binary_cross_entropy(x, y, reduction=red, **opts), rtol=RTOL)
+    p = 1 / (1 + np.exp(-x))
+    soft = rng.random(x.shape)
+    np.testing.assert_allclose(
+        ced.binary_cross_entropy(da.from_array(p, chunks=(7, 3, 6)), soft, kind="probs", base=2).compute(),
+        ce.binary_cross_entropy(p, soft, kind="probs", base=2), rtol=RTOL)
+    with pytest.raises(ValueError, match="dask block"):
+        ced.binary_cross_entropy(X, np.full(x.shape, 2)).compute()
+
+
 # ----------------------------------------------------------------------------- evaluate (arrays)
 def test_evaluate_equals_in_memory_for_random_chunkings():
     rng = np.random.default_rng(7)
@@ -307,10 +328,11 @@ def test_cluster_evaluate_arrays_and_files_and_cli_json(shards, client, capsys):
     assert code == 0, err
     local = json.loads(out)
     code, out, err2 = run_cli(["evaluate", d, *common, "--engine", "dask", "--scheduler",
-                               client.scheduler.address], capsys)
+                               client.scheduler.address, "--progress"], capsys)
     assert code == 0, err2
-    close(local, json.loads(out), rtol=1e-9)  # temperature: see test_evaluate_soft_targets_...
+    close(local, json.loads(out), rtol=1e-9)  # stdout is only JSON; temperature: see test_evaluate_soft_...
     assert err.splitlines()[0] == err2.splitlines()[0]  # the same kind decision note
+    assert "100% Completed" in err2  # Dask's progress bar, on stderr
 
 
 def test_cluster_file_errors_and_skip_match_single_process(shards, client, capsys, tmp_path):

@@ -82,6 +82,7 @@ from .chain import DIVIDE_BY, EMPTY, REDUCTIONS, Terms, _log_base
 __all__ = [
     "loss_terms",
     "log_prob",
+    "binary_cross_entropy",
     "nll",
     "log_likelihood",
     "likelihood",
@@ -385,6 +386,93 @@ def log_prob(pred: Any, target: Any, *, kind: str = "logits", axis: int = -1, ig
     t = loss_terms(pred, target, kind=kind, axis=axis, ignore_index=ignore_index, label_smoothing=label_smoothing,
                    smoothing=smoothing, validate=validate, impl=impl)
     return -t.loss
+
+
+def _binary_block(x, t, *rest, has_w: bool, has_s: bool, opts: dict, block_info=None):
+    from .binary import binary_terms
+
+    rest = list(rest)
+    w = rest.pop(0) if has_w else None
+    s = np.broadcast_to(rest.pop(0), x.shape) if has_s else None
+    try:
+        _, loss, count, _ = binary_terms(x, t, weight=w, sample_weight=s, **opts)
+    except (ValueError, TypeError) as e:
+        raise type(e)(f"{_where(block_info, -1)}: {e}") from None
+    return np.stack([np.asarray(loss), np.asarray(count)], axis=-1)
+
+
+def binary_cross_entropy(pred: Any, target: Any, *, kind: str = "logits", pos_weight: Any = None,
+                         weight: Any = None, focal_gamma: float | None = None, label_smoothing: float = 0.0,
+                         reduction: str = "mean", sample_weight: Any = None, ignore_index: int | None = None,
+                         empty: str = "nan", base: Any = "e", validate: bool = True) -> Any:
+    r"""Lazy binary / multi-label cross-entropy (:func:`crossentropy.binary_cross_entropy` per block).
+
+    Every element is an independent Bernoulli; ``"mean"`` is ``Σℓ / Σcount`` over all blocks
+    (float64 sums). The last axis is rechunked to one chunk (``pos_weight`` runs along it);
+    ``weight`` is broadcast to the prediction's shape, ``sample_weight`` is a prefix of it.
+
+    >>> import numpy as np, dask.array as da
+    >>> x = da.from_array(np.array([[0.9, 0.2], [0.4, 0.7]]), chunks=1)
+    >>> float(binary_cross_entropy(x, np.array([[1, 0], [0, 1]]), kind="probs").compute())
+    0.2990011980857...
+    """
+    if kind == "auto":
+        msg = "kind='auto' needs a pass over the data before the lazy graph exists; pass kind='logits' or 'probs'"
+        raise ValueError(msg)
+    _v.check_option("reduction", reduction, REDUCTIONS)
+    _v.check_option("empty", empty, EMPTY)
+    scale = _log_base(base)
+    pred = _as_dask(pred, "pred")
+    if pred.ndim == 0:
+        pred = pred.reshape(1)
+    dtype = _compute_dtype(pred.dtype)
+    pred = pred.rechunk({pred.ndim - 1: -1})
+    target = _as_dask(target, "target")
+    if tuple(target.shape) != tuple(pred.shape):
+        msg = f"`target` must have the prediction's shape {tuple(pred.shape)}; got {tuple(target.shape)}"
+        raise ValueError(msg)
+    args = [pred, target.rechunk(pred.chunks)]
+    if weight is not None:
+        args.append(da.broadcast_to(_as_dask(weight, "weight"), pred.shape).rechunk(pred.chunks))
+    if sample_weight is not None:
+        sw = _as_dask(sample_weight, "sample_weight")
+        k = sw.ndim
+        if tuple(sw.shape) != tuple(pred.shape[:k]):
+            msg = (f"`sample_weight` of shape {tuple(sw.shape)} must be a prefix of the prediction's shape "
+                   f"{tuple(pred.shape)}")
+            raise ValueError(msg)
+        sw = sw.rechunk(pred.chunks[:k]).reshape(tuple(sw.shape) + (1,) * (pred.ndim - k))
+        args.append(sw)
+    opts = dict(kind=kind, pos_weight=None if pos_weight is None else np.asarray(pos_weight),
+                focal_gamma=focal_gamma, label_smoothing=label_smoothing, ignore_index=ignore_index,
+                validate=validate)
+    T = da.map_blocks(_binary_block, *args, has_w=weight is not None, has_s=sample_weight is not None, opts=opts,
+                      dtype=dtype, new_axis=pred.ndim, chunks=pred.chunks + ((2,),),
+                      meta=np.empty((0,) * (pred.ndim + 1), dtype=dtype), name="crossentropy-bce")
+    if reduction == "none":
+        loss = T[..., 0]
+        return loss / scale if scale != 1.0 else loss
+    S = T.sum(axis=tuple(range(pred.ndim)), dtype=np.float64)
+    n = math.prod(pred.shape)
+    return S.map_blocks(_finish_binary, drop_axis=0, dtype=dtype, meta=np.empty((), dtype=dtype),
+                        reduction=reduction, empty=empty, validate=validate, out_dtype=dtype, n=n, scale=scale)
+
+
+def _finish_binary(S: np.ndarray, *, reduction, empty, validate, out_dtype, n, scale) -> np.ndarray:
+    total, den = float(S[0]), float(S[1])
+    if den == 0 and (empty == "raise" or validate):
+        if empty == "raise":
+            msg = "cannot reduce: no unmasked element (empty='raise')"
+            raise ValueError(msg)
+        if empty == "nan" and reduction == "mean":
+            _v.warn(_v.EmptyReductionWarning, "mean over no element; returning NaN (empty='zero' returns 0)")
+    if reduction == "sum":
+        out = total
+    elif den == 0:
+        out = math.nan if empty == "nan" else 0.0
+    else:
+        out = total / den
+    return np.asarray(out / scale if scale != 1.0 else out, dtype=out_dtype)
 
 
 # ============================================================================ tree reduction
