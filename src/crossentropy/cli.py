@@ -334,12 +334,7 @@ def _stream(args, src: _Source, counts: _Counts, on_batch, *, first_pass: bool, 
 
     ``offset`` is the global row index (over all files) of the batch's first row.
     """
-    global_offset = 0
-    base_of_file = {}
-
     def on_layout(path, table, layout):
-        nonlocal global_offset
-        base_of_file[path] = global_offset
         if first_pass and src.layout is None:
             src.layout = layout
             if src.num_classes is not None and layout.num_classes not in (-1, src.num_classes):
@@ -348,13 +343,17 @@ def _stream(args, src: _Source, counts: _Counts, on_batch, *, first_pass: bool, 
                     f"{path} hold {layout.num_classes}"
                 )
 
-    files = src.files
+    def numbered():
+        # global row index of each batch's first row, counted where the batches are made
+        global_offset = 0
+        for batch in _io.read_batches(src.files, src.schema, batch_size=args.batch_size,
+                                      input_format=args.input_format, on_layout=on_layout):
+            yield batch, global_offset
+            global_offset += len(batch)
+
     t0 = time.perf_counter()
-    for batch in _io.read_batches(files, src.schema, batch_size=args.batch_size,
-                                  input_format=args.input_format, on_layout=on_layout):
+    for batch, offset in numbered():
         n = len(batch)
-        offset = base_of_file[batch.path] + batch.offset
-        global_offset = offset + n
         where = f"{batch.path} rows {batch.offset}–{batch.offset + n - 1}"
         if src.num_classes is None:
             src.num_classes = batch.pred.shape[1]
