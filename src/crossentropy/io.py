@@ -271,7 +271,6 @@ def _arrow_dtype(t) -> tuple[int | None, str]:
 def _arrow_column_to_numpy(arr, name: str, path: str, offset: int, want: str):
     """Convert one Arrow column (chunk) to numpy; nulls are reported, never filled."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
@@ -280,6 +279,8 @@ def _arrow_column_to_numpy(arr, name: str, path: str, offset: int, want: str):
         arr = arr.dictionary_decode()
         t = arr.type
     if pa.types.is_fixed_size_list(t) or pa.types.is_list(t) or pa.types.is_large_list(t):
+        import pyarrow.compute as pc  # only list columns need it (keeps the import lean)
+
         if arr.null_count:
             rows = np.flatnonzero(arr.is_null().to_numpy(zero_copy_only=False))
             raise DataError(f"{path}: column {name!r} is missing at {format_rows(rows, offset)}")
@@ -875,9 +876,12 @@ def _parse_labels(col, layout: Layout, schema: Schema, path: str, offset: int):
             col = col.dictionary_decode()
         if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
             # Parquet/Arrow numeric label column: nulls are missing labels.
+            if col.null_count == 0:
+                return _numeric_labels(col.to_numpy(zero_copy_only=False), None, name, path,
+                                       offset)
             miss = col.is_null().to_numpy(zero_copy_only=False)
             values = col.fill_null(0).to_numpy(zero_copy_only=False)
-            return _numeric_labels(values, miss if miss.any() else None, name, path, offset)
+            return _numeric_labels(values, miss, name, path, offset)
         text = np.asarray(col.to_numpy(zero_copy_only=False), dtype=object)
         if col.null_count:
             miss = col.is_null().to_numpy(zero_copy_only=False)
