@@ -139,6 +139,12 @@ def _write_formats(d, X, y, w):
         wr.write_table(tab, max_chunksize=77)
     paths["npz"] = os.path.join(d, "t.npz")
     np.savez_compressed(paths["npz"], y=y, w=w, **cols)
+    st = np.zeros(len(y), dtype=[("y", "i8")] + [(c, "f8") for c in cols] + [("w", "f8")])
+    st["y"], st["w"] = y, w
+    for c, v in cols.items():
+        st[c] = v
+    paths["npy"] = os.path.join(d, "t.npy")
+    np.save(paths["npy"], st)
     return paths
 
 
@@ -173,6 +179,31 @@ def test_chunked_equals_one_shot_evaluate(tmp_path, capsys):
     for a, b in zip(got["per_class"], ref["per_class"], strict=True):
         assert a["count"] == b["count"] and a["nll_mean"] == pytest.approx(b["nll_mean"], rel=1e-12)
     assert d["rows"]["ignored"] == int(np.sum(y == -100))
+
+
+def test_row_order_does_not_matter(tmp_path, capsys):
+    ex = load_example()
+    perm = np.random.default_rng(5).permutation(len(ex.target))
+    np.savez(tmp_path / "a.npz", logits=ex.logits, target=ex.target)
+    np.savez(tmp_path / "b.npz", logits=ex.logits[perm], target=ex.target[perm])
+    a, _, _ = run_json(["evaluate", tmp_path / "a.npz", "--batch-size", "100"], capsys)
+    b, _, _ = run_json(["evaluate", tmp_path / "b.npz", "--batch-size", "100"], capsys)
+    for k in ("cross_entropy", "accuracy", "brier"):
+        assert a["report"][k] == pytest.approx(b["report"][k], rel=1e-12)
+    assert a["report"]["calibration"]["ece"] == pytest.approx(b["report"]["calibration"]["ece"],
+                                                              rel=1e-12)
+
+
+def test_core_value_error_names_file_and_rows(tmp_path, capsys, monkeypatch):
+    from crossentropy import accumulate
+
+    def boom(self, *a, **k):
+        raise ValueError("pred: something the core rejects")
+
+    monkeypatch.setattr(accumulate.Accumulator, "update", boom)
+    np.savez(tmp_path / "d.npz", logits=np.zeros((10, 2)), target=np.arange(10) % 2)
+    _fails(["evaluate", tmp_path / "d.npz", "--batch-size", "4"], capsys, 3,
+           f"{tmp_path / 'd.npz'} rows 0–3: pred: something the core rejects")
 
 
 def test_weights_base2_probs_and_auto_kind(tmp_path, capsys):
