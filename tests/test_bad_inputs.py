@@ -16,10 +16,11 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from oracles import TOL, assert_close, ref_cross_entropy, ref_grad_logits, ref_terms
 from scipy.special import log_softmax as sp_log_softmax
 
 import crossentropy as ce
+
+from oracles import TOL, assert_close, ref_cross_entropy, ref_grad_logits, ref_terms
 
 LOG2 = math.log(2.0)
 
@@ -72,7 +73,9 @@ def test_defined_values_all_neginf_row_is_nan_only_there():
 
 
 def test_row1_batch_mismatch_raises():
-    with pytest.raises(ValueError, match=r"`target` shape \(2,\).*class indices \(3,\).*distribution \(3, 4\)"):
+    with pytest.raises(
+        ValueError, match=r"`target` shape \(2,\).*class indices \(3,\).*distribution \(3, 4\)"
+    ):
         ce.cross_entropy(np.zeros((3, 4)), np.array([0, 1]))
 
 
@@ -94,7 +97,9 @@ def test_row1_integer_target_with_prediction_shape_is_a_type_error():
 
 def test_row1_kdim_axis1_shape_error():
     x = np.zeros((2, 3, 4, 5))  # (N, C, d1, d2), classes on axis 1
-    with pytest.raises(ValueError, match=r"`target` shape \(2, 4, 4\).*class indices \(2, 4, 5\).*axis 1"):
+    with pytest.raises(
+        ValueError, match=r"`target` shape \(2, 4, 4\).*class indices \(2, 4, 5\).*axis 1"
+    ):
         ce.cross_entropy(x, np.zeros((2, 4, 4), dtype=np.int64), axis=1)
     # the right shape works and equals the channels-last computation
     rng = np.random.default_rng(0)
@@ -107,7 +112,9 @@ def test_row1_kdim_axis1_shape_error():
 
 
 def test_row1_zero_classes_raises():
-    with pytest.raises(ValueError, match=r"`pred` has no classes.*size 0 along axis 1.*at least one class"):
+    with pytest.raises(
+        ValueError, match=r"`pred` has no classes.*size 0 along axis 1.*at least one class"
+    ):
         ce.cross_entropy(np.zeros((3, 0)), np.zeros(3, dtype=np.int64))
 
 
@@ -132,7 +139,9 @@ def test_row2_many_bad_labels_counted():
 
 
 def test_row2_label_out_of_range_without_validation_is_nan_not_plausible(impl):
-    out = ce.cross_entropy(np.zeros((2, 3)), np.array([0, 7]), validate=False, reduction="none", impl=impl)
+    out = ce.cross_entropy(
+        np.zeros((2, 3)), np.array([0, 7]), validate=False, reduction="none", impl=impl
+    )
     assert out[0] == pytest.approx(math.log(3), rel=1e-15) and np.isnan(out[1])
 
 
@@ -140,7 +149,9 @@ def test_row3_negative_label_other_than_ignore_index_raises():
     with pytest.raises(ValueError, match=r"`target`.*ignore_index` \(-100\).*index 1 \(value -1\)"):
         ce.cross_entropy(np.zeros((3, 4)), np.array([0, -1, 2]))
     # the exact ignore_index value is exempt, also a custom one
-    out = ce.cross_entropy(np.zeros((3, 4)), np.array([0, -1, 2]), ignore_index=-1, reduction="none")
+    out = ce.cross_entropy(
+        np.zeros((3, 4)), np.array([0, -1, 2]), ignore_index=-1, reduction="none"
+    )
     assert out.tolist()[1] == 0.0
 
 
@@ -155,7 +166,9 @@ def test_row4_float_labels_exact_integers_accepted():
 
 
 def test_row4_fractional_float_label_raises_never_truncates():
-    with pytest.raises(ValueError, match=r"`target`.*finite whole number.*index 1 \(value 0.9\).*never truncated"):
+    with pytest.raises(
+        ValueError, match=r"`target`.*finite whole number.*index 1 \(value 0.9\).*never truncated"
+    ):
         ce.cross_entropy(np.zeros((3, 4)), np.array([0.0, 0.9, 2.0]))
     with pytest.raises(ValueError, match=r"`target`.*finite whole number.*index 2 \(value nan\)"):
         ce.cross_entropy(np.zeros((3, 4)), np.array([0.0, 1.0, np.nan]))
@@ -223,7 +236,9 @@ def test_row5_plus_inf_logit():
 # --------------------------------------------------------------------------- 6: probabilities range
 
 
-@pytest.mark.parametrize("value, where", [(1.2, r"\(0, 1\) \(value 1.2"), (-0.1, r"\(0, 0\) \(value -0.1")])
+@pytest.mark.parametrize(
+    "value, where", [(1.2, r"\(0, 1\) \(value 1.2"), (-0.1, r"\(0, 0\) \(value -0.1")]
+)
 def test_row6_probabilities_outside_unit_interval_raise(value, where):
     p = np.array([[0.5, 0.5], [0.3, 0.7]])
     p[0, 1 if value > 1 else 0] = value
@@ -242,7 +257,9 @@ def test_row6_probabilities_within_tolerance_are_set_to_the_bound(dtype):
         assert float(ce.cross_entropy(p, np.array([1]), kind="probs")) == math.inf  # −log 0
     assert p[0, 0] == dtype(1 + 2 * e)  # the caller's array is untouched
     with pytest.raises(ValueError, match="kind='probs'"):
-        ce.cross_entropy(np.array([[1 + 20 * e, -20 * e]], dtype=dtype), np.array([0]), kind="probs")
+        ce.cross_entropy(
+            np.array([[1 + 20 * e, -20 * e]], dtype=dtype), np.array([0]), kind="probs"
+        )
 
 
 def test_row6_binary_probabilities_outside_unit_interval_raise():
@@ -255,20 +272,29 @@ def test_row6_binary_probabilities_outside_unit_interval_raise():
 
 def test_row7_unnormalised_probabilities_warn_and_are_not_renormalised():
     p = np.array([[0.5, 0.2, 0.1], [0.2, 0.3, 0.5]])
-    with pytest.warns(ce.NotNormalizedWarning, match=r"`pred`.*do not sum to 1.*index 0 \(value 0\.(8|79).*not renormalised"):
+    with pytest.warns(
+        ce.NotNormalizedWarning,
+        match=r"`pred`.*do not sum to 1.*index 0 \(value 0\.(8|79).*not renormalised",
+    ):
         out = ce.cross_entropy(p, np.array([0, 2]), kind="probs", reduction="none")
     assert_close(out, [-math.log(0.5), -math.log(0.5)])  # not −log(0.5 / 0.8)
 
 
 def test_row7_unnormalised_log_probs_warn_and_are_not_renormalised():
     lp = np.log(np.array([[0.5, 0.2, 0.1]]))
-    with pytest.warns(ce.NotNormalizedWarning, match=r"`pred`.*kind='log_probs'.*log-sum-exp to 0.*not renormalised"):
+    with pytest.warns(
+        ce.NotNormalizedWarning,
+        match=r"`pred`.*kind='log_probs'.*log-sum-exp to 0.*not renormalised",
+    ):
         out = ce.cross_entropy(lp, np.array([0]), kind="log_probs")
     assert_close(out, -math.log(0.5))
 
 
 def test_row7_positive_log_probs_raise():
-    with pytest.raises(ValueError, match=r"`pred` with kind='log_probs' must be ≤ 0.*index \(0, 0\) \(value 0.1\).*kind='logits'"):
+    with pytest.raises(
+        ValueError,
+        match=r"`pred` with kind='log_probs' must be ≤ 0.*index \(0, 0\) \(value 0.1\).*kind='logits'",
+    ):
         ce.cross_entropy(np.array([[0.1, -1.0]]), np.array([0]), kind="log_probs")
 
 
@@ -278,7 +304,9 @@ def test_row8_unnormalised_soft_targets_warn_and_count_with_their_mass():
     lq = sp_log_softmax(x, axis=-1)
     l0 = -(0.5 * lq[0, 0] + 0.2 * lq[0, 1])
     l1 = -lq[1, 2]
-    with pytest.warns(ce.NotNormalizedWarning, match=r"`target` rows do not sum to 1.*index 0 \(value 0.7"):
+    with pytest.warns(
+        ce.NotNormalizedWarning, match=r"`target` rows do not sum to 1.*index 0 \(value 0.7"
+    ):
         mean = ce.cross_entropy(x, y)
     assert_close(mean, (l0 + l1) / (0.7 + 1.0))  # each row counts with its mass, no renormalising
     with quiet():
@@ -286,7 +314,10 @@ def test_row8_unnormalised_soft_targets_warn_and_count_with_their_mass():
 
 
 def test_row8_negative_or_nonfinite_soft_target_raises():
-    with pytest.raises(ValueError, match=r"`target` distributions must be finite and non-negative.*index \(0, 1\) \(value -0.2\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"`target` distributions must be finite and non-negative.*index \(0, 1\) \(value -0.2\)",
+    ):
         ce.cross_entropy(np.zeros((1, 3)), np.array([[1.2, -0.2, 0.0]]))
     with pytest.raises(ValueError, match=r"`target`.*index \(0, 2\) \(value nan\)"):
         ce.cross_entropy(np.zeros((1, 3)), np.array([[0.5, 0.5, np.nan]]))
@@ -323,7 +354,9 @@ def test_row9_empty_batch_mean_is_nan_and_warns(impl):
 def test_row9_empty_batch_raise(reduction):
     msg = r"N = 0.*empty='raise'.*use empty='nan' or 'zero'"
     with pytest.raises(ValueError, match=msg):
-        ce.cross_entropy(np.zeros((0, 3)), np.zeros(0, dtype=np.int64), reduction=reduction, empty="raise")
+        ce.cross_entropy(
+            np.zeros((0, 3)), np.zeros(0, dtype=np.int64), reduction=reduction, empty="raise"
+        )
 
 
 def test_row9_empty_batch_torch():
@@ -344,7 +377,9 @@ def test_row10_all_ignored(impl, empty):
             out = ce.cross_entropy(x, t, impl=impl)
         assert np.isnan(float(out))
         # PyTorch gives NaN as well (0/0), on the same input
-        assert torch.isnan(torch.nn.functional.cross_entropy(torch.as_tensor(x), torch.as_tensor(t)))
+        assert torch.isnan(
+            torch.nn.functional.cross_entropy(torch.as_tensor(x), torch.as_tensor(t))
+        )
     else:
         assert float(ce.cross_entropy(x, t, empty=empty, impl=impl)) == 0.0
     assert float(ce.cross_entropy(x, t, reduction="sum", impl=impl, empty=empty)) == 0.0
@@ -354,7 +389,9 @@ def test_row10_all_ignored(impl, empty):
 
 
 def test_row10_all_ignored_raise():
-    with pytest.raises(ValueError, match=r"all 2 examples are masked.*empty='raise'.*empty='nan' or 'zero'"):
+    with pytest.raises(
+        ValueError, match=r"all 2 examples are masked.*empty='raise'.*empty='nan' or 'zero'"
+    ):
         ce.cross_entropy(np.zeros((2, 3)), np.array([-100, -100]), empty="raise")
 
 
@@ -397,7 +434,9 @@ def test_row12_float16_computed_and_returned_in_float32(impl):
     x[::7, 0] = x[::7].max(-1) + 10  # confident rows
     t = rng.integers(0, 50, size=64)
     t[::7] = 0
-    out = ce.cross_entropy(x, t, reduction="none", impl="array_api" if impl == "array_api" else "auto")
+    out = ce.cross_entropy(
+        x, t, reduction="none", impl="array_api" if impl == "array_api" else "auto"
+    )
     assert out.dtype == np.float32
     exact = ref_terms(x.astype(np.float64), t)[0]
     err = np.abs(out.astype(np.float64) - exact)
@@ -453,9 +492,13 @@ def test_row13_non_contiguous_numpy_equals_contiguous(impl, name):
     xc, tc = np.ascontiguousarray(x), np.ascontiguousarray(t)
     t_view = t
     for red in ("none", "mean"):
-        assert_close(ce.cross_entropy(x, t_view, reduction=red, impl=impl),
-                     ce.cross_entropy(xc, tc, reduction=red, impl=impl))
-    assert_close(ce.cross_entropy_grad(x, t_view, impl=impl), ce.cross_entropy_grad(xc, tc, impl=impl))
+        assert_close(
+            ce.cross_entropy(x, t_view, reduction=red, impl=impl),
+            ce.cross_entropy(xc, tc, reduction=red, impl=impl),
+        )
+    assert_close(
+        ce.cross_entropy_grad(x, t_view, impl=impl), ce.cross_entropy_grad(xc, tc, impl=impl)
+    )
     assert_close(ce.cross_entropy(x, t_view, impl=impl), ref_cross_entropy(xc, tc))
 
 
@@ -466,12 +509,18 @@ def test_row13_non_contiguous_soft_targets_and_weights(impl):
     w = rng.uniform(0.5, 2, size=10)[::2]
     s = rng.uniform(0.5, 2, size=16)[::-2]
     a = ce.cross_entropy(x, y, weight=w, sample_weight=s, impl=impl)
-    b = ce.cross_entropy(*(np.ascontiguousarray(v) for v in (x, y)), weight=np.ascontiguousarray(w),
-                         sample_weight=np.ascontiguousarray(s), impl=impl)
+    b = ce.cross_entropy(
+        *(np.ascontiguousarray(v) for v in (x, y)),
+        weight=np.ascontiguousarray(w),
+        sample_weight=np.ascontiguousarray(s),
+        impl=impl,
+    )
     assert_close(a, b)
 
 
-@pytest.mark.parametrize("name", ["expanded", "transposed", "step-sliced", "offset", "expanded-target"])
+@pytest.mark.parametrize(
+    "name", ["expanded", "transposed", "step-sliced", "offset", "expanded-target"]
+)
 def test_row13_non_contiguous_torch_equals_contiguous(name):
     g = torch.Generator().manual_seed(7)
     base = torch.randn(10, 8, generator=g, dtype=torch.float64)
@@ -501,7 +550,9 @@ def test_row15_dtype_promotion_and_rejection():
     x32 = np.zeros((2, 3), dtype=np.float32)
     out = ce.cross_entropy(x32, np.array([0, 1]), weight=np.ones(3), sample_weight=np.ones(2))
     assert out.dtype == np.float32  # weights are cast to the compute dtype
-    with pytest.raises(TypeError, match=r"`pred` must be a floating-point array.*int64.*astype\(float\)"):
+    with pytest.raises(
+        TypeError, match=r"`pred` must be a floating-point array.*int64.*astype\(float\)"
+    ):
         ce.cross_entropy(np.zeros((2, 3), dtype=np.int64), np.array([0, 1]))
     with pytest.raises(TypeError, match=r"`pred` must be real floating point.*complex"):
         ce.cross_entropy(np.zeros((2, 3), dtype=np.complex128), np.array([0, 1]))
@@ -518,7 +569,9 @@ def test_row16_label_smoothing_out_of_range_raises(eps):
 
 def test_row16_smoothing_others_needs_two_classes():
     with pytest.raises(ValueError, match=r"`smoothing='others'`.*at least 2 classes"):
-        ce.cross_entropy(np.zeros((2, 1)), np.array([0, 0]), label_smoothing=0.1, smoothing="others")
+        ce.cross_entropy(
+            np.zeros((2, 1)), np.array([0, 0]), label_smoothing=0.1, smoothing="others"
+        )
 
 
 def test_row16_smoothing_with_ignore_and_weights_matches_torch(impl):
@@ -527,8 +580,9 @@ def test_row16_smoothing_with_ignore_and_weights_matches_torch(impl):
     t = np.array([0, -100, 3, 2, -100, 1])
     w = np.array([0.5, 2.0, 1.0, 0.0])
     out = ce.cross_entropy(x, t, weight=w, label_smoothing=0.2, impl=impl)
-    ref = torch.nn.functional.cross_entropy(torch.as_tensor(x), torch.as_tensor(t), weight=torch.as_tensor(w),
-                                            label_smoothing=0.2)
+    ref = torch.nn.functional.cross_entropy(
+        torch.as_tensor(x), torch.as_tensor(t), weight=torch.as_tensor(w), label_smoothing=0.2
+    )
     assert_close(out, ref.item())
     assert_close(out, ref_cross_entropy(x, t, weight=w, label_smoothing=0.2))
 
@@ -538,9 +592,13 @@ def test_row16_smoothing_with_ignore_and_weights_matches_torch(impl):
 
 def test_row17_class_weight_wrong_length_or_negative_raises():
     x, t = np.zeros((2, 3)), np.array([0, 1])
-    with pytest.raises(ValueError, match=r"`weight` must have one entry per class, shape \(3,\); got \(2,\)"):
+    with pytest.raises(
+        ValueError, match=r"`weight` must have one entry per class, shape \(3,\); got \(2,\)"
+    ):
         ce.cross_entropy(x, t, weight=np.ones(2))
-    with pytest.raises(ValueError, match=r"`weight` must be finite and non-negative.*index 1 \(value -1.0\)"):
+    with pytest.raises(
+        ValueError, match=r"`weight` must be finite and non-negative.*index 1 \(value -1.0\)"
+    ):
         ce.cross_entropy(x, t, weight=np.array([1.0, -1.0, 1.0]))
     with pytest.raises(ValueError, match=r"`weight`.*index 2 \(value nan\)"):
         ce.cross_entropy(x, t, weight=np.array([1.0, 1.0, np.nan]))
@@ -548,7 +606,10 @@ def test_row17_class_weight_wrong_length_or_negative_raises():
 
 def test_row17_sample_weight_wrong_shape_or_negative_raises():
     x, t = np.zeros((2, 3)), np.array([0, 1])
-    with pytest.raises(ValueError, match=r"`sample_weight` must have one entry per example, shape \(2,\); got \(3,\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"`sample_weight` must have one entry per example, shape \(2,\); got \(3,\)",
+    ):
         ce.cross_entropy(x, t, sample_weight=np.ones(3))
     with pytest.raises(ValueError, match=r"`sample_weight`.*index 1 \(value -1.0\).*Use 0 to mask"):
         ce.cross_entropy(x, t, sample_weight=np.array([1.0, -1.0]))
@@ -584,23 +645,31 @@ def test_row18_auto_decides_log_probs_and_logits():
 
 def test_row18_auto_ambiguous_mixed_rows_raise():
     p = np.array([[0.2, 0.8], [1.0, 3.0]])  # row 0 a distribution, row 1 not
-    with pytest.raises(ValueError, match=r"kind='auto' is ambiguous.*index 0.*Pass kind= explicitly"):
+    with pytest.raises(
+        ValueError, match=r"kind='auto' is ambiguous.*index 0.*Pass kind= explicitly"
+    ):
         ce.cross_entropy(p, np.array([0, 1]), kind="auto")
 
 
 def test_row18_auto_single_class_raises():
-    with pytest.raises(ValueError, match=r"kind='auto' cannot decide for a single class \(C = 1\).*Pass kind="):
+    with pytest.raises(
+        ValueError, match=r"kind='auto' cannot decide for a single class \(C = 1\).*Pass kind="
+    ):
         ce.cross_entropy(np.array([[0.2], [1.0]]), np.array([0, 0]), kind="auto")
 
 
 def test_row18_double_softmax_warning():
     p = np.array([[0.2, 0.8], [0.5, 0.5]])
-    with pytest.warns(ce.DoubleSoftmaxWarning, match=r"`pred`.*kind='logits'.*double softmax.*kind='probs'"):
+    with pytest.warns(
+        ce.DoubleSoftmaxWarning, match=r"`pred`.*kind='logits'.*double softmax.*kind='probs'"
+    ):
         out = ce.cross_entropy(p, np.array([1, 0]))
     assert_close(out, ref_cross_entropy(p, np.array([1, 0])))  # computed as logits, as asked
     with warnings.catch_warnings():
         warnings.simplefilter("error", ce.DoubleSoftmaxWarning)
-        ce.cross_entropy(np.array([[0.2, 0.7], [0.5, 0.5]]), np.array([1, 0]))  # not every row: silent
+        ce.cross_entropy(
+            np.array([[0.2, 0.7], [0.5, 0.5]]), np.array([1, 0])
+        )  # not every row: silent
 
 
 # --------------------------------------------------------------------------- 19: single-class ground truth
@@ -631,7 +700,9 @@ def test_row20_perplexity_overflow_gives_inf(dtype):
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         assert float(ce.perplexity(x, np.array([0]))) == math.inf
-    assert float(ce.cross_entropy(x, np.array([0]))) == pytest.approx(800.0, rel=TOL[np.dtype(dtype)]["rtol"])
+    assert float(ce.cross_entropy(x, np.array([0]))) == pytest.approx(
+        800.0, rel=TOL[np.dtype(dtype)]["rtol"]
+    )
 
 
 # --------------------------------------------------------------------------- mixed array libraries
@@ -654,8 +725,16 @@ def test_mixed_libraries_numpy_weights_with_torch_prediction():
 # --------------------------------------------------------------------------- options
 
 
-@pytest.mark.parametrize("option, value", [("reduction", "avg"), ("kind", "prob"), ("empty", "none"),
-                                           ("smoothing", "gauss"), ("divide_by", "n")])
+@pytest.mark.parametrize(
+    "option, value",
+    [
+        ("reduction", "avg"),
+        ("kind", "prob"),
+        ("empty", "none"),
+        ("smoothing", "gauss"),
+        ("divide_by", "n"),
+    ],
+)
 def test_unknown_option_names_the_choices(option, value):
     with pytest.raises(ValueError, match=rf"`{option}` must be one of .*; got '{value}'"):
         ce.cross_entropy(np.zeros((2, 3)), np.array([0, 1]), **{option: value})

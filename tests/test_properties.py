@@ -26,13 +26,14 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from oracles import TOL, ref_entropy, ref_grad_logits, ref_reduce, ref_terms
 from scipy.special import log_softmax as sp_log_softmax
 from scipy.special import logsumexp as sp_logsumexp
 from scipy.special import softmax as sp_softmax
 
 import crossentropy as ce
 from crossentropy.special import logsumexp
+
+from oracles import TOL, ref_entropy, ref_grad_logits, ref_reduce, ref_terms
 
 pytestmark = pytest.mark.filterwarnings("ignore::crossentropy.CrossEntropyWarning")
 
@@ -104,8 +105,20 @@ def _floats(bound=1e4):
 
 
 @st.composite
-def logits(draw, dtype, *, min_n=0, max_n=6, min_c=1, max_c=6, neginf=True, extreme=True, bound=1e4,
-           n=None, c=None):
+def logits(
+    draw,
+    dtype,
+    *,
+    min_n=0,
+    max_n=6,
+    min_c=1,
+    max_c=6,
+    neginf=True,
+    extreme=True,
+    bound=1e4,
+    n=None,
+    c=None,
+):
     """(N, C) logits in [−bound, bound]; optionally −inf injected in cells or whole rows, and ±1e30."""
     n = draw(st.integers(min_n, max_n)) if n is None else n
     c = draw(st.integers(min_c, max_c)) if c is None else c
@@ -131,7 +144,9 @@ def labels(draw, n, c, *, ignore=True, ignore_index=-100):
 @st.composite
 def soft_labels(draw, n, c, dtype, *, zeros=True):
     """Non-negative rows normalised to 1 (in float64, then cast), with exact zeros."""
-    raw = np.array(draw(hnp.arrays(np.float64, (n, c), elements=st.floats(0.0, 1.0, allow_subnormal=False))))
+    raw = np.array(
+        draw(hnp.arrays(np.float64, (n, c), elements=st.floats(0.0, 1.0, allow_subnormal=False)))
+    )
     if zeros and n * c:
         raw[draw(hnp.arrays(np.bool_, (n, c)))] = 0.0
     for i in range(n):
@@ -235,8 +250,16 @@ def test_p2_index_equals_one_hot_with_weights(impl, dtype, data):
     x = data.draw(logits(dtype, min_n=1))
     n, c = x.shape
     t = data.draw(labels(n, c))
-    w = np.array(data.draw(hnp.arrays(dtype, (c,), elements=st.floats(0.0, 3.0, width=32, allow_subnormal=False))))
-    s = np.array(data.draw(hnp.arrays(dtype, (n,), elements=st.floats(0.0, 3.0, width=32, allow_subnormal=False))))
+    w = np.array(
+        data.draw(
+            hnp.arrays(dtype, (c,), elements=st.floats(0.0, 3.0, width=32, allow_subnormal=False))
+        )
+    )
+    s = np.array(
+        data.draw(
+            hnp.arrays(dtype, (n,), elements=st.floats(0.0, 3.0, width=32, allow_subnormal=False))
+        )
+    )
     y = onehot(t, c, dtype)
     scale = row_scale(x) * 9
     for red in ("none", "sum", "mean"):
@@ -263,11 +286,22 @@ def test_p3_cross_entropy_is_entropy_plus_kl(dtype, data):
     check(d.cross_entropy, to_np(d.entropy) + to_np(d.kl), dtype, scale, what="CE = H + KL per row")
     check(d.entropy, ref_entropy(y), dtype, what="H vs reference")
     check(d.cross_entropy, ref_terms(x, y)[0], dtype, scale, what="CE vs reference")
-    check(ce.cross_entropy(x, y, reduction="none"), ref_terms(x, y)[0], dtype, scale, what="cross_entropy")
+    check(
+        ce.cross_entropy(x, y, reduction="none"),
+        ref_terms(x, y)[0],
+        dtype,
+        scale,
+        what="cross_entropy",
+    )
     if n and np.all(np.isfinite(to_np(d.kl))):
         m = ce.decompose(x, y)
-        check(m.cross_entropy, float(to_np(m.entropy)) + float(to_np(m.kl)), dtype, scale.max(),
-              what="CE = H + KL after the mean")
+        check(
+            m.cross_entropy,
+            float(to_np(m.entropy)) + float(to_np(m.kl)),
+            dtype,
+            scale.max(),
+            what="CE = H + KL after the mean",
+        )
 
 
 # --------------------------------------------------------------------------- P4
@@ -286,12 +320,20 @@ def test_p4_shift_invariance(impl, dtype, data):
         xs = (x + dtype(shift)).astype(dtype)  # the shifted input, rounded in its own dtype
         shifted = ce.cross_entropy(xs, t, reduction="none", impl=impl)
         # against the float64 reference evaluated on the SAME shifted array
-        check(shifted, ref_terms(xs, t)[0], dtype, row_scale(xs), what=f"CE(x + {shift}) vs reference")
+        check(
+            shifted, ref_terms(xs, t)[0], dtype, row_scale(xs), what=f"CE(x + {shift}) vs reference"
+        )
         # invariance: equal up to the rounding of x + c in the input dtype
         allowance = 2 * (row_scale(x) + abs(shift))
         check(shifted, to_np(base), dtype, allowance, what=f"CE(x + {shift}) = CE(x)")
         gs = ce.cross_entropy_grad(xs, t, reduction="sum", impl=impl)
-        check(gs, to_np(gb), dtype, allowance[:, None] * np.ones((1, c)), what=f"gradient, shift {shift}")
+        check(
+            gs,
+            to_np(gb),
+            dtype,
+            allowance[:, None] * np.ones((1, c)),
+            what=f"gradient, shift {shift}",
+        )
 
 
 # --------------------------------------------------------------------------- P5
@@ -299,7 +341,11 @@ def test_p4_shift_invariance(impl, dtype, data):
 
 @dtypes
 @SETTINGS
-@given(data=st.data(), eps_=st.sampled_from([0.0, 0.1, 0.7]), smoothing=st.sampled_from(["uniform", "others"]))
+@given(
+    data=st.data(),
+    eps_=st.sampled_from([0.0, 0.1, 0.7]),
+    smoothing=st.sampled_from(["uniform", "others"]),
+)
 def test_p5_gradient_closed_form(impl, dtype, data, eps_, smoothing):
     x = data.draw(logits(dtype, min_c=2))
     n, c = x.shape
@@ -308,8 +354,16 @@ def test_p5_gradient_closed_form(impl, dtype, data, eps_, smoothing):
     # everywhere (loss +inf), so keep those rows finite there
     if eps_:
         x = np.where(np.isfinite(x), x, dtype(-7.0))
-    w = np.array(data.draw(hnp.arrays(dtype, (c,), elements=st.floats(0.0, 2.0, width=32, allow_subnormal=False))))
-    s = np.array(data.draw(hnp.arrays(dtype, (n,), elements=st.floats(0.0, 2.0, width=32, allow_subnormal=False))))
+    w = np.array(
+        data.draw(
+            hnp.arrays(dtype, (c,), elements=st.floats(0.0, 2.0, width=32, allow_subnormal=False))
+        )
+    )
+    s = np.array(
+        data.draw(
+            hnp.arrays(dtype, (n,), elements=st.floats(0.0, 2.0, width=32, allow_subnormal=False))
+        )
+    )
     kw = dict(label_smoothing=eps_, smoothing=smoothing)
     for red in ("mean", "sum"):
         for opts in ({}, {"weight": w, "sample_weight": s}):
@@ -325,7 +379,14 @@ def test_p5_gradient_closed_form(impl, dtype, data, eps_, smoothing):
             if not opts and not np.any(allneg):
                 # rows of a normalised target sum to 0
                 rs = to_np(g).astype(np.float64).sum(-1)
-                check(rs, np.zeros(n), dtype, 8 * c / den, what="gradient rows sum to 0", check_dtype=False)
+                check(
+                    rs,
+                    np.zeros(n),
+                    dtype,
+                    8 * c / den,
+                    what="gradient rows sum to 0",
+                    check_dtype=False,
+                )
     # the textbook form: softmax − ((1−ε)·onehot + ε/C), ÷ count for the mean
     if smoothing == "uniform" and not np.any(np.all(x == -np.inf, axis=-1)):
         valid = t != -100
@@ -340,20 +401,27 @@ def test_p5_gradient_closed_form(impl, dtype, data, eps_, smoothing):
 @SETTINGS
 @given(data=st.data(), eps_=st.sampled_from([0.0, 0.2]))
 def test_p5_gradient_matches_autograd_and_finite_differences(impl, data, eps_):
-    x = data.draw(logits(np.float64, min_n=1, max_n=3, min_c=2, max_c=4, neginf=False, extreme=False, bound=20.0))
+    x = data.draw(
+        logits(
+            np.float64, min_n=1, max_n=3, min_c=2, max_c=4, neginf=False, extreme=False, bound=20.0
+        )
+    )
     n, c = x.shape
     t = data.draw(labels(n, c))
     w = np.array(data.draw(hnp.arrays(np.float64, (c,), elements=st.floats(0.1, 2.0))))
     g = ce.cross_entropy_grad(x, t, weight=w, label_smoothing=eps_, impl=impl)
     xt = torch.tensor(x, requires_grad=True)
     if np.any(t != -100):
-        loss = torch.nn.functional.cross_entropy(xt, torch.as_tensor(t), weight=torch.as_tensor(w),
-                                                 label_smoothing=eps_)
+        loss = torch.nn.functional.cross_entropy(
+            xt, torch.as_tensor(t), weight=torch.as_tensor(w), label_smoothing=eps_
+        )
         loss.backward()
         check(g, xt.grad.numpy(), np.float64, 4, what="gradient vs torch autograd")
 
     def f(z):
-        return float(ce.cross_entropy(z, t, weight=w, label_smoothing=eps_, impl=impl, empty="zero"))
+        return float(
+            ce.cross_entropy(z, t, weight=w, label_smoothing=eps_, impl=impl, empty="zero")
+        )
 
     h = 1e-6
     fd = np.zeros_like(x)
@@ -373,7 +441,12 @@ def test_p5_gradient_with_subnormal_class_weight(impl):
     w = np.array([2e-39, 1.0], dtype=np.float32)
     g = ce.cross_entropy_grad(x, np.array([0]), weight=w, impl=impl)
     check(g, [[-0.5, 0.5]], np.float32, what="gradient with a subnormal class weight")
-    check(ce.cross_entropy(x, np.array([0]), weight=w, impl=impl), math.log(2), np.float32, what="loss")
+    check(
+        ce.cross_entropy(x, np.array([0]), weight=w, impl=impl),
+        math.log(2),
+        np.float32,
+        what="loss",
+    )
 
 
 def test_p5_gradient_zero_coefficient_row_is_exactly_zero(impl):
@@ -397,7 +470,11 @@ def test_p5_gradient_zero_coefficient_row_is_exactly_zero(impl):
 def test_p6_binary_equals_two_class_softmax_and_softplus(dtype, data):
     shape = data.draw(st.tuples(st.integers(0, 5), st.integers(1, 3)))
     x = np.array(data.draw(hnp.arrays(dtype, shape, elements=_floats(1e4))))
-    y = np.array(data.draw(hnp.arrays(dtype, shape, elements=st.floats(0.0, 1.0, width=32, allow_subnormal=False))))
+    y = np.array(
+        data.draw(
+            hnp.arrays(dtype, shape, elements=st.floats(0.0, 1.0, width=32, allow_subnormal=False))
+        )
+    )
     b = ce.binary_cross_entropy(x, y, reduction="none")
     x64, y64 = x.astype(np.float64), y.astype(np.float64)
     expected = np.logaddexp(0.0, x64) - y64 * x64  # softplus(x) − y·x
@@ -417,7 +494,11 @@ def test_p6_binary_equals_two_class_softmax_and_softplus(dtype, data):
 def test_p6_binary_probs_matches_logits_away_from_saturation(dtype, data):
     n = data.draw(st.integers(1, 8))
     x = np.array(data.draw(hnp.arrays(dtype, (n,), elements=st.floats(-6, 6, width=32))))
-    y = np.array(data.draw(hnp.arrays(dtype, (n,), elements=st.floats(0.0, 1.0, width=32, allow_subnormal=False))))
+    y = np.array(
+        data.draw(
+            hnp.arrays(dtype, (n,), elements=st.floats(0.0, 1.0, width=32, allow_subnormal=False))
+        )
+    )
     p = (1 / (1 + np.exp(-x.astype(np.float64)))).astype(dtype)  # sigmoid ∈ (0.0024, 0.9976)
     p64 = p.astype(np.float64)
     from_p = ce.binary_cross_entropy(p, y, kind="probs", reduction="none")
@@ -425,7 +506,13 @@ def test_p6_binary_probs_matches_logits_away_from_saturation(dtype, data):
     check(from_p, exp_p, dtype, what="BCE(probs) vs formula")
     from_x = ce.binary_cross_entropy(x, y, reduction="none")
     # the rounding of p in its dtype moves log(1 − p) by up to eps/(1 − p)
-    check(from_p, to_np(from_x), dtype, 2 / np.minimum(p64, 1 - p64) + np.abs(x), what="BCE(probs) = BCE(logits)")
+    check(
+        from_p,
+        to_np(from_x),
+        dtype,
+        2 / np.minimum(p64, 1 - p64) + np.abs(x),
+        what="BCE(probs) = BCE(logits)",
+    )
 
 
 def test_p6_binary_extreme_logits():
@@ -456,17 +543,38 @@ def test_p7_chain_identities(impl, dtype, data):
     sc = row_scale(x).max() + 1
     cross = ce.cross_entropy(x, t, impl=impl)
     check(cross, mean_nll, dtype, sc, what="CE mean")
-    check(ce.likelihood(x, t, reduction="mean", impl=impl), np.exp(log_true.mean()), dtype, sc,
-          what="likelihood mean = geometric mean of p_true")
-    check(ce.likelihood(x, t, reduction="none", impl=impl), np.exp(log_true), dtype, sc,
-          what="likelihood per example")
+    check(
+        ce.likelihood(x, t, reduction="mean", impl=impl),
+        np.exp(log_true.mean()),
+        dtype,
+        sc,
+        what="likelihood mean = geometric mean of p_true",
+    )
+    check(
+        ce.likelihood(x, t, reduction="none", impl=impl),
+        np.exp(log_true),
+        dtype,
+        sc,
+        what="likelihood per example",
+    )
     ll = ce.log_likelihood(x, t, impl=impl)
     check(ll, -to_np(ce.nll(x, t, impl=impl)), dtype, what="log_likelihood = −nll")
-    check(np.asarray(to_np(ll)) / n, -float(to_np(cross)), dtype, sc, what="log_likelihood = −n·CE (as sum/n)")
+    check(
+        np.asarray(to_np(ll)) / n,
+        -float(to_np(cross)),
+        dtype,
+        sc,
+        what="log_likelihood = −n·CE (as sum/n)",
+    )
     check(ll / n, log_true.sum() / n, dtype, sc, what="log_likelihood vs reference (sum/n)")
     check(ce.perplexity(x, t, impl=impl), np.exp(mean_nll), dtype, sc * 10, what="perplexity")
-    check(ce.perplexity(x, t, reduction="none", impl=impl), np.exp(-log_true), dtype, sc * 10,
-          what="per-example perplexity")
+    check(
+        ce.perplexity(x, t, reduction="none", impl=impl),
+        np.exp(-log_true),
+        dtype,
+        sc * 10,
+        what="per-example perplexity",
+    )
 
 
 @dtypes
@@ -511,9 +619,16 @@ def test_p10_ignored_rows_equal_removing_them(impl, dtype, data):
     # sample_weight = 0 is the same mask
     s = keep.astype(dtype)
     t2 = np.where(keep, t, 0)
-    check(ce.cross_entropy(xp, t2, sample_weight=s, impl=impl),
-          to_np(ce.cross_entropy(x[keep], t[keep], impl=impl)), dtype, sc.max(), what="s = 0 mask")
-    assert np.all(np.asarray(ce.cross_entropy_grad(xp, t2, sample_weight=s, impl=impl))[~keep] == 0.0)
+    check(
+        ce.cross_entropy(xp, t2, sample_weight=s, impl=impl),
+        to_np(ce.cross_entropy(x[keep], t[keep], impl=impl)),
+        dtype,
+        sc.max(),
+        what="s = 0 mask",
+    )
+    assert np.all(
+        np.asarray(ce.cross_entropy_grad(xp, t2, sample_weight=s, impl=impl))[~keep] == 0.0
+    )
 
 
 # --------------------------------------------------------------------------- P11
@@ -526,11 +641,23 @@ def test_p11_reductions_and_additivity(impl, dtype, data):
     x = data.draw(logits(dtype))
     n, c = x.shape
     t = data.draw(labels(n, c))
-    s = np.array(data.draw(hnp.arrays(dtype, (n,), elements=st.floats(0.0, 3.0, width=32, allow_subnormal=False))))
-    none = to_np(ce.cross_entropy(x, t, sample_weight=s, reduction="none", impl=impl)).astype(np.float64)
+    s = np.array(
+        data.draw(
+            hnp.arrays(dtype, (n,), elements=st.floats(0.0, 3.0, width=32, allow_subnormal=False))
+        )
+    )
+    none = to_np(ce.cross_entropy(x, t, sample_weight=s, reduction="none", impl=impl)).astype(
+        np.float64
+    )
     total = ce.cross_entropy(x, t, sample_weight=s, reduction="sum", impl=impl)
     cnt = max(n, 1)
-    check(to_np(total) / cnt, none.sum() / cnt, dtype, (row_scale(x) * 3).sum() / cnt, what="sum = Σ none (÷ n)")
+    check(
+        to_np(total) / cnt,
+        none.sum() / cnt,
+        dtype,
+        (row_scale(x) * 3).sum() / cnt,
+        what="sum = Σ none (÷ n)",
+    )
     terms = ce.loss_terms(x, t, sample_weight=s, impl=impl)
     check(terms.loss, none, dtype, row_scale(x) * 3, what="loss_terms.loss = none")
     wsum = float(np.sum(to_np(terms.weight), dtype=np.float64))
@@ -543,9 +670,19 @@ def test_p11_reductions_and_additivity(impl, dtype, data):
     k = data.draw(st.integers(0, n))
     a = ce.loss_terms(x[:k], t[:k], sample_weight=s[:k], impl=impl)
     b = ce.loss_terms(x[k:], t[k:], sample_weight=s[k:], impl=impl)
-    check(np.concatenate([to_np(a.loss), to_np(b.loss)]), to_np(terms.loss), dtype, row_scale(x) * 3,
-          what="split loss terms")
-    check(np.concatenate([to_np(a.weight), to_np(b.weight)]), to_np(terms.weight), dtype, what="split weights")
+    check(
+        np.concatenate([to_np(a.loss), to_np(b.loss)]),
+        to_np(terms.loss),
+        dtype,
+        row_scale(x) * 3,
+        what="split loss terms",
+    )
+    check(
+        np.concatenate([to_np(a.weight), to_np(b.weight)]),
+        to_np(terms.weight),
+        dtype,
+        what="split weights",
+    )
 
 
 # --------------------------------------------------------------------------- P12
@@ -558,22 +695,37 @@ def test_p12_sample_and_class_permutation(impl, dtype, data):
     x = data.draw(logits(dtype, min_n=1))
     n, c = x.shape
     t = data.draw(labels(n, c))
-    w = np.array(data.draw(hnp.arrays(dtype, (c,), elements=st.floats(0.125, 3.0, width=32, allow_subnormal=False))))
+    w = np.array(
+        data.draw(
+            hnp.arrays(dtype, (c,), elements=st.floats(0.125, 3.0, width=32, allow_subnormal=False))
+        )
+    )
     perm = np.array(data.draw(st.permutations(range(n))), dtype=np.int64)
-    cperm = np.array(data.draw(st.permutations(range(c))), dtype=np.int64)  # new column j = old cperm[j]
+    cperm = np.array(
+        data.draw(st.permutations(range(c))), dtype=np.int64
+    )  # new column j = old cperm[j]
     inv = np.argsort(cperm)
     base_none = to_np(ce.cross_entropy(x, t, weight=w, reduction="none", impl=impl))
     sc = row_scale(x) * 4
     # sample order
-    check(ce.cross_entropy(x[perm], t[perm], weight=w, impl=impl),
-          to_np(ce.cross_entropy(x, t, weight=w, impl=impl)), dtype, sc.sum(), what="sample order")
+    check(
+        ce.cross_entropy(x[perm], t[perm], weight=w, impl=impl),
+        to_np(ce.cross_entropy(x, t, weight=w, impl=impl)),
+        dtype,
+        sc.sum(),
+        what="sample order",
+    )
     # class permutation with remapped labels and weights
     t2 = np.where(t == -100, t, inv[np.where(t == -100, 0, t)])
     out = ce.cross_entropy(x[:, cperm], t2, weight=w[cperm], reduction="none", impl=impl)
     check(out, base_none, dtype, sc, what="class permutation")
     g = to_np(ce.cross_entropy_grad(x, finite_label_rows(x, t), weight=w, impl=impl))
-    g2 = ce.cross_entropy_grad(x[:, cperm], np.where(t == -100, t, inv[np.where(t == -100, 0, finite_label_rows(x, t))]),
-                               weight=w[cperm], impl=impl)
+    g2 = ce.cross_entropy_grad(
+        x[:, cperm],
+        np.where(t == -100, t, inv[np.where(t == -100, 0, finite_label_rows(x, t))]),
+        weight=w[cperm],
+        impl=impl,
+    )
     check(g2, g[:, cperm], dtype, 4 * np.ones((n, c)), what="class permutation of the gradient")
 
 
@@ -591,8 +743,13 @@ def test_p13_appending_a_neginf_class_changes_nothing(impl, dtype, data):
     xa = np.insert(x, pos, -np.inf, axis=1).astype(dtype)
     ta = np.where((t != -100) & (t >= pos), t + 1, t)
     sc = row_scale(x)
-    check(ce.cross_entropy(xa, ta, reduction="none", impl=impl),
-          to_np(ce.cross_entropy(x, t, reduction="none", impl=impl)), dtype, sc, what="loss with −inf class")
+    check(
+        ce.cross_entropy(xa, ta, reduction="none", impl=impl),
+        to_np(ce.cross_entropy(x, t, reduction="none", impl=impl)),
+        dtype,
+        sc,
+        what="loss with −inf class",
+    )
     g = to_np(ce.cross_entropy_grad(x, t, impl=impl))
     ga = np.asarray(ce.cross_entropy_grad(xa, ta, impl=impl))
     rows = ~np.all(x == -np.inf, axis=-1)  # an all −inf row has no distribution: NaN throughout
@@ -602,8 +759,13 @@ def test_p13_appending_a_neginf_class_changes_nothing(impl, dtype, data):
     y = data.draw(soft_labels(n, c, dtype))
     y = np.where(np.isfinite(x), y, 0).astype(dtype)
     ya = np.insert(y, pos, 0.0, axis=1).astype(dtype)
-    check(ce.cross_entropy(xa, ya, reduction="none", impl=impl),
-          to_np(ce.cross_entropy(x, y, reduction="none", impl=impl)), dtype, sc, what="soft target")
+    check(
+        ce.cross_entropy(xa, ya, reduction="none", impl=impl),
+        to_np(ce.cross_entropy(x, y, reduction="none", impl=impl)),
+        dtype,
+        sc,
+        what="soft target",
+    )
 
 
 # --------------------------------------------------------------------------- P14
@@ -653,8 +815,12 @@ def test_p15_logsumexp_bounds_and_reference(dtype, data):
 
 def test_p15_logsumexp_scipy_edge_cases():
     # values derived by hand: log(e^a + e^a) = a + log 2, log(n e^a) = a + log n
-    assert float(logsumexp(np.array([1000.0, 1000.0]))) == pytest.approx(1000 + math.log(2), rel=1e-15)
-    assert float(logsumexp(np.full(1000, 10000.0))) == pytest.approx(10000 + math.log(1000), rel=1e-15)
+    assert float(logsumexp(np.array([1000.0, 1000.0]))) == pytest.approx(
+        1000 + math.log(2), rel=1e-15
+    )
+    assert float(logsumexp(np.full(1000, 10000.0))) == pytest.approx(
+        10000 + math.log(1000), rel=1e-15
+    )
     tiny = np.full(10**6, math.log(1e-40))
     assert float(logsumexp(tiny)) == pytest.approx(math.log(1e-40) + math.log(1e6), rel=1e-12)
     assert float(logsumexp(np.array([-np.inf, -np.inf]))) == -np.inf
@@ -677,7 +843,11 @@ def test_p16_label_smoothing_identity(impl, dtype, data, eps_):
     x = data.draw(logits(dtype, neginf=False))
     n, c = x.shape
     t = data.draw(labels(n, c))
-    s = np.array(data.draw(hnp.arrays(dtype, (n,), elements=st.floats(0.0, 2.0, width=32, allow_subnormal=False))))
+    s = np.array(
+        data.draw(
+            hnp.arrays(dtype, (n,), elements=st.floats(0.0, 2.0, width=32, allow_subnormal=False))
+        )
+    )
     sm = ce.cross_entropy(x, t, label_smoothing=eps_, reduction="none", impl=impl)
     plain = to_np(ce.cross_entropy(x, t, reduction="none", impl=impl)).astype(np.float64)
     with np.errstate(all="ignore"):
@@ -698,11 +868,29 @@ def test_p16_label_smoothing_identity(impl, dtype, data, eps_):
             ys = (1 - eps_) * y + eps_ * (y.sum(-1, keepdims=True) - y) / (c - 1)
         ys = ys.astype(dtype)
         soft = ce.cross_entropy(x, ys, sample_weight=s, reduction="none", impl=impl)
-        check(idx, to_np(soft), dtype, sc * 2, what=f"index smoothing = smoothed one-hot ({smoothing})")
-        check(idx, ref_terms(x, t, **kw)[0], dtype, sc * 2, what=f"smoothing vs reference ({smoothing})")
+        check(
+            idx,
+            to_np(soft),
+            dtype,
+            sc * 2,
+            what=f"index smoothing = smoothed one-hot ({smoothing})",
+        )
+        check(
+            idx,
+            ref_terms(x, t, **kw)[0],
+            dtype,
+            sc * 2,
+            what=f"smoothing vs reference ({smoothing})",
+        )
         mi = ce.cross_entropy(x, t, impl=impl, **kw)
         ms = ce.cross_entropy(x, ys, sample_weight=s, impl=impl)
-        check(mi, to_np(ms), dtype, sc.sum() + 1, what=f"mean, index vs smoothed one-hot ({smoothing})")
+        check(
+            mi,
+            to_np(ms),
+            dtype,
+            sc.sum() + 1,
+            what=f"mean, index vs smoothed one-hot ({smoothing})",
+        )
 
 
 # --------------------------------------------------------------------------- P17
@@ -727,8 +915,13 @@ def test_p17_input_kinds_agree(impl, dtype, data):
     check(b, to_np(a), dtype, sc, what="CE(probs = softmax) = CE(logits)")
     check(cc, to_np(a), dtype, sc, what="CE(log_probs = log_softmax) = CE(logits)")
     y = data.draw(soft_labels(n, c, dtype))
-    check(ce.cross_entropy(p, y, kind="probs", reduction="none"),
-          to_np(ce.cross_entropy(x, y, reduction="none")), dtype, sc, what="soft target, probs vs logits")
+    check(
+        ce.cross_entropy(p, y, kind="probs", reduction="none"),
+        to_np(ce.cross_entropy(x, y, reduction="none")),
+        dtype,
+        sc,
+        what="soft target, probs vs logits",
+    )
 
 
 @dtypes
@@ -752,7 +945,10 @@ def test_p17_flags_where_probabilities_underflow(dtype):
 
 
 def _snapshot(arrs):
-    return [None if a is None else (type(a), to_np(a).tobytes(), tuple(a.shape), str(a.dtype)) for a in arrs]
+    return [
+        None if a is None else (type(a), to_np(a).tobytes(), tuple(a.shape), str(a.dtype))
+        for a in arrs
+    ]
 
 
 @pytest.mark.parametrize("lib", ["numpy", "torch"])
@@ -766,12 +962,22 @@ def test_p19_inputs_are_never_written(impl, lib, dtype, data):
     n, c = x.shape
     t = data.draw(labels(n, c))
     y = data.draw(soft_labels(n, c, dtype))
-    w = np.array(data.draw(hnp.arrays(dtype, (c,), elements=st.floats(0.0, 2.0, width=32, allow_subnormal=False))))
-    s = np.array(data.draw(hnp.arrays(dtype, (n,), elements=st.floats(0.0, 2.0, width=32, allow_subnormal=False))))
+    w = np.array(
+        data.draw(
+            hnp.arrays(dtype, (c,), elements=st.floats(0.0, 2.0, width=32, allow_subnormal=False))
+        )
+    )
+    s = np.array(
+        data.draw(
+            hnp.arrays(dtype, (n,), elements=st.floats(0.0, 2.0, width=32, allow_subnormal=False))
+        )
+    )
     p = sp_softmax(np.where(np.isfinite(x), x, -5).astype(np.float64), axis=-1).astype(dtype)
     p[0, 0] = 1 + _eps(dtype)  # inside the 10·eps tolerance: set to the bound, but never in place
     bx = np.array(data.draw(hnp.arrays(dtype, (n, c), elements=_floats(50))))
-    by = (np.array(data.draw(hnp.arrays(np.float64, (n, c), elements=st.floats(0, 1)))) > 0.5).astype(dtype)
+    by = (
+        np.array(data.draw(hnp.arrays(np.float64, (n, c), elements=st.floats(0, 1)))) > 0.5
+    ).astype(dtype)
     conv = (lambda a: torch.as_tensor(a)) if lib == "torch" else (lambda a: a)
     X, T, Y, W, S, P, BX, BY = (conv(a.copy()) for a in (x, t, y, w, s, p, bx, by))
     inputs = [X, T, Y, W, S, P, BX, BY]
@@ -780,7 +986,9 @@ def test_p19_inputs_are_never_written(impl, lib, dtype, data):
     calls = [
         lambda: ce.cross_entropy(X, T, weight=W, sample_weight=S, label_smoothing=0.1, **kw_impl),
         lambda: ce.cross_entropy(X, Y, weight=W, sample_weight=S, reduction="none", **kw_impl),
-        lambda: ce.cross_entropy_grad(X, T, weight=W, sample_weight=S, label_smoothing=0.1, **kw_impl),
+        lambda: ce.cross_entropy_grad(
+            X, T, weight=W, sample_weight=S, label_smoothing=0.1, **kw_impl
+        ),
         lambda: ce.cross_entropy_grad(X, Y, reduction="sum", **kw_impl),
         lambda: ce.cross_entropy_grad(P, T, kind="probs"),
         lambda: ce.log_prob(X, T, **kw_impl),
