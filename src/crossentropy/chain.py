@@ -115,7 +115,7 @@ def _reduce(
     v.check_option("divide_by", divide_by, DIVIDE_BY)
     if reduction == "none":
         if empty == "raise" and math.prod(loss.shape) == 0:
-            msg = "empty batch (no example) with empty='raise'"
+            msg = f"cannot reduce: {_empty_reason(p)} (empty='raise'); use empty='nan' or 'zero' to get a value"
             raise ValueError(msg)
         return loss
     total = xp.sum(loss)

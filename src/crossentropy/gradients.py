@@ -34,7 +34,11 @@ __all__ = ["cross_entropy_grad", "binary_cross_entropy_grad"]
 
 
 def _row_scale(xp, p, reduction, empty, divide_by, grad_output, wsum):
-    """Per-example factor s_i · g_i / den (0 on masked rows)."""
+    """(s_i · g_i with 0 on masked rows, den): the gradient is ``scale · (A q − a) / den``.
+
+    The division comes last so that a tiny (subnormal) weight sum cannot overflow
+    the scale before it meets the equally tiny coefficients.
+    """
     v.check_option("reduction", reduction, REDUCTIONS)
     v.check_option("empty", empty, EMPTY)
     v.check_option("divide_by", divide_by, ("weight", "count"))
@@ -55,8 +59,10 @@ def _row_scale(xp, p, reduction, empty, divide_by, grad_output, wsum):
             msg = f"cannot reduce: {_empty_reason(p)} (empty='raise')"
             raise ValueError(msg)
         safe = xp.where(den == 0, xp.ones_like(den), den)
-        scale = xp.where(den == 0, xp.zeros_like(scale), scale / safe)
-    return xp.where(p.mask, xp.zeros_like(scale), scale)
+        scale = xp.where(den == 0, xp.zeros_like(scale), scale)
+    else:
+        safe = xp.ones((), dtype=dtype)
+    return xp.where(p.mask, xp.zeros_like(scale), scale), safe
 
 
 def cross_entropy_grad(
@@ -98,14 +104,15 @@ def cross_entropy_grad(
     xp = p.xp
     wsum = row_weights(p)
     with np.errstate(all="ignore"):
-        scale = _row_scale(xp, p, reduction, empty, divide_by, grad_output, wsum)
+        scale, den = _row_scale(xp, p, reduction, empty, divide_by, grad_output, wsum)
         if use_kernel(p, impl):
             from . import kernels
 
             x2, tgt, w, _ = kernel_arrays(p)
             n = x2.shape[0]
+            row_scale = np.asarray(scale, dtype=np.float64) / np.float64(den)
             g = kernels.softmax_terms_grad(
-                x2, tgt, row_scale=np.reshape(np.asarray(scale, dtype=np.float64), (n,)), weight=w,
+                x2, tgt, row_scale=np.reshape(row_scale, (n,)), weight=w,
                 ignore_index=-100 if p.ignore_index is None else p.ignore_index,
                 label_smoothing=p.eps, smoothing=p.smoothing,
             )
@@ -116,12 +123,13 @@ def cross_entropy_grad(
             if p.kind == "logits":
                 q = xp.exp(p.log_q())
                 big_a = xp.sum(a, axis=-1, keepdims=True)
-                g = s * (big_a * q - a)
+                aq = big_a * q
+                g = s * (xp.where(big_a == 0, xp.zeros_like(aq), aq) - a) / den
             elif p.kind == "log_probs":
-                g = -s * a
+                g = -s * a / den
             else:
                 ratio = a / p.x
-                g = -s * xp.where(a == 0, xp.zeros_like(ratio), ratio)
+                g = -s * xp.where(a == 0, xp.zeros_like(ratio), ratio) / den
             g = xp.where(p.mask[..., None], xp.zeros_like(g), g)
         if p.invalid is not None:
             g = xp.where(p.invalid[..., None], xp.full_like(g, math.nan), g)

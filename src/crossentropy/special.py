@@ -16,6 +16,8 @@ array([  0., -inf])
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ._array import Array, namespace
@@ -26,13 +28,18 @@ __all__ = ["logsumexp", "log_softmax", "softmax", "log_sigmoid", "softplus", "xl
 def logsumexp(x: Array, axis: int = -1, *, keepdims: bool = False) -> Array:
     """Log of the sum of exponentials along ``axis``, max-shifted.
 
-    An all ``−inf`` slice gives ``−inf``; a ``+inf`` entry gives ``+inf``; NaN propagates.
+    An all ``−inf`` or empty slice gives ``−inf``; a ``+inf`` entry gives ``+inf``;
+    NaN propagates.
 
     >>> import numpy as np
     >>> logsumexp(np.array([[0.0, 0.0], [-np.inf, -np.inf]]))
     array([0.69314718,       -inf])
     """
     xp = namespace(x)
+    if x.shape[axis] == 0:  # log of an empty sum
+        shape = tuple(1 if i == axis % x.ndim else n for i, n in enumerate(x.shape))
+        out = xp.full(shape, -math.inf, dtype=x.dtype)
+        return out if keepdims else xp.squeeze(out, axis=axis)
     with np.errstate(all="ignore"):
         m = xp.max(x, axis=axis, keepdims=True)
         m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
