@@ -189,6 +189,7 @@ class _ReducedLinearCE(torch.autograd.Function):
         total = loss.sum()
         out = total * denom_scale + fill
         ctx.grads = (gh, gw, gb)
+        ctx.cdtype = cd
         ctx.dtypes = (h.dtype, w.dtype, None if b is None else b.dtype)
         if want_lse:
             ctx.mark_non_differentiable(lse_all)
@@ -207,8 +208,8 @@ class _ReducedLinearCE(torch.autograd.Function):
         gh, gw, gb = ctx.grads
         ctx.grads = None  # hand the buffers over (no copy, no second reference)
         hd, wd, bd = ctx.dtypes
-        go = grad_out.to(gh.dtype if gh is not None else gw.dtype if gw is not None else torch.float32)
-        res = [None if g is None else (g.mul_(go)).to(d) for g, d in zip((gh, gw, gb), (hd, wd, bd))]
+        go = grad_out.to(ctx.cdtype)
+        res = [None if g is None else (g.mul_(go)).to(d) for g, d in zip((gh, gw, gb), (hd, wd, bd), strict=True)]
         return res[0], res[1], res[2], None, None, None, None
 
 
@@ -404,7 +405,7 @@ def linear_cross_entropy(
         msg = f"`bias` must have shape ({V},); got {tuple(bias.shape)}"
         raise ValueError(msg)
     mdtype = hidden.dtype
-    for t, name in ((weight, "weight"), (bias, "bias")):
+    for t in (weight, bias):
         if t is not None:
             mdtype = torch.promote_types(mdtype, t.dtype)
     cdtype = compute_dtype(hidden, weight, bias, name="hidden")
