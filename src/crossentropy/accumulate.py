@@ -11,9 +11,14 @@ order (docs/semantics.md §4):
     per-class and histogram sums       → per-class table, plots
     per-replicate exact sums           → bootstrap intervals (crossentropy.bootstrap)
 
-``ℓ_i`` and ``w_i`` come from :func:`crossentropy.chain.loss_terms` and the full
-``log q`` (confidence, argmax, Brier, probability of the true class) from
-:func:`crossentropy.kinds.to_log_probs`; nothing here re-derives the loss.
+``ℓ_i`` and ``w_i`` come from the core (:func:`crossentropy.chain.loss_terms`'s
+preparation and kernels) and the full ``log q`` (confidence, argmax, Brier, probability
+of the true class) from :func:`crossentropy.kinds.to_log_probs`; nothing here re-derives
+the loss. Large NumPy float logit batches with index targets (at least
+``FUSED_MIN_ELEMENTS`` elements, numba installed) take one fused compiled pass instead
+(:func:`crossentropy.kernels.eval_rows`: the same online log-sum-exp, every per-row
+number in one read of the row, the binned sums added in row order); the two paths agree
+to float64 rounding (float32 input: to float32 rounding).
 
 **Units.** The bootstrap resamples *units*: the entries of the batch's first
 non-class axis (an example for ``(N, C)`` input, a sequence for ``(B, T, V)``).
@@ -49,9 +54,11 @@ from typing import Any
 
 import numpy as np
 
-from ._array import to_numpy
+from ._array import is_numpy, to_numpy
+from ._prepare import KERNEL_MIN_ELEMENTS, kernel_arrays, prepare, terms
 from .bootstrap import ReplicateSums, percentile_interval, poisson_weights
 from .calibration import (
+    FINE_BINS,
     STRATEGIES,
     CalibrationSums,
     _check_bins,
@@ -62,7 +69,7 @@ from .calibration import (
     fit_temperature,
     row_blocks,
 )
-from .chain import _log_base, loss_terms
+from .chain import _log_base
 from .information import decompose
 from .kinds import KINDS, resolve_kind, to_log_probs
 from .report import ClassStats, Histogram, Histograms, Report
@@ -97,75 +104,24 @@ def _dec(x: Any) -> Any:
     return x
 
 
-def _row_stats_py(x, t):  # pragma: no cover - compiled by numba (see _fused_row_stats)
-    n, C = x.shape
-    am = np.zeros(n, np.int64)
-    conf = np.empty(n)
-    q_true = np.empty(n)
-    sumsq = np.empty(n)
-    for i in prange(n):  # noqa: F821 - numba's prange, bound when compiled
-        row = x[i]
-        m = row[0]
-        for c in range(1, C):
-            m = row[c] if row[c] > m else m
-        a = 0
-        while a < C - 1 and row[a] != m:
-            a += 1
-        s = 0.0
-        s2 = 0.0
-        for s0 in range(0, C, 256):  # short sub-block sums in the row dtype (vectorised), then float64
-            acc = row[0] * 0
-            acc2 = row[0] * 0
-            for c in range(s0, min(s0 + 256, C)):
-                e = vexp(row[c] - m)  # noqa: F821 - the kernels' vectorised exp, bound when compiled
-                acc += e
-                acc2 += e * e
-            s += np.float64(acc)
-            s2 += np.float64(acc2)
-        if not (s == s) or m == -np.inf:  # a NaN in the row, or no finite logit
-            conf[i] = np.nan
-            q_true[i] = np.nan
-            sumsq[i] = np.nan
-            continue
-        s = np.float64(s)
-        am[i] = a
-        conf[i] = 1.0 / s
-        q_true[i] = np.exp(np.float64(row[t[i]]) - np.float64(m)) / s
-        sumsq[i] = np.float64(s2) / (s * s)
-    return am, conf, q_true, sumsq
-
-
-_ROW_STATS: list = []
-#: use the fused per-row pass when possible (set False to force the to_log_probs path)
+#: use the fused per-row pass (crossentropy.kernels.rowstats) when possible (False: the NumPy path)
 FUSED = True
+#: smallest batch (elements of the prediction) sent to the fused pass; below it the NumPy path is as
+#: fast and numba (its compiler: about 100 MB, a second to load) is not imported. Same rule as the core.
+FUSED_MIN_ELEMENTS = KERNEL_MIN_ELEMENTS
 
 
-def _fused_row_stats(pred: Any, kind: str, axis: int, true: np.ndarray):
-    """Per-row (argmax, max q, q of the true class, Σ_c q_c²) of NumPy logits in one pass, or None.
-
-    The same numbers as from ``exp(to_log_probs(pred))`` (tested against it), computed
-    row by row with a float64 log-sum-exp so that no (N, C) array is materialised;
-    used for NumPy float32/float64 logits when numba (the ``fast`` extra) is present.
-    """
-    if not FUSED or kind != "logits" or not isinstance(pred, np.ndarray) or pred.dtype not in (
-            np.float32, np.float64):
-        return None
+def _fused_eligible(p: Any, classwise: bool) -> bool:
+    """Whether the fused row pass computes this prepared batch (NumPy float logits, index targets)."""
+    if not FUSED or classwise or p.kind != "logits" or p.target_kind != "indices" or not is_numpy(p.xp):
+        return False
+    if p.x.dtype not in (np.float32, np.float64) or math.prod(p.batch_shape) == 0 or p.num_classes < 1:
+        return False
+    if math.prod(p.x.shape) < FUSED_MIN_ELEMENTS:
+        return False
     from . import kernels
 
-    if not kernels.available():
-        return None
-    if not _ROW_STATS:
-        import numba
-
-        from .kernels._simd import FASTMATH, vexp
-
-        g = _row_stats_py.__globals__
-        g.setdefault("prange", numba.prange)
-        g.setdefault("vexp", vexp)
-        _ROW_STATS.append(numba.njit(parallel=True, cache=True, fastmath=FASTMATH)(_row_stats_py))
-    x = np.moveaxis(pred, axis, -1)
-    x = np.ascontiguousarray(x.reshape(-1, x.shape[-1]))
-    return _ROW_STATS[0](x, np.ascontiguousarray(true, dtype=np.int64))
+    return kernels.available()
 
 
 class Accumulator:
@@ -291,10 +247,12 @@ class Accumulator:
             o["kind"] == "auto" and math.prod(pred.shape) > 0) else (self.resolved_kind or o["kind"])
         if kind == "auto":  # an empty first batch under kind="auto": nothing to decide from
             kind = None
-        terms = loss_terms(pred, target, kind=kind or "logits", axis=o["axis"], sample_weight=sample_weight,
-                           weight=None if o["weight"] is None else np.asarray(o["weight"]),
-                           ignore_index=o["ignore_index"], label_smoothing=o["label_smoothing"],
-                           smoothing=o["smoothing"], validate=o["validate"])
+        # chain.loss_terms = prepare (validation, masks) + terms; the fused pass replaces terms
+        p = prepare(pred, target, kind=kind or "logits", axis=o["axis"], sample_weight=sample_weight,
+                    weight=None if o["weight"] is None else np.asarray(o["weight"]),
+                    ignore_index=o["ignore_index"], label_smoothing=o["label_smoothing"],
+                    smoothing=o["smoothing"], validate=o["validate"])
+        fused = _fused_eligible(p, o["classwise"])
         if kind is not None:
             if self.resolved_kind is None:
                 self.resolved_kind = kind
@@ -312,9 +270,11 @@ class Accumulator:
             msg = (f"this batch has {tk} targets but earlier batches had {self.target_kind}; "
                    "use one target kind per accumulator")
             raise ValueError(msg)
-        ell = np.asarray(to_numpy(terms.loss), dtype=np.float64)
-        batch_shape = ell.shape
-        n = ell.size
+        batch_shape = tuple(p.batch_shape)
+        n = math.prod(batch_shape)
+        if not fused:
+            loss, wsum = terms(p)
+            ell = np.asarray(to_numpy(loss), dtype=np.float64)
         units = batch_shape[0] if len(batch_shape) else 1
         offset = self.n_units if row_offset is None else int(row_offset)
         if offset < 0:
@@ -323,8 +283,6 @@ class Accumulator:
         if n == 0:
             self.n_units += units
             return
-        w = np.asarray(to_numpy(terms.weight), dtype=np.float64).reshape(-1)
-        ell = ell.reshape(-1)
         if tk == "indices":
             t = tnp.reshape(-1)
             masked = (t == o["ignore_index"]) if o["ignore_index"] is not None else np.zeros(n, dtype=bool)
@@ -341,13 +299,11 @@ class Accumulator:
             masked = masked | (np.asarray(to_numpy(sample_weight), dtype=np.float64).reshape(-1) == 0)
         valid = ~masked
         A = self._arrays
-        stats = _fused_row_stats(pred, kind, axis, true) if (ybar is None and not o["classwise"]) else None
-        if stats is not None:
-            am, conf, q_true, sumsq = stats
-            correct = (am == true).astype(np.float64)
-            ub = A["cal"].update_top(conf, correct, w, valid)[0]
-            brier = sumsq - 2 * q_true + 1
+        if fused:
+            ell, w, wc, wb, conf, ub = self._fused(p, true, valid)
         else:
+            w = np.asarray(to_numpy(wsum), dtype=np.float64).reshape(-1)
+            ell = ell.reshape(-1)
             with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
                 lq = to_numpy(to_log_probs(pred, kind=kind, axis=o["axis"], validate=False))
             lq = np.moveaxis(lq, axis, -1).reshape(n, C)
@@ -361,32 +317,32 @@ class Accumulator:
                     d = q - np.where(masked[:, None], 0.0, ybar)
                     brier = np.einsum("ij,ij->i", d, d)
             del q
-        bad = valid & (np.isnan(ell) | np.isnan(conf))
-        self.n_nan += int(bad.sum())
-        wv = np.where(valid, w, 0.0)
-        wc = np.where(valid, w * correct, 0.0)
-        wb = np.where(valid, w * brier, 0.0)
-        self.sums[0] += ell.sum()
-        self.sums[1] += w.sum()
-        self.sums[2] += wc.sum()
-        self.sums[3] += wb.sum()
-        # per class (by true class), histograms
-        tv = true[valid]
-        pc = A["per_class"]
-        pc[0] += np.bincount(tv, minlength=C)
-        pc[1] += np.bincount(tv, weights=wv[valid], minlength=C)
-        pc[2] += np.bincount(tv, weights=ell[valid], minlength=C)
-        pc[3] += np.bincount(tv, weights=wc[valid], minlength=C)
-        ok = valid & ~np.isnan(q_true)
-        pb = bin_index(q_true[ok], P_TRUE_BINS)
-        A["p_true"][0] += np.bincount(pb, minlength=P_TRUE_BINS)
-        A["p_true"][1] += np.bincount(pb, weights=wv[ok], minlength=P_TRUE_BINS)
-        pos = valid & (w > 0) & ~np.isnan(ell)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            per = ell[pos] / w[pos]
-        nb = np.searchsorted(NLL_EDGES[1:-1], per, side="right")
-        A["nll_hist"][0] += np.bincount(nb, minlength=len(NLL_EDGES) - 1)
-        A["nll_hist"][1] += np.bincount(nb, weights=w[pos], minlength=len(NLL_EDGES) - 1)
+            bad = valid & (np.isnan(ell) | np.isnan(conf))
+            self.n_nan += int(bad.sum())
+            wv = np.where(valid, w, 0.0)
+            wc = np.where(valid, w * correct, 0.0)
+            wb = np.where(valid, w * brier, 0.0)
+            self.sums[0] += ell.sum()
+            self.sums[1] += w.sum()
+            self.sums[2] += wc.sum()
+            self.sums[3] += wb.sum()
+            # per class (by true class), histograms
+            tv = true[valid]
+            pc = A["per_class"]
+            pc[0] += np.bincount(tv, minlength=C)
+            pc[1] += np.bincount(tv, weights=wv[valid], minlength=C)
+            pc[2] += np.bincount(tv, weights=ell[valid], minlength=C)
+            pc[3] += np.bincount(tv, weights=wc[valid], minlength=C)
+            ok = valid & ~np.isnan(q_true)
+            pb = bin_index(q_true[ok], P_TRUE_BINS)
+            A["p_true"][0] += np.bincount(pb, minlength=P_TRUE_BINS)
+            A["p_true"][1] += np.bincount(pb, weights=wv[ok], minlength=P_TRUE_BINS)
+            pos = valid & (w > 0) & ~np.isnan(ell)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                per = ell[pos] / w[pos]
+            nb = np.searchsorted(NLL_EDGES[1:-1], per, side="right")
+            A["nll_hist"][0] += np.bincount(nb, minlength=len(NLL_EDGES) - 1)
+            A["nll_hist"][1] += np.bincount(nb, weights=w[pos], minlength=len(NLL_EDGES) - 1)
         if tk == "distribution":
             dec = decompose(pred, target, kind=kind, axis=o["axis"], reduction="sum",
                             sample_weight=sample_weight,
@@ -402,6 +358,38 @@ class Accumulator:
         self.n_valid += int(valid.sum())
         self.n_ignored += int(masked.sum())
         self.n_units += units
+
+    def _fused(self, p: Any, true: np.ndarray, valid: np.ndarray):
+        """The fused row pass (crossentropy.kernels.eval_rows): adds the batch's sums and returns
+        the per-row (ℓ, w, w·correct, w·brier, confidence, uniform bin) the bootstrap and the
+        sequence perplexity need. The binned sums are added in row order, as np.bincount does."""
+        from . import kernels
+
+        o = self.options
+        A = self._arrays
+        x2, _, cw, s = kernel_arrays(p)
+        rows, binned, n_nan, n_nan_conf = kernels.eval_rows(
+            np.ascontiguousarray(x2), true, valid, weight=cw, sample_weight=s, label_smoothing=p.eps,
+            smoothing=p.smoothing, bins=o["bins"], fine_bins=FINE_BINS, p_true_bins=P_TRUE_BINS,
+            nll_inner_edges=NLL_EDGES[1:-1])
+        ell, w, wc, wb, conf = rows["ell"], rows["w"], rows["wc"], rows["wb"], rows["conf"]
+        self.n_nan += n_nan
+        cal = A["cal"]
+        cal.n_nan += n_nan_conf
+        cal.uniform += binned["cal_uniform"]
+        cal.fine += binned["cal_fine"]
+        A["per_class"] += binned["per_class"]
+        A["p_true"] += binned["p_true"]
+        A["nll_hist"] += binned["nll_hist"]
+        self.sums[0] += ell.sum()
+        self.sums[1] += w.sum()
+        self.sums[2] += wc.sum()
+        self.sums[3] += wb.sum()
+        ub = None
+        if A["boot"] is not None:
+            keep = valid & ~np.isnan(conf)
+            ub = bin_index(np.where(keep, conf, 0.0), o["bins"])
+        return ell, w, wc, wb, conf, ub
 
     def _sequences(self, ell: np.ndarray, w: np.ndarray) -> None:
         sa = self.options["sequence_axis"]

@@ -41,6 +41,7 @@ __all__ = [
     "sigmoid_terms",
     "sigmoid_terms_grad",
     "blocked_softmax_terms",
+    "eval_rows",
 ]
 
 _AVAILABLE = None
@@ -66,6 +67,8 @@ def _compiled(module):
         )
     if module == "softmax":
         from . import softmax as mod
+    elif module == "rowstats":
+        from . import rowstats as mod
     else:
         from . import sigmoid as mod
     return mod
@@ -341,3 +344,45 @@ def sigmoid_terms_grad(logits, target, *, weight=None, pos_weight=None, sample_w
     """
     mod = _compiled("sigmoid")
     return mod.sigmoid_call(logits, target, weight, pos_weight, sample_weight, grad=True)
+
+
+def eval_rows(x, true, valid, *, weight=None, sample_weight=None, label_smoothing=0.0,
+              smoothing="uniform", bins=15, fine_bins=4096, p_true_bins=50, nll_inner_edges):
+    """Every per-row number of an evaluation report and its binned sums, in one fused pass.
+
+    Returns ``(rows, binned, n_nan, n_nan_conf)``: ``rows`` a dict of float64 (N,) arrays
+    ``ell``, ``w``, ``wc`` (w·correct), ``wb`` (w·brier; both 0 on masked rows), ``conf``,
+    ``q_true``; ``binned`` a dict of the sums ``cal_uniform`` (4, bins), ``cal_fine``
+    (4, fine_bins), ``per_class`` (4, C), ``p_true`` (2, p_true_bins), ``nll_hist``
+    (2, len(nll_inner_edges) + 1), added in row order (see :mod:`.rowstats`).
+
+    ``x`` (N, C) float32/float64 logits, ``true`` (N,) int class indices (any value on
+    masked rows), ``valid`` (N,) bool (False: masked row). ``weight`` (C,) class weights,
+    ``sample_weight`` (N,) (values in the compute dtype, as the core prepares them).
+
+    >>> import numpy as np
+    >>> x = np.array([[2.0, 0.0], [0.0, 1.0], [5.0, 5.0]])
+    >>> rows, binned, n_nan, _ = eval_rows(x, np.array([0, 0, 1]), np.array([True, True, False]),
+    ...                                    nll_inner_edges=np.array([1.0]))
+    >>> lq = x[:2] - np.log(np.exp(x[:2]).sum(1, keepdims=True))
+    >>> bool(np.allclose(rows["ell"][:2], -lq[:, 0])), float(rows["ell"][2]), rows["wc"].tolist()
+    (True, 0.0, [1.0, 0.0, 0.0])
+    >>> binned["nll_hist"][0].tolist(), n_nan     # ℓ < 1 for row 0, ≥ 1 for row 1
+    ([1.0, 1.0], 0)
+    """
+    a = softmax_args(x, np.asarray(true, dtype=np.int64), weight=weight, sample_weight=sample_weight,
+                     label_smoothing=label_smoothing, smoothing=smoothing)
+    mod = _compiled("rowstats")
+    n, C = a.x.shape
+    v = np.ascontiguousarray(valid, dtype=np.uint8)
+    rows = {k: np.empty(n) for k in ("ell", "w", "wc", "wb", "conf", "q_true")}
+    mod.eval_rows(a.x, a.y, v, a.w, a.has_w, a.s, a.has_s, a.eps, a.others, rows["ell"], rows["w"],
+                  rows["wc"], rows["wb"], rows["conf"], rows["q_true"])
+    inner = np.ascontiguousarray(nll_inner_edges, dtype=np.float64)
+    binned = {"cal_uniform": np.zeros((4, bins)), "cal_fine": np.zeros((4, fine_bins)),
+              "per_class": np.zeros((4, C)), "p_true": np.zeros((2, p_true_bins)),
+              "nll_hist": np.zeros((2, len(inner) + 1))}
+    n_nan, n_nan_conf = mod.bin_rows(a.y, v, rows["ell"], rows["w"], rows["wc"], rows["conf"],
+                                     rows["q_true"], inner, binned["cal_uniform"], binned["cal_fine"],
+                                     binned["per_class"], binned["p_true"], binned["nll_hist"])
+    return rows, binned, int(n_nan), int(n_nan_conf)

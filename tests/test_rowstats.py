@@ -1,0 +1,184 @@
+"""The fused evaluation row pass (crossentropy.kernels.rowstats) against the NumPy path.
+
+Oracle: the Accumulator's NumPy path (``FUSED = False``: per-example terms from the core,
+statistics from ``to_log_probs``), itself checked against scikit-learn in test_accumulate;
+and a float64 NumPy reference for the per-row numbers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import crossentropy.accumulate as acc_mod
+from crossentropy import kernels
+from crossentropy.accumulate import NLL_EDGES, Accumulator, evaluate
+from test_accumulate import assert_same
+
+pytestmark = pytest.mark.skipif(not kernels.available(), reason="needs numba (the fast extra)")
+
+
+@pytest.fixture
+def fused_always(monkeypatch):
+    monkeypatch.setattr(acc_mod, "FUSED_MIN_ELEMENTS", 0)
+
+
+def _both(monkeypatch, *args, **kw):
+    monkeypatch.setattr(acc_mod, "FUSED", True)
+    a = evaluate(*args, **kw).to_dict()
+    monkeypatch.setattr(acc_mod, "FUSED", False)
+    b = evaluate(*args, **kw).to_dict()
+    monkeypatch.setattr(acc_mod, "FUSED", True)
+    return a, b
+
+
+def _data(rng, n, C, dtype=np.float64, scale=2.0):
+    x = (rng.normal(scale=scale, size=(n, C))).astype(dtype)
+    y = rng.integers(0, C, n)
+    y[rng.random(n) < 0.15] = -100
+    return x, y
+
+
+OPTIONS = [
+    {},
+    {"label_smoothing": 0.1, "weight": [1.0, 2.0, 0.5, 1.0, 3.0]},
+    {"label_smoothing": 0.2, "smoothing": "others"},
+    {"strategy": "quantile", "bins": 10, "base": 2},
+    {"bootstrap": 20, "seed": 3, "bins": 7},
+]
+
+
+@pytest.mark.parametrize("opts", OPTIONS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fused_equals_numpy_path(rng, monkeypatch, fused_always, opts, dtype):
+    x, y = _data(rng, 700, 5, dtype)
+    s = rng.random(len(y)) * 2
+    s[::13] = 0.0  # zero-weight rows are masked
+    x[4, 2] = -np.inf  # a class with q = 0
+    x[5] = [1.0, 1.0, 0.0, 0.0, 1.0]  # ties: the first maximum is the argmax
+    x[6, 1] = 1e30  # huge logits (log q formed as (x - M) - log S)
+    a, b = _both(monkeypatch, x, y, sample_weight=s, block_rows=97, **opts)
+    if dtype == np.float64:
+        assert_same(a, b, rtol=1e-12)
+    else:
+        assert_same(a, b, rtol=1e-5)  # the NumPy path computes float32 statistics in float32
+
+
+def test_non_finite_rows(rng, monkeypatch, fused_always):
+    x, y = _data(rng, 300, 4)
+    x[3] = -np.inf  # no finite logit: ℓ NaN, confidence NaN
+    y[3] = 1
+    x[7, 2] = np.nan  # a NaN logit poisons its row
+    y[7] = 0
+    x[9, :] = [-np.inf, 3.0, -np.inf, -np.inf]  # one finite logit: q = 1 there
+    y[9] = 1
+    a, b = _both(monkeypatch, x, y)
+    assert_same(a, b, rtol=1e-12)
+    assert a["cross_entropy"] == "nan" and a["accuracy"] == "nan"  # to_dict writes NaN as "nan"
+    assert a["n_valid"] == int((y != -100).sum())
+
+
+def test_many_classes_online_rescale(rng, monkeypatch, fused_always):
+    # C > BLOCK (2048): the running maximum grows across blocks, S and S2 are rescaled
+    n, C = 40, 5000
+    x = rng.normal(size=(n, C))
+    x[:, 3000:] += np.linspace(0, 30, 2000)  # larger logits in later blocks
+    y = rng.integers(0, C, n)
+    a, b = _both(monkeypatch, x, y, bins=5)
+    assert_same(a, b, rtol=1e-12)
+
+
+def test_per_row_numbers_vs_float64_reference(rng):
+    x, y = _data(rng, 500, 6)
+    valid = y != -100
+    true = np.where(valid, y, 0)
+    rows, binned, n_nan, _ = kernels.eval_rows(x, true, valid, nll_inner_edges=NLL_EDGES[1:-1])
+    m = x.max(1, keepdims=True)
+    lq = (x - m) - np.log(np.exp(x - m).sum(1, keepdims=True))
+    q = np.exp(lq)
+    i = np.arange(len(y))
+    np.testing.assert_allclose(rows["ell"][valid], -lq[i, true][valid], rtol=1e-12)
+    assert np.all(rows["ell"][~valid] == 0) and np.all(rows["w"] == valid)
+    np.testing.assert_allclose(rows["conf"][valid], q.max(1)[valid], rtol=1e-13)
+    np.testing.assert_allclose(rows["q_true"][valid], q[i, true][valid], rtol=1e-12)
+    brier = ((q - np.eye(6)[true]) ** 2).sum(1)
+    np.testing.assert_allclose(rows["wb"][valid], brier[valid], rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(rows["wc"], (valid & (q.argmax(1) == true)).astype(float))
+    np.testing.assert_array_equal(binned["per_class"][0], np.bincount(y[valid], minlength=6))
+    assert n_nan == 0
+
+
+def test_exp_sum_accuracy_float64(rng):
+    # the vectorised exp of the float64 exp-sums: within 1 ulp of np.exp on [-708, 0]
+    from numba import njit
+
+    from crossentropy.kernels.rowstats import sexp
+
+    @njit
+    def run(a, out):
+        for i in range(a.shape[0]):
+            out[i] = sexp(a[i])
+
+    a = -np.concatenate([rng.random(200_000) * 708, rng.random(1000) * 1e-9, [0.0, 708.0]])
+    out = np.empty_like(a)
+    run(a, out)
+    ref = np.exp(a)
+    assert np.max(np.abs(out - ref) / ref) <= 2.3e-16
+    special = np.array([-np.inf, np.nan, -709.0, -1e300])
+    out = np.empty_like(special)
+    run(special, out)
+    assert out[0] == 0 and math.isnan(out[1]) and out[2] == 0 and out[3] == 0
+
+
+def test_thread_count_does_not_change_the_numbers(rng, fused_always):
+    import numba
+
+    x, y = _data(rng, 5000, 8)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = evaluate(x, y, bootstrap=5).to_dict()
+        numba.set_num_threads(before)
+        many = evaluate(x, y, bootstrap=5).to_dict()
+    finally:
+        numba.set_num_threads(before)
+    assert one == many
+
+
+def test_default_threshold_sends_large_batches_to_the_fused_pass(rng, monkeypatch):
+    calls = []
+    real = kernels.eval_rows
+
+    def spy(*a, **k):
+        calls.append(a[0].shape)
+        return real(*a, **k)
+
+    monkeypatch.setattr(kernels, "eval_rows", spy)
+    x, y = _data(rng, 30_000, 10, np.float32)  # 300,000 elements >= 2**18
+    big = evaluate(x, y).to_dict()
+    assert calls == [(30_000, 10)]
+    small = evaluate(x[:1000], y[:1000])  # below the threshold: the NumPy path
+    assert len(calls) == 1 and small.n_rows == 1000
+    monkeypatch.setattr(acc_mod, "FUSED", False)
+    ref = evaluate(x, y).to_dict()
+    assert_same(big, ref, rtol=1e-5)
+
+
+def test_unvalidated_out_of_range_target_gives_nan_not_a_crash(rng, fused_always):
+    x, y = _data(rng, 50, 4)
+    y[2] = 7
+    acc = Accumulator(validate=False)
+    acc.update(x, y)
+    r = acc.finalize()
+    assert math.isnan(r.cross_entropy) and r.n_rows == 50
+
+
+def test_numpy_only_path_without_numba(rng, monkeypatch, fused_always):
+    x, y = _data(rng, 400, 5)
+    fused = evaluate(x, y).to_dict()
+    monkeypatch.setattr(kernels, "_AVAILABLE", False)  # as if numba were not installed
+    assert not kernels.available()
+    plain = evaluate(x, y).to_dict()
+    assert_same(fused, plain, rtol=1e-12)
