@@ -413,6 +413,31 @@ def test_core_errors_carry_file_and_rows(tmp_path, capsys):
 
 
 # ----------------------------------------------------------------------------- memory
+IMPORT_PROBE = """
+import sys, io, contextlib
+from crossentropy import cli
+with contextlib.redirect_stdout(io.StringIO()):
+    rc = cli.main(["evaluate", sys.argv[1], "--target", "y", "--pred", "logit_*", "--kind", "logits",
+                   "--format", "json"])
+heavy = sorted(m for m in ("pandas", "torch", "matplotlib", "sklearn", "dask") if m in sys.modules)
+print(rc, ",".join(heavy))
+"""
+
+
+def test_streaming_a_parquet_file_imports_no_heavy_library(tmp_path):
+    """Reading Parquet columns must not pull in pandas (pyarrow's to_numpy imports it), nor
+    torch, matplotlib, scikit-learn or dask: start-up time and resident memory of the CLI."""
+    rng = np.random.default_rng(0)
+    n = 30_000  # 300,000 logits: large enough for the fused row pass
+    tab = pa.table({"y": rng.integers(0, 10, n),
+                    **{f"logit_{j}": rng.standard_normal(n).astype(np.float32) for j in range(10)}})
+    pq.write_table(tab, tmp_path / "p.parquet", row_group_size=7_000)
+    proc = subprocess.run([sys.executable, "-c", IMPORT_PROBE, str(tmp_path / "p.parquet")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split("\n")[0].strip() == "0", proc.stdout
+
+
 RSS_PROBE = """
 import resource, sys, io, contextlib, json
 from crossentropy import cli
