@@ -61,7 +61,7 @@ from ._tiles import max_sumexp, merge_max_sumexp, partial_pq, row_dot, tile_grad
 
 __all__ = ["linear_cross_entropy", "IMPLS", "chunks", "online_partials"]
 
-IMPLS = ("auto", "torch", "triton")
+IMPLS = ("auto", "torch")
 
 #: Floats of logits a chunk may hold by default (16 MiB in float32); the one-pass path
 #: (gradient formed in the forward) takes twice that, and at least MIN_GRAD_ROWS tokens.
@@ -350,8 +350,8 @@ def linear_cross_entropy(
         chunk of logits holds about 4 Mi floats.
     class_weight, sample_weight : Tensor, optional
         Per-class ``(V,)`` and per-token weights.
-    impl : {"auto", "torch", "triton"}
-        ``"auto"`` and ``"torch"`` run the torch reference; ``"triton"`` raises (not shipped).
+    impl : {"auto", "torch"}
+        Both run the chunked torch implementation, on CPU and GPU (no Triton kernel ships).
     return_lse : bool
         Also return the per-token log-sum-exp (NaN on masked tokens, which are skipped).
     recompute : bool
@@ -381,12 +381,6 @@ def linear_cross_entropy(
     if impl not in IMPLS:
         msg = f"`impl` must be one of {', '.join(map(repr, IMPLS))}; got {impl!r}"
         raise ValueError(msg)
-    if impl == "triton":
-        msg = (
-            "impl='triton' is not available: this version ships only the torch reference implementation "
-            "(impl='auto' or 'torch'), which runs on CPU and GPU"
-        )
-        raise NotImplementedError(msg)
     for name, t in (("hidden", hidden), ("weight", weight), ("target", target)):
         if not isinstance(t, torch.Tensor):
             msg = f"`{name}` must be a torch.Tensor; got {type(t).__name__}"
