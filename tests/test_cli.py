@@ -353,6 +353,29 @@ def test_zero_and_clamped_probabilities_are_counted(tmp_path, capsys):
     assert d["rows"]["zero_probability_cells"] == 2 and d["rows"]["clamped_cells"] == 1
 
 
+def test_non_finite_logits_rejected_and_counted_exactly(tmp_path, capsys):
+    """The row screen (one matrix-vector product) against the elementwise oracle: finite rows
+    whose sum overflows are kept, NaN / +inf rows rejected, −inf cells counted."""
+    big = np.finfo(np.float64).max
+    X = np.array([[0.0, 1.0, 2.0], [big, big, 0.0], [np.nan, 0.0, 1.0], [np.inf, 0.0, 0.0],
+                  [-np.inf, 0.0, 1.0], [-np.inf, -np.inf, 3.0], [np.inf, -np.inf, 0.0],
+                  [-big, -big, -big], [1.0, 2.0, 3.0]])
+    y = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2])
+    np.savez(tmp_path / "x.npz", logits=X, target=y)
+    d, _, _ = run_json(["evaluate", tmp_path / "x.npz", "--kind", "logits", "--on-invalid", "skip",
+                        "--batch-size", "4"], capsys)
+    nan_rows = np.isnan(X).any(axis=1)
+    pinf_rows = np.isposinf(X).any(axis=1)
+    kept = ~(nan_rows | pinf_rows)
+    assert d["rows"]["rejected"] == int((~kept).sum()) == 3
+    assert d["rows"]["rejected_by_reason"] == {"prediction is NaN": int(nan_rows.sum()),
+                                               "logit is +inf": int(pinf_rows.sum())}
+    assert d["rows"]["zero_probability_cells"] == int(np.isneginf(X[kept]).sum()) == 3
+    assert d["report"]["n_rows"] == int(kept.sum())
+    _fails(["evaluate", tmp_path / "x.npz", "--kind", "logits"], capsys, 3, "prediction is NaN",
+           "row 2")
+
+
 def test_probabilities_out_of_range(tmp_path, capsys):
     p = np.array([[0.5, 0.5], [1.2, -0.2], [0.3, 0.7]])
     np.savez(tmp_path / "p.npz", probs=p, target=np.array([0, 1, 1]))

@@ -224,10 +224,35 @@ def _parse_classes(text: str | None):
     return len(names), names
 
 
+def _non_finite_rows(pred: np.ndarray) -> np.ndarray:
+    """Rows that may hold a non-finite value: a superset (a row of finite values whose sum
+    overflows is in it too), found with one matrix-vector product instead of elementwise
+    passes; callers check these rows exactly."""
+    with np.errstate(all="ignore"):
+        return ~np.isfinite(pred @ np.ones(pred.shape[1], dtype=pred.dtype))
+
+
+def _neg_inf_cells(pred: np.ndarray) -> int:
+    """Number of −inf entries (rows screened by :func:`_non_finite_rows`)."""
+    rows = _non_finite_rows(pred)
+    return int(np.count_nonzero(np.isneginf(pred[rows]))) if rows.any() else 0
+
+
 def _finite_check(pred: np.ndarray, kind: str) -> dict[str, np.ndarray]:
     """Per-row validation of the prediction; reason → bool mask of offending rows."""
     out = {}
     eps = np.finfo(np.float64).eps
+    if kind == "logits" and pred.ndim == 2:  # the common case: screen rows first
+        rows = np.flatnonzero(_non_finite_rows(pred))
+        if rows.size:
+            sub = pred[rows]
+            for reason, hit in (("prediction is NaN", np.isnan(sub).any(axis=1)),
+                                ("logit is +inf", np.isposinf(sub).any(axis=1))):
+                if hit.any():
+                    mask = np.zeros(pred.shape[0], dtype=bool)
+                    mask[rows[hit]] = True
+                    out[reason] = mask
+        return out
     nan = np.isnan(pred).any(axis=1)
     if nan.any():
         out["prediction is NaN"] = nan
@@ -403,7 +428,7 @@ def _stream(args, src: _Source, counts: _Counts, on_batch, *, first_pass: bool, 
                 counts.neg_inf_cells += int(np.count_nonzero(pred == 0))
                 counts.clamped_cells += int(np.count_nonzero((pred < 0) | (pred > 1)))
             else:
-                counts.neg_inf_cells += int(np.count_nonzero(np.isneginf(pred)))
+                counts.neg_inf_cells += _neg_inf_cells(pred)
         try:
             on_batch(pred, target, weight, offset, where)
         except ValueError as e:
