@@ -8,6 +8,7 @@ softcap / z-loss / soft targets), and the core on NumPy copies.
 from __future__ import annotations
 
 import itertools
+import os
 
 import numpy as np
 import pytest
@@ -248,8 +249,11 @@ def test_inputs_not_modified_and_validation():
         ct.linear_cross_entropy(h[:, :3], W, y)
     with pytest.raises(ValueError, match="bias"):
         ct.linear_cross_entropy(h, W, y, bias=b[:-1])
-    with pytest.raises(ValueError, match="'auto', 'torch'; got 'triton'"):
-        ct.linear_cross_entropy(h, W, y, impl="triton")
+    with pytest.raises(ValueError, match="'auto', 'torch', 'triton'; got 'cuda'"):
+        ct.linear_cross_entropy(h, W, y, impl="cuda")
+    if os.environ.get("TRITON_INTERPRET", "0") != "1":  # CPU tensors: Triton needs CUDA (or its interpreter)
+        with pytest.raises(ValueError, match="impl='triton' needs CUDA tensors"):
+            ct.linear_cross_entropy(h, W, y, impl="triton")
 
 
 def test_offsets_are_unbounded_python_ints():

@@ -7,7 +7,11 @@ module computes the same loss and gradients as
     F.cross_entropy(F.linear(hidden, weight, bias), target, ...)
 
 while holding only a chunk of logits at a time. The plain-torch reference runs
-on CPU and GPU; it is what ``impl="auto"`` selects (no Triton kernel ships yet).
+on CPU and GPU. ``impl="triton"`` keeps the same chunking and matrix products (torch,
+cuBLAS) but does the element-wise work of each tile of logits — online log-sum-exp,
+target gather, smoothing sum, gradient tile — in the Triton kernels of
+:mod:`crossentropy.torch.triton_kernels`; ``impl="auto"`` selects it for CUDA tensors
+when triton is installed, and the torch reference otherwise (always on CPU).
 
 **How.** Rows (tokens) that are masked are dropped before any work. Then:
 
@@ -61,12 +65,42 @@ from ._tiles import max_sumexp, merge_max_sumexp, partial_pq, row_dot, tile_grad
 
 __all__ = ["linear_cross_entropy", "IMPLS", "chunks", "online_partials"]
 
-IMPLS = ("auto", "torch")
+IMPLS = ("auto", "torch", "triton")
 
 #: Floats of logits a chunk may hold by default (16 MiB in float32); the one-pass path
 #: (gradient formed in the forward) takes twice that, and at least MIN_GRAD_ROWS tokens.
 DEFAULT_TILE_ELEMENTS = 1 << 22
 MIN_GRAD_ROWS = 256
+
+
+def _tk():
+    """The Triton kernels module (imported when a Triton path runs)."""
+    from . import triton_kernels
+
+    return triton_kernels
+
+
+def resolve_impl(impl: str, device: torch.device) -> str:
+    """``"torch"`` or ``"triton"`` for ``impl`` on ``device`` (see ``linear_cross_entropy``'s ``impl``).
+
+    >>> resolve_impl("auto", torch.device("cpu"))
+    'torch'
+    >>> resolve_impl("torch", torch.device("cpu"))
+    'torch'
+    """
+    tk = _tk()
+    if impl == "auto":
+        return "triton" if device.type == "cuda" and tk.available() else "torch"
+    if impl == "triton":
+        if device.type != "cuda" and not (device.type == "cpu" and tk.interpreter_enabled()):
+            msg = (
+                f"impl='triton' needs CUDA tensors (or, for tests, CPU tensors under Triton's interpreter "
+                f"with TRITON_INTERPRET=1 set before the first call); `hidden` is on {device}. "
+                "Use impl='torch' or impl='auto' here"
+            )
+            raise ValueError(msg)
+        tk.require()
+    return impl
 
 
 def chunks(n: int, size: int):
@@ -87,10 +121,11 @@ def chunks(n: int, size: int):
 class _Plan:
     """What the two autograd Functions share: inputs, rows, dtypes, chunking."""
 
-    def __init__(self, rows: Rows, active_idx, cdtype, mdtype, nc, vc, z_loss, cap):
+    def __init__(self, rows: Rows, active_idx, cdtype, mdtype, nc, vc, z_loss, cap, impl="torch"):
         self.rows, self.active_idx = rows, active_idx
         self.cdtype, self.mdtype = cdtype, mdtype
         self.nc, self.vc, self.z_loss, self.cap = nc, vc, z_loss, cap
+        self.triton = impl == "triton"
 
     def row_chunks(self):
         """Yield (r, rows-index) where r selects rows of the (full) batch."""
@@ -163,7 +198,11 @@ class _ReducedLinearCE(torch.autograd.Function):
         loss = torch.zeros(n, dtype=cd, device=h.device)
         lse_all = torch.full((n,), float("nan"), dtype=cd, device=h.device) if want_lse else None
         for r in plan.row_chunks():
-            if grads:
+            if grads and plan.triton:
+                z, hc, wv = plan.logits(h, w, b, r, 0, V)
+                st = _tk().tile_stats_(z, rows, r, 0)
+                lse, p, q = st.lse(), st.p, st.q if rows.beta else None
+            elif grads:
                 z, hc, wv = plan.logits(h, w, b, r, 0, V)
                 p, q = partial_pq(z, rows, r, 0)
                 slope = _capped_slope(z, plan.cap) if plan.cap is not None else None
@@ -179,7 +218,11 @@ class _ReducedLinearCE(torch.autograd.Function):
             loss[r] = ell
             if lse_all is not None:
                 lse_all[r] = lse
-            if grads:
+            if grads and plan.triton:
+                g = _tk().tile_grad_(z, lse, rows.s[r] * denom_scale, rows, r, 0, plan.z_loss, plan.cap)
+                _accumulate(plan, g, hc, wv, r, 0, V, gh, gw, gb)
+                del z, g
+            elif grads:
                 g = tile_grad_(z, lse, rows.s[r] * denom_scale, rows, r, 0, plan.z_loss, inv_sum=1.0 / s)
                 if slope is not None:
                     g.mul_(slope)
@@ -223,6 +266,12 @@ def online_partials(plan: _Plan, h, w, b, r):
     """(M, S, P, Q) of rows r over this weight's rows, chunk by chunk (online log-sum-exp)."""
     rows = plan.rows
     V = w.shape[0]
+    if plan.triton:
+        st = None
+        for v0, v1 in chunks(V, plan.vc):
+            z, _, _ = plan.logits(h, w, b, r, v0, v1)
+            st = _tk().tile_stats_(z, rows, r, v0, st)
+        return st.reference(), st.s, st.p, (st.q if rows.beta else None)
     M = S = P = Q = None
     for v0, v1 in chunks(V, plan.vc):
         z, _, _ = plan.logits(h, w, b, r, v0, v1)
@@ -276,10 +325,13 @@ class _RowsLinearCE(torch.autograd.Function):
             lse, gs = lse_all[r], gs_all[r]
             for v0, v1 in chunks(V, plan.vc):
                 z, hc, wv = plan.logits(h, w, b, r, v0, v1)
-                slope = _capped_slope(z, plan.cap) if plan.cap is not None else None
-                g = tile_grad_(z, lse, gs, rows, r, v0, plan.z_loss)
-                if slope is not None:
-                    g.mul_(slope)
+                if plan.triton:
+                    g = _tk().tile_grad_(z, lse, gs, rows, r, v0, plan.z_loss, plan.cap)
+                else:
+                    slope = _capped_slope(z, plan.cap) if plan.cap is not None else None
+                    g = tile_grad_(z, lse, gs, rows, r, v0, plan.z_loss)
+                    if slope is not None:
+                        g.mul_(slope)
                 _accumulate(plan, g, hc, wv, r, v0, v1, gh, gw, gb)
         return (
             None if gh is None else gh.to(h.dtype),
@@ -350,8 +402,11 @@ def linear_cross_entropy(
         chunk of logits holds about 4 Mi floats.
     class_weight, sample_weight : Tensor, optional
         Per-class ``(V,)`` and per-token weights.
-    impl : {"auto", "torch"}
-        Both run the chunked torch implementation, on CPU and GPU (no Triton kernel ships).
+    impl : {"auto", "torch", "triton"}
+        ``"torch"``: the chunked torch reference (CPU and GPU). ``"triton"``: the same chunks
+        and matrix products, with the per-tile work in Triton kernels (CUDA tensors; CPU
+        tensors only under Triton's interpreter, ``TRITON_INTERPRET=1``, for tests).
+        ``"auto"``: ``"triton"`` for CUDA tensors when triton is installed, else ``"torch"``.
     return_lse : bool
         Also return the per-token log-sum-exp (NaN on masked tokens, which are skipped).
     recompute : bool
@@ -385,6 +440,7 @@ def linear_cross_entropy(
         if not isinstance(t, torch.Tensor):
             msg = f"`{name}` must be a torch.Tensor; got {type(t).__name__}"
             raise TypeError(msg)
+    impl = resolve_impl(impl, hidden.device)
     if weight.dim() != 2:
         msg = f"`weight` must be the (V, d) classifier matrix; got shape {tuple(weight.shape)}"
         raise ValueError(msg)
@@ -455,7 +511,9 @@ def linear_cross_entropy(
     if int(chunk_size) < 1 or int(vocab_chunk_size) < 1:
         msg = f"`chunk_size` and `vocab_chunk_size` must be ≥ 1; got {chunk_size}, {vocab_chunk_size}"
         raise ValueError(msg)
-    plan = _Plan(rows, active_idx, cdtype, mdtype, int(chunk_size), int(vocab_chunk_size), float(z_loss), softcap)
+    plan = _Plan(
+        rows, active_idx, cdtype, mdtype, int(chunk_size), int(vocab_chunk_size), float(z_loss), softcap, impl
+    )
 
     w_rows = rows.divisor_weights()
     if reduction == "none" or recompute:
