@@ -95,7 +95,7 @@ def resolve_impl(impl: str, device: torch.device) -> str:
         if device.type != "cuda" and not (device.type == "cpu" and tk.interpreter_enabled()):
             msg = (
                 f"impl='triton' needs CUDA tensors (or, for tests, CPU tensors under Triton's interpreter "
-                f"with TRITON_INTERPRET=1 set before the first call); `hidden` is on {device}. "
+                f"with TRITON_INTERPRET=1 set before the kernels are first used); `hidden` is on {device}. "
                 "Use impl='torch' or impl='auto' here"
             )
             raise ValueError(msg)

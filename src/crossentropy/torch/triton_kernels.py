@@ -35,7 +35,7 @@ target coefficient gets 0; an out-of-range index gives a NaN row.
 Triton is imported when a kernel is first needed: this module imports without it, and
 :func:`require` raises an ``ImportError`` naming what to install. The kernels run on
 CUDA tensors, or on CPU tensors in Triton's interpreter (``TRITON_INTERPRET=1`` set
-before the first kernel is built) — that is how the test suite checks them without a GPU.
+before the kernels are first imported: Triton fixes the mode when a kernel is defined) — that is how the test suite checks them without a GPU.
 
 Examples
 --------
@@ -77,7 +77,10 @@ def available() -> bool:
     >>> isinstance(available(), bool)
     True
     """
-    return importlib.util.find_spec("triton") is not None
+    try:
+        return importlib.util.find_spec("triton") is not None
+    except (ImportError, ValueError):  # a blocked or half-imported module
+        return False
 
 
 def interpreter_enabled() -> bool:
@@ -124,6 +127,8 @@ def _kernels():
         from . import _triton_jit
     except ImportError as exc:  # pragma: no cover - a broken installation
         raise ImportError(_INSTALL) from exc
+    if _triton_jit.triton is None:  # pragma: no cover - imported before triton was installed
+        raise ImportError(_INSTALL)
     return triton, _triton_jit.stats_kernel, _triton_jit.grad_kernel
 
 
