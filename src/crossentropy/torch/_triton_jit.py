@@ -98,29 +98,28 @@ if triton is not None:
             ok = (t == -1) | ((t >= 0) & (t < n_classes))
         if HAS_SOFT:
             y_row = y_ptr + row * stride_y
-        offs = tl.arange(0, BLOCK)
-        for start in range(0, n_cols, BLOCK):
-            cols = start + offs
-            mask = cols < n_cols
-            z = tl.load(z_row + cols, mask=mask, other=0.0)
-            g = cq * tl.exp(z - lse)
+        # one program per (row, block of columns): no loop, the whole tile in parallel
+        cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+        mask = cols < n_cols
+        z = tl.load(z_row + cols, mask=mask, other=0.0)
+        g = cq * tl.exp(z - lse)
+        if HAS_CW:
+            cw = tl.load(cw_ptr + cols, mask=mask, other=0.0)
+        if HAS_BETA:
             if HAS_CW:
-                cw = tl.load(cw_ptr + cols, mask=mask, other=0.0)
-            if HAS_BETA:
-                if HAS_CW:
-                    g -= sm * cw
-                else:
-                    g -= sm
-            if HAS_TGT:
-                g -= tl.where(cols == tcol, tv, 0.0)
-            if HAS_SOFT:
-                y = tl.load(y_row + cols, mask=mask, other=0.0)
-                if HAS_CW:
-                    y = y * cw
-                g -= alpha * y
-            if HAS_CAP:
-                zc = z / cap
-                g = g * (1.0 - zc * zc)
-            g = tl.where(gs == 0, 0.0, gs * g)
-            g = tl.where(ok, g, float("nan"))
-            tl.store(g_row + cols, g, mask=mask)
+                g -= sm * cw
+            else:
+                g -= sm
+        if HAS_TGT:
+            g -= tl.where(cols == tcol, tv, 0.0)
+        if HAS_SOFT:
+            y = tl.load(y_row + cols, mask=mask, other=0.0)
+            if HAS_CW:
+                y = y * cw
+            g -= alpha * y
+        if HAS_CAP:
+            zc = z / cap
+            g = g * (1.0 - zc * zc)
+        g = tl.where(gs == 0, 0.0, gs * g)
+        g = tl.where(ok, g, float("nan"))
+        tl.store(g_row + cols, g, mask=mask)

@@ -3,9 +3,10 @@
 The matrix products stay with torch (cuBLAS on a GPU); these kernels do the
 element-wise work on a *tile* of logits ``z`` — rows ``i`` of a chunk of tokens,
 columns ``[v0, v0 + V_t)`` of the vocabulary (a whole ``(N, C)`` logits matrix is
-the tile with ``v0 = 0``). One program handles one row and walks its columns in
-blocks of ``BLOCK_V`` (masked: ``V_t`` need not be a multiple of the block, and no
-load or store leaves the tile). Row offsets are 64-bit (``row.to(int64) · stride``).
+the tile with ``v0 = 0``). The forward has one program per row, walking its columns
+in blocks of ``BLOCK_V``; the backward one program per (row, block of columns).
+Blocks are masked: ``V_t`` need not be a multiple of the block, and no load or store
+leaves the tile. Row offsets are 64-bit (``row.to(int64) · stride``).
 
 **Forward** (:func:`tile_stats_`): per-row online log-sum-exp state, updated in place
 over successive tiles of the same rows,
@@ -357,12 +358,13 @@ def grad_tile_(
     tv = _row_vec(target_value, R, dt, dev, "target_value") if target is not None else z
     y = _cols_last(soft.to(dt)) if soft is not None else z
     cw = class_weight.to(device=dev, dtype=dt).contiguous() if class_weight is not None else z
-    grad_kernel[(R,)](
+    block = _block(block_v, vt, triton)
+    grad_kernel[(R, triton.cdiv(vt, block))](
         z, z.stride(0), out, out.stride(0), vt, v0, C,
         lse, gs, cq, sm, tv, tgt, y, y.stride(0) if soft is not None else 0, float(alpha), cw,
         1.0 if cap is None else float(cap),
         HAS_TGT=target is not None, HAS_SOFT=soft is not None, HAS_CW=class_weight is not None,
-        HAS_BETA=smooth is not None, HAS_CAP=cap is not None, BLOCK=_block(block_v, vt, triton),
+        HAS_BETA=smooth is not None, HAS_CAP=cap is not None, BLOCK=block,
     )  # fmt: skip
     return out
 
@@ -372,7 +374,9 @@ def _block(block_v, vt: int, triton) -> int:
     if b < 1 or b & (b - 1):
         msg = f"the block size must be a power of two; got {b}"
         raise ValueError(msg)
-    return max(16, min(b, triton.next_power_of_2(max(vt, 1))))
+    b = max(16, min(b, triton.next_power_of_2(max(vt, 1))))
+    # CUDA grids allow at most 65,535 blocks along axis 1 (the backward's column blocks)
+    return max(b, triton.next_power_of_2(triton.cdiv(vt, 65_535)))
 
 
 # ---- the Rows-level entry points used by crossentropy.torch.linear ---------------------------
