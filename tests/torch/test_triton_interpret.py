@@ -83,13 +83,11 @@ def test_module_imports_without_triton():
     )
 
 
-def test_auto_is_torch_on_cpu_even_under_the_interpreter(monkeypatch):
+def test_auto_is_torch_everywhere_until_gpu_verified(monkeypatch):
     assert resolve_impl("auto", torch.device("cpu")) == "torch"
     monkeypatch.setenv("TRITON_INTERPRET", "1")
     assert resolve_impl("auto", torch.device("cpu")) == "torch"
-    expected = "triton" if tk.available() else "torch"
-    assert resolve_impl("auto", torch.device("cuda")) == expected
-    monkeypatch.setattr(tk, "available", lambda: False)
+    # until the kernels have run on a GPU, "auto" keeps torch on CUDA too (opt in with impl="triton")
     assert resolve_impl("auto", torch.device("cuda")) == "torch"
 
 
@@ -132,7 +130,6 @@ def test_triton_equals_torch_on_cuda(reduction):
     kw = dict(
         bias=b, reduction=reduction, label_smoothing=0.1, class_weight=cw, z_loss=1e-4, softcap=30.0
     )
-    assert resolve_impl("auto", h.device) == "triton"
     ours = ct.linear_cross_entropy(h, w, y, impl="triton", **kw)
     ref = ct.linear_cross_entropy(h, w, y, impl="torch", **kw)
     torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)

@@ -9,8 +9,9 @@ semantics (docs/semantics.md); for index targets they equal
   signatures, plus keyword-only extras (``kind``, ``smoothing``, ``empty``, ``z_loss``,
   ``softcap``, ``divide_by``, ``sample_weight``).
 - :func:`linear_cross_entropy` / :class:`LinearCrossEntropyLoss`: ``CE(hidden @ Wᵀ + b, target)``
-  without the N × V logits (plain torch, CPU and GPU; no Triton kernel ships yet: the
-  GPU path is the same torch code and is unverified on GPU hardware).
+  without the N × V logits (chunked torch on CPU and GPU; ``impl="triton"`` runs the per-tile
+  work in Triton kernels, verified in Triton's interpreter and not yet on GPU hardware, so
+  ``impl="auto"`` stays on torch).
 - :func:`vocab_parallel_cross_entropy`: vocabulary-sharded logits on ``torch.distributed``,
   exact over the global vocabulary (smoothing and soft targets included).
 """
