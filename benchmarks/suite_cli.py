@@ -14,7 +14,8 @@ computing), run alternately ``REPEATS`` times; the median wall time is kept:
 - **pandas + sklearn**: ``pandas.read_parquet`` → float64 NumPy → ``scipy.special.softmax``
   → ``sklearn.metrics.log_loss(y, p, labels=range(10))`` (the cross-entropy only).
 
-Both report their peak resident memory (``ru_maxrss`` of the process). The two
+Both report their peak resident memory (``VmHWM`` of the process itself; ``ru_maxrss``
+would also count the parent's peak at fork time). The two
 cross-entropies are checked against each other (rtol 1e-9).
 """
 
@@ -37,6 +38,19 @@ C = 10
 FULL_N, QUICK_N = 10_000_000, 1_000_000
 REPEATS, QUICK_REPEATS = 2, 1
 
+PEAK = """
+def peak_mb():
+    # VmHWM: this process's own peak (ru_maxrss also counts the parent's peak at fork time)
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+"""
+
 OURS = """
 import resource, sys, io, contextlib
 from crossentropy import cli
@@ -47,7 +61,7 @@ with contextlib.redirect_stdout(buf):
 import json
 d = json.loads(buf.getvalue())
 print(json.dumps({"rc": rc, "ce": d["report"]["cross_entropy"], "rows": d["rows"]["read"],
-                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "rss_mb": peak_mb()}))
 """
 
 SKLEARN = """
@@ -60,7 +74,7 @@ X = df[[f"logit_{j}" for j in range(10)]].to_numpy(dtype=np.float64)
 y = df["y"].to_numpy()
 ce = log_loss(y, softmax(X, axis=1), labels=np.arange(10))
 print(json.dumps({"rc": 0, "ce": float(ce), "rows": int(len(y)),
-                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "rss_mb": peak_mb()}))
 """
 
 
@@ -84,7 +98,7 @@ def _run(code: str, path: str) -> tuple[float, dict]:
     src = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
     env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", code, path], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-c", "import resource\n" + PEAK + code, path], capture_output=True, text=True,
                           env=env, timeout=3600)
     dt = time.perf_counter() - t0
     if proc.returncode != 0:
