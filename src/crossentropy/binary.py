@@ -213,7 +213,7 @@ def binary_cross_entropy(
     >>> float(binary_cross_entropy(np.array([0.9, 0.2]), np.array([1, 0]), kind="probs"))
     0.164252033486018
     """
-    from .chain import REDUCTIONS, _log_base
+    from .chain import REDUCTIONS, _log_base, reduce_sums
 
     v.check_option("reduction", reduction, REDUCTIONS)
     v.check_option("empty", empty, ("nan", "zero", "raise"))
@@ -227,16 +227,7 @@ def binary_cross_entropy(
         loss = loss / scale
     if reduction == "none":
         return loss
-    total = xp.sum(loss)
-    den = xp.sum(count)
-    if empty == "raise" or validate:
-        if bool(den == 0):
-            if empty == "raise":
-                msg = "cannot reduce: no unmasked element (empty='raise')"
-                raise ValueError(msg)
-            if empty == "nan" and reduction == "mean":
-                v.warn(v.EmptyReductionWarning, "mean over no element; returning NaN (empty='zero' returns 0)")
-    if reduction == "sum":
-        return total
-    safe = xp.where(den == 0, xp.ones_like(den), den)
-    return xp.where(den == 0, xp.full_like(total, math.nan if empty == "nan" else 0.0), total / safe)
+    return reduce_sums(
+        xp, xp.sum(loss), xp.sum(count), reduction, empty, check=validate,
+        reason=lambda: "no unmasked element (every target ignored or weighted 0, or no element)",
+    )

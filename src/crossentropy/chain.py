@@ -118,11 +118,21 @@ def _reduce(
             msg = f"cannot reduce: {_empty_reason(p)} (empty='raise'); use empty='nan' or 'zero' to get a value"
             raise ValueError(msg)
         return loss
-    total = xp.sum(loss)
-    den = denominator(p, wsum, divide_by)
-    if empty == "raise" or p.validate:
+    return reduce_sums(
+        xp, xp.sum(loss), denominator(p, wsum, divide_by), reduction, empty,
+        check=p.validate, reason=lambda: _empty_reason(p),
+    )
+
+
+def reduce_sums(xp: Any, total: Array, den: Array, reduction: str, empty: str, *, check: bool, reason) -> Array:
+    """``total`` (``"sum"``) or ``total / den`` (``"mean"``) with the ``empty=`` policy when ``den == 0``.
+
+    ``check`` (validation on) or ``empty="raise"`` looks at ``den`` on the host, to raise or
+    to warn `EmptyReductionWarning`; otherwise no synchronisation happens.
+    """
+    if empty == "raise" or check:
         if bool(den == 0):
-            what = _empty_reason(p)
+            what = reason()
             if empty == "raise":
                 msg = f"cannot reduce: {what} (empty='raise'); use empty='nan' or 'zero' to get a value"
                 raise ValueError(msg)
