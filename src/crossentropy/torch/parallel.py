@@ -20,6 +20,10 @@ hidden-state gradient once. ``vocab_size=None`` costs one more all-reduce (of on
 Targets: class indices in the *global* vocabulary, identical on every rank, or a
 float distribution over the rank's *own* slice (``(..., V_local)``). Class weights,
 when given, are the global ``(vocab_size,)`` vector, identical on every rank.
+
+:func:`vocab_parallel_cross_entropy` also takes a ``DTensor`` of logits sharded on the
+class axis over a 1-D ``DeviceMesh`` (the layout of ``torch.distributed.tensor.parallel.loss_parallel``):
+the shard, the group and ``vocab_start`` come from the DTensor itself.
 """
 
 from __future__ import annotations
@@ -84,7 +88,8 @@ class _VocabParallelCE(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, rows: Rows, group, z_loss, cap, dtype, soft):
         z = softcap(x.to(dtype), cap)
-        m_loc = z.amax(-1)
+        # a shard with no columns (torch.chunk's trailing shards) contributes exp-sum 0
+        m_loc = z.amax(-1) if z.shape[-1] else z.new_zeros(z.shape[:-1])
         m_loc = torch.where(torch.isfinite(m_loc), m_loc, torch.zeros_like(m_loc))
         s_loc = torch.exp(z - m_loc[:, None]).sum(-1)
         p, q = partial_pq(z, rows, slice(None), 0)
@@ -98,6 +103,8 @@ class _VocabParallelCE(torch.autograd.Function):
     def backward(ctx, grad):
         x, lse = ctx.saved_tensors
         rows = ctx.rows
+        if x.shape[-1] == 0:  # a shard with no columns has an empty gradient
+            return torch.zeros_like(x), None, None, None, None, None, None
         z = softcap(x.to(ctx.dtype), ctx.cap)
         if z is x:
             z = z.clone()
@@ -137,12 +144,135 @@ def _prepare(target, x_like, *, local, vocab_start, vocab_size, batch_shape, dty
     return _local_rows(rows, vocab_start), soft
 
 
+def _dtensor_types():
+    """``(DTensor, Shard, Replicate)``, or ``None`` where ``torch.distributed.tensor`` is unavailable."""
+    try:
+        from torch.distributed.tensor import DTensor, Replicate, Shard
+    except ImportError:  # pragma: no cover - depends on the torch build
+        return None
+    return DTensor, Shard, Replicate
+
+
+def _is_dtensor(t) -> bool:
+    types = _dtensor_types()
+    return types is not None and isinstance(t, types[0])
+
+
+def _chunk_bounds(V: int, world: int, coord: int) -> tuple[int, int]:
+    """Columns ``[start, stop)`` of shard ``coord`` when ``torch.chunk`` splits ``V`` into ``world`` parts.
+
+    ``Shard(dim)`` follows ``torch.chunk``: every shard has ``ceil(V / world)`` columns except the
+    last non-empty one, and trailing shards may be empty (``V = 9, world = 4``: 3, 3, 3, 0).
+    """
+    size = -(-V // world) if world else 0
+    start = min(V, size * coord)
+    return start, min(V, start + size)
+
+
+def _dtensor_local(name: str, t, mesh, shard_like: int | None):
+    """The local tensor of a DTensor argument (``target``, ``weight``, ``sample_weight``) on ``mesh``.
+
+    Replicated DTensors give their (full) local copy; with ``shard_like`` (the logits' number of
+    axes) a float DTensor of that many axes with the logits' placements (a soft target sharded
+    like them) gives its shard. Plain tensors pass.
+    """
+    if not _is_dtensor(t):
+        return t
+    _, Shard, Replicate = _dtensor_types()
+    placements = tuple(t.placements)
+    if t.device_mesh == mesh and all(isinstance(p, Replicate) for p in placements):
+        return t.to_local()
+    if (
+        shard_like is not None
+        and t.ndim == shard_like
+        and t.dtype.is_floating_point
+        and t.device_mesh == mesh
+        and len(placements) == 1
+        and type(placements[0]) is Shard
+        and placements[0].dim % t.ndim == t.ndim - 1
+    ):
+        return t.to_local()
+    what = "(Replicate(),) or, for a soft target, (Shard(-1),) like the logits" if shard_like is not None else "(Replicate(),)"
+    msg = (
+        f"`{name}` is a DTensor with placements {placements} on mesh {t.device_mesh}; with DTensor logits "
+        f"on mesh {mesh} it must be a plain tensor (the same on every rank) or a DTensor on the same mesh "
+        f"with placements {what}"
+    )
+    raise ValueError(msg)
+
+
+def _unwrap_dtensor(x, target, weight, sample_weight, group, vocab_start, vocab_size):
+    """Local shard, group, ``vocab_start``, ``vocab_size`` and local arguments of DTensor logits.
+
+    Supported: a 1-D mesh with placements ``(Shard(class axis),)``, the class axis last.
+    ``vocab_start`` / ``vocab_size`` / ``group``, when given, must agree with the DTensor.
+    """
+    _, Shard, _ = _dtensor_types()
+    mesh, placements = x.device_mesh, tuple(x.placements)
+    last = x.ndim - 1
+    supported = f"a 1-D DeviceMesh with placements (Shard({last}),) (the class axis, the last one, sharded)"
+    if x.ndim < 1:
+        msg = "`local_logits` must have a class axis (the last one)"
+        raise ValueError(msg)
+    if mesh.ndim != 1:
+        msg = (
+            f"`local_logits` is a DTensor on a {mesh.ndim}-D DeviceMesh with placements {placements}; "
+            f"vocab_parallel_cross_entropy supports {supported}. For a multi-dimensional mesh, pass "
+            f"`local_logits.to_local()` with `group=` the tensor-parallel group and `vocab_start=`"
+        )
+        raise ValueError(msg)
+    p = placements[0]
+    if type(p) is not Shard:
+        msg = f"`local_logits` is a DTensor with placements {placements}; vocab_parallel_cross_entropy supports {supported}"
+        if p.is_replicate():
+            msg += " (a replicated DTensor holds the full logits: use the plain loss on `local_logits.to_local()`)"
+        raise ValueError(msg)
+    if p.dim % x.ndim != last:
+        msg = (
+            f"`local_logits` is a DTensor with placements {placements} (axis {p.dim % x.ndim} of shape "
+            f"{tuple(x.shape)} sharded); vocab_parallel_cross_entropy supports {supported}. For the "
+            f"(N, C, d1, ...) layout, move the class axis last first (`local_logits.movedim(1, -1)`, "
+            f"target unchanged)"
+        )
+        raise ValueError(msg)
+    V = int(x.shape[-1])
+    world, coord = mesh.size(0), mesh.get_local_rank(0)
+    start, stop = _chunk_bounds(V, world, coord)
+    local = x.to_local()
+    if local.shape[-1] != stop - start:
+        msg = (
+            f"`local_logits` is a DTensor of global class size {V} over {world} ranks, so rank {coord} of the "
+            f"mesh should hold columns [{start}, {stop}) (torch.chunk's split), but its shard has "
+            f"{local.shape[-1]} columns (an uneven `DTensor.from_local`?); pass `local_logits.to_local()` "
+            f"with the right `vocab_start=` instead"
+        )
+        raise ValueError(msg)
+    for arg, given, derived in (("vocab_start", vocab_start, start), ("vocab_size", vocab_size, V)):
+        if given is not None and int(given) != derived:
+            msg = (
+                f"`{arg}={given}` disagrees with the DTensor `local_logits` (rank {coord} of its mesh holds "
+                f"columns [{start}, {stop}) of {V}); omit `{arg}` for DTensor logits"
+            )
+            raise ValueError(msg)
+    mesh_group = mesh.get_group(0)
+    if group is not None and dist.get_process_group_ranks(group) != dist.get_process_group_ranks(mesh_group):
+        msg = (
+            f"`group` (ranks {dist.get_process_group_ranks(group)}) is not the process group of the DTensor's "
+            f"mesh (ranks {dist.get_process_group_ranks(mesh_group)}); omit `group` for DTensor logits"
+        )
+        raise ValueError(msg)
+    target = _dtensor_local("target", target, mesh, shard_like=x.ndim)
+    weight = _dtensor_local("weight", weight, mesh, shard_like=None)
+    sample_weight = _dtensor_local("sample_weight", sample_weight, mesh, shard_like=None)
+    return local, target, weight, sample_weight, mesh_group, start, V
+
+
 def vocab_parallel_cross_entropy(
     local_logits: torch.Tensor,
     target: torch.Tensor,
     *,
     group=None,
-    vocab_start: int,
+    vocab_start: int | None = None,
     vocab_size: int | None = None,
     weight: torch.Tensor | None = None,
     sample_weight: torch.Tensor | None = None,
@@ -164,24 +294,56 @@ def vocab_parallel_cross_entropy(
 
     Parameters
     ----------
-    local_logits : Tensor
-        ``(..., V_local)``: this rank's columns ``[vocab_start, vocab_start + V_local)``.
+    local_logits : Tensor or DTensor
+        ``(..., V_local)``: this rank's columns ``[vocab_start, vocab_start + V_local)``. Or a
+        ``DTensor`` of the global ``(..., V)`` logits on a 1-D ``DeviceMesh`` with placements
+        ``(Shard(-1),)``: its local shard, its mesh's group and ``vocab_start`` are used (see Notes).
     target : Tensor
         Global class indices (``local_logits``' shape without the last axis), the same on
         every rank; or a float distribution over this rank's columns (``(..., V_local)``).
+        With DTensor logits also a replicated DTensor, or (soft) a DTensor sharded like them.
     group : ProcessGroup, optional
-        The tensor-parallel group (default: the world).
+        The tensor-parallel group (default: the world; for DTensor logits, the mesh's group).
     vocab_start : int
-        First global class held by this rank.
+        First global class held by this rank. Required for a plain tensor; derived for a DTensor.
     vocab_size : int, optional
-        Global V; when omitted it is all-reduced from the shard sizes (one more collective).
+        Global V; when omitted it is all-reduced from the shard sizes (one more collective),
+        or, for a DTensor, read from its global shape (no collective).
     weight, sample_weight, ignore_index, reduction, label_smoothing, smoothing, z_loss, softcap, empty, divide_by, validate
         As in :func:`crossentropy.torch.cross_entropy` (``weight`` is the global class-weight vector).
 
     Returns
     -------
     Tensor
-        The loss (replicated on every rank), in the compute dtype.
+        The loss (replicated on every rank), in the compute dtype; a plain tensor also for
+        DTensor logits, whose gradient (``Shard(-1)`` like them) flows back through ``to_local()``.
+
+    Raises
+    ------
+    ValueError
+        For a DTensor on a mesh of more than one dimension, with placements other than
+        ``(Shard(-1),)`` (``Replicate``, ``Partial``, ``Shard`` of another axis), a shard that is
+        not ``torch.chunk``'s split of V, or ``vocab_start``/``vocab_size``/``group`` that disagree
+        with the DTensor; for a plain tensor without ``vocab_start``.
+
+    Notes
+    -----
+    **DTensor logits.** ``Shard(d)`` splits like ``torch.chunk``: with ``k = ceil(V / world)``,
+    mesh rank ``r`` holds columns ``[min(V, r k), min(V, (r + 1) k))`` (trailing ranks may hold
+    none); the shard is checked against that split. Only per-token numbers cross ranks, as for
+    plain shards, and ``vocab_size`` costs no collective.
+
+    **Relation to** ``torch.distributed.tensor.parallel.loss_parallel``. Inside ``with
+    loss_parallel():``, ``F.cross_entropy`` of the same DTensor computes the same loss for what
+    it covers (torch 2.13): index targets with class ``weight``, ``ignore_index`` and every
+    ``reduction``, with the class dimension at axis 1 (``(N, C, d1, ...)``; ours takes the class
+    axis last, the same thing for 2-D logits), on 1-D meshes (and on N-D meshes with
+    ``"sum"``/``"none"``, which this function does not take). It does not cover label smoothing
+    (it raises), and its docstring lists probability targets as unsupported. Its loss is a
+    DTensor and its backward must also run inside the context. This function adds, exactly over
+    the global vocabulary: label smoothing (both formulas), soft targets, ``sample_weight``,
+    ``z_loss``, ``softcap``, the ``empty=`` and ``divide_by=`` policies; it works inside or
+    outside the context.
 
     Examples
     --------
@@ -196,9 +358,31 @@ def vocab_parallel_cross_entropy(
     >>> ours = vocab_parallel_cross_entropy(x, y, vocab_start=0, vocab_size=3, label_smoothing=0.1)
     >>> bool(torch.allclose(ours, F.cross_entropy(x, y, label_smoothing=0.1)))
     True
+
+    A DTensor sharded on the class axis needs no ``vocab_start``:
+
+    >>> from torch.distributed.device_mesh import init_device_mesh
+    >>> from torch.distributed.tensor import Shard, distribute_tensor
+    >>> mesh = init_device_mesh("cpu", (1,))
+    >>> xd = distribute_tensor(x, mesh, [Shard(-1)]).requires_grad_(True)
+    >>> ours = vocab_parallel_cross_entropy(xd, y, label_smoothing=0.1)
+    >>> bool(torch.allclose(ours, F.cross_entropy(x, y, label_smoothing=0.1)))
+    True
+    >>> ours.backward(); type(xd.grad).__name__, xd.grad.placements
+    ('DTensor', (Shard(dim=1),))
     >>> dist.destroy_process_group()
     """
     check_common(reduction=reduction, empty=empty, divide_by=divide_by, z_loss=z_loss, softcap=softcap)
+    if _is_dtensor(local_logits):
+        local_logits, target, weight, sample_weight, group, vocab_start, vocab_size = _unwrap_dtensor(
+            local_logits, target, weight, sample_weight, group, vocab_start, vocab_size
+        )
+    elif vocab_start is None:
+        msg = (
+            "`vocab_start` is required for a plain `local_logits` tensor: the first global class of this "
+            "rank's columns (it is derived only from a DTensor sharded on the class axis)"
+        )
+        raise ValueError(msg)
     if local_logits.dim() < 1:
         msg = "`local_logits` must have a class axis (the last one)"
         raise ValueError(msg)
@@ -211,7 +395,7 @@ def vocab_parallel_cross_entropy(
         dtype=dtype, weight=weight, sample_weight=sample_weight, ignore_index=ignore_index,
         label_smoothing=label_smoothing, smoothing=smoothing, divide_by=divide_by, validate=validate,
     )
-    x2 = local_logits.reshape(-1, local)
+    x2 = local_logits.reshape(math.prod(batch_shape), local)  # explicit rows: a shard may have no columns
     loss = _VocabParallelCE.apply(x2, rows, group, float(z_loss), softcap, dtype, soft)
     return reduce_loss(
         loss, rows.divisor_weights(), reduction=reduction, empty=empty, host_check=validate, batch_shape=batch_shape
