@@ -85,6 +85,18 @@ def _resolve(kw, cw):
     return {k: (cw if v == "cw" else v) for k, v in kw.items()}
 
 
+def _count_all_reduce():
+    """Count ``dist.all_reduce`` calls (our collectives) until ``dist.all_reduce = calls["real"]``."""
+    calls = {"n": 0, "real": dist.all_reduce}
+
+    def counting(*a, **k):
+        calls["n"] += 1
+        return calls["real"](*a, **k)
+
+    dist.all_reduce = counting
+    return calls
+
+
 def _error(fn):
     try:
         fn()
@@ -110,8 +122,12 @@ def _suite(rank, mesh):
             "y7": _padded_as_7(y),
             "soft": distribute_tensor(soft, mesh, [Shard(1)]),
         }[tname]
+        calls = _count_all_reduce()
         loss = ct.vocab_parallel_cross_entropy(xd, tgt, **_resolve(kw, cw))
+        fwd = calls["n"]
         loss.backward(go if use_go else None)
+        res[f"{name}_calls"] = (fwd, calls["n"] - fwd)
+        dist.all_reduce = calls["real"]
         res[name] = (
             loss.detach(),
             type(xd.grad).__name__,
@@ -252,6 +268,13 @@ def test_dtensor_equals_full_logits(name, spawned):
         assert gtype == "DTensor"
         assert [p.dim % base.ndim for p in gplace] == [base.ndim - 1]
         _close(grad, base.grad)
+
+
+@pytest.mark.parametrize("name", list(OURS))
+def test_collectives(name, spawned):
+    """Two all-reduces forward (max, packed sums), none backward; the global V needs none."""
+    for r in range(2):
+        assert spawned[r][f"{name}_calls"] == (2, 0)
 
 
 def test_dtensor_target_inside_loss_parallel_context(spawned):

@@ -339,8 +339,10 @@ def vocab_parallel_cross_entropy(
     ``reduction``, with the class dimension at axis 1 (``(N, C, d1, ...)``; ours takes the class
     axis last, the same thing for 2-D logits), on 1-D meshes (and on N-D meshes with
     ``"sum"``/``"none"``, which this function does not take). It does not cover label smoothing
-    (it raises), and its docstring lists probability targets as unsupported. Its loss is a
-    DTensor and its backward must also run inside the context. This function adds, exactly over
+    (a ``RuntimeError`` from DTensor dispatch), its docstring lists probability targets as
+    unsupported (a plain-tensor one fails), and in torch 2.13 its backward with a class ``weight``
+    fails when a target equals ``ignore_index`` (the weight is gathered at the raw target). Its
+    loss is a DTensor and its backward must also run inside the context. This function adds, exactly over
     the global vocabulary: label smoothing (both formulas), soft targets, ``sample_weight``,
     ``z_loss``, ``softcap``, the ``empty=`` and ``divide_by=`` policies; it works inside or
     outside the context.
