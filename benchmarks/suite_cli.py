@@ -89,8 +89,9 @@ def make_file(path: str, n: int, seed: int = 0, group: int = 500_000) -> None:
             k = min(group, n - s)
             X = rng.standard_normal((k, C), dtype=np.float32)
             y = rng.integers(0, C, k)
-            w.write_table(pa.table([pa.array(y)] + [pa.array(X[:, j]) for j in range(C)],
-                                   schema=schema))
+            w.write_table(
+                pa.table([pa.array(y)] + [pa.array(X[:, j]) for j in range(C)], schema=schema)
+            )
 
 
 def _run(code: str, path: str) -> tuple[float, dict]:
@@ -98,8 +99,13 @@ def _run(code: str, path: str) -> tuple[float, dict]:
     src = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
     env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", "import resource\n" + PEAK + code, path], capture_output=True, text=True,
-                          env=env, timeout=3600)
+    proc = subprocess.run(
+        [sys.executable, "-c", "import resource\n" + PEAK + code, path],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=3600,
+    )
     dt = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-2000:])
@@ -130,10 +136,20 @@ def run(quick: bool) -> str:
     med = {k: statistics.median(t for t, _ in v) for k, v in results.items()}
     rss = {k: max(r["rss_mb"] for _, r in v) for k, v in results.items()}
     rows = [
-        ["crossentropy evaluate (streaming)", f"{med['ours']:.2f}", f"{n / med['ours']:,.0f}",
-         f"{rss['ours']:.0f}", f"{med['sklearn'] / med['ours']:.2f}×"],
-        ["pandas.read_parquet + sklearn log_loss", f"{med['sklearn']:.2f}",
-         f"{n / med['sklearn']:,.0f}", f"{rss['sklearn']:.0f}", "1.00×"],
+        [
+            "crossentropy evaluate (streaming)",
+            f"{med['ours']:.2f}",
+            f"{n / med['ours']:,.0f}",
+            f"{rss['ours']:.0f}",
+            f"{med['sklearn'] / med['ours']:.2f}×",
+        ],
+        [
+            "pandas.read_parquet + sklearn log_loss",
+            f"{med['sklearn']:.2f}",
+            f"{n / med['sklearn']:,.0f}",
+            f"{rss['sklearn']:.0f}",
+            "1.00×",
+        ],
     ]
     m = machine()
     lines = [
@@ -145,8 +161,9 @@ def run(quick: bool) -> str:
         f"(imports included), alternated, median of {repeats}. Goal: ≥ 5× sklearn's end-to-end "
         "time.",
         "",
-        markdown_table(["contender", "time (s)", "rows/s", "peak RSS (MB)", "speed-up vs sklearn"],
-                       rows),
+        markdown_table(
+            ["contender", "time (s)", "rows/s", "peak RSS (MB)", "speed-up vs sklearn"], rows
+        ),
         "",
         f"Cross-entropy: ours {ce_ours:.12g}, sklearn {ce_sk:.12g} "
         f"({'agree' if agree else 'DISAGREE'} to 1e-9). Our run also computes accuracy, Brier, "

@@ -57,7 +57,9 @@ def make_shards(d: str, n: int, seed: int = 0, group: int = 250_000) -> list[str
                 m = min(group, per - s)
                 X = rng.standard_normal((m, C), dtype=np.float32)
                 y = rng.integers(0, C, m)
-                w.write_table(pa.table([pa.array(y)] + [pa.array(X[:, j]) for j in range(C)], schema=schema))
+                w.write_table(
+                    pa.table([pa.array(y)] + [pa.array(X[:, j]) for j in range(C)], schema=schema)
+                )
         paths.append(p)
     return paths
 
@@ -110,30 +112,65 @@ def run(quick: bool) -> str:
         gen_s = time.perf_counter() - t0
         size_mb = sum(os.path.getsize(f) for f in files) / 1e6
         clients = {k: client_for(workers=k) for k in (1, 2)}
-        times: dict[str, list[float]] = {"streaming": [], "dask, 1 worker": [], "dask, 2 workers": []}
+        times: dict[str, list[float]] = {
+            "streaming": [],
+            "dask, 1 worker": [],
+            "dask, 2 workers": [],
+        }
         outs: dict[str, dict] = {}
         try:
-            for c in clients.values():  # warm-up: imports and the kernels' JIT cache on every worker
-                _cli(["evaluate", files[0], *ARGS, "--engine", "dask", "--scheduler", c.scheduler.address])
+            for (
+                c
+            ) in clients.values():  # warm-up: imports and the kernels' JIT cache on every worker
+                _cli(
+                    [
+                        "evaluate",
+                        files[0],
+                        *ARGS,
+                        "--engine",
+                        "dask",
+                        "--scheduler",
+                        c.scheduler.address,
+                    ]
+                )
             _cli(["evaluate", files[0], *ARGS])
             for _ in range(repeats):
                 for name in times:
                     argv = ["evaluate", *files, *ARGS]
                     if name != "streaming":
                         c = clients[1 if "1 worker" in name else 2]
-                        argv = ["evaluate", d, *ARGS, "--engine", "dask", "--scheduler", c.scheduler.address]
+                        argv = [
+                            "evaluate",
+                            d,
+                            *ARGS,
+                            "--engine",
+                            "dask",
+                            "--scheduler",
+                            c.scheduler.address,
+                        ]
                     t = time.perf_counter()
                     outs[name] = _cli(argv)
                     times[name].append(time.perf_counter() - t)
         finally:
             for c in clients.values():
                 close_client(c)
-        e2e = {"streaming": _end_to_end(d, None), "dask --workers 1": _end_to_end(d, 1),
-               "dask --workers 2": _end_to_end(d, 2)}
+        e2e = {
+            "streaming": _end_to_end(d, None),
+            "dask --workers 1": _end_to_end(d, 1),
+            "dask --workers 2": _end_to_end(d, 2),
+        }
     same = all(_same(outs["streaming"], o) for o in outs.values())
     med = {k: statistics.median(v) for k, v in times.items()}
-    rows = [[k, f"{med[k]:.2f}", f"{n / med[k]:,.0f}", f"{med['dask, 1 worker'] / med[k]:.2f}×",
-             f"{med['streaming'] / med[k]:.2f}×"] for k in med]
+    rows = [
+        [
+            k,
+            f"{med[k]:.2f}",
+            f"{n / med[k]:,.0f}",
+            f"{med['dask, 1 worker'] / med[k]:.2f}×",
+            f"{med['streaming'] / med[k]:.2f}×",
+        ]
+        for k in med
+    ]
     e2e_rows = [[k, f"{v:.1f}", f"{n / v:,.0f}"] for k, v in e2e.items()]
     m = machine()
     load = os.getloadavg()
@@ -146,8 +183,10 @@ def run(quick: bool) -> str:
         f"warmed up before timing), contenders alternated, median of {repeats} rounds. Goal: "
         "2 workers ≥ 1.6× 1 worker.",
         "",
-        markdown_table(["contender", "time (s)", "rows/s", "speed-up vs 1 worker",
-                        "speed-up vs streaming"], rows),
+        markdown_table(
+            ["contender", "time (s)", "rows/s", "speed-up vs 1 worker", "speed-up vs streaming"],
+            rows,
+        ),
         "",
         f"2 workers vs 1: **{speed:.2f}×** ({'meets' if speed >= 1.6 else 'misses'} the 1.6× goal). "
         f"JSON output of the three {'identical to 1e-12' if same else 'DIFFERENT'}.",

@@ -77,22 +77,31 @@ def _one(n: int, C: int, quick: bool, repeats: int) -> tuple[list[str], str]:
 
     ours = Contender("crossentropy.evaluate (full report)", lambda: evaluate(x, y))
     bare = Contender("crossentropy.cross_entropy (loss only)", lambda: ce.cross_entropy(x, y))
-    skc = Contender("sklearn log_loss + calibration_curve", sk, scale=n / m, note=f"on {m:,} rows, ×{n / m:g}")
+    skc = Contender(
+        "sklearn log_loss + calibration_curve", sk, scale=n / m, note=f"on {m:,} rows, ×{n / m:g}"
+    )
     t0 = time.perf_counter()
     round_robin([ours, bare, skc], warmup=0, repeats=repeats)
     wall = time.perf_counter() - t0
     # correctness: ours and sklearn agree with a float64 reference on the subsample
     ref = float(np.mean(-np.log(p[np.arange(m), ysub])))
     r_sub = evaluate(x[:m], ysub)
-    if not (math.isclose(r_sub.cross_entropy, ref, rel_tol=1e-5) and math.isclose(sk(), ref, rel_tol=1e-9)):
+    if not (
+        math.isclose(r_sub.cross_entropy, ref, rel_tol=1e-5)
+        and math.isclose(sk(), ref, rel_tol=1e-9)
+    ):
         msg = f"cross-entropy mismatch: ours {r_sub.cross_entropy}, sklearn {sk()}, float64 {ref}"
         raise AssertionError(msg)
     mem = peak_numpy(lambda: evaluate(x, y))
     ratio = skc.median_s / ours.median_s
     row = [
-        f"{n:,} × {C:,}", f"{ours.median_s:.2f} s", f"{bare.median_s:.2f} s",
-        f"{skc.median_s:.2f} s ({skc.note})", f"{ratio:.1f}×" + ("" if ratio >= GOAL else " (miss)"),
-        f"{mem / 2**20:.0f} MiB", f"{x.nbytes / 2**20:.0f} MiB",
+        f"{n:,} × {C:,}",
+        f"{ours.median_s:.2f} s",
+        f"{bare.median_s:.2f} s",
+        f"{skc.median_s:.2f} s ({skc.note})",
+        f"{ratio:.1f}×" + ("" if ratio >= GOAL else " (miss)"),
+        f"{mem / 2**20:.0f} MiB",
+        f"{x.nbytes / 2**20:.0f} MiB",
     ]
     return row, f"{n:,}×{C:,}: {wall:.0f} s wall for the round-robin"
 
@@ -106,16 +115,30 @@ def run(quick: bool) -> str:
         rows.append(row)
         notes.append(note)
     info = machine()
-    head = (f"## {TITLE}\n\n"
-            f"`evaluate` (one streaming pass, full report) vs scikit-learn `log_loss` + `calibration_curve` "
-            f"on float32 logits ({'quick' if quick else 'full'} run; median of {repeats} interleaved rounds; "
-            f"goal ≥ {GOAL:g}× faster, extra memory one row block).\n\n"
-            f"Machine: {info['cpu']}, {info['cores']} cores ({info['simd']}); numpy {info['numpy']}, "
-            f"numba {info['numba']}, sklearn {info['sklearn']}.\n\n")
+    head = (
+        f"## {TITLE}\n\n"
+        f"`evaluate` (one streaming pass, full report) vs scikit-learn `log_loss` + `calibration_curve` "
+        f"on float32 logits ({'quick' if quick else 'full'} run; median of {repeats} interleaved rounds; "
+        f"goal ≥ {GOAL:g}× faster, extra memory one row block).\n\n"
+        f"Machine: {info['cpu']}, {info['cores']} cores ({info['simd']}); numpy {info['numpy']}, "
+        f"numba {info['numba']}, sklearn {info['sklearn']}.\n\n"
+    )
     table = markdown_table(
-        ["N × C", "evaluate", "cross_entropy only", "sklearn (scaled)", "speed-up vs sklearn",
-         "evaluate peak extra memory", "logits size"], rows)
-    tail = ("\n\nsklearn's time excludes its softmax (computed beforehand in float64); ours includes "
-            "everything from the logits. Memory is NumPy-visible peak (tracemalloc) of one call. "
-            + "; ".join(notes) + ".\n")
+        [
+            "N × C",
+            "evaluate",
+            "cross_entropy only",
+            "sklearn (scaled)",
+            "speed-up vs sklearn",
+            "evaluate peak extra memory",
+            "logits size",
+        ],
+        rows,
+    )
+    tail = (
+        "\n\nsklearn's time excludes its softmax (computed beforehand in float64); ours includes "
+        "everything from the logits. Memory is NumPy-visible peak (tracemalloc) of one call. "
+        + "; ".join(notes)
+        + ".\n"
+    )
     return head + table + tail

@@ -114,8 +114,14 @@ def _memory(name, n, d, v):
         f"from benchmarks.suite_linear_ce import _memory_child; _memory_child({name!r}, {n}, {d}, {v})"
     )
     env = dict(os.environ)
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=1800,
-                         cwd=str(pathlib.Path(__file__).resolve().parent.parent))
+    res = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=1800,
+        cwd=str(pathlib.Path(__file__).resolve().parent.parent),
+    )
     if res.returncode != 0:
         return None
     return json.loads(res.stdout.strip().splitlines()[-1])["peak_extra"]
@@ -132,7 +138,10 @@ def _check(n, d, v):
     out = {}
     for name, fn in fns.items():
         loss = _step(fn, h, w, y).item()
-        dg = max(float((a - b).abs().max() / b.abs().max()) for a, b in zip((h.grad, w.grad), ref_g, strict=True))
+        dg = max(
+            float((a - b).abs().max() / b.abs().max())
+            for a, b in zip((h.grad, w.grad), ref_g, strict=True)
+        )
         out[name] = (abs(loss - ref) / abs(ref), dg)
     del torch
     return out
@@ -150,7 +159,10 @@ def run(quick: bool = False) -> str:
         t0 = time.perf_counter()
         h, w, y = _setup(n, d, v)
         fns = _contenders()
-        cs = [Contender(name, (lambda fn=fn, h=h, w=w, y=y: _step(fn, h, w, y)), memory=None) for name, fn in fns.items()]
+        cs = [
+            Contender(name, (lambda fn=fn, h=h, w=w, y=y: _step(fn, h, w, y)), memory=None)
+            for name, fn in fns.items()
+        ]
         round_robin(cs, warmup=1, repeats=3 if quick else (5 if v <= 32_000 else 3))
         acc = _check(min(n, 512), d, min(v, 8_000))
         base_t = cs[0].median_s
@@ -168,13 +180,25 @@ def run(quick: bool = False) -> str:
                     "n/a" if m is None else f"{m / MiB:.0f}",
                     "n/a" if (m is None or not base_m) else f"1/{base_m / max(m, 1):.1f}",
                     "n/a" if m is None else f"{max(m - grads_bytes, 0) / MiB:.0f}",
-                    "n/a" if (m is None or not base_m) else f"1/{(base_m - grads_bytes) / max(m - grads_bytes, 1):.1f}",
+                    "n/a"
+                    if (m is None or not base_m)
+                    else f"1/{(base_m - grads_bytes) / max(m - grads_bytes, 1):.1f}",
                     f"{acc[c.name][0]:.1e} / {acc[c.name][1]:.1e}",
                 ]
             )
-        results["shapes"].append({"n": n, "d": d, "v": v, "rows": rows, "seconds": time.perf_counter() - t0})
-        header = ["contender", "fwd+bwd ms", "× time", "peak MiB", "× memory", "working MiB", "× working",
-                  "rel. err loss / grads"]
+        results["shapes"].append(
+            {"n": n, "d": d, "v": v, "rows": rows, "seconds": time.perf_counter() - t0}
+        )
+        header = [
+            "contender",
+            "fwd+bwd ms",
+            "× time",
+            "peak MiB",
+            "× memory",
+            "working MiB",
+            "× working",
+            "rel. err loss / grads",
+        ]
         sections.append(f"### N = {n:,}, d = {d}, V = {v:,}\n\n" + markdown_table(header, rows))
         print(sections[-1], flush=True)
     OUT.mkdir(exist_ok=True)
@@ -191,8 +215,6 @@ def run(quick: bool = False) -> str:
         "(≤ 1/20 at V = 128,256). Accuracy is checked at a reduced shape (N ≤ 512, V ≤ 8,000).\n"
     )
     return intro + "\n" + "\n\n".join(sections) + "\n"
-
-
 
 
 # ---------------------------------------------------------------------------------------------
@@ -212,7 +234,11 @@ def run_gpu(repeats: int = 5) -> str:
     dev = torch.device("cuda")
     g = torch.Generator(device=dev).manual_seed(0)
     h = (torch.randn(n, d, device=dev, generator=g) / 2).to(torch.bfloat16).requires_grad_(True)
-    w = (torch.randn(v, d, device=dev, generator=g) / d**0.5).to(torch.bfloat16).requires_grad_(True)
+    w = (
+        (torch.randn(v, d, device=dev, generator=g) / d**0.5)
+        .to(torch.bfloat16)
+        .requires_grad_(True)
+    )
     y = torch.randint(0, v, (n,), device=dev, generator=g)
 
     def materialised():
@@ -230,8 +256,10 @@ def run_gpu(repeats: int = 5) -> str:
         print("torch.compile unavailable:", exc)
     if hasattr(F, "linear_cross_entropy"):
         contenders["torch LCE"] = lambda: F.linear_cross_entropy(h, w, y)
-    for mod, fn in (("liger_kernel.transformers", "LigerFusedLinearCrossEntropyLoss"),
-                    ("cut_cross_entropy", "linear_cross_entropy")):
+    for mod, fn in (
+        ("liger_kernel.transformers", "LigerFusedLinearCrossEntropyLoss"),
+        ("cut_cross_entropy", "linear_cross_entropy"),
+    ):
         try:
             m = __import__(mod, fromlist=[fn])
             if fn == "linear_cross_entropy":
@@ -266,7 +294,9 @@ def run_gpu(repeats: int = 5) -> str:
             value = float(loss)
             ref_loss = value if ref_loss is None else ref_loss
             times.sort()
-            rows.append([name, f"{times[len(times) // 2]:.1f}", f"{peak / MiB:.0f}", f"{value:.6f}"])
+            rows.append(
+                [name, f"{times[len(times) // 2]:.1f}", f"{peak / MiB:.0f}", f"{value:.6f}"]
+            )
         except Exception as exc:  # noqa: BLE001
             rows.append([name, "failed", type(exc).__name__, ""])
         print(rows[-1], flush=True)

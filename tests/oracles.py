@@ -75,8 +75,17 @@ def log_q(pred, kind):
         return x
 
 
-def ref_terms(pred, target, *, kind="logits", weight=None, sample_weight=None, ignore_index=-100,
-              label_smoothing=0.0, smoothing="uniform"):
+def ref_terms(
+    pred,
+    target,
+    *,
+    kind="logits",
+    weight=None,
+    sample_weight=None,
+    ignore_index=-100,
+    label_smoothing=0.0,
+    smoothing="uniform",
+):
     """(ℓ_i, w_i) for 2-D inputs (N, C), straight from docs/semantics.md §4."""
     x = np.asarray(pred, dtype=np.float64)
     n, c = x.shape
@@ -112,8 +121,17 @@ def ref_cross_entropy(pred, target, *, reduction="mean", **kw):
     return ref_reduce(*ref_terms(pred, target, **kw), reduction)
 
 
-def ref_grad_logits(x, target, *, weight=None, sample_weight=None, ignore_index=-100,
-                    label_smoothing=0.0, smoothing="uniform", reduction="mean"):
+def ref_grad_logits(
+    x,
+    target,
+    *,
+    weight=None,
+    sample_weight=None,
+    ignore_index=-100,
+    label_smoothing=0.0,
+    smoothing="uniform",
+    reduction="mean",
+):
     """Closed-form gradient by finite differences would be circular; this is the
     textbook derivation s_i (A_i softmax − a_i) / den, written independently."""
     x = np.asarray(x, dtype=np.float64)

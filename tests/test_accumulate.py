@@ -27,7 +27,11 @@ def assert_same(a, b, rtol=RTOL, path="report"):
         for i, (x, y) in enumerate(zip(a, b, strict=False)):
             assert_same(x, y, rtol, f"{path}[{i}]")
     elif isinstance(a, float) and isinstance(b, float):
-        assert math.isclose(a, b, rel_tol=rtol, abs_tol=1e-300) or abs(a - b) <= rtol * 1e-3, (path, a, b)
+        assert math.isclose(a, b, rel_tol=rtol, abs_tol=1e-300) or abs(a - b) <= rtol * 1e-3, (
+            path,
+            a,
+            b,
+        )
     else:
         assert a == b, (path, a, b)
 
@@ -160,7 +164,9 @@ def test_sklearn_log_loss_and_brier(rng):
     y = rng.integers(0, C, n)
     s = rng.random(n)
     r = evaluate(p, y, kind="probs", sample_weight=s)
-    assert math.isclose(r.cross_entropy, log_loss(y, p, sample_weight=s, labels=range(C)), rel_tol=1e-12)
+    assert math.isclose(
+        r.cross_entropy, log_loss(y, p, sample_weight=s, labels=range(C)), rel_tol=1e-12
+    )
     ref = brier_score_loss(y, p, sample_weight=s, labels=range(C), scale_by_half=False)
     assert math.isclose(r.brier, ref, rel_tol=1e-12)
     # binary: our multi-class Brier is twice sklearn's binary brier_score_loss
@@ -187,7 +193,11 @@ def _hf_mean_perplexity_ref(logits, target, ignore_index):
     out = []
     for b in range(logits.shape[0]):
         x = logits[b].astype(np.float64)
-        lq = x - np.log(np.exp(x - x.max(1, keepdims=True)).sum(1, keepdims=True)) - x.max(1, keepdims=True)
+        lq = (
+            x
+            - np.log(np.exp(x - x.max(1, keepdims=True)).sum(1, keepdims=True))
+            - x.max(1, keepdims=True)
+        )
         m = target[b] != ignore_index
         if m.any():
             out.append(math.exp(-lq[np.arange(len(x)), np.where(m, target[b], 0)][m].mean()))
@@ -336,4 +346,6 @@ def test_fused_row_pass_equals_the_to_log_probs_path(rng, monkeypatch, dtype):
     else:
         for k in ("cross_entropy", "accuracy", "brier"):
             assert math.isclose(fused[k], ref[k], rel_tol=1e-5, abs_tol=1e-6)
-        assert math.isclose(fused["calibration"]["ece"], ref["calibration"]["ece"], rel_tol=1e-5, abs_tol=1e-6)
+        assert math.isclose(
+            fused["calibration"]["ece"], ref["calibration"]["ece"], rel_tol=1e-5, abs_tol=1e-6
+        )

@@ -19,9 +19,19 @@ def test_all_names_exist_and_are_documented_with_an_example():
 
 
 def test_prediction_first_options_keyword_only():
-    for name in ["log_prob", "likelihood", "log_likelihood", "nll", "cross_entropy", "perplexity",
-                 "binary_cross_entropy", "kl_divergence", "decompose", "cross_entropy_grad",
-                 "binary_cross_entropy_grad"]:
+    for name in [
+        "log_prob",
+        "likelihood",
+        "log_likelihood",
+        "nll",
+        "cross_entropy",
+        "perplexity",
+        "binary_cross_entropy",
+        "kl_divergence",
+        "decompose",
+        "cross_entropy_grad",
+        "binary_cross_entropy_grad",
+    ]:
         params = list(inspect.signature(getattr(ce, name)).parameters.values())
         assert [p.name for p in params[:2]] == ["pred", "target"], name
         assert all(p.kind is p.KEYWORD_ONLY for p in params[2:]), name

@@ -21,19 +21,29 @@ def test_equals_torch_bce_with_logits(rng, reduction):
     pw = rng.uniform(0.5, 3, size=4)
     w = rng.uniform(0.1, 2, size=(7, 4))
     theirs = F.binary_cross_entropy_with_logits(
-        torch.as_tensor(x), torch.as_tensor(y), weight=torch.as_tensor(w),
-        pos_weight=torch.as_tensor(pw), reduction=reduction,
+        torch.as_tensor(x),
+        torch.as_tensor(y),
+        weight=torch.as_tensor(w),
+        pos_weight=torch.as_tensor(pw),
+        reduction=reduction,
     ).numpy()
-    assert_close(ce.binary_cross_entropy(x, y, pos_weight=pw, weight=w, reduction=reduction), theirs)
+    assert_close(
+        ce.binary_cross_entropy(x, y, pos_weight=pw, weight=w, reduction=reduction), theirs
+    )
 
 
 def test_probs_kind_equals_torch_and_sklearn(rng):
     p = rng.uniform(0.05, 0.95, size=30)
     y = rng.integers(0, 2, size=30)
     sw = rng.uniform(0.1, 2, size=30)
-    theirs = F.binary_cross_entropy(torch.as_tensor(p), torch.as_tensor(y, dtype=torch.float64)).numpy()
+    theirs = F.binary_cross_entropy(
+        torch.as_tensor(p), torch.as_tensor(y, dtype=torch.float64)
+    ).numpy()
     assert_close(ce.binary_cross_entropy(p, y, kind="probs"), theirs)
-    assert_close(ce.binary_cross_entropy(p, y, kind="probs", sample_weight=sw), log_loss(y, p, sample_weight=sw))
+    assert_close(
+        ce.binary_cross_entropy(p, y, kind="probs", sample_weight=sw),
+        log_loss(y, p, sample_weight=sw),
+    )
     assert_close(ce.binary_cross_entropy(np.log(p), y, kind="log_probs"), theirs)
 
 
@@ -42,7 +52,9 @@ def test_is_two_class_softmax(rng):
     x = rng.normal(size=12) * 5
     y = rng.uniform(size=12)
     bce = ce.binary_cross_entropy(x, y, reduction="none")
-    two = ce.cross_entropy(np.stack([np.zeros(12), x], 1), np.stack([1 - y, y], 1), reduction="none")
+    two = ce.cross_entropy(
+        np.stack([np.zeros(12), x], 1), np.stack([1 - y, y], 1), reduction="none"
+    )
     assert_close(bce, two)
     assert_close(bce, np.logaddexp(0, x) - y * x)
 
@@ -65,7 +77,9 @@ def test_focal_gamma_zero_is_bce_and_matches_formula(rng):
     p = expit(x)
     gamma = 2.0
     ref = -(y * (1 - p) ** gamma * np.log(p) + (1 - y) * p**gamma * np.log1p(-p))
-    assert_close(ce.binary_cross_entropy(x, y, focal_gamma=gamma, reduction="none"), ref, atol=1e-14)
+    assert_close(
+        ce.binary_cross_entropy(x, y, focal_gamma=gamma, reduction="none"), ref, atol=1e-14
+    )
 
 
 def test_ignore_index_and_label_smoothing(rng):
@@ -74,7 +88,9 @@ def test_ignore_index_and_label_smoothing(rng):
     y[0, 1] = -1
     got = ce.binary_cross_entropy(x, y, ignore_index=-1)
     keep = y != -1
-    want = F.binary_cross_entropy_with_logits(torch.as_tensor(x[keep]), torch.as_tensor(y[keep], dtype=torch.float64))
+    want = F.binary_cross_entropy_with_logits(
+        torch.as_tensor(x[keep]), torch.as_tensor(y[keep], dtype=torch.float64)
+    )
     assert_close(got, want.numpy())
     eps = 0.2
     sm = ce.binary_cross_entropy(x, y, ignore_index=-1, label_smoothing=eps, reduction="none")

@@ -19,9 +19,13 @@ from crossentropy.bootstrap import (
 
 def test_weights_are_a_pure_function_of_seed_unit_replicate():
     a = poisson_weights(5, np.arange(1000), 30)
-    b = np.vstack([poisson_weights(5, np.arange(s, min(1000, s + 77)), 30) for s in range(0, 1000, 77)])
+    b = np.vstack(
+        [poisson_weights(5, np.arange(s, min(1000, s + 77)), 30) for s in range(0, 1000, 77)]
+    )
     assert np.array_equal(a, b)
-    assert np.array_equal(poisson_weights(5, np.arange(1000), 10), a[:, :10])  # replicate k keyed alone
+    assert np.array_equal(
+        poisson_weights(5, np.arange(1000), 10), a[:, :10]
+    )  # replicate k keyed alone
     assert not np.array_equal(a, poisson_weights(6, np.arange(1000), 30))
     with pytest.raises(ValueError, match="seed"):
         poisson_weights(-1, np.arange(3), 2)
@@ -41,7 +45,14 @@ def test_poisson_one_distribution():
 def _exact(weights, values):
     out = []
     for k in range(weights.shape[1]):
-        out.append(float(sum(Fraction(int(r)) * Fraction(v) for r, v in zip(weights[:, k], values, strict=False))))
+        out.append(
+            float(
+                sum(
+                    Fraction(int(r)) * Fraction(v)
+                    for r, v in zip(weights[:, k], values, strict=False)
+                )
+            )
+        )
     return np.array(out)
 
 

@@ -86,8 +86,11 @@ def test_edge_rules_documented_difference():
 def test_classwise_vs_numpy_reference(rng):
     p, y = _probs(rng, C=4)
     for bins in (5, 15):
-        assert math.isclose(calibration_error(p, y, kind="probs", bins=bins, classwise=True),
-                            _classwise_ref(p, y, bins), rel_tol=1e-12)
+        assert math.isclose(
+            calibration_error(p, y, kind="probs", bins=bins, classwise=True),
+            _classwise_ref(p, y, bins),
+            rel_tol=1e-12,
+        )
     r = evaluate(p, y, kind="probs", classwise=True)
     assert math.isclose(r.calibration.classwise_ece, _classwise_ref(p, y, 15), rel_tol=1e-12)
 
@@ -96,7 +99,7 @@ def test_classwise_vs_numpy_reference(rng):
 def test_binary_reliability_vs_sklearn_calibration_curve(rng, strategy):
     n = 2000
     pos = rng.beta(2, 3, n)
-    y = (rng.random(n) < pos ** 1.3).astype(int)
+    y = (rng.random(n) < pos**1.3).astype(int)
     p = np.stack([1 - pos, pos], 1)
     prob_true, prob_pred = calibration_curve(y, pos, n_bins=10, strategy=strategy)
     if strategy == "uniform":
@@ -109,7 +112,9 @@ def test_binary_reliability_vs_sklearn_calibration_curve(rng, strategy):
         # check them against the exact quantiles of that confidence instead
         t = calibration_bins(p, y, kind="probs", bins=10, strategy="quantile")
         conf = p.max(1)
-        exact = np.quantile(conf, np.arange(1, 10) / 10, method="inverted_cdf")  # sklearn interpolates (linear)
+        exact = np.quantile(
+            conf, np.arange(1, 10) / 10, method="inverted_cdf"
+        )  # sklearn interpolates (linear)
         inner = t.edges[1:-1]
         assert len(inner) == 9
         assert np.all((inner - exact > 0) & (inner - exact <= 1.0 / FINE_BINS))
@@ -142,8 +147,11 @@ def test_weights_equal_repetition_and_masking(rng):
     y2 = y.copy()
     y2[::3] = -100
     keep = y2 != -100
-    assert math.isclose(calibration_error(p, y2, kind="probs"), calibration_error(p[keep], y[keep], kind="probs"),
-                        rel_tol=1e-12)
+    assert math.isclose(
+        calibration_error(p, y2, kind="probs"),
+        calibration_error(p[keep], y[keep], kind="probs"),
+        rel_tol=1e-12,
+    )
 
 
 def test_perfect_calibration_is_zero_and_empty_is_nan():

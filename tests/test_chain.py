@@ -83,7 +83,10 @@ def test_index_targets_equal_torch(rng, impl, reduction, weights, ignore, eps):
     w = rng.uniform(0.2, 3.0, size=5) if weights else None
     ours = ce.cross_entropy(x, y, reduction=reduction, weight=w, label_smoothing=eps, impl=impl)
     theirs = _torch_ce(
-        x, y, reduction=reduction, weight=None if w is None else torch.as_tensor(w),
+        x,
+        y,
+        reduction=reduction,
+        weight=None if w is None else torch.as_tensor(w),
         label_smoothing=eps,
     )
     assert_close(ours, theirs)
@@ -97,11 +100,15 @@ def test_kdim_axis1_equals_torch(rng, impl, reduction, eps):
     y = rng.integers(0, 3, size=(2, 5, 4))
     y[0, 1, 2] = -100
     w = np.array([0.5, 1.0, 2.0])
-    ours = ce.cross_entropy(x, y, axis=1, reduction=reduction, weight=w, label_smoothing=eps, impl=impl)
+    ours = ce.cross_entropy(
+        x, y, axis=1, reduction=reduction, weight=w, label_smoothing=eps, impl=impl
+    )
     theirs = _torch_ce(x, y, reduction=reduction, weight=torch.as_tensor(w), label_smoothing=eps)
     assert_close(ours, theirs)
     # axis=1 equals moving the class axis last
-    last = ce.cross_entropy(np.moveaxis(x, 1, -1), y, reduction=reduction, weight=w, label_smoothing=eps, impl=impl)
+    last = ce.cross_entropy(
+        np.moveaxis(x, 1, -1), y, reduction=reduction, weight=w, label_smoothing=eps, impl=impl
+    )
     assert_close(ours, last)
 
 
@@ -135,11 +142,17 @@ def test_index_equals_one_hot(rng, impl):
     w = rng.uniform(0.1, 2.0, size=6)
     for eps, sm in [(0.0, "uniform"), (0.3, "uniform"), (0.3, "others")]:
         for red in ["mean", "sum", "none"]:
-            a = ce.cross_entropy(x, y, weight=w, label_smoothing=eps, smoothing=sm, reduction=red, impl=impl)
-            b = ce.cross_entropy(x, onehot, weight=w, label_smoothing=eps, smoothing=sm, reduction=red, impl=impl)
+            a = ce.cross_entropy(
+                x, y, weight=w, label_smoothing=eps, smoothing=sm, reduction=red, impl=impl
+            )
+            b = ce.cross_entropy(
+                x, onehot, weight=w, label_smoothing=eps, smoothing=sm, reduction=red, impl=impl
+            )
             assert_close(a, b)
     # PyTorch's two paths disagree here (pytorch/pytorch#107680): ours agrees with its index path
-    assert_close(ce.cross_entropy(x, y, weight=w, impl=impl), _torch_ce(x, y, weight=torch.as_tensor(w)))
+    assert_close(
+        ce.cross_entropy(x, y, weight=w, impl=impl), _torch_ce(x, y, weight=torch.as_tensor(w))
+    )
 
 
 def test_smoothing_identity(rng, impl):
@@ -158,7 +171,9 @@ def test_smoothing_others_formula(rng, impl):
     target = np.full((8, 5), eps / 4)
     target[np.arange(8), y] = 1 - eps
     expected = -(target * lq).sum(-1)
-    got = ce.cross_entropy(x, y, label_smoothing=eps, smoothing="others", reduction="none", impl=impl)
+    got = ce.cross_entropy(
+        x, y, label_smoothing=eps, smoothing="others", reduction="none", impl=impl
+    )
     assert_close(got, expected)
 
 
@@ -245,7 +260,10 @@ def test_sklearn_weight_invariances(rng):
     assert_close(ce.cross_entropy(x, y, sample_weight=sw * 2.0), base)
     assert_close(ce.cross_entropy(x, y, sample_weight=sw * 0.3), base)
     assert_close(ce.cross_entropy(x, y, sample_weight=list(sw)), base)
-    assert_close(ce.cross_entropy(x, y, sample_weight=None), ce.cross_entropy(x, y, sample_weight=np.ones(12)))
+    assert_close(
+        ce.cross_entropy(x, y, sample_weight=None),
+        ce.cross_entropy(x, y, sample_weight=np.ones(12)),
+    )
 
 
 # ---------------------------------------------------------------- dtypes and namespaces
@@ -278,7 +296,10 @@ def test_every_function_on_every_backend(backend):
         "nll": (ce.nll(xs, ys), ce.nll(x, y)),
         "log_likelihood": (ce.log_likelihood(xs, ys), ce.log_likelihood(x, y)),
         "likelihood": (ce.likelihood(xs, ys), ce.likelihood(x, y)),
-        "cross_entropy": (ce.cross_entropy(xs, ss, reduction="none"), ce.cross_entropy(x, soft, reduction="none")),
+        "cross_entropy": (
+            ce.cross_entropy(xs, ss, reduction="none"),
+            ce.cross_entropy(x, soft, reduction="none"),
+        ),
         "perplexity": (ce.perplexity(xs, ys), ce.perplexity(x, y)),
         "entropy": (ce.entropy(ss), ce.entropy(soft)),
         "kl": (ce.kl_divergence(xs, ss), ce.kl_divergence(x, soft)),
@@ -311,4 +332,8 @@ def test_huge_equal_logits_keep_every_digit(impl):
         x = np.array([[1e30, 1e30], [-1e30, -1e30]], dtype=dtype)
         y = np.array([0, 1])
         assert_close(ce.cross_entropy(x, y, reduction="none", impl=impl), [math.log(2)] * 2, dtype)
-        assert_close(ce.cross_entropy_grad(x, y, reduction="sum", impl=impl), [[-0.5, 0.5], [0.5, -0.5]], dtype)
+        assert_close(
+            ce.cross_entropy_grad(x, y, reduction="sum", impl=impl),
+            [[-0.5, 0.5], [0.5, -0.5]],
+            dtype,
+        )

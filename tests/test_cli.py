@@ -67,9 +67,11 @@ def test_golden_table_on_bundled_example(capsys):
     assert code == 0
     lines = out.splitlines()
     assert lines[:4] == GOLDEN_TABLE_HEAD  # the first line says it is the bundled example
-    assert any(ln.split()[:2] == ["cross_entropy", "(nats)"] and
-               float(ln.split()[-1]) == pytest.approx(GOLDEN["cross_entropy"], rel=1e-5)
-               for ln in lines)
+    assert any(
+        ln.split()[:2] == ["cross_entropy", "(nats)"]
+        and float(ln.split()[-1]) == pytest.approx(GOLDEN["cross_entropy"], rel=1e-5)
+        for ln in lines
+    )
 
 
 def test_golden_json_schema_and_numbers_vs_sklearn(capsys):
@@ -79,10 +81,27 @@ def test_golden_json_schema_and_numbers_vs_sklearn(capsys):
     assert "bundled example" in err  # the note goes to stderr, stdout is pure JSON
     assert d["schema"] == "crossentropy.evaluate" and d["schema_version"] == 1
     assert set(d) >= {"schema", "schema_version", "source", "rows", "report"}
-    assert set(d["source"]) == {"files", "bundled_example", "target", "pred", "weight", "kind",
-                                "kind_reason", "classes", "batch_size"}
-    assert set(d["rows"]) == {"read", "evaluated", "ignored", "missing_labels", "rejected",
-                              "rejected_by_reason", "zero_probability_cells", "clamped_cells"}
+    assert set(d["source"]) == {
+        "files",
+        "bundled_example",
+        "target",
+        "pred",
+        "weight",
+        "kind",
+        "kind_reason",
+        "classes",
+        "batch_size",
+    }
+    assert set(d["rows"]) == {
+        "read",
+        "evaluated",
+        "ignored",
+        "missing_labels",
+        "rejected",
+        "rejected_by_reason",
+        "zero_probability_cells",
+        "clamped_cells",
+    }
     assert d["rows"]["read"] == 539 and d["source"]["bundled_example"] is True
     r = d["report"]
     assert r["schema_version"] == 1 and r["empty"] is False
@@ -92,25 +111,35 @@ def test_golden_json_schema_and_numbers_vs_sklearn(capsys):
     # the golden is not self-referential: independent oracles on the same data
     ex = load_example()
     p = _softmax(ex.logits)
-    assert log_loss(ex.target, p, labels=np.arange(10)) == pytest.approx(GOLDEN["cross_entropy"],
-                                                                         rel=1e-12)
+    assert log_loss(ex.target, p, labels=np.arange(10)) == pytest.approx(
+        GOLDEN["cross_entropy"], rel=1e-12
+    )
     assert accuracy_score(ex.target, p.argmax(1)) == pytest.approx(GOLDEN["accuracy"], rel=1e-15)
     onehot = np.eye(10)[ex.target]
     assert np.mean(np.sum((p - onehot) ** 2, axis=1)) == pytest.approx(GOLDEN["brier"], rel=1e-12)
     conf, pred = p.max(1), p.argmax(1)
     idx = np.clip(np.ceil(conf * 15).astype(int) - 1, 0, 14)
-    ece = sum(abs(np.mean(conf[idx == b]) - np.mean(pred[idx == b] == ex.target[idx == b]))
-              * np.mean(idx == b) for b in range(15) if np.any(idx == b))
+    ece = sum(
+        abs(np.mean(conf[idx == b]) - np.mean(pred[idx == b] == ex.target[idx == b]))
+        * np.mean(idx == b)
+        for b in range(15)
+        if np.any(idx == b)
+    )
     assert ece == pytest.approx(GOLDEN["ece"], rel=1e-9)
     assert r["perplexity"] == pytest.approx(math.exp(GOLDEN["cross_entropy"]), rel=1e-14)
 
 
 def test_python_dash_m(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "crossentropy", "evaluate", "--format", "json"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "crossentropy", "evaluate", "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["report"]["cross_entropy"] == pytest.approx(
-        GOLDEN["cross_entropy"], rel=1e-12)
+        GOLDEN["cross_entropy"], rel=1e-12
+    )
 
 
 def test_help_documents_exit_codes(capsys):
@@ -129,8 +158,10 @@ def _write_formats(d, X, y, w):
     with open(p, "w") as f:
         f.write(",".join(["y", *cols, "w"]) + "\n")
         for i in range(len(y)):
-            f.write(",".join([str(int(y[i]))] + [repr(float(v)) for v in X[i]] +
-                             [repr(float(w[i]))]) + "\n")
+            f.write(
+                ",".join([str(int(y[i]))] + [repr(float(v)) for v in X[i]] + [repr(float(w[i]))])
+                + "\n"
+            )
     paths["csv"] = p
     paths["parquet"] = os.path.join(d, "t.parquet")
     pq.write_table(tab, paths["parquet"], row_group_size=100)
@@ -155,9 +186,24 @@ def test_format_invariance_bit_identical_json(tmp_path, capsys):
     paths = _write_formats(str(tmp_path), ex.logits, ex.target, w)
     outs = {}
     for name, p in paths.items():
-        d, out, err = run_json(["evaluate", p, "--target", "y", "--pred", "logit_*",
-                                "--weight-col", "w", "--batch-size", "64", "--bootstrap", "20",
-                                "--temperature"], capsys)
+        d, out, err = run_json(
+            [
+                "evaluate",
+                p,
+                "--target",
+                "y",
+                "--pred",
+                "logit_*",
+                "--weight-col",
+                "w",
+                "--batch-size",
+                "64",
+                "--bootstrap",
+                "20",
+                "--temperature",
+            ],
+            capsys,
+        )
         d["source"].pop("files")
         outs[name] = json.dumps(d, sort_keys=True)
     assert len(set(outs.values())) == 1, {k: v[:200] for k, v in outs.items()}
@@ -169,8 +215,9 @@ def test_chunked_equals_one_shot_evaluate(tmp_path, capsys):
     y = rng.integers(0, 6, 250)
     y[::17] = -100  # ignored rows
     np.savez(tmp_path / "d.npz", logits=X, target=y)
-    d, _, _ = run_json(["evaluate", tmp_path / "d.npz", "--batch-size", "7", "--kind", "logits"],
-                       capsys)
+    d, _, _ = run_json(
+        ["evaluate", tmp_path / "d.npz", "--batch-size", "7", "--kind", "logits"], capsys
+    )
     ref = evaluate(X, y).to_dict()
     got = d["report"]
     for k in ("cross_entropy", "nll", "accuracy", "brier", "n_valid", "n_ignored"):
@@ -190,8 +237,9 @@ def test_row_order_does_not_matter(tmp_path, capsys):
     b, _, _ = run_json(["evaluate", tmp_path / "b.npz", "--batch-size", "100"], capsys)
     for k in ("cross_entropy", "accuracy", "brier"):
         assert a["report"][k] == pytest.approx(b["report"][k], rel=1e-12)
-    assert a["report"]["calibration"]["ece"] == pytest.approx(b["report"]["calibration"]["ece"],
-                                                              rel=1e-12)
+    assert a["report"]["calibration"]["ece"] == pytest.approx(
+        b["report"]["calibration"]["ece"], rel=1e-12
+    )
 
 
 def test_core_value_error_names_file_and_rows(tmp_path, capsys, monkeypatch):
@@ -202,8 +250,12 @@ def test_core_value_error_names_file_and_rows(tmp_path, capsys, monkeypatch):
 
     monkeypatch.setattr(accumulate.Accumulator, "update", boom)
     np.savez(tmp_path / "d.npz", logits=np.zeros((10, 2)), target=np.arange(10) % 2)
-    _fails(["evaluate", tmp_path / "d.npz", "--batch-size", "4"], capsys, 3,
-           f"{tmp_path / 'd.npz'} rows 0–3: pred: something the core rejects")
+    _fails(
+        ["evaluate", tmp_path / "d.npz", "--batch-size", "4"],
+        capsys,
+        3,
+        f"{tmp_path / 'd.npz'} rows 0–3: pred: something the core rejects",
+    )
 
 
 def test_weights_base2_probs_and_auto_kind(tmp_path, capsys):
@@ -213,8 +265,9 @@ def test_weights_base2_probs_and_auto_kind(tmp_path, capsys):
     y = rng.integers(0, 3, 40)
     w = rng.uniform(0.1, 2, 40)
     np.savez(tmp_path / "p.npz", probs=p, target=y, w=w)
-    d, _, err = run_json(["evaluate", tmp_path / "p.npz", "--weight-col", "w", "--base", "2"],
-                         capsys)
+    d, _, err = run_json(
+        ["evaluate", tmp_path / "p.npz", "--weight-col", "w", "--base", "2"], capsys
+    )
     assert "kind: probs" in err  # auto says what it decided and why
     ref = evaluate(p, y, kind="probs", sample_weight=w)
     assert d["report"]["cross_entropy"] == pytest.approx(ref.cross_entropy / math.log(2), rel=1e-12)
@@ -226,8 +279,9 @@ def test_temperature_matches_in_memory_fit(tmp_path, capsys):
 
     ex = load_example()
     np.savez(tmp_path / "d.npz", logits=ex.logits, target=ex.target)
-    d, _, _ = run_json(["evaluate", tmp_path / "d.npz", "--temperature", "--batch-size", "50"],
-                       capsys)
+    d, _, _ = run_json(
+        ["evaluate", tmp_path / "d.npz", "--temperature", "--batch-size", "50"], capsys
+    )
     t = d["report"]["temperature"]
     ref = fit_temperature(ex.logits, ex.target)
     assert t["T"] == pytest.approx(ref.T, rel=1e-8)
@@ -237,11 +291,13 @@ def test_temperature_matches_in_memory_fit(tmp_path, capsys):
 
 def test_class_names_map_text_labels(tmp_path, capsys):
     (tmp_path / "n.csv").write_text("label,a,b,c\nNA,3,0,0\ncat,0,2,0\ndog,0,0,1\nNA,1,0,0\n")
-    d, _, _ = run_json(["evaluate", tmp_path / "n.csv", "--classes", "NA,cat,dog", "--kind",
-                        "logits"], capsys)
+    d, _, _ = run_json(
+        ["evaluate", tmp_path / "n.csv", "--classes", "NA,cat,dog", "--kind", "logits"], capsys
+    )
     X = np.array([[3, 0, 0], [0, 2, 0], [0, 0, 1], [1, 0, 0]], float)
     assert d["report"]["cross_entropy"] == pytest.approx(
-        evaluate(X, np.array([0, 1, 2, 0])).cross_entropy, rel=1e-12)
+        evaluate(X, np.array([0, 1, 2, 0])).cross_entropy, rel=1e-12
+    )
 
 
 def test_soft_targets_and_bom_csv(tmp_path, capsys):
@@ -252,8 +308,21 @@ def test_soft_targets_and_bom_csv(tmp_path, capsys):
         f.write("t0,t1,t2,x0,x1,x2\n")
         for i in range(12):
             f.write(",".join(repr(float(v)) for v in [*T[i], *X[i]]) + "\n")
-    d, _, _ = run_json(["evaluate", tmp_path / "s.csv", "--target", "t*", "--pred", "x*",
-                        "--kind", "logits", "--batch-size", "5"], capsys)
+    d, _, _ = run_json(
+        [
+            "evaluate",
+            tmp_path / "s.csv",
+            "--target",
+            "t*",
+            "--pred",
+            "x*",
+            "--kind",
+            "logits",
+            "--batch-size",
+            "5",
+        ],
+        capsys,
+    )
     ref = evaluate(X, T)
     r = d["report"]
     assert r["cross_entropy"] == pytest.approx(ref.cross_entropy, rel=1e-12)
@@ -261,11 +330,21 @@ def test_soft_targets_and_bom_csv(tmp_path, capsys):
 
 
 def test_plots_and_report_from_the_command(tmp_path, capsys):
-    code, out, err = run(["evaluate", "--plots", tmp_path / "figs", "--report",
-                          tmp_path / "r.html", "--temperature"], capsys)
+    code, out, err = run(
+        [
+            "evaluate",
+            "--plots",
+            tmp_path / "figs",
+            "--report",
+            tmp_path / "r.html",
+            "--temperature",
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert sorted(os.listdir(tmp_path / "figs")) == sorted(
-        ["reliability.png", "nll_curve.png", "per_class.png", "nll_distribution.png"])
+        ["reliability.png", "nll_curve.png", "per_class.png", "nll_distribution.png"]
+    )
     page = (tmp_path / "r.html").read_text(encoding="utf-8")
     assert page.count("data:image/png;base64,") == 4 and "Temperature scaling" in page
     assert "after temperature scaling:" in out
@@ -311,13 +390,20 @@ def test_usage_errors(capsys, good):
 
 
 def test_missing_and_extra_columns(capsys, good):
-    _fails(["evaluate", good, "--target", "label"], capsys, 2, "'label' not found",
-           "available columns: y, logit_0, logit_1, logit_2")
+    _fails(
+        ["evaluate", good, "--target", "label"],
+        capsys,
+        2,
+        "'label' not found",
+        "available columns: y, logit_0, logit_1, logit_2",
+    )
     _fails(["evaluate", good, "--target", "y", "--pred", "prob_*"], capsys, 2, "'prob_*'")
 
 
 def test_wrong_types(tmp_path, capsys):
-    pq.write_table(pa.table({"y": [0, 1], "id": ["a", "b"], "x": [0.0, 1.0]}), tmp_path / "t.parquet")
+    pq.write_table(
+        pa.table({"y": [0, 1], "id": ["a", "b"], "x": [0.0, 1.0]}), tmp_path / "t.parquet"
+    )
     _fails(["evaluate", tmp_path / "t.parquet"], capsys, 2, "'id'", "--pred")
 
 
@@ -325,22 +411,34 @@ def test_na_labels_and_nan_labels(tmp_path, capsys):
     (tmp_path / "na.csv").write_text("y,a,b\n0,1,2\nNA,3,4\n1,5,6\n")
     _fails(["evaluate", tmp_path / "na.csv"], capsys, 3, "'NA'", "row 1", "--classes")
     # told that NA means missing: still an error by default, naming the row ...
-    _fails(["evaluate", tmp_path / "na.csv", "--na-values", "NA"], capsys, 3,
-           "label is missing", "row 1")
+    _fails(
+        ["evaluate", tmp_path / "na.csv", "--na-values", "NA"],
+        capsys,
+        3,
+        "label is missing",
+        "row 1",
+    )
     # ... or counted as ignored when asked
-    d, _, _ = run_json(["evaluate", tmp_path / "na.csv", "--na-values", "NA", "--missing-labels",
-                        "ignore"], capsys)
+    d, _, _ = run_json(
+        ["evaluate", tmp_path / "na.csv", "--na-values", "NA", "--missing-labels", "ignore"], capsys
+    )
     assert d["rows"]["missing_labels"] == 1 and d["rows"]["ignored"] == 1
     assert d["report"]["n_valid"] == 2
-    np.savez(tmp_path / "nan.npz", target=np.array([0.0, np.nan, 1.0, np.nan]),
-             logits=np.zeros((4, 2)))
+    np.savez(
+        tmp_path / "nan.npz", target=np.array([0.0, np.nan, 1.0, np.nan]), logits=np.zeros((4, 2))
+    )
     _fails(["evaluate", tmp_path / "nan.npz"], capsys, 3, "label is missing", "rows 1, 3")
 
 
 def test_label_out_of_range_and_skip(tmp_path, capsys):
     np.savez(tmp_path / "r.npz", target=np.array([0, 1, 7, 2, -3]), logits=np.zeros((5, 3)))
-    _fails(["evaluate", tmp_path / "r.npz", "--batch-size", "2"], capsys, 3,
-           "out of range [0, 3)", "row 2")
+    _fails(
+        ["evaluate", tmp_path / "r.npz", "--batch-size", "2"],
+        capsys,
+        3,
+        "out of range [0, 3)",
+        "row 2",
+    )
     d, _, _ = run_json(["evaluate", tmp_path / "r.npz", "--on-invalid", "skip"], capsys)
     assert d["rows"]["rejected"] == 2 and d["rows"]["read"] == 5 and d["report"]["n_rows"] == 3
 
@@ -357,30 +455,63 @@ def test_non_finite_logits_rejected_and_counted_exactly(tmp_path, capsys):
     """The row screen (one matrix-vector product) against the elementwise oracle: finite rows
     whose sum overflows are kept, NaN / +inf rows rejected, −inf cells counted."""
     big = np.finfo(np.float64).max
-    X = np.array([[0.0, 1.0, 2.0], [big, big, 0.0], [np.nan, 0.0, 1.0], [np.inf, 0.0, 0.0],
-                  [-np.inf, 0.0, 1.0], [-np.inf, -np.inf, 3.0], [np.inf, -np.inf, 0.0],
-                  [-big, -big, -big], [1.0, 2.0, 3.0]])
+    X = np.array(
+        [
+            [0.0, 1.0, 2.0],
+            [big, big, 0.0],
+            [np.nan, 0.0, 1.0],
+            [np.inf, 0.0, 0.0],
+            [-np.inf, 0.0, 1.0],
+            [-np.inf, -np.inf, 3.0],
+            [np.inf, -np.inf, 0.0],
+            [-big, -big, -big],
+            [1.0, 2.0, 3.0],
+        ]
+    )
     y = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2])
     np.savez(tmp_path / "x.npz", logits=X, target=y)
-    d, _, _ = run_json(["evaluate", tmp_path / "x.npz", "--kind", "logits", "--on-invalid", "skip",
-                        "--batch-size", "4"], capsys)
+    d, _, _ = run_json(
+        [
+            "evaluate",
+            tmp_path / "x.npz",
+            "--kind",
+            "logits",
+            "--on-invalid",
+            "skip",
+            "--batch-size",
+            "4",
+        ],
+        capsys,
+    )
     nan_rows = np.isnan(X).any(axis=1)
     pinf_rows = np.isposinf(X).any(axis=1)
     kept = ~(nan_rows | pinf_rows)
     assert d["rows"]["rejected"] == int((~kept).sum()) == 3
-    assert d["rows"]["rejected_by_reason"] == {"prediction is NaN": int(nan_rows.sum()),
-                                               "logit is +inf": int(pinf_rows.sum())}
+    assert d["rows"]["rejected_by_reason"] == {
+        "prediction is NaN": int(nan_rows.sum()),
+        "logit is +inf": int(pinf_rows.sum()),
+    }
     assert d["rows"]["zero_probability_cells"] == int(np.isneginf(X[kept]).sum()) == 3
     assert d["report"]["n_rows"] == int(kept.sum())
-    _fails(["evaluate", tmp_path / "x.npz", "--kind", "logits"], capsys, 3, "prediction is NaN",
-           "row 2")
+    _fails(
+        ["evaluate", tmp_path / "x.npz", "--kind", "logits"],
+        capsys,
+        3,
+        "prediction is NaN",
+        "row 2",
+    )
 
 
 def test_probabilities_out_of_range(tmp_path, capsys):
     p = np.array([[0.5, 0.5], [1.2, -0.2], [0.3, 0.7]])
     np.savez(tmp_path / "p.npz", probs=p, target=np.array([0, 1, 1]))
-    _fails(["evaluate", tmp_path / "p.npz", "--kind", "probs"], capsys, 3,
-           "probability outside [0, 1]", "row 1")
+    _fails(
+        ["evaluate", tmp_path / "p.npz", "--kind", "probs"],
+        capsys,
+        3,
+        "probability outside [0, 1]",
+        "row 1",
+    )
 
 
 def test_nonfinite_predictions(tmp_path, capsys):
@@ -393,8 +524,12 @@ def test_nonfinite_predictions(tmp_path, capsys):
 def test_file_errors(tmp_path, capsys, good):
     raw = good.read_bytes()
     (tmp_path / "cut.parquet").write_bytes(raw[: len(raw) // 2])
-    _fails(["evaluate", tmp_path / "cut.parquet"], capsys, 4,
-           f"file truncated or not Parquet: {tmp_path / 'cut.parquet'}")
+    _fails(
+        ["evaluate", tmp_path / "cut.parquet"],
+        capsys,
+        4,
+        f"file truncated or not Parquet: {tmp_path / 'cut.parquet'}",
+    )
     (tmp_path / "fake.parquet").write_text("y,a\n0,1\n")
     _fails(["evaluate", tmp_path / "fake.parquet"], capsys, 4, "file truncated or not Parquet")
     np.savez(tmp_path / "obj.npz", target=np.array([0]), logits=np.array([None], dtype=object))
@@ -405,8 +540,10 @@ def test_file_errors(tmp_path, capsys, good):
     _fails(["evaluate", tmp_path / "missing.parquet"], capsys, 4, "no such file")
 
 
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0,
-                    reason="root can read any file: an unreadable path cannot be made")
+@pytest.mark.skipif(
+    hasattr(os, "geteuid") and os.geteuid() == 0,
+    reason="root can read any file: an unreadable path cannot be made",
+)
 def test_unreadable_path(tmp_path, capsys, good):
     os.chmod(good, 0)
     try:
@@ -422,8 +559,14 @@ def test_header_only_file_has_no_rows(tmp_path, capsys):
 
 def test_mixed_schemas(tmp_path, capsys, good):
     pq.write_table(pa.table({"y": [0], "logit_0": [0.0], "logit_1": [1.0]}), tmp_path / "b.parquet")
-    _fails(["evaluate", good, tmp_path / "b.parquet", "--pred", "logit_*"], capsys, 2,
-           "mixed schemas", str(good), str(tmp_path / "b.parquet"))
+    _fails(
+        ["evaluate", good, tmp_path / "b.parquet", "--pred", "logit_*"],
+        capsys,
+        2,
+        "mixed schemas",
+        str(good),
+        str(tmp_path / "b.parquet"),
+    )
 
 
 def test_core_errors_carry_file_and_rows(tmp_path, capsys):
@@ -452,11 +595,19 @@ def test_streaming_a_parquet_file_imports_no_heavy_library(tmp_path):
     torch, matplotlib, scikit-learn or dask: start-up time and resident memory of the CLI."""
     rng = np.random.default_rng(0)
     n = 30_000  # 300,000 logits: large enough for the fused row pass
-    tab = pa.table({"y": rng.integers(0, 10, n),
-                    **{f"logit_{j}": rng.standard_normal(n).astype(np.float32) for j in range(10)}})
+    tab = pa.table(
+        {
+            "y": rng.integers(0, 10, n),
+            **{f"logit_{j}": rng.standard_normal(n).astype(np.float32) for j in range(10)},
+        }
+    )
     pq.write_table(tab, tmp_path / "p.parquet", row_group_size=7_000)
-    proc = subprocess.run([sys.executable, "-c", IMPORT_PROBE, str(tmp_path / "p.parquet")],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", IMPORT_PROBE, str(tmp_path / "p.parquet")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split("\n")[0].strip() == "0", proc.stdout
 
@@ -502,10 +653,12 @@ def test_ten_million_rows_flat_memory(tmp_path):
             m = X64.max(1)
             lse = m + np.log(np.exp(X64 - m[:, None]).sum(1))
             sums += float(np.sum(lse - X64[np.arange(group), y]))
-            w.write_table(pa.table([pa.array(y)] + [pa.array(X[:, j]) for j in range(c)],
-                                   schema=schema))
-    proc = subprocess.run([sys.executable, "-c", RSS_PROBE, str(path)], capture_output=True,
-                          text=True, timeout=1800)
+            w.write_table(
+                pa.table([pa.array(y)] + [pa.array(X[:, j]) for j in range(c)], schema=schema)
+            )
+    proc = subprocess.run(
+        [sys.executable, "-c", RSS_PROBE, str(path)], capture_output=True, text=True, timeout=1800
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     got = json.loads(proc.stdout.strip().splitlines()[-1])
     assert got["rc"] == 0 and got["rows"] == n

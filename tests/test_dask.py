@@ -72,8 +72,11 @@ def data(rng, n=600, C=5, *, ignore=0.1):
 # ----------------------------------------------------------------------------- lazy losses
 CASES = {
     "plain": {},
-    "weights+smoothing": {"weight": np.array([0.5, 1.0, 2.0, 0.0, 1.5]), "label_smoothing": 0.1,
-                          "sample_weight": True},
+    "weights+smoothing": {
+        "weight": np.array([0.5, 1.0, 2.0, 0.0, 1.5]),
+        "label_smoothing": 0.1,
+        "sample_weight": True,
+    },
     "others": {"label_smoothing": 0.2, "smoothing": "others"},
     "probs": {"kind": "probs"},
     "log_probs": {"kind": "log_probs"},
@@ -96,7 +99,9 @@ def test_lazy_chain_equals_core_on_random_chunks(case):
     Y = da.from_array(y, chunks=random_chunks(rng, len(y), 4))
     dopts = dict(opts)
     if "sample_weight" in dopts:
-        dopts["sample_weight"] = da.from_array(opts["sample_weight"], chunks=random_chunks(rng, len(y), 3))
+        dopts["sample_weight"] = da.from_array(
+            opts["sample_weight"], chunks=random_chunks(rng, len(y), 3)
+        )
     for fn in ("cross_entropy", "nll", "log_likelihood", "likelihood"):
         for red in ("mean", "sum", "none"):
             got = getattr(ced, fn)(X, Y, reduction=red, **dopts)
@@ -104,12 +109,20 @@ def test_lazy_chain_equals_core_on_random_chunks(case):
             want = getattr(ce, fn)(x, y, reduction=red, **opts)
             np.testing.assert_allclose(got.compute(), want, rtol=RTOL, err_msg=f"{fn} {red}")
     for red in ("mean", "none"):
-        np.testing.assert_allclose(ced.perplexity(X, Y, reduction=red, **dopts).compute(),
-                                   ce.perplexity(x, y, reduction=red, **opts), rtol=RTOL)
-    np.testing.assert_allclose(ced.cross_entropy(X, Y, base=2, **dopts).compute(),
-                               ce.cross_entropy(x, y, base=2, **opts), rtol=RTOL)
+        np.testing.assert_allclose(
+            ced.perplexity(X, Y, reduction=red, **dopts).compute(),
+            ce.perplexity(x, y, reduction=red, **opts),
+            rtol=RTOL,
+        )
+    np.testing.assert_allclose(
+        ced.cross_entropy(X, Y, base=2, **dopts).compute(),
+        ce.cross_entropy(x, y, base=2, **opts),
+        rtol=RTOL,
+    )
     lp_opts = {k: v for k, v in opts.items() if k not in ("weight", "sample_weight")}
-    np.testing.assert_allclose(ced.log_prob(X, Y, **lp_opts).compute(), ce.log_prob(x, y, **lp_opts), rtol=RTOL)
+    np.testing.assert_allclose(
+        ced.log_prob(X, Y, **lp_opts).compute(), ce.log_prob(x, y, **lp_opts), rtol=RTOL
+    )
     t = ced.loss_terms(X, Y, **dopts)
     t0 = ce.chain.loss_terms(x, y, **opts)
     np.testing.assert_allclose(t.loss.compute(), t0.loss, rtol=RTOL)
@@ -138,7 +151,10 @@ def test_soft_targets_kdim_count_divisor_and_float32():
     assert got.compute().dtype == np.float32
     np.testing.assert_allclose(got.compute(), want, rtol=1e-5, atol=1e-6)
     # float16 is computed in float32 (docs/semantics.md §6)
-    assert ced.cross_entropy(da.from_array(x.astype(np.float16)), y.astype(np.float16), axis=1).dtype == np.float32
+    assert (
+        ced.cross_entropy(da.from_array(x.astype(np.float16)), y.astype(np.float16), axis=1).dtype
+        == np.float32
+    )
 
 
 def test_lazy_graph_computes_nothing_until_compute():
@@ -149,7 +165,11 @@ def test_lazy_graph_computes_nothing_until_compute():
             calls.append(1)
         return block
 
-    X = da.random.default_rng(0).normal(size=(100, 3), chunks=(25, 3)).map_blocks(produce, dtype=float)
+    X = (
+        da.random.default_rng(0)
+        .normal(size=(100, 3), chunks=(25, 3))
+        .map_blocks(produce, dtype=float)
+    )
     Y = da.zeros(100, dtype=int, chunks=50)
     r = ced.cross_entropy(X, Y)
     n = ced.cross_entropy(X, Y, reduction="none")
@@ -197,18 +217,30 @@ def test_binary_cross_entropy_equals_core():
     x = rng.normal(size=(40, 3, 6)) * 3
     y = (rng.random((40, 3, 6)) < 0.4).astype(int)
     y[rng.random((40, 3, 6)) < 0.1] = -1
-    opts = dict(pos_weight=rng.random(6) * 2, weight=rng.random((3, 6)), sample_weight=rng.random(40),
-                ignore_index=-1, label_smoothing=0.1, focal_gamma=2.0)
+    opts = dict(
+        pos_weight=rng.random(6) * 2,
+        weight=rng.random((3, 6)),
+        sample_weight=rng.random(40),
+        ignore_index=-1,
+        label_smoothing=0.1,
+        focal_gamma=2.0,
+    )
     X = da.from_array(x, chunks=(random_chunks(rng, 40, 4), 2, 3))
     for red in ("mean", "sum", "none"):
         got = ced.binary_cross_entropy(X, y, reduction=red, **opts)
         assert isinstance(got, da.Array)
-        np.testing.assert_allclose(got.compute(), ce.binary_cross_entropy(x, y, reduction=red, **opts), rtol=RTOL)
+        np.testing.assert_allclose(
+            got.compute(), ce.binary_cross_entropy(x, y, reduction=red, **opts), rtol=RTOL
+        )
     p = 1 / (1 + np.exp(-x))
     soft = rng.random(x.shape)
     np.testing.assert_allclose(
-        ced.binary_cross_entropy(da.from_array(p, chunks=(7, 3, 6)), soft, kind="probs", base=2).compute(),
-        ce.binary_cross_entropy(p, soft, kind="probs", base=2), rtol=RTOL)
+        ced.binary_cross_entropy(
+            da.from_array(p, chunks=(7, 3, 6)), soft, kind="probs", base=2
+        ).compute(),
+        ce.binary_cross_entropy(p, soft, kind="probs", base=2),
+        rtol=RTOL,
+    )
     with pytest.raises(ValueError, match="dask block"):
         ced.binary_cross_entropy(X, np.full(x.shape, 2)).compute()
 
@@ -224,8 +256,14 @@ def test_evaluate_equals_in_memory_for_random_chunkings():
         rows = random_chunks(rng, 900, 2 + 3 * trial)
         if trial == 1:
             rows = (0, 300, 60, 0, 540)  # empty partitions and one of ignored rows only
-        got = ced.evaluate(da.from_array(x, chunks=(rows, 6)), da.from_array(y, chunks=random_chunks(rng, 900, 3)),
-                           sample_weight=s, bootstrap=30, seed=5, bins=10)
+        got = ced.evaluate(
+            da.from_array(x, chunks=(rows, 6)),
+            da.from_array(y, chunks=random_chunks(rng, 900, 3)),
+            sample_weight=s,
+            bootstrap=30,
+            seed=5,
+            bins=10,
+        )
         close(want, got.to_dict())
 
 
@@ -246,7 +284,9 @@ def test_evaluate_soft_targets_sequences_and_temperature():
     x3 = x3 * 3  # over-confident: T > 1
     want = ce.evaluate(x3, y3, temperature=True).to_dict()
     got = ced.evaluate(da.from_array(x3, chunks=(123, 4)), y3, temperature=True).to_dict()
-    close(want, got, rtol=1e-9)  # the fit stops at tol 1e-10: sums that differ by rounding may move T by ~1e-12
+    close(
+        want, got, rtol=1e-9
+    )  # the fit stops at tol 1e-10: sums that differ by rounding may move T by ~1e-12
     assert got["temperature"]["T"] > 1
 
 
@@ -287,8 +327,9 @@ def shards(tmp_path_factory):
 def client():
     from distributed import Client, LocalCluster
 
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                           silence_logs=50)
+    cluster = LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=50
+    )
     c = Client(cluster)
     yield c
     c.close()
@@ -299,8 +340,16 @@ def test_evaluate_files_threaded_equals_in_memory(shards):
     d, files, x, y, w = shards
     want = ce.evaluate(x, y, sample_weight=w, bootstrap=25, seed=3, kind="logits").to_dict()
     with dask.config.set(scheduler="threads"):
-        got = ced.evaluate_files(str(d / "*.parquet"), target="y", pred="logit_*", weight="w", bootstrap=25,
-                                 seed=3, kind="logits", batch_size=100)
+        got = ced.evaluate_files(
+            str(d / "*.parquet"),
+            target="y",
+            pred="logit_*",
+            weight="w",
+            bootstrap=25,
+            seed=3,
+            kind="logits",
+            batch_size=100,
+        )
     close(want, got.to_dict() | {"options": want["options"]})  # the report's options: CLI defaults
     assert got.n_rows == len(y) and got.n_ignored == int((y == -100).sum())
 
@@ -322,15 +371,41 @@ def test_cluster_evaluate_arrays_and_files_and_cli_json(shards, client, capsys):
     close(ce.evaluate(x, y, sample_weight=w, bootstrap=25, seed=3).to_dict(), got.to_dict())
     np.testing.assert_allclose(lazy, ce.cross_entropy(x, y, sample_weight=w), rtol=RTOL)
     # the command line: --engine dask on the directory == the single-process command on the files
-    common = ["--target", "y", "--pred", "logit_*", "--weight-col", "w", "--bootstrap", "20", "--temperature",
-              "--batch-size", "97", "--format", "json"]
+    common = [
+        "--target",
+        "y",
+        "--pred",
+        "logit_*",
+        "--weight-col",
+        "w",
+        "--bootstrap",
+        "20",
+        "--temperature",
+        "--batch-size",
+        "97",
+        "--format",
+        "json",
+    ]
     code, out, err = run_cli(["evaluate", *files, *common], capsys)
     assert code == 0, err
     local = json.loads(out)
-    code, out, err2 = run_cli(["evaluate", d, *common, "--engine", "dask", "--scheduler",
-                               client.scheduler.address, "--progress"], capsys)
+    code, out, err2 = run_cli(
+        [
+            "evaluate",
+            d,
+            *common,
+            "--engine",
+            "dask",
+            "--scheduler",
+            client.scheduler.address,
+            "--progress",
+        ],
+        capsys,
+    )
     assert code == 0, err2
-    close(local, json.loads(out), rtol=1e-9)  # stdout is only JSON; temperature: see test_evaluate_soft_...
+    close(
+        local, json.loads(out), rtol=1e-9
+    )  # stdout is only JSON; temperature: see test_evaluate_soft_...
     assert err.splitlines()[0] == err2.splitlines()[0]  # the same kind decision note
     assert "100% Completed" in err2  # Dask's progress bar, on stderr
 
@@ -351,23 +426,34 @@ def test_cluster_file_errors_and_skip_match_single_process(shards, client, capsy
     common = ["--target", "y", "--pred", "logit_*", "--kind", "logits", "--format", "json"]
     dask_opts = ["--engine", "dask", "--scheduler", client.scheduler.address]
     code1, out1, err1 = run_cli(["evaluate", *bad, *common], capsys)
-    code2, out2, err2 = run_cli(["evaluate", str(tmp_path / "b*.parquet"), *common, *dask_opts], capsys)
+    code2, out2, err2 = run_cli(
+        ["evaluate", str(tmp_path / "b*.parquet"), *common, *dask_opts], capsys
+    )
     assert code1 == code2 == 3
     assert err1 == err2 and "b1.parquet" in err2 and "row" in err2
     code1, out1, err1 = run_cli(["evaluate", *bad, *common, "--on-invalid", "skip"], capsys)
-    code2, out2, err2 = run_cli(["evaluate", str(tmp_path / "b*.parquet"), *common, "--on-invalid", "skip",
-                                 *dask_opts], capsys)
+    code2, out2, err2 = run_cli(
+        ["evaluate", str(tmp_path / "b*.parquet"), *common, "--on-invalid", "skip", *dask_opts],
+        capsys,
+    )
     assert code1 == code2 == 0
     a, b = json.loads(out1), json.loads(out2)
-    assert b["rows"]["rejected"] == 3 and b["rows"]["rejected_by_reason"] == a["rows"]["rejected_by_reason"]
+    assert (
+        b["rows"]["rejected"] == 3
+        and b["rows"]["rejected_by_reason"] == a["rows"]["rejected_by_reason"]
+    )
     close(a, b)
     # mixed schemas: the same message
     pq.write_table(pa.table({"y": [0], "logit_0": [0.0]}), tmp_path / "b9.parquet")
     code1, _, err1 = run_cli(["evaluate", *bad, str(tmp_path / "b9.parquet"), *common], capsys)
-    code2, _, err2 = run_cli(["evaluate", str(tmp_path / "b*.parquet"), *common, *dask_opts], capsys)
+    code2, _, err2 = run_cli(
+        ["evaluate", str(tmp_path / "b*.parquet"), *common, *dask_opts], capsys
+    )
     assert code1 == code2 != 0 and "b1.parquet" in err2  # the earlier file's bad label comes first
     code1, _, err1 = run_cli(["evaluate", bad[0], str(tmp_path / "b9.parquet"), *common], capsys)
-    code2, _, err2 = run_cli(["evaluate", bad[0], str(tmp_path / "b9.parquet"), *common, *dask_opts], capsys)
+    code2, _, err2 = run_cli(
+        ["evaluate", bad[0], str(tmp_path / "b9.parquet"), *common, *dask_opts], capsys
+    )
     assert code1 == code2 == 2 and err1 == err2 and "mixed schemas" in err2
     code, _, err = run_cli(["evaluate", *bad, *common, "--workers", "2"], capsys)
     assert code == 2 and "--engine dask" in err
@@ -392,7 +478,9 @@ def _slow(block):
 def test_killed_worker_is_recovered_exactly(client):
     rng = np.random.default_rng(5)
     x, y = data(rng, n=2000, C=5)
-    X = da.from_array(x, chunks=(80, 5)).map_blocks(_slow, dtype=float)  # 25 partitions of ~0.15 s, 2 workers
+    X = da.from_array(x, chunks=(80, 5)).map_blocks(
+        _slow, dtype=float
+    )  # 25 partitions of ~0.15 s, 2 workers
     want = ce.evaluate(x, y, bootstrap=10).to_dict()
     killed = []
 

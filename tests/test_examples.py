@@ -53,8 +53,12 @@ def test_fit_is_a_stationary_point_of_the_library_objective():
     # the library's closed-form gradient equals autograd through PyTorch's cross-entropy
     W = torch.tensor(ex.W, requires_grad=True)
     b = torch.tensor(ex.b, requires_grad=True)
-    loss = torch.nn.functional.cross_entropy(torch.tensor(ex.X_train) @ W + b,
-                                             torch.tensor(ex.y_train)) + 0.5 * L2 * (W * W).sum()
+    loss = (
+        torch.nn.functional.cross_entropy(
+            torch.tensor(ex.X_train) @ W + b, torch.tensor(ex.y_train)
+        )
+        + 0.5 * L2 * (W * W).sum()
+    )
     loss.backward()
     np.testing.assert_allclose(gW, W.grad.numpy(), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(gb, b.grad.numpy(), rtol=1e-10, atol=1e-12)
@@ -74,9 +78,11 @@ def test_held_out_numbers_vs_sklearn():
 
 
 def test_script_not_imported_with_the_package():
-    code = ("import sys, crossentropy, crossentropy.examples, crossentropy.cli; "
-            "assert 'crossentropy.examples.make_digits' not in sys.modules; "
-            "assert 'sklearn' not in sys.modules and 'scipy.optimize' not in sys.modules")
+    code = (
+        "import sys, crossentropy, crossentropy.examples, crossentropy.cli; "
+        "assert 'crossentropy.examples.make_digits' not in sys.modules; "
+        "assert 'sklearn' not in sys.modules and 'scipy.optimize' not in sys.modules"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
 
@@ -86,7 +92,10 @@ def test_script_reproduces_the_file(tmp_path):
     from crossentropy.examples.make_digits import make
 
     out = make(str(tmp_path / "d.npz"))
-    with np.load(out, allow_pickle=False) as new, np.load(example_path(), allow_pickle=False) as old:
+    with (
+        np.load(out, allow_pickle=False) as new,
+        np.load(example_path(), allow_pickle=False) as old,
+    ):
         assert sorted(new.files) == sorted(old.files)
         for k in ("target", "X_train", "y_train", "X_test", "y_test", "class_names", "seed"):
             assert np.array_equal(new[k], old[k]), k

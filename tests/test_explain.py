@@ -230,7 +230,7 @@ def test_chain_numbers_against_sklearn(output):
     assert _close6(_printed(head, r"^  likelihood\s+(\S+e-\d+)"), math.exp(-N * ce))
     assert _close6(_printed(head, r"^  perplexity\s+(\S+)"), math.exp(ce))
     assert _close6(_printed(head, r"^  bits\s+(\S+)"), ce / math.log(2))
-    assert _close6(_printed(head, r"^  KL\(y ‖ q\)\s+(\S+)"), ce)          # H(y) = 0, CE = KL
+    assert _close6(_printed(head, r"^  KL\(y ‖ q\)\s+(\S+)"), ce)  # H(y) = 0, CE = KL
     assert _printed(head, r"^  H\(y\)\s+(\S+)") == 0.0
     q_obs = p[np.arange(N), EX.target]
     assert _close6(_printed(head, r"^  q\(y_i\|x_i\)\s+(\S+)"), float(np.median(q_obs)))
@@ -243,7 +243,9 @@ def test_section1_underflow(output):
     s = _section(output, 1)
     p = _softmax(EX.logits)
     q = p[np.arange(N), EX.target]
-    assert _close6(_printed(s, r"float64 product of the 539 probabilities: (\S+);"), math.exp(np.log(q).sum()))
+    assert _close6(
+        _printed(s, r"float64 product of the 539 probabilities: (\S+);"), math.exp(np.log(q).sum())
+    )
     # 0.1^n rounds to 0.0 once it is below half the smallest subnormal 2^-1074: n > 1075·log10(2)
     first_zero = math.ceil(1075 * math.log10(2))
     assert first_zero == 324
@@ -262,7 +264,7 @@ def test_section2_switches(output):
     wrong = np.ones_like(p, dtype=bool)
     wrong[np.arange(N), EX.target] = False
     q2 = p.copy()
-    q2[wrong] = np.repeat((1 - p[~wrong]) / 9, 9)   # the wrong mass spread evenly
+    q2[wrong] = np.repeat((1 - p[~wrong]) / 9, 9)  # the wrong mass spread evenly
     h_line = next(x for x in s.splitlines() if "entropy of the predictions" in x)
     h1, h2 = _nums(h_line)
     assert _close6(h1, float(sst.entropy(p, axis=1).mean()))
@@ -284,10 +286,10 @@ def test_section3_sharpening(output):
         assert _close6(train_nll, _mean_nll(-sharp * D_tr, ytr), abs_tol=1e-300)
         assert _close6(held_nll, _mean_nll(-sharp * D_te, EX.y_test))
         held.append(held_nll)
-    assert rows[-1][1] == 0.0                            # training likelihood 1: all mass on the labels
+    assert rows[-1][1] == 0.0  # training likelihood 1: all mass on the labels
     assert "training likelihood is 1;" in s
     best = int(np.argmin(held))
-    assert best not in (0, len(held) - 1) and all(np.diff(held[best:]) > 0)   # then over-confident
+    assert best not in (0, len(held) - 1) and all(np.diff(held[best:]) > 0)  # then over-confident
     assert f"best at s = {explain.SHARPNESS[best]:g}" in s
 
 
@@ -303,8 +305,14 @@ def test_section4_binary_is_two_classes(output):
     two = EX.logits[sel][:, [a, b]]
     y = (EX.target[sel] == b).astype(int)
     ref = log_loss(y, _softmax(two)[:, 1])
-    cat, bin_, seed = (_printed(s, pat) for pat in (r"categorical CE (\S+);", r"log q_\d+ − log q_\d+: (\S+);",
-                                                     r"log\(1−p\)\]: (\S+)\."))
+    cat, bin_, seed = (
+        _printed(s, pat)
+        for pat in (
+            r"categorical CE (\S+);",
+            r"log q_\d+ − log q_\d+: (\S+);",
+            r"log\(1−p\)\]: (\S+)\.",
+        )
+    )
     for v in (cat, bin_, seed):
         assert math.isclose(v, ref, rel_tol=1e-10)
 
@@ -319,7 +327,7 @@ def test_section5_conditional(output):
     assert _close6(_printed(s, r"gives (-\S+)\."), broken)
     freq = np.bincount(EX.target, minlength=10) / N
     dev = float(np.abs(_softmax(EX.logits).mean(0) - freq).max())
-    assert math.isclose(_printed(s, r"freq\(c\)\| = (\S+)\."), dev, rel_tol=1e-3)   # 3 digits
+    assert math.isclose(_printed(s, r"freq\(c\)\| = (\S+)\."), dev, rel_tol=1e-3)  # 3 digits
 
 
 def test_section6_soft_labels(output):
@@ -330,7 +338,9 @@ def test_section6_soft_labels(output):
     assert all(math.isclose(float(v), ls, rel_tol=1e-10) for v in m.groups())
     soft = 0.9 * np.eye(10)[EX.target] + 0.01
     assert _close6(_printed(s, r"H\(y'\) = (\S+),"), float(sst.entropy(soft, axis=1).mean()))
-    assert _close6(_printed(s, r"KL = (\S+)\."), float(sst.entropy(soft, _softmax(EX.logits), axis=1).mean()))
+    assert _close6(
+        _printed(s, r"KL = (\S+)\."), float(sst.entropy(soft, _softmax(EX.logits), axis=1).mean())
+    )
     teacher = _softmax(EX.logits / 2)
     h_t = float(sst.entropy(teacher, axis=1).mean())
     table = {}
@@ -338,7 +348,11 @@ def test_section6_soft_labels(output):
         for key in ("sharper", "q = y", "flatter"):
             if line.strip().startswith(key):
                 table[key] = _nums(line.split(")")[-1])
-    for key, student in (("sharper", EX.logits), ("q = y", EX.logits / 2), ("flatter", EX.logits / 4)):
+    for key, student in (
+        ("sharper", EX.logits),
+        ("q = y", EX.logits / 2),
+        ("flatter", EX.logits / 4),
+    ):
         ce = float(-(teacher * sps.log_softmax(student, axis=1)).sum(1).mean())
         kl = float(sst.entropy(teacher, _softmax(student), axis=1).mean())
         c, h, k = table[key]
@@ -358,12 +372,20 @@ def test_section7_masks(output):
     dropped = log_loss(EX.target[~hide], p[~hide], labels=np.arange(10))
     half = log_loss(EX.target, p, sample_weight=np.where(hide, 0.5, 1.0))
     zeroed = log_loss(EX.target[~hide], p[~hide], labels=np.arange(10), normalize=False) / N
-    got = {k: _printed(s, pat) for k, pat in (
-        ("ign", r"ignore_index:\s+(\S+)"), ("zero", r"sample_weight = 0:\s+(\S+)"),
-        ("drop", r"rows dropped:\s+(\S+)"), ("zeroed", r"all N would give (\S+),"),
-        ("half", r"sample_weight 0.5:\s+(\S+)"))}
+    got = {
+        k: _printed(s, pat)
+        for k, pat in (
+            ("ign", r"ignore_index:\s+(\S+)"),
+            ("zero", r"sample_weight = 0:\s+(\S+)"),
+            ("drop", r"rows dropped:\s+(\S+)"),
+            ("zeroed", r"all N would give (\S+),"),
+            ("half", r"sample_weight 0.5:\s+(\S+)"),
+        )
+    }
     for k in ("ign", "zero", "drop"):
-        assert math.isclose(got[k], ign, rel_tol=1e-10) and math.isclose(got[k], dropped, rel_tol=1e-10)
+        assert math.isclose(got[k], ign, rel_tol=1e-10) and math.isclose(
+            got[k], dropped, rel_tol=1e-10
+        )
     assert math.isclose(got["zeroed"], zeroed, rel_tol=1e-10) and got["zeroed"] < got["ign"]
     assert math.isclose(got["half"], half, rel_tol=1e-10)
     assert f"({int(hide.sum())} of {N})" in s
@@ -411,7 +433,7 @@ def test_section9_ce_not_entropy_of_predictions(output):
     h8, ce8 = (float(v) for v in m.groups())
     assert _close6(h8, float(sst.entropy(_softmax(8 * EX.logits), axis=1).mean()))
     assert _close6(ce8, _mean_nll(8 * EX.logits, EX.target))
-    assert h8 < hq and ce8 > ce     # lower entropy of q, worse cross-entropy
+    assert h8 < hq and ce8 > ce  # lower entropy of q, worse cross-entropy
 
 
 # ----------------------------------------------------------------------------- structure
@@ -423,9 +445,14 @@ def bundled_walk(bundled_run):
 def test_identities_asserted(bundled_walk):
     w, _ = bundled_walk
     names = {i.name for i in w.identities}
-    for required in ("likelihood = exp(log-likelihood)", "NLL = −log-likelihood",
-                     "cross-entropy = NLL / Σ w_i", "perplexity = exp(cross-entropy)",
-                     "cross-entropy = H(y) + KL(y ‖ q)", "bits = cross-entropy / ln 2"):
+    for required in (
+        "likelihood = exp(log-likelihood)",
+        "NLL = −log-likelihood",
+        "cross-entropy = NLL / Σ w_i",
+        "perplexity = exp(cross-entropy)",
+        "cross-entropy = H(y) + KL(y ‖ q)",
+        "bits = cross-entropy / ln 2",
+    ):
         assert required in names
     for i in w.identities:
         assert i.holds, i
@@ -446,8 +473,11 @@ def test_failed_identity_is_an_error_exit(monkeypatch, capsys):
 
 
 def test_check_identities_names_every_failure():
-    bad = [explain.Identity("a = b", 1.0, 2.0, False), explain.Identity("c = d", 3.0, 3.0, True),
-           explain.Identity("e = f", 0.0, math.inf, False)]
+    bad = [
+        explain.Identity("a = b", 1.0, 2.0, False),
+        explain.Identity("c = d", 3.0, 3.0, True),
+        explain.Identity("e = f", 0.0, math.inf, False),
+    ]
     with pytest.raises(explain.IdentityError, match=r"a = b .*; e = f"):
         explain.check_identities(bad)
 

@@ -34,9 +34,17 @@ def test_grad_equals_autograd(rng, impl, reduction, weights, ignore, eps):
         y[[0, 5]] = -100
     w = rng.uniform(0.3, 2.0, size=5) if weights else None
     got = ce.cross_entropy_grad(x, y, reduction=reduction, weight=w, label_smoothing=eps, impl=impl)
-    want = _autograd(x, y, reduction=reduction, weight=None if w is None else torch.as_tensor(w), label_smoothing=eps)
+    want = _autograd(
+        x,
+        y,
+        reduction=reduction,
+        weight=None if w is None else torch.as_tensor(w),
+        label_smoothing=eps,
+    )
     assert_close(got, want, atol=1e-15)
-    assert_close(got, ref_grad_logits(x, y, reduction=reduction, weight=w, label_smoothing=eps), atol=1e-15)
+    assert_close(
+        got, ref_grad_logits(x, y, reduction=reduction, weight=w, label_smoothing=eps), atol=1e-15
+    )
 
 
 def test_grad_none_with_nonuniform_grad_output(rng, impl):
@@ -122,14 +130,28 @@ def test_binary_grad_equals_autograd(rng, gamma, reduction):
     p = torch.sigmoid(t)
     ty = torch.as_tensor(y)
     if gamma is None:
-        loss = F.binary_cross_entropy_with_logits(t, ty, weight=torch.as_tensor(w), pos_weight=torch.as_tensor(pw), reduction=reduction)
+        loss = F.binary_cross_entropy_with_logits(
+            t, ty, weight=torch.as_tensor(w), pos_weight=torch.as_tensor(pw), reduction=reduction
+        )
     else:
         lp, l1p = F.logsigmoid(t), F.logsigmoid(-t)
-        el = -(torch.as_tensor(pw) * ty * (1 - p) ** gamma * lp + (1 - ty) * p**gamma * l1p) * torch.as_tensor(w)
+        el = -(
+            torch.as_tensor(pw) * ty * (1 - p) ** gamma * lp + (1 - ty) * p**gamma * l1p
+        ) * torch.as_tensor(w)
         loss = {"mean": el.mean(), "sum": el.sum(), "none": el}[reduction]
-    go = torch.as_tensor(rng.normal(size=(6, 3))) if reduction == "none" else torch.tensor(1.7, dtype=torch.float64)
+    go = (
+        torch.as_tensor(rng.normal(size=(6, 3)))
+        if reduction == "none"
+        else torch.tensor(1.7, dtype=torch.float64)
+    )
     loss.backward(go)
     got = ce.binary_cross_entropy_grad(
-        x, y, pos_weight=pw, weight=w, focal_gamma=gamma, reduction=reduction, grad_output=go.numpy()
+        x,
+        y,
+        pos_weight=pw,
+        weight=w,
+        focal_gamma=gamma,
+        reduction=reduction,
+        grad_output=go.numpy(),
     )
     assert_close(got, t.grad.numpy(), atol=1e-14)

@@ -30,8 +30,12 @@ def test_nine_sections_each_with_examples():
         blocks = FENCE.findall(body)
         assert blocks, f"section {k} has no example"
         assert any(">>> " in b for b in blocks), f"section {k} has no executed example"
-        shown = [ln for b in blocks for ln in b.splitlines()
-                 if ln.strip() and not ln.startswith((">>>", "..."))]
+        shown = [
+            ln
+            for b in blocks
+            for ln in b.splitlines()
+            if ln.strip() and not ln.startswith((">>>", "..."))
+        ]
         assert shown, f"section {k} shows no output"
 
 
@@ -54,7 +58,7 @@ def test_guide_examples_print_what_the_page_shows():
     )
     report: list[str] = []
     with warnings.catch_warnings():
-        warnings.simplefilter("error")        # the page must run clean: no warning hidden in it
+        warnings.simplefilter("error")  # the page must run clean: no warning hidden in it
         runner.run(test, out=report.append)
     result = runner.summarize(verbose=False)
     assert result.failed == 0, "".join(report)

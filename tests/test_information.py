@@ -48,10 +48,16 @@ def test_kl_equals_scipy_and_torch_batchmean(rng):
     q = softmax(x, axis=-1)
     per_row = rel_entr(y, q).sum(-1)
     assert_close(ce.kl_divergence(x, y, reduction="none"), per_row)
-    assert_close(ce.kl_divergence(q, y, kind="probs", reduction="none"), scipy_entropy(y, q, axis=-1))
-    batchmean = F.kl_div(torch.as_tensor(log_softmax(x, axis=-1)), torch.as_tensor(y), reduction="batchmean")
+    assert_close(
+        ce.kl_divergence(q, y, kind="probs", reduction="none"), scipy_entropy(y, q, axis=-1)
+    )
+    batchmean = F.kl_div(
+        torch.as_tensor(log_softmax(x, axis=-1)), torch.as_tensor(y), reduction="batchmean"
+    )
     assert_close(ce.kl_divergence(x, y), batchmean.numpy())
-    assert_close(ce.kl_divergence(q, q, kind="probs", reduction="none"), np.zeros(len(q)), atol=1e-15)
+    assert_close(
+        ce.kl_divergence(q, q, kind="probs", reduction="none"), np.zeros(len(q)), atol=1e-15
+    )
 
 
 def test_kl_inf_where_model_gives_zero():
@@ -70,7 +76,10 @@ def test_decompose_identity(rng, eps):
     for red in ("none", "sum", "mean"):
         d = ce.decompose(x, y, weight=w, sample_weight=sw, label_smoothing=eps, reduction=red)
         assert_close(d.cross_entropy, np.asarray(d.entropy) + np.asarray(d.kl))
-        assert_close(d.cross_entropy, ce.cross_entropy(x, y, weight=w, sample_weight=sw, label_smoothing=eps, reduction=red))
+        assert_close(
+            d.cross_entropy,
+            ce.cross_entropy(x, y, weight=w, sample_weight=sw, label_smoothing=eps, reduction=red),
+        )
     hard = rng.integers(0, 5, size=8)
     d = ce.decompose(x, hard)
     assert float(d.entropy) == 0.0

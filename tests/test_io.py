@@ -112,8 +112,9 @@ def test_glob_is_natural_sorted(tmp_path):
     _, pred, _, _ = _collect([str(tmp_path / "a.npz")], io.Schema(target="y", pred="logit_*"))
     assert pred[0].tolist() == [0.0, 1.0, 2.0, 10.0]
     # an explicit list keeps its order
-    _, pred, _, _ = _collect([str(tmp_path / "a.npz")],
-                             io.Schema(target="y", pred="logit_10,logit_0"))
+    _, pred, _, _ = _collect(
+        [str(tmp_path / "a.npz")], io.Schema(target="y", pred="logit_10,logit_0")
+    )
     assert pred[0].tolist() == [10.0, 0.0]
 
 
@@ -127,8 +128,9 @@ def test_csv_na_is_a_class_name_unless_told(tmp_path):
     b = next(io.read_batches([str(p)], io.Schema(target="y", classes=("NA", "B"))))
     assert b.target.tolist() == [0, 1, 0] and b.missing is None and b.bad_labels is None
     # --na-values NA: a missing label, reported by row
-    b = next(io.read_batches([str(p)], io.Schema(target="y", classes=("NA", "B"),
-                                                  na_values=("NA",))))
+    b = next(
+        io.read_batches([str(p)], io.Schema(target="y", classes=("NA", "B"), na_values=("NA",)))
+    )
     assert b.missing.tolist() == [True, False, True]
 
 
@@ -148,8 +150,9 @@ def test_integer_label_column_with_nulls_reports_rows(tmp_path):
     tab = pa.table({"y": pa.array([0, None, 1, None], pa.int64()), "a": [0.0] * 4, "b": [1.0] * 4})
     pq.write_table(tab, tmp_path / "n.parquet")
     bs = list(io.read_batches([str(tmp_path / "n.parquet")], io.Schema(target="y"), batch_size=3))
-    assert np.flatnonzero(np.concatenate([b.missing if b.missing is not None else
-                                          np.zeros(len(b), bool) for b in bs])).tolist() == [1, 3]
+    assert np.flatnonzero(
+        np.concatenate([b.missing if b.missing is not None else np.zeros(len(b), bool) for b in bs])
+    ).tolist() == [1, 3]
 
 
 def test_soft_targets_from_several_columns(tmp_path):
@@ -161,7 +164,9 @@ def test_soft_targets_from_several_columns(tmp_path):
 
 
 def test_format_rows():
-    assert io.format_rows(np.array([1, 2, 3, 4, 5, 6, 7]), 10) == "rows 11, 12, 13, 14, 15 and 2 more"
+    assert (
+        io.format_rows(np.array([1, 2, 3, 4, 5, 6, 7]), 10) == "rows 11, 12, 13, 14, 15 and 2 more"
+    )
 
 
 # ----------------------------------------------------------------------------- malformed
@@ -188,7 +193,8 @@ def test_truncated_or_not_parquet(tmp_path):
     (tmp_path / "trunc.parquet").write_bytes(raw[: len(raw) // 2])
     e = _err([str(tmp_path / "trunc.parquet")])
     assert e.exit_code == 4 and str(e).startswith(
-        f"file truncated or not Parquet: {tmp_path / 'trunc.parquet'}")
+        f"file truncated or not Parquet: {tmp_path / 'trunc.parquet'}"
+    )
     (tmp_path / "text.parquet").write_text("y,a\n1,2\n")
     e = _err([str(tmp_path / "text.parquet")])
     assert e.exit_code == 4 and "file truncated or not Parquet" in str(e)

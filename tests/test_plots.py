@@ -68,12 +68,14 @@ def test_empty_report_figures():
 
 
 def test_matplotlib_is_lazy_and_pyplot_unused():
-    code = ("import sys, crossentropy, crossentropy.cli; "
-            "assert 'matplotlib' not in sys.modules, 'eager'; "
-            "import crossentropy.plots; assert 'matplotlib' not in sys.modules; "
-            "import numpy as np; from crossentropy.accumulate import evaluate; "
-            "crossentropy.plots.figures(evaluate(np.zeros((2, 2)), np.array([0, 1]))); "
-            "assert 'matplotlib.pyplot' not in sys.modules")
+    code = (
+        "import sys, crossentropy, crossentropy.cli; "
+        "assert 'matplotlib' not in sys.modules, 'eager'; "
+        "import crossentropy.plots; assert 'matplotlib' not in sys.modules; "
+        "import numpy as np; from crossentropy.accumulate import evaluate; "
+        "crossentropy.plots.figures(evaluate(np.zeros((2, 2)), np.array([0, 1]))); "
+        "assert 'matplotlib.pyplot' not in sys.modules"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
 

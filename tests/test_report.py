@@ -32,26 +32,57 @@ def test_to_dict_is_json_safe_and_complete(report):
     s = json.dumps(d, allow_nan=False)
     back = json.loads(s)
     assert back["schema_version"] == 1 and back["empty"] is False
-    for key in ("n_rows", "n_ignored", "n_valid", "weight_sum", "num_classes", "kind", "base",
-                "log_likelihood", "nll", "cross_entropy", "perplexity", "bits_per_example", "entropy", "kl",
-                "accuracy", "brier", "per_class", "calibration", "histograms", "temperature", "intervals",
-                "sequence_perplexity"):
+    for key in (
+        "n_rows",
+        "n_ignored",
+        "n_valid",
+        "weight_sum",
+        "num_classes",
+        "kind",
+        "base",
+        "log_likelihood",
+        "nll",
+        "cross_entropy",
+        "perplexity",
+        "bits_per_example",
+        "entropy",
+        "kl",
+        "accuracy",
+        "brier",
+        "per_class",
+        "calibration",
+        "histograms",
+        "temperature",
+        "intervals",
+        "sequence_perplexity",
+    ):
         assert key in back
     assert back["n_rows"] == 300 and back["n_ignored"] == 20
     assert len(back["calibration"]["bins"]) == 15
-    assert back["calibration"]["bins"][0]["gap"] == "nan" or isinstance(back["calibration"]["bins"][0]["gap"], float)
+    assert back["calibration"]["bins"][0]["gap"] == "nan" or isinstance(
+        back["calibration"]["bins"][0]["gap"], float
+    )
     assert report.to_json() == json.dumps(d, allow_nan=False)
 
 
 def test_jsonable_rules():
-    assert jsonable([math.inf, -math.inf, math.nan, np.float32(1.5), np.int64(3), None, (1, 2)]) == [
-        "inf", "-inf", "nan", 1.5, 3, None, [1, 2]]
+    assert jsonable(
+        [math.inf, -math.inf, math.nan, np.float32(1.5), np.int64(3), None, (1, 2)]
+    ) == ["inf", "-inf", "nan", 1.5, 3, None, [1, 2]]
 
 
 def test_text_table(report):
     text = str(report)
-    for word in ("cross_entropy", "perplexity (corpus)", "accuracy", "brier", "ece", "calibration bins",
-                 "per class", "intervals"):
+    for word in (
+        "cross_entropy",
+        "perplexity (corpus)",
+        "accuracy",
+        "brier",
+        "ece",
+        "calibration bins",
+        "per class",
+        "intervals",
+    ):
         assert word in text
     assert "nan" not in text.lower()
 

@@ -21,7 +21,7 @@ def _nll_grid(x, y, log_T, s=None):
     """float64 reference: mean NLL of softmax(x / T) for every T = exp(log_T) (brute force)."""
     z = x[None, :, :] / np.exp(log_T)[:, None, None]
     m = z.max(-1, keepdims=True)
-    lse = (m[..., 0] + np.log(np.exp(z - m).sum(-1)))
+    lse = m[..., 0] + np.log(np.exp(z - m).sum(-1))
     nll = lse - np.take_along_axis(z, y[None, :, None], -1)[..., 0]
     s = np.ones(len(y)) if s is None else s
     return (nll * s).sum(1) / s.sum()
@@ -66,7 +66,9 @@ def test_p8_never_worse_accuracy_kept_order_free(rng):
         perm = rng.permutation(len(y))
         fit2 = fit_temperature(x[perm], y[perm], sample_weight=s[perm], block_rows=7)
         assert math.isclose(fit2.T, fit.T, rel_tol=1e-8)
-        assert math.isclose(fit.ece_after, calibration_error(x / fit.T, y, sample_weight=s), rel_tol=1e-12)
+        assert math.isclose(
+            fit.ece_after, calibration_error(x / fit.T, y, sample_weight=s), rel_tol=1e-12
+        )
 
 
 def test_sums_are_additive_and_derivatives_match_finite_differences(rng):

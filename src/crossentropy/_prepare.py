@@ -147,7 +147,11 @@ def prepare(
             ti = v.check_index_target(xp, target, num_classes, ignore_index, batch_shape)
         else:
             ti = target if target.dtype == xp.int64 else xp.astype(target, xp.int64)
-        ignored = (ti == ignore_index) if ignore_index is not None else xp.zeros(batch_shape, dtype=xp.bool)
+        ignored = (
+            (ti == ignore_index)
+            if ignore_index is not None
+            else xp.zeros(batch_shape, dtype=xp.bool)
+        )
         if not validate:
             invalid = ((ti < 0) | (ti >= num_classes)) & ~ignored
         bad = ignored if invalid is None else ignored | invalid
@@ -160,9 +164,23 @@ def prepare(
     if s is not None:
         mask = mask | (s == 0)
     return Prepared(
-        xp=xp, x=x, kind=kind, axis=axis, num_classes=num_classes, batch_shape=batch_shape,
-        target_kind=tk, t=t, y=y, mask=mask, invalid=invalid, s=s, weight=w, eps=eps,
-        smoothing=smoothing, ignore_index=ignore_index, validate=validate,
+        xp=xp,
+        x=x,
+        kind=kind,
+        axis=axis,
+        num_classes=num_classes,
+        batch_shape=batch_shape,
+        target_kind=tk,
+        t=t,
+        y=y,
+        mask=mask,
+        invalid=invalid,
+        s=s,
+        weight=w,
+        eps=eps,
+        smoothing=smoothing,
+        ignore_index=ignore_index,
+        validate=validate,
     )
 
 
@@ -210,7 +228,11 @@ def kernel_arrays(p: Prepared) -> tuple:
     n = math.prod(p.batch_shape)
     x2 = np.reshape(p.x, (n, p.num_classes))
     if p.target_kind == "indices":
-        tgt = np.where(np.reshape(p.mask, (n,)), -100 if p.ignore_index is None else p.ignore_index, np.reshape(p.t, (n,)))
+        tgt = np.where(
+            np.reshape(p.mask, (n,)),
+            -100 if p.ignore_index is None else p.ignore_index,
+            np.reshape(p.t, (n,)),
+        )
     else:
         tgt = np.reshape(p.y, (n, p.num_classes))
     w = None if p.weight is None else np.asarray(p.weight, dtype=np.float64)
@@ -236,8 +258,13 @@ def terms(p: Prepared, impl: str = "auto") -> tuple[Array, Array]:
         fn = kernels.softmax_terms if path == "kernel" else kernels.blocked_softmax_terms
         with np.errstate(all="ignore"):
             loss, wsum = fn(
-                x2, tgt, weight=w, ignore_index=-100 if p.ignore_index is None else p.ignore_index,
-                label_smoothing=p.eps, smoothing=p.smoothing, sample_weight=s,
+                x2,
+                tgt,
+                weight=w,
+                ignore_index=-100 if p.ignore_index is None else p.ignore_index,
+                label_smoothing=p.eps,
+                smoothing=p.smoothing,
+                sample_weight=s,
             )
         loss = np.reshape(loss, p.batch_shape).astype(p.x.dtype, copy=False)
         wsum = np.reshape(wsum, p.batch_shape).astype(p.x.dtype, copy=False)

@@ -113,9 +113,19 @@ FUSED_MIN_ELEMENTS = KERNEL_MIN_ELEMENTS
 
 def _fused_eligible(p: Any, classwise: bool) -> bool:
     """Whether the fused row pass computes this prepared batch (NumPy float logits, index targets)."""
-    if not FUSED or classwise or p.kind != "logits" or p.target_kind != "indices" or not is_numpy(p.xp):
+    if (
+        not FUSED
+        or classwise
+        or p.kind != "logits"
+        or p.target_kind != "indices"
+        or not is_numpy(p.xp)
+    ):
         return False
-    if p.x.dtype not in (np.float32, np.float64) or math.prod(p.batch_shape) == 0 or p.num_classes < 1:
+    if (
+        p.x.dtype not in (np.float32, np.float64)
+        or math.prod(p.batch_shape) == 0
+        or p.num_classes < 1
+    ):
         return False
     if math.prod(p.x.shape) < FUSED_MIN_ELEMENTS:
         return False
@@ -167,34 +177,75 @@ class Accumulator:
     True
     """
 
-    def __init__(self, *, kind: str = "logits", num_classes: int | None = None, axis: int = -1,
-                 ignore_index: int | None = -100, label_smoothing: float = 0.0, smoothing: str = "uniform",
-                 weight: Any = None, bins: int = 15, strategy: str = "uniform", base: Any = "e",
-                 bootstrap: int = 0, seed: int = 0, level: float = 0.95, sequence_axis: int | None = None,
-                 classwise: bool = False, validate: bool = True):
+    def __init__(
+        self,
+        *,
+        kind: str = "logits",
+        num_classes: int | None = None,
+        axis: int = -1,
+        ignore_index: int | None = -100,
+        label_smoothing: float = 0.0,
+        smoothing: str = "uniform",
+        weight: Any = None,
+        bins: int = 15,
+        strategy: str = "uniform",
+        base: Any = "e",
+        bootstrap: int = 0,
+        seed: int = 0,
+        level: float = 0.95,
+        sequence_axis: int | None = None,
+        classwise: bool = False,
+        validate: bool = True,
+    ):
         _check_choice("kind", kind, KINDS)
         _check_bins(bins)
         _check_choice("strategy", strategy, STRATEGIES)
         _log_base(base)
-        if isinstance(bootstrap, bool) or not isinstance(bootstrap, (int, np.integer)) or bootstrap < 0:
+        if (
+            isinstance(bootstrap, bool)
+            or not isinstance(bootstrap, (int, np.integer))
+            or bootstrap < 0
+        ):
             msg = f"`bootstrap` must be an integer ≥ 0 (number of replicates); got {bootstrap!r}"
             raise ValueError(msg)
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
+        if (
+            isinstance(seed, bool)
+            or not isinstance(seed, (int, np.integer))
+            or not 0 <= seed < 2**64
+        ):
             msg = f"`seed` must be an integer in [0, 2**64); got {seed!r}"
             raise ValueError(msg)
         if not 0 < level < 1:
             msg = f"`level` must be in (0, 1); got {level!r}"
             raise ValueError(msg)
-        if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer))
-                                        or num_classes < 1):
+        if num_classes is not None and (
+            isinstance(num_classes, bool)
+            or not isinstance(num_classes, (int, np.integer))
+            or num_classes < 1
+        ):
             msg = f"`num_classes` must be a positive integer or None; got {num_classes!r}"
             raise ValueError(msg)
-        w = None if weight is None else tuple(float(v) for v in np.asarray(to_numpy(weight)).reshape(-1))
+        w = (
+            None
+            if weight is None
+            else tuple(float(v) for v in np.asarray(to_numpy(weight)).reshape(-1))
+        )
         self.options: dict[str, Any] = {
-            "kind": kind, "num_classes": None if num_classes is None else int(num_classes), "axis": int(axis),
-            "ignore_index": ignore_index, "label_smoothing": float(label_smoothing), "smoothing": smoothing,
-            "weight": w, "bins": int(bins), "strategy": strategy, "base": base, "bootstrap": int(bootstrap),
-            "seed": int(seed), "level": float(level), "sequence_axis": sequence_axis, "classwise": bool(classwise),
+            "kind": kind,
+            "num_classes": None if num_classes is None else int(num_classes),
+            "axis": int(axis),
+            "ignore_index": ignore_index,
+            "label_smoothing": float(label_smoothing),
+            "smoothing": smoothing,
+            "weight": w,
+            "bins": int(bins),
+            "strategy": strategy,
+            "base": base,
+            "bootstrap": int(bootstrap),
+            "seed": int(seed),
+            "level": float(level),
+            "sequence_axis": sequence_axis,
+            "classwise": bool(classwise),
             "validate": bool(validate),
         }
         self.resolved_kind: str | None = None if kind == "auto" else kind
@@ -230,12 +281,16 @@ class Accumulator:
             self.num_classes = C
             self._allocate(C)
         elif C != self.num_classes:
-            msg = (f"this batch has {C} classes on axis {self.options['axis']} but the accumulator has "
-                   f"{self.num_classes}; every batch must have the same classes (pass num_classes= to fix it)")
+            msg = (
+                f"this batch has {C} classes on axis {self.options['axis']} but the accumulator has "
+                f"{self.num_classes}; every batch must have the same classes (pass num_classes= to fix it)"
+            )
             raise ValueError(msg)
 
     # ---- update ------------------------------------------------------------------------------
-    def update(self, pred: Any, target: Any, *, sample_weight: Any = None, row_offset: int | None = None) -> None:
+    def update(
+        self, pred: Any, target: Any, *, sample_weight: Any = None, row_offset: int | None = None
+    ) -> None:
         """Add one batch. ``row_offset``: global index of the batch's first unit (default: units seen so far)."""
         o = self.options
         ndim = len(pred.shape)
@@ -243,22 +298,35 @@ class Accumulator:
             msg = "`pred` must have a class axis; got a 0-d array"
             raise ValueError(msg)
         axis = o["axis"] % ndim if -ndim <= o["axis"] < ndim else o["axis"]
-        kind = resolve_kind(pred, o["kind"], axis=o["axis"], validate=o["validate"]) if (
-            o["kind"] == "auto" and math.prod(pred.shape) > 0) else (self.resolved_kind or o["kind"])
+        kind = (
+            resolve_kind(pred, o["kind"], axis=o["axis"], validate=o["validate"])
+            if (o["kind"] == "auto" and math.prod(pred.shape) > 0)
+            else (self.resolved_kind or o["kind"])
+        )
         if kind == "auto":  # an empty first batch under kind="auto": nothing to decide from
             kind = None
         # chain.loss_terms = prepare (validation, masks) + terms; the fused pass replaces terms
-        p = prepare(pred, target, kind=kind or "logits", axis=o["axis"], sample_weight=sample_weight,
-                    weight=None if o["weight"] is None else np.asarray(o["weight"]),
-                    ignore_index=o["ignore_index"], label_smoothing=o["label_smoothing"],
-                    smoothing=o["smoothing"], validate=o["validate"])
+        p = prepare(
+            pred,
+            target,
+            kind=kind or "logits",
+            axis=o["axis"],
+            sample_weight=sample_weight,
+            weight=None if o["weight"] is None else np.asarray(o["weight"]),
+            ignore_index=o["ignore_index"],
+            label_smoothing=o["label_smoothing"],
+            smoothing=o["smoothing"],
+            validate=o["validate"],
+        )
         fused = _fused_eligible(p, o["classwise"])
         if kind is not None:
             if self.resolved_kind is None:
                 self.resolved_kind = kind
             elif kind != self.resolved_kind:
-                msg = (f"kind='auto' decided {kind!r} for this batch but {self.resolved_kind!r} before; "
-                       "pass kind= explicitly")
+                msg = (
+                    f"kind='auto' decided {kind!r} for this batch but {self.resolved_kind!r} before; "
+                    "pass kind= explicitly"
+                )
                 raise ValueError(msg)
         C = int(pred.shape[axis])
         self._check_classes(C)
@@ -267,8 +335,10 @@ class Accumulator:
         if self.target_kind is None:
             self.target_kind = tk
         elif tk != self.target_kind:
-            msg = (f"this batch has {tk} targets but earlier batches had {self.target_kind}; "
-                   "use one target kind per accumulator")
+            msg = (
+                f"this batch has {tk} targets but earlier batches had {self.target_kind}; "
+                "use one target kind per accumulator"
+            )
             raise ValueError(msg)
         batch_shape = tuple(p.batch_shape)
         n = math.prod(batch_shape)
@@ -285,7 +355,11 @@ class Accumulator:
             return
         if tk == "indices":
             t = tnp.reshape(-1)
-            masked = (t == o["ignore_index"]) if o["ignore_index"] is not None else np.zeros(n, dtype=bool)
+            masked = (
+                (t == o["ignore_index"])
+                if o["ignore_index"] is not None
+                else np.zeros(n, dtype=bool)
+            )
             true = np.where(masked, 0, t).astype(np.intp)
             ybar = None
         else:
@@ -296,7 +370,9 @@ class Accumulator:
             with np.errstate(invalid="ignore", divide="ignore"):
                 ybar = y / np.where(masked, 1.0, mass)[:, None]
         if sample_weight is not None:
-            masked = masked | (np.asarray(to_numpy(sample_weight), dtype=np.float64).reshape(-1) == 0)
+            masked = masked | (
+                np.asarray(to_numpy(sample_weight), dtype=np.float64).reshape(-1) == 0
+            )
         valid = ~masked
         A = self._arrays
         if fused:
@@ -344,10 +420,18 @@ class Accumulator:
             A["nll_hist"][0] += np.bincount(nb, minlength=len(NLL_EDGES) - 1)
             A["nll_hist"][1] += np.bincount(nb, weights=w[pos], minlength=len(NLL_EDGES) - 1)
         if tk == "distribution":
-            dec = decompose(pred, target, kind=kind, axis=o["axis"], reduction="sum",
-                            sample_weight=sample_weight,
-                            weight=None if o["weight"] is None else np.asarray(o["weight"]),
-                            label_smoothing=o["label_smoothing"], smoothing=o["smoothing"], validate=False)
+            dec = decompose(
+                pred,
+                target,
+                kind=kind,
+                axis=o["axis"],
+                reduction="sum",
+                sample_weight=sample_weight,
+                weight=None if o["weight"] is None else np.asarray(o["weight"]),
+                label_smoothing=o["label_smoothing"],
+                smoothing=o["smoothing"],
+                validate=False,
+            )
             self.sums[4] += float(to_numpy(dec.entropy))
             self.sums[5] += float(to_numpy(dec.kl))
         if o["sequence_axis"] is not None:
@@ -369,9 +453,18 @@ class Accumulator:
         A = self._arrays
         x2, _, cw, s = kernel_arrays(p)
         rows, binned, n_nan, n_nan_conf = kernels.eval_rows(
-            np.ascontiguousarray(x2), true, valid, weight=cw, sample_weight=s, label_smoothing=p.eps,
-            smoothing=p.smoothing, bins=o["bins"], fine_bins=FINE_BINS, p_true_bins=P_TRUE_BINS,
-            nll_inner_edges=NLL_EDGES[1:-1])
+            np.ascontiguousarray(x2),
+            true,
+            valid,
+            weight=cw,
+            sample_weight=s,
+            label_smoothing=p.eps,
+            smoothing=p.smoothing,
+            bins=o["bins"],
+            fine_bins=FINE_BINS,
+            p_true_bins=P_TRUE_BINS,
+            nll_inner_edges=NLL_EDGES[1:-1],
+        )
         ell, w, wc, wb, conf = rows["ell"], rows["w"], rows["wc"], rows["wb"], rows["conf"]
         self.n_nan += n_nan
         cal = A["cal"]
@@ -395,8 +488,10 @@ class Accumulator:
         sa = self.options["sequence_axis"]
         nd = ell.ndim
         if not -nd <= sa < nd or sa % nd == 0:
-            msg = (f"`sequence_axis`={sa} must name a non-leading axis of the per-example shape {ell.shape} "
-                   "(e.g. 1 for (batch, time, classes) predictions); the leading axis indexes sequences")
+            msg = (
+                f"`sequence_axis`={sa} must name a non-leading axis of the per-example shape {ell.shape} "
+                "(e.g. 1 for (batch, time, classes) predictions); the leading axis indexes sequences"
+            )
             raise ValueError(msg)
         L = np.moveaxis(ell, sa, -1).reshape(-1, ell.shape[sa]).sum(axis=1)
         W = np.moveaxis(w, sa, -1).reshape(-1, w.shape[sa]).sum(axis=1)
@@ -426,7 +521,9 @@ class Accumulator:
                 key = (np.arange(nu).repeat(per_unit) * B + ub[sl])[v]
                 wv = w[sl][v]
                 for j, val in enumerate((wv, wv * conf[sl][v], wc[sl][v])):
-                    vals[:, 4 + j * B : 4 + (j + 1) * B] = np.bincount(key, weights=val, minlength=nu * B).reshape(nu, B)
+                    vals[:, 4 + j * B : 4 + (j + 1) * B] = np.bincount(
+                        key, weights=val, minlength=nu * B
+                    ).reshape(nu, B)
             r = poisson_weights(o["seed"], np.arange(offset + u0, offset + u1), K)
             boot.add(r, vals)
 
@@ -436,7 +533,9 @@ class Accumulator:
         if not isinstance(other, Accumulator):
             msg = f"can only merge another Accumulator, got {type(other).__name__}"
             raise TypeError(msg)
-        diff = [k for k in self.options if self.options[k] != other.options[k] and k != "num_classes"]
+        diff = [
+            k for k in self.options if self.options[k] != other.options[k] and k != "num_classes"
+        ]
         if diff:
             what = "; ".join(f"{k}: {self.options[k]!r} vs {other.options[k]!r}" for k in diff)
             msg = f"cannot merge accumulators built with different options ({what}); build both with the same options"
@@ -448,24 +547,48 @@ class Accumulator:
                 raise ValueError(msg)
         out = Accumulator.__new__(Accumulator)
         out.options = dict(self.options)
-        out.options["num_classes"] = self.options["num_classes"] if self.options["num_classes"] is not None \
+        out.options["num_classes"] = (
+            self.options["num_classes"]
+            if self.options["num_classes"] is not None
             else other.options["num_classes"]
+        )
         for name in ("num_classes", "resolved_kind", "target_kind"):
             a, b = getattr(self, name), getattr(other, name)
             setattr(out, name, a if a is not None else b)
-        for name in ("n_rows", "n_ignored", "n_valid", "n_units", "n_nan", "n_sequences", "n_empty_sequences"):
+        for name in (
+            "n_rows",
+            "n_ignored",
+            "n_valid",
+            "n_units",
+            "n_nan",
+            "n_sequences",
+            "n_empty_sequences",
+        ):
             setattr(out, name, getattr(self, name) + getattr(other, name))
         out.sums = self.sums + other.sums
         A, B = self._arrays, other._arrays
         if A is None or B is None:
             src = A if A is not None else B
-            out._arrays = None if src is None else {
-                k: (v.copy() if isinstance(v, np.ndarray) else v.merge(_empty_like(v)) if v is not None else None)
-                for k, v in src.items()}
+            out._arrays = (
+                None
+                if src is None
+                else {
+                    k: (
+                        v.copy()
+                        if isinstance(v, np.ndarray)
+                        else v.merge(_empty_like(v))
+                        if v is not None
+                        else None
+                    )
+                    for k, v in src.items()
+                }
+            )
         else:
             out._arrays = {
-                "per_class": A["per_class"] + B["per_class"], "cal": A["cal"].merge(B["cal"]),
-                "p_true": A["p_true"] + B["p_true"], "nll_hist": A["nll_hist"] + B["nll_hist"],
+                "per_class": A["per_class"] + B["per_class"],
+                "cal": A["cal"].merge(B["cal"]),
+                "p_true": A["p_true"] + B["p_true"],
+                "nll_hist": A["nll_hist"] + B["nll_hist"],
                 "boot": None if A["boot"] is None else A["boot"].merge(B["boot"]),
             }
         return out
@@ -475,18 +598,36 @@ class Accumulator:
         """The state as plain Python values (JSON-serialisable; non-finite floats as strings)."""
         d: dict[str, Any] = {
             "schema_version": 1,
-            "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.options.items()},
-            "resolved_kind": self.resolved_kind, "target_kind": self.target_kind, "num_classes": self.num_classes,
-            "counts": {k: getattr(self, k) for k in ("n_rows", "n_ignored", "n_valid", "n_units", "n_nan",
-                                                     "n_sequences", "n_empty_sequences")},
+            "options": {
+                k: (list(v) if isinstance(v, tuple) else v) for k, v in self.options.items()
+            },
+            "resolved_kind": self.resolved_kind,
+            "target_kind": self.target_kind,
+            "num_classes": self.num_classes,
+            "counts": {
+                k: getattr(self, k)
+                for k in (
+                    "n_rows",
+                    "n_ignored",
+                    "n_valid",
+                    "n_units",
+                    "n_nan",
+                    "n_sequences",
+                    "n_empty_sequences",
+                )
+            },
             "sums": _enc(self.sums),
         }
         A = self._arrays
         if A is not None:
             cal = A["cal"]
             d["arrays"] = {
-                "per_class": _enc(A["per_class"]), "p_true": _enc(A["p_true"]), "nll_hist": _enc(A["nll_hist"]),
-                "cal_uniform": _enc(cal.uniform), "cal_fine": _enc(cal.fine), "cal_n_nan": cal.n_nan,
+                "per_class": _enc(A["per_class"]),
+                "p_true": _enc(A["p_true"]),
+                "nll_hist": _enc(A["nll_hist"]),
+                "cal_uniform": _enc(cal.uniform),
+                "cal_fine": _enc(cal.fine),
+                "cal_n_nan": cal.n_nan,
                 "cal_classwise": None if cal.classwise is None else _enc(cal.classwise),
                 "boot": None if A["boot"] is None else A["boot"].to_state(),
             }
@@ -517,7 +658,9 @@ class Accumulator:
             if a["cal_classwise"] is not None:
                 A["cal"].classwise = np.asarray(_dec(a["cal_classwise"]), dtype=np.float64)
             if a["boot"] is not None:
-                A["boot"] = ReplicateSums.from_state(a["boot"], opts["bootstrap"], out._boot_columns())
+                A["boot"] = ReplicateSums.from_state(
+                    a["boot"], opts["bootstrap"], out._boot_columns()
+                )
         return out
 
     # ---- finalize ----------------------------------------------------------------------------
@@ -541,9 +684,15 @@ class Accumulator:
         if A is not None:
             pc = A["per_class"]
             per_class = tuple(
-                ClassStats(c, int(pc[0, c]), float(pc[1, c]), ratio(pc[2, c], pc[1, c]) / lnb,
-                           math.nan if nan_rows else ratio(pc[3, c], pc[1, c]))
-                for c in range(C))
+                ClassStats(
+                    c,
+                    int(pc[0, c]),
+                    float(pc[1, c]),
+                    ratio(pc[2, c], pc[1, c]) / lnb,
+                    math.nan if nan_rows else ratio(pc[3, c], pc[1, c]),
+                )
+                for c in range(C)
+            )
             cal = A["cal"]
             if not empty:
                 cw = cal.classwise_table().error("l1") if cal.classwise is not None else None
@@ -552,24 +701,45 @@ class Accumulator:
             histograms = Histograms(
                 p_true=_hist(np.linspace(0, 1, P_TRUE_BINS + 1), A["p_true"]),
                 nll=_hist(NLL_EDGES, A["nll_hist"]),
-                confidence=Histogram(tuple(float(e) for e in conf_tab.edges), tuple(int(c) for c in conf_tab.count),
-                                     tuple(float(x) for x in conf_tab.weight)) if conf_tab is not None
+                confidence=Histogram(
+                    tuple(float(e) for e in conf_tab.edges),
+                    tuple(int(c) for c in conf_tab.count),
+                    tuple(float(x) for x in conf_tab.weight),
+                )
+                if conf_tab is not None
                 else Histogram((0.0, 1.0), (0,), (0.0,)),
             )
             if A["boot"] is not None and not empty:
                 intervals = self._intervals(A["boot"].values(), lnb)
         soft = self.target_kind == "distribution"
         return Report(
-            n_rows=self.n_rows, n_ignored=self.n_ignored, n_valid=self.n_valid, weight_sum=W, num_classes=C,
-            kind=self.resolved_kind or o["kind"], base=o["base"], target_kind=self.target_kind or "indices",
-            log_likelihood=-L / lnb, nll=L / lnb, cross_entropy=ce_nats / lnb, perplexity=_exp(ce_nats),
+            n_rows=self.n_rows,
+            n_ignored=self.n_ignored,
+            n_valid=self.n_valid,
+            weight_sum=W,
+            num_classes=C,
+            kind=self.resolved_kind or o["kind"],
+            base=o["base"],
+            target_kind=self.target_kind or "indices",
+            log_likelihood=-L / lnb,
+            nll=L / lnb,
+            cross_entropy=ce_nats / lnb,
+            perplexity=_exp(ce_nats),
             bits_per_example=ce_nats / math.log(2),
-            entropy=ratio(H, W) / lnb if soft else None, kl=ratio(KL, W) / lnb if soft else None,
-            accuracy=math.nan if nan_rows else ratio(Cr, W), brier=math.nan if nan_rows else ratio(Br, W),
-            per_class=per_class, calibration=calibration, histograms=histograms,
-            intervals=intervals, bootstrap=o["bootstrap"], seed=o["seed"], level=o["level"],
+            entropy=ratio(H, W) / lnb if soft else None,
+            kl=ratio(KL, W) / lnb if soft else None,
+            accuracy=math.nan if nan_rows else ratio(Cr, W),
+            brier=math.nan if nan_rows else ratio(Br, W),
+            per_class=per_class,
+            calibration=calibration,
+            histograms=histograms,
+            intervals=intervals,
+            bootstrap=o["bootstrap"],
+            seed=o["seed"],
+            level=o["level"],
             sequence_perplexity=(ratio(SP, self.n_sequences) if self.n_sequences else math.nan)
-            if o["sequence_axis"] is not None else None,
+            if o["sequence_axis"] is not None
+            else None,
             n_sequences=self.n_sequences if o["sequence_axis"] is not None else None,
             options={k: v for k, v in o.items() if k not in ("kind", "num_classes", "base")},
         )
@@ -597,7 +767,9 @@ class Accumulator:
 
 def _empty_like(v: Any) -> Any:
     if isinstance(v, CalibrationSums):
-        e = CalibrationSums(v.bins, None if v.classwise is None else v.classwise.shape[1], v.classwise is not None)
+        e = CalibrationSums(
+            v.bins, None if v.classwise is None else v.classwise.shape[1], v.classwise is not None
+        )
         return e
     if isinstance(v, ReplicateSums):
         return ReplicateSums.zeros(*v.shape)
@@ -605,8 +777,11 @@ def _empty_like(v: Any) -> Any:
 
 
 def _hist(edges: np.ndarray, counts: np.ndarray) -> Histogram:
-    return Histogram(tuple(float(e) for e in edges), tuple(int(c) for c in counts[0]),
-                     tuple(float(x) for x in counts[1]))
+    return Histogram(
+        tuple(float(e) for e in edges),
+        tuple(int(c) for c in counts[0]),
+        tuple(float(x) for x in counts[1]),
+    )
 
 
 def _exp(x: float) -> float:
@@ -618,8 +793,15 @@ def _exp(x: float) -> float:
         return math.inf
 
 
-def evaluate(pred: Any, target: Any, *, sample_weight: Any = None, block_rows: int | None = None,
-             temperature: bool = False, **options: Any) -> Report:
+def evaluate(
+    pred: Any,
+    target: Any,
+    *,
+    sample_weight: Any = None,
+    block_rows: int | None = None,
+    temperature: bool = False,
+    **options: Any,
+) -> Report:
     r"""One pass of an :class:`Accumulator` over in-memory arrays: the :class:`~crossentropy.Report`.
 
     The arrays are processed in blocks of ``block_rows`` units (default: about 4M
@@ -652,13 +834,24 @@ def evaluate(pred: Any, target: Any, *, sample_weight: Any = None, block_rows: i
         if nd == 1:
             acc.update(pred, target, sample_weight=sample_weight, row_offset=0)
             continue
-        acc.update(pred[idx], _slice_target(target, nd, axis, idx),
-                   sample_weight=_slice_weight(sample_weight, nd, axis, idx), row_offset=start)
+        acc.update(
+            pred[idx],
+            _slice_target(target, nd, axis, idx),
+            sample_weight=_slice_weight(sample_weight, nd, axis, idx),
+            row_offset=start,
+        )
     report = acc.finalize()
     if temperature:
         kind = acc.resolved_kind or acc.options["kind"]
-        fit = fit_temperature(pred, target, kind=kind, axis=axis, sample_weight=sample_weight,
-                              ignore_index=acc.options["ignore_index"], bins=acc.options["bins"],
-                              block_rows=block_rows)
+        fit = fit_temperature(
+            pred,
+            target,
+            kind=kind,
+            axis=axis,
+            sample_weight=sample_weight,
+            ignore_index=acc.options["ignore_index"],
+            bins=acc.options["bins"],
+            block_rows=block_rows,
+        )
         report = dataclasses.replace(report, temperature=fit)
     return report

@@ -47,7 +47,11 @@ def _binary_kind(xp: Any, x: Array, kind: str) -> str:
     if outside and positive:
         v.warn(v.KindDecisionWarning, "kind='auto' decided kind='logits': values outside [0, 1]")
         return "logits"
-    what = "in [0, 1] (probabilities or small logits)" if not outside else "≤ 0 (log-probabilities or negative logits)"
+    what = (
+        "in [0, 1] (probabilities or small logits)"
+        if not outside
+        else "≤ 0 (log-probabilities or negative logits)"
+    )
     msg = f"kind='auto' is ambiguous for binary predictions: every value is {what}. Pass kind= explicitly"
     raise ValueError(msg)
 
@@ -104,22 +108,32 @@ def binary_terms(
     if not hasattr(target, "shape") or namespace(target) is not xp:
         target = asarray_like(xp, target, pred)
     if tuple(target.shape) != tuple(x.shape):
-        msg = f"`target` must have the prediction's shape {tuple(x.shape)}; got {tuple(target.shape)}"
+        msg = (
+            f"`target` must have the prediction's shape {tuple(x.shape)}; got {tuple(target.shape)}"
+        )
         raise ValueError(msg)
     if target.dtype == xp.bool:
         target = xp.astype(target, dtype)
     if xp.isdtype(target.dtype, "integral"):
-        ignored = (target == ignore_index) if ignore_index is not None else xp.zeros(x.shape, dtype=xp.bool)
+        ignored = (
+            (target == ignore_index)
+            if ignore_index is not None
+            else xp.zeros(x.shape, dtype=xp.bool)
+        )
         if validate:
             bad = ((target != 0) & (target != 1)) & ~ignored
             if v.any_true(xp, bad):
                 hint = "" if ignore_index is None else f" or `ignore_index` ({ignore_index})"
-                msg = f"integer binary `target` must be 0 or 1{hint}; got {v.positions(bad, target)}"
+                msg = (
+                    f"integer binary `target` must be 0 or 1{hint}; got {v.positions(bad, target)}"
+                )
                 raise ValueError(msg)
         y = xp.astype(xp.where(ignored, xp.zeros_like(target), target), dtype)
     else:
         if ignore_index is not None:
-            msg = "`ignore_index` applies to integer targets; mask soft targets with sample_weight=0"
+            msg = (
+                "`ignore_index` applies to integer targets; mask soft targets with sample_weight=0"
+            )
             raise ValueError(msg)
         ignored = xp.zeros(x.shape, dtype=xp.bool)
         y = target if target.dtype == dtype else xp.astype(target, dtype)
@@ -218,8 +232,15 @@ def binary_cross_entropy(
     v.check_option("reduction", reduction, REDUCTIONS)
     v.check_option("empty", empty, ("nan", "zero", "raise"))
     xp, loss, count, _ = binary_terms(
-        pred, target, kind=kind, pos_weight=pos_weight, weight=weight, focal_gamma=focal_gamma,
-        label_smoothing=label_smoothing, sample_weight=sample_weight, ignore_index=ignore_index,
+        pred,
+        target,
+        kind=kind,
+        pos_weight=pos_weight,
+        weight=weight,
+        focal_gamma=focal_gamma,
+        label_smoothing=label_smoothing,
+        sample_weight=sample_weight,
+        ignore_index=ignore_index,
         validate=validate,
     )
     scale = _log_base(base)
@@ -228,6 +249,11 @@ def binary_cross_entropy(
     if reduction == "none":
         return loss
     return reduce_sums(
-        xp, xp.sum(loss), xp.sum(count), reduction, empty, check=validate,
+        xp,
+        xp.sum(loss),
+        xp.sum(count),
+        reduction,
+        empty,
+        check=validate,
         reason=lambda: "no unmasked element (every target ignored or weighted 0, or no element)",
     )

@@ -71,7 +71,12 @@ def _mix64(z: np.ndarray) -> np.ndarray:
 
 
 def _seed_key(seed: int) -> np.uint64:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0 or seed >= 2**64:
+    if (
+        isinstance(seed, bool)
+        or not isinstance(seed, (int, np.integer))
+        or seed < 0
+        or seed >= 2**64
+    ):
         msg = f"`seed` must be an integer in [0, 2**64); got {seed!r}"
         raise ValueError(msg)
     with np.errstate(over="ignore"):
@@ -215,8 +220,10 @@ class ReplicateSums:
             msg = f"cannot merge bootstrap sums of shape {other.shape} into {self.shape}"
             raise ValueError(msg)
         out = ReplicateSums(
-            self.limbs + other.limbs, self.nan + other.nan,
-            self.posinf + other.posinf, self.neginf + other.neginf,
+            self.limbs + other.limbs,
+            self.nan + other.nan,
+            self.posinf + other.posinf,
+            self.neginf + other.neginf,
         )
         out._carry()
         return out
@@ -239,8 +246,10 @@ class ReplicateSums:
 
     def to_state(self) -> dict[str, Any]:
         return {
-            "limbs": self.limbs.tolist(), "nan": self.nan.tolist(),
-            "posinf": self.posinf.tolist(), "neginf": self.neginf.tolist(),
+            "limbs": self.limbs.tolist(),
+            "nan": self.nan.tolist(),
+            "posinf": self.posinf.tolist(),
+            "neginf": self.neginf.tolist(),
         }
 
     @classmethod

@@ -85,7 +85,11 @@ NORMS = ("l1", "l2", "max")
 
 
 def _check_bins(bins: Any) -> int:
-    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or not 1 <= bins <= FINE_BINS:
+    if (
+        isinstance(bins, bool)
+        or not isinstance(bins, (int, np.integer))
+        or not 1 <= bins <= FINE_BINS
+    ):
         msg = f"`bins` must be an integer in [1, {FINE_BINS}]; got {bins!r}"
         raise ValueError(msg)
     return int(bins)
@@ -136,8 +140,14 @@ class CalibrationSums:
         self.classwise = np.zeros((4, num_classes, self.bins)) if classwise else None
         self.n_nan = 0
 
-    def update(self, log_q: np.ndarray, true_class: np.ndarray, w: np.ndarray, valid: np.ndarray,
-               observed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def update(
+        self,
+        log_q: np.ndarray,
+        true_class: np.ndarray,
+        w: np.ndarray,
+        valid: np.ndarray,
+        observed: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Add a block: ``log_q`` (n, C), ``true_class`` (n,), ``w`` (n,), ``valid`` (n,) bool.
 
         ``observed`` (n, C) is the soft target for classwise sums (None: one-hot of
@@ -168,8 +178,9 @@ class CalibrationSums:
             self.classwise += s.reshape(4, C, self.bins)
         return conf, correct, ub
 
-    def update_top(self, conf: np.ndarray, correct: np.ndarray, w: np.ndarray,
-                   valid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def update_top(
+        self, conf: np.ndarray, correct: np.ndarray, w: np.ndarray, valid: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Add top-label rows from their confidence and correctness; returns (uniform bin, kept, weight)."""
         nan = np.isnan(conf) & valid
         self.n_nan += int(nan.sum())
@@ -199,7 +210,9 @@ class CalibrationSums:
             return CalibrationTable.from_sums(edges, self.uniform, strategy, self.n_nan)
         edges_idx = quantile_edges(self.fine[1], self.bins)
         groups = np.repeat(np.arange(len(edges_idx) - 1), np.diff(edges_idx))
-        sums = np.stack([np.bincount(groups, weights=row, minlength=len(edges_idx) - 1) for row in self.fine])
+        sums = np.stack(
+            [np.bincount(groups, weights=row, minlength=len(edges_idx) - 1) for row in self.fine]
+        )
         return CalibrationTable.from_sums(edges_idx / FINE_BINS, sums, strategy, self.n_nan)
 
     def classwise_table(self) -> CalibrationTable:
@@ -207,7 +220,9 @@ class CalibrationSums:
             msg = "classwise sums were not collected; construct with classwise=True"
             raise ValueError(msg)
         edges = np.linspace(0.0, 1.0, self.bins + 1)
-        return CalibrationTable.from_sums(edges, self.classwise, "uniform", self.n_nan, classwise=True)
+        return CalibrationTable.from_sums(
+            edges, self.classwise, "uniform", self.n_nan, classwise=True
+        )
 
 
 def quantile_edges(fine_weight: np.ndarray, bins: int) -> np.ndarray:
@@ -250,14 +265,29 @@ class CalibrationTable:
     n_nan: int = 0
 
     @classmethod
-    def from_sums(cls, edges: np.ndarray, sums: np.ndarray, strategy: str, n_nan: int = 0,
-                  classwise: bool = False) -> CalibrationTable:
+    def from_sums(
+        cls,
+        edges: np.ndarray,
+        sums: np.ndarray,
+        strategy: str,
+        n_nan: int = 0,
+        classwise: bool = False,
+    ) -> CalibrationTable:
         count, weight, conf, corr = sums
         with np.errstate(invalid="ignore", divide="ignore"):
             mc = np.where(weight > 0, conf / np.where(weight > 0, weight, 1.0), np.nan)
             acc = np.where(weight > 0, corr / np.where(weight > 0, weight, 1.0), np.nan)
-        return cls(np.asarray(edges, dtype=np.float64), count.astype(np.int64), weight, mc, acc, mc - acc,
-                   strategy, classwise, int(n_nan))
+        return cls(
+            np.asarray(edges, dtype=np.float64),
+            count.astype(np.int64),
+            weight,
+            mc,
+            acc,
+            mc - acc,
+            strategy,
+            classwise,
+            int(n_nan),
+        )
 
     def error(self, norm: str = "l1") -> float:
         """The calibration error for ``norm`` (classwise tables: the mean over classes)."""
@@ -279,17 +309,32 @@ class CalibrationTable:
     def bins(self) -> tuple[Bin, ...]:
         """The rows as :class:`crossentropy.report.Bin` (top-label tables only)."""
         return tuple(
-            Bin(float(self.edges[k]), float(self.edges[k + 1]), int(self.count[k]), float(self.weight[k]),
-                float(self.mean_confidence[k]), float(self.accuracy[k]), float(self.gap[k]))
+            Bin(
+                float(self.edges[k]),
+                float(self.edges[k + 1]),
+                int(self.count[k]),
+                float(self.weight[k]),
+                float(self.mean_confidence[k]),
+                float(self.accuracy[k]),
+                float(self.gap[k]),
+            )
             for k in range(len(self.count))
         )
 
     def summary(self, classwise_ece: float | None = None) -> Calibration:
-        return Calibration(self.error("l1"), self.error("max"), self.error("l2"), self.bins(),
-                           self.strategy, "l1", classwise_ece)
+        return Calibration(
+            self.error("l1"),
+            self.error("max"),
+            self.error("l2"),
+            self.bins(),
+            self.strategy,
+            "l1",
+            classwise_ece,
+        )
 
 
 # ---- shared block plumbing --------------------------------------------------------------------
+
 
 def unit_axis(ndim: int, axis: int) -> int:
     """The axis that indexes independent units (the first non-class axis)."""
@@ -313,7 +358,11 @@ def row_blocks(pred: Any, axis: int, block_rows: int | None) -> Iterator[tuple[i
         return
     for start in range(0, n, block_rows):
         stop = min(n, start + block_rows)
-        yield start, stop, tuple(slice(start, stop) if i == ua else slice(None) for i in range(ndim))
+        yield (
+            start,
+            stop,
+            tuple(slice(start, stop) if i == ua else slice(None) for i in range(ndim)),
+        )
 
 
 def _slice_target(target: Any, pred_ndim: int, axis: int, index: tuple) -> Any:
@@ -333,15 +382,30 @@ def _slice_weight(sample_weight: Any, pred_ndim: int, axis: int, index: tuple) -
     return sample_weight[tuple(s for i, s in enumerate(index) if i != a)]
 
 
-def top_label_inputs(pred: Any, target: Any, *, kind: str, axis: int, sample_weight: Any,
-                     ignore_index: int | None, validate: bool = True):
+def top_label_inputs(
+    pred: Any,
+    target: Any,
+    *,
+    kind: str,
+    axis: int,
+    sample_weight: Any,
+    ignore_index: int | None,
+    validate: bool = True,
+):
     """(log q (n, C), true class (n,), w (n,), valid (n,), observed (n, C) or None) as float64 NumPy.
 
     ``w`` and the target checks come from :func:`crossentropy.chain.loss_terms`, ``log q`` from
     :func:`crossentropy.kinds.to_log_probs`.
     """
-    terms = loss_terms(pred, target, kind=kind, axis=axis, sample_weight=sample_weight,
-                       ignore_index=ignore_index, validate=validate)
+    terms = loss_terms(
+        pred,
+        target,
+        kind=kind,
+        axis=axis,
+        sample_weight=sample_weight,
+        ignore_index=ignore_index,
+        validate=validate,
+    )
     lq = np.moveaxis(to_numpy(to_log_probs(pred, kind=kind, axis=axis, validate=False)), axis, -1)
     C = lq.shape[-1]
     lq = lq.reshape(-1, C)
@@ -364,23 +428,38 @@ def top_label_inputs(pred: Any, target: Any, *, kind: str, axis: int, sample_wei
     return lq, true, w, valid, obs
 
 
-def _calibration_sums(pred, target, *, kind, axis, bins, classwise, sample_weight, ignore_index,
-                      block_rows=None) -> CalibrationSums:
+def _calibration_sums(
+    pred, target, *, kind, axis, bins, classwise, sample_weight, ignore_index, block_rows=None
+) -> CalibrationSums:
     acc = None
     nd = len(pred.shape)
     for _, _, idx in row_blocks(pred, axis, block_rows):
         lq, true, w, valid, obs = top_label_inputs(
-            pred[idx], _slice_target(target, nd, axis, idx), kind=kind, axis=axis,
-            sample_weight=_slice_weight(sample_weight, nd, axis, idx), ignore_index=ignore_index)
+            pred[idx],
+            _slice_target(target, nd, axis, idx),
+            kind=kind,
+            axis=axis,
+            sample_weight=_slice_weight(sample_weight, nd, axis, idx),
+            ignore_index=ignore_index,
+        )
         if acc is None:
             acc = CalibrationSums(bins, lq.shape[1], classwise)
         acc.update(lq, true, w, valid, obs)
     return acc
 
 
-def calibration_bins(pred: Any, target: Any, *, kind: str = "logits", axis: int = -1, bins: int = 15,
-                     strategy: str = "uniform", classwise: bool = False, sample_weight: Any = None,
-                     ignore_index: int | None = -100) -> CalibrationTable:
+def calibration_bins(
+    pred: Any,
+    target: Any,
+    *,
+    kind: str = "logits",
+    axis: int = -1,
+    bins: int = 15,
+    strategy: str = "uniform",
+    classwise: bool = False,
+    sample_weight: Any = None,
+    ignore_index: int | None = -100,
+) -> CalibrationTable:
     """The reliability table (edges, count, weight, mean confidence, accuracy, gap) of a prediction.
 
     Parameters
@@ -414,17 +493,37 @@ def calibration_bins(pred: Any, target: Any, *, kind: str = "logits", axis: int 
     _check_bins(bins)
     _check_choice("strategy", strategy, STRATEGIES)
     if classwise and strategy != "uniform":
-        msg = ("classwise calibration supports strategy='uniform' only (a quantile table per class would "
-               "need a fine histogram per class); pass strategy='uniform'")
+        msg = (
+            "classwise calibration supports strategy='uniform' only (a quantile table per class would "
+            "need a fine histogram per class); pass strategy='uniform'"
+        )
         raise ValueError(msg)
-    sums = _calibration_sums(pred, target, kind=kind, axis=axis, bins=bins, classwise=classwise,
-                             sample_weight=sample_weight, ignore_index=ignore_index)
+    sums = _calibration_sums(
+        pred,
+        target,
+        kind=kind,
+        axis=axis,
+        bins=bins,
+        classwise=classwise,
+        sample_weight=sample_weight,
+        ignore_index=ignore_index,
+    )
     return sums.classwise_table() if classwise else sums.table(strategy)
 
 
-def calibration_error(pred: Any, target: Any, *, kind: str = "logits", axis: int = -1, bins: int = 15,
-                      strategy: str = "uniform", norm: str = "l1", classwise: bool = False,
-                      sample_weight: Any = None, ignore_index: int | None = -100) -> float:
+def calibration_error(
+    pred: Any,
+    target: Any,
+    *,
+    kind: str = "logits",
+    axis: int = -1,
+    bins: int = 15,
+    strategy: str = "uniform",
+    norm: str = "l1",
+    classwise: bool = False,
+    sample_weight: Any = None,
+    ignore_index: int | None = -100,
+) -> float:
     r"""Expected (``norm="l1"``), root-mean-square (``"l2"``) or maximum (``"max"``) calibration error.
 
     ``l1 = Σ_b (W_b/W)|conf_b − acc_b|``, ``l2 = sqrt(Σ_b (W_b/W)(conf_b − acc_b)²)``,
@@ -445,12 +544,21 @@ def calibration_error(pred: Any, target: Any, *, kind: str = "logits", axis: int
     0.3
     """
     _check_choice("norm", norm, NORMS)
-    return calibration_bins(pred, target, kind=kind, axis=axis, bins=bins, strategy=strategy,
-                            classwise=classwise, sample_weight=sample_weight,
-                            ignore_index=ignore_index).error(norm)
+    return calibration_bins(
+        pred,
+        target,
+        kind=kind,
+        axis=axis,
+        bins=bins,
+        strategy=strategy,
+        classwise=classwise,
+        sample_weight=sample_weight,
+        ignore_index=ignore_index,
+    ).error(norm)
 
 
 # ---- temperature scaling ----------------------------------------------------------------------
+
 
 class TemperatureSums(NamedTuple):
     """Sums over examples at one ``t = log T``: NLL ``Σℓ``, ``dΣℓ/dt``, ``d²Σℓ/dt²`` and ``Σw``."""
@@ -463,15 +571,25 @@ class TemperatureSums(NamedTuple):
 
 def _check_temperature_kind(kind: str) -> None:
     if kind == "probs":
-        msg = ("temperature scaling needs logits or log-probabilities, got kind='probs'; pass "
-               "np.log(p) with kind='log_probs' (log p is a valid logit vector up to a constant)")
+        msg = (
+            "temperature scaling needs logits or log-probabilities, got kind='probs'; pass "
+            "np.log(p) with kind='log_probs' (log p is a valid logit vector up to a constant)"
+        )
         raise ValueError(msg)
     _check_choice("kind", kind, ("logits", "log_probs"))
 
 
-def temperature_sums(pred: Any, target: Any, log_T: float, *, kind: str = "logits", axis: int = -1,
-                     sample_weight: Any = None, ignore_index: int | None = -100,
-                     validate: bool = True) -> TemperatureSums:
+def temperature_sums(
+    pred: Any,
+    target: Any,
+    log_T: float,
+    *,
+    kind: str = "logits",
+    axis: int = -1,
+    sample_weight: Any = None,
+    ignore_index: int | None = -100,
+    validate: bool = True,
+) -> TemperatureSums:
     r"""Mergeable sums for the temperature fit at ``t = log T`` (add them across batches).
 
     With ``a = 1/T = e^{−t}``, ``f(a) = Σ_i ℓ_i(a·x_i)`` where ``ℓ_i`` is the core loss of
@@ -501,9 +619,15 @@ def temperature_sums(pred: Any, target: Any, log_T: float, *, kind: str = "logit
     x = x.reshape(-1, C)
     with np.errstate(invalid="ignore", over="ignore"):
         z = x * a
-    terms = loss_terms(z, _flat_target(target, axis, C, len(pred.shape)), kind="logits", axis=-1,
-                       sample_weight=None if sample_weight is None else to_numpy(sample_weight).reshape(-1),
-                       ignore_index=ignore_index, validate=validate and kind == "logits")
+    terms = loss_terms(
+        z,
+        _flat_target(target, axis, C, len(pred.shape)),
+        kind="logits",
+        axis=-1,
+        sample_weight=None if sample_weight is None else to_numpy(sample_weight).reshape(-1),
+        ignore_index=ignore_index,
+        validate=validate and kind == "logits",
+    )
     ell = np.asarray(terms.loss, dtype=np.float64)
     w = np.asarray(terms.weight, dtype=np.float64)
     lq = np.asarray(to_log_probs(z, kind="logits", axis=-1, validate=False))
@@ -516,7 +640,11 @@ def temperature_sums(pred: Any, target: Any, log_T: float, *, kind: str = "logit
         d = np.where(pos, x - mu[:, None], 0.0)
         var = np.where(pos, q * d * d, 0.0).sum(axis=1)
         t = _flat_target(target, axis, C, len(pred.shape))
-        s = np.ones(len(w)) if sample_weight is None else to_numpy(sample_weight).reshape(-1).astype(np.float64)
+        s = (
+            np.ones(len(w))
+            if sample_weight is None
+            else to_numpy(sample_weight).reshape(-1).astype(np.float64)
+        )
         if t.ndim == 2:
             yv = np.asarray(t, dtype=np.float64)
             Y = np.where(yv > 0, yv * x, 0.0).sum(axis=1)
@@ -525,7 +653,9 @@ def temperature_sums(pred: Any, target: Any, log_T: float, *, kind: str = "logit
             Y = np.take_along_axis(x, ti[:, None], axis=1)[:, 0]
         dfa = np.where(valid, w * mu - s * Y, 0.0).sum()
         d2fa = np.where(valid, w * var, 0.0).sum()
-    return TemperatureSums(float(ell.sum()), float(-a * dfa), float(a * a * d2fa + a * dfa), float(w.sum()))
+    return TemperatureSums(
+        float(ell.sum()), float(-a * dfa), float(a * a * d2fa + a * dfa), float(w.sum())
+    )
 
 
 def _flat_target(target: Any, axis: int, C: int, pred_ndim: int) -> np.ndarray:
@@ -535,8 +665,13 @@ def _flat_target(target: Any, axis: int, C: int, pred_ndim: int) -> np.ndarray:
     return t.reshape(-1)
 
 
-def fit_log_temperature(sums: Callable[[float], TemperatureSums], *, tol: float = 1e-10, max_iter: int = 50,
-                        bounds: tuple[float, float] = (-math.log(1e4), math.log(1e4))):
+def fit_log_temperature(
+    sums: Callable[[float], TemperatureSums],
+    *,
+    tol: float = 1e-10,
+    max_iter: int = 50,
+    bounds: tuple[float, float] = (-math.log(1e4), math.log(1e4)),
+):
     """Minimise ``Σℓ(t)`` over ``t = log T`` given a function returning :class:`TemperatureSums`.
 
     Safeguarded Newton: the step is ``−g/h`` when ``h > 0`` (else a unit step downhill), capped
@@ -592,9 +727,19 @@ def fit_log_temperature(sums: Callable[[float], TemperatureSums], *, tol: float 
     return t, f0, cur.nll, cur.weight, it, converged
 
 
-def fit_temperature(pred: Any, target: Any, *, kind: str = "logits", axis: int = -1, sample_weight: Any = None,
-                    ignore_index: int | None = -100, tol: float = 1e-10, max_iter: int = 50,
-                    bins: int = 15, block_rows: int | None = None) -> Temperature:
+def fit_temperature(
+    pred: Any,
+    target: Any,
+    *,
+    kind: str = "logits",
+    axis: int = -1,
+    sample_weight: Any = None,
+    ignore_index: int | None = -100,
+    tol: float = 1e-10,
+    max_iter: int = 50,
+    bins: int = 15,
+    block_rows: int | None = None,
+) -> Temperature:
     r"""Fit the temperature ``T`` minimising the NLL of ``softmax(x / T)`` on (pred, target).
 
     ``T > 0`` because the fit is over ``t = log T`` (:func:`fit_log_temperature`), from T = 1, with
@@ -626,9 +771,16 @@ def fit_temperature(pred: Any, target: Any, *, kind: str = "logits", axis: int =
     def sums(t: float) -> TemperatureSums:
         tot = [0.0, 0.0, 0.0, 0.0]
         for _, _, idx in row_blocks(pred, axis, block_rows):
-            s = temperature_sums(pred[idx], _slice_target(target, nd, axis, idx), t, kind=kind, axis=axis,
-                                 sample_weight=_slice_weight(sample_weight, nd, axis, idx),
-                                 ignore_index=ignore_index, validate=first[0])
+            s = temperature_sums(
+                pred[idx],
+                _slice_target(target, nd, axis, idx),
+                t,
+                kind=kind,
+                axis=axis,
+                sample_weight=_slice_weight(sample_weight, nd, axis, idx),
+                ignore_index=ignore_index,
+                validate=first[0],
+            )
             for k in range(4):
                 tot[k] += s[k]
         first[0] = False
@@ -643,14 +795,20 @@ def fit_temperature(pred: Any, target: Any, *, kind: str = "logits", axis: int =
             with np.errstate(all="ignore"):
                 z = to_numpy(pred[idx]).astype(np.float64) / scale
             lq, true, w_, valid, obs = top_label_inputs(
-                z, _slice_target(target, nd, axis, idx), kind="logits", axis=axis,
-                sample_weight=_slice_weight(sample_weight, nd, axis, idx), ignore_index=ignore_index,
-                validate=False)
+                z,
+                _slice_target(target, nd, axis, idx),
+                kind="logits",
+                axis=axis,
+                sample_weight=_slice_weight(sample_weight, nd, axis, idx),
+                ignore_index=ignore_index,
+                validate=False,
+            )
             if acc is None:
                 acc = CalibrationSums(bins)
             acc.update(lq, true, w_, valid, obs)
         return acc.table().error("l1")
 
     def mean(s):
-        return (s / w if w > 0 else math.nan)
+        return s / w if w > 0 else math.nan
+
     return Temperature(T, mean(f0), mean(f), ece(1.0), ece(T), it, ok)

@@ -99,8 +99,15 @@ def loss_terms(
     array([1., 0.])
     """
     p = prepare(
-        pred, target, kind=kind, axis=axis, weight=weight, sample_weight=sample_weight,
-        ignore_index=ignore_index, label_smoothing=label_smoothing, smoothing=smoothing,
+        pred,
+        target,
+        kind=kind,
+        axis=axis,
+        weight=weight,
+        sample_weight=sample_weight,
+        ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+        smoothing=smoothing,
         validate=validate,
     )
     return Terms(*terms(p, impl))
@@ -119,12 +126,19 @@ def _reduce(
             raise ValueError(msg)
         return loss
     return reduce_sums(
-        xp, xp.sum(loss), denominator(p, wsum, divide_by), reduction, empty,
-        check=p.validate, reason=lambda: _empty_reason(p),
+        xp,
+        xp.sum(loss),
+        denominator(p, wsum, divide_by),
+        reduction,
+        empty,
+        check=p.validate,
+        reason=lambda: _empty_reason(p),
     )
 
 
-def reduce_sums(xp: Any, total: Array, den: Array, reduction: str, empty: str, *, check: bool, reason) -> Array:
+def reduce_sums(
+    xp: Any, total: Array, den: Array, reduction: str, empty: str, *, check: bool, reason
+) -> Array:
     """``total`` (``"sum"``) or ``total / den`` (``"mean"``) with the ``empty=`` policy when ``den == 0``.
 
     ``check`` (validation on) or ``empty="raise"`` looks at ``den`` on the host, to raise or
@@ -215,8 +229,15 @@ def log_prob(
     array([-0.35667494, -1.26286432])
     """
     p = prepare(
-        pred, target, kind=kind, axis=axis, weight=None, sample_weight=None,
-        ignore_index=ignore_index, label_smoothing=label_smoothing, smoothing=smoothing,
+        pred,
+        target,
+        kind=kind,
+        axis=axis,
+        weight=None,
+        sample_weight=None,
+        ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+        smoothing=smoothing,
         validate=validate,
     )
     loss, _ = terms(p, impl)
@@ -254,9 +275,19 @@ def nll(
     1.415037499278844
     """
     out = _reduced_nll(
-        pred, target, reduction=reduction, empty=empty, divide_by=divide_by, impl=impl,
-        kind=kind, axis=axis, weight=weight, sample_weight=sample_weight,
-        ignore_index=ignore_index, label_smoothing=label_smoothing, smoothing=smoothing,
+        pred,
+        target,
+        reduction=reduction,
+        empty=empty,
+        divide_by=divide_by,
+        impl=impl,
+        kind=kind,
+        axis=axis,
+        weight=weight,
+        sample_weight=sample_weight,
+        ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+        smoothing=smoothing,
         validate=validate,
     )
     scale = _log_base(base)
@@ -292,9 +323,20 @@ def log_likelihood(
     -0.9808292530117262
     """
     return -nll(
-        pred, target, kind=kind, axis=axis, reduction=reduction, sample_weight=sample_weight,
-        weight=weight, ignore_index=ignore_index, label_smoothing=label_smoothing,
-        smoothing=smoothing, empty=empty, divide_by=divide_by, base=base, validate=validate,
+        pred,
+        target,
+        kind=kind,
+        axis=axis,
+        reduction=reduction,
+        sample_weight=sample_weight,
+        weight=weight,
+        ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+        smoothing=smoothing,
+        empty=empty,
+        divide_by=divide_by,
+        base=base,
+        validate=validate,
         impl=impl,
     )
 
@@ -338,9 +380,20 @@ def likelihood(
     -745.1332191019412
     """
     ll = log_likelihood(
-        pred, target, kind=kind, axis=axis, reduction=reduction, sample_weight=sample_weight,
-        weight=weight, ignore_index=ignore_index, label_smoothing=label_smoothing,
-        smoothing=smoothing, empty=empty, divide_by=divide_by, validate=validate, impl=impl,
+        pred,
+        target,
+        kind=kind,
+        axis=axis,
+        reduction=reduction,
+        sample_weight=sample_weight,
+        weight=weight,
+        ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+        smoothing=smoothing,
+        empty=empty,
+        divide_by=divide_by,
+        validate=validate,
+        impl=impl,
     )
     from ._array import namespace
 
@@ -387,9 +440,20 @@ def cross_entropy(
     0.0
     """
     return nll(
-        pred, target, kind=kind, axis=axis, reduction=reduction, sample_weight=sample_weight,
-        weight=weight, ignore_index=ignore_index, label_smoothing=label_smoothing,
-        smoothing=smoothing, empty=empty, divide_by=divide_by, base=base, validate=validate,
+        pred,
+        target,
+        kind=kind,
+        axis=axis,
+        reduction=reduction,
+        sample_weight=sample_weight,
+        weight=weight,
+        ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+        smoothing=smoothing,
+        empty=empty,
+        divide_by=divide_by,
+        base=base,
+        validate=validate,
         impl=impl,
     )
 
@@ -426,8 +490,15 @@ def perplexity(
     """
     v.check_option("reduction", reduction, ("mean", "none"))
     p = prepare(
-        pred, target, kind=kind, axis=axis, weight=weight, sample_weight=sample_weight,
-        ignore_index=ignore_index, label_smoothing=label_smoothing, smoothing=smoothing,
+        pred,
+        target,
+        kind=kind,
+        axis=axis,
+        weight=weight,
+        sample_weight=sample_weight,
+        ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+        smoothing=smoothing,
         validate=validate,
     )
     loss, wsum = terms(p, impl)

@@ -125,66 +125,138 @@ def _say(msg: str) -> None:
 
 # ----------------------------------------------------------------------------- evaluate
 def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("files", nargs="*", metavar="FILE",
-                   help="prediction files (CSV, Parquet, Arrow IPC, NPZ, NPY); several files "
-                        "must share their columns. None: the bundled digits example")
+    p.add_argument(
+        "files",
+        nargs="*",
+        metavar="FILE",
+        help="prediction files (CSV, Parquet, Arrow IPC, NPZ, NPY); several files "
+        "must share their columns. None: the bundled digits example",
+    )
     s = p.add_argument_group("columns")
-    s.add_argument("--target", metavar="COL",
-                   help="label column (class indices or names); several columns or one list "
-                        "column = a target distribution. Default: target/label/y")
-    s.add_argument("--pred", metavar="COLS|GLOB",
-                   help="prediction columns: comma-separated names and globs ('logit_*', "
-                        "natural order: logit_2 before logit_10) or one list/tensor column. "
-                        "Default: logits/probs/… if present, else every other column")
+    s.add_argument(
+        "--target",
+        metavar="COL",
+        help="label column (class indices or names); several columns or one list "
+        "column = a target distribution. Default: target/label/y",
+    )
+    s.add_argument(
+        "--pred",
+        metavar="COLS|GLOB",
+        help="prediction columns: comma-separated names and globs ('logit_*', "
+        "natural order: logit_2 before logit_10) or one list/tensor column. "
+        "Default: logits/probs/… if present, else every other column",
+    )
     s.add_argument("--weight-col", metavar="COL", help="sample-weight column")
-    s.add_argument("--kind", choices=["auto", "logits", "probs", "log_probs"], default="auto",
-                   help="what the prediction holds (default auto: decided on the first batch "
-                        "and reported on stderr)")
-    s.add_argument("--classes", metavar="N|NAMES",
-                   help="number of classes, or comma-separated class names (labels written as "
-                        "names are mapped to their position)")
-    s.add_argument("--ignore-index", type=int, default=-100, metavar="I",
-                   help="label value that marks an ignored row (default -100)")
-    s.add_argument("--na-values", metavar="LIST", default="",
-                   help="CSV label texts meaning 'missing label' (default none: 'NA' is a class "
-                        "name like any other)")
-    s.add_argument("--missing-labels", choices=["error", "ignore"], default="error",
-                   help="missing labels (empty Parquet cells, NaN, --na-values): error (default) "
-                        "or count the rows as ignored")
-    s.add_argument("--on-invalid", choices=["error", "skip"], default="error",
-                   help="rows that fail validation: error (default, exit 3) or reject them and "
-                        "count them in the report")
-    s.add_argument("--input-format", choices=["auto", *_io.FORMATS], default="auto",
-                   help="file format (default: from the extension, else the first bytes)")
+    s.add_argument(
+        "--kind",
+        choices=["auto", "logits", "probs", "log_probs"],
+        default="auto",
+        help="what the prediction holds (default auto: decided on the first batch "
+        "and reported on stderr)",
+    )
+    s.add_argument(
+        "--classes",
+        metavar="N|NAMES",
+        help="number of classes, or comma-separated class names (labels written as "
+        "names are mapped to their position)",
+    )
+    s.add_argument(
+        "--ignore-index",
+        type=int,
+        default=-100,
+        metavar="I",
+        help="label value that marks an ignored row (default -100)",
+    )
+    s.add_argument(
+        "--na-values",
+        metavar="LIST",
+        default="",
+        help="CSV label texts meaning 'missing label' (default none: 'NA' is a class "
+        "name like any other)",
+    )
+    s.add_argument(
+        "--missing-labels",
+        choices=["error", "ignore"],
+        default="error",
+        help="missing labels (empty Parquet cells, NaN, --na-values): error (default) "
+        "or count the rows as ignored",
+    )
+    s.add_argument(
+        "--on-invalid",
+        choices=["error", "skip"],
+        default="error",
+        help="rows that fail validation: error (default, exit 3) or reject them and "
+        "count them in the report",
+    )
+    s.add_argument(
+        "--input-format",
+        choices=["auto", *_io.FORMATS],
+        default="auto",
+        help="file format (default: from the extension, else the first bytes)",
+    )
     m = p.add_argument_group("metrics")
     m.add_argument("--bins", type=int, default=15, help="calibration bins (default 15)")
-    m.add_argument("--temperature", action="store_true",
-                   help="fit a temperature on the data and report before/after (extra passes "
-                        "over the files)")
-    m.add_argument("--bootstrap", type=int, default=0, metavar="N",
-                   help="bootstrap replicates for confidence intervals (default 0: none)")
+    m.add_argument(
+        "--temperature",
+        action="store_true",
+        help="fit a temperature on the data and report before/after (extra passes over the files)",
+    )
+    m.add_argument(
+        "--bootstrap",
+        type=int,
+        default=0,
+        metavar="N",
+        help="bootstrap replicates for confidence intervals (default 0: none)",
+    )
     m.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
-    m.add_argument("--base", choices=["e", "2"], default="e",
-                   help="logarithm base: e (nats, default) or 2 (bits)")
+    m.add_argument(
+        "--base",
+        choices=["e", "2"],
+        default="e",
+        help="logarithm base: e (nats, default) or 2 (bits)",
+    )
     o = p.add_argument_group("output")
-    o.add_argument("--format", choices=["table", "json"], default="table",
-                   help="stdout format (json: only JSON on stdout, schema in the docs)")
+    o.add_argument(
+        "--format",
+        choices=["table", "json"],
+        default="table",
+        help="stdout format (json: only JSON on stdout, schema in the docs)",
+    )
     o.add_argument("--report", metavar="OUT.html", help="write a self-contained HTML report")
     o.add_argument("--plots", metavar="DIR", help="write the figures as PNG files into DIR")
-    o.add_argument("--batch-size", type=int, default=65536, metavar="N",
-                   help="rows per batch (default 65536); memory stays flat")
-    o.add_argument("--progress", action="store_true",
-                   help="show a progress bar even when stderr is not a terminal")
+    o.add_argument(
+        "--batch-size",
+        type=int,
+        default=65536,
+        metavar="N",
+        help="rows per batch (default 65536); memory stays flat",
+    )
+    o.add_argument(
+        "--progress",
+        action="store_true",
+        help="show a progress bar even when stderr is not a terminal",
+    )
     e = p.add_argument_group("engine")
-    e.add_argument("--engine", choices=["local", "dask"], default="local",
-                   help="local (default: one process streaming the files) or dask (one task per "
-                        "file on a Dask cluster; FILE may be a quoted glob or a directory)")
-    e.add_argument("--scheduler", metavar="ADDRESS",
-                   help="with --engine dask: the address of a running Dask scheduler "
-                        "(e.g. tcp://host:8786); default: start a local cluster")
-    e.add_argument("--workers", type=int, metavar="N",
-                   help="with --engine dask and no --scheduler: local worker processes "
-                        "(default: the number of CPUs)")
+    e.add_argument(
+        "--engine",
+        choices=["local", "dask"],
+        default="local",
+        help="local (default: one process streaming the files) or dask (one task per "
+        "file on a Dask cluster; FILE may be a quoted glob or a directory)",
+    )
+    e.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="with --engine dask: the address of a running Dask scheduler "
+        "(e.g. tcp://host:8786); default: start a local cluster",
+    )
+    e.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="with --engine dask and no --scheduler: local worker processes "
+        "(default: the number of CPUs)",
+    )
 
 
 @dataclass
@@ -246,8 +318,10 @@ def _finite_check(pred: np.ndarray, kind: str) -> dict[str, np.ndarray]:
         rows = np.flatnonzero(_non_finite_rows(pred))
         if rows.size:
             sub = pred[rows]
-            for reason, hit in (("prediction is NaN", np.isnan(sub).any(axis=1)),
-                                ("logit is +inf", np.isposinf(sub).any(axis=1))):
+            for reason, hit in (
+                ("prediction is NaN", np.isnan(sub).any(axis=1)),
+                ("logit is +inf", np.isposinf(sub).any(axis=1)),
+            ):
                 if hit.any():
                     mask = np.zeros(pred.shape[0], dtype=bool)
                     mask[rows[hit]] = True
@@ -271,18 +345,22 @@ def _finite_check(pred: np.ndarray, kind: str) -> dict[str, np.ndarray]:
     return out
 
 
-def _row_problems(batch: _io.Batch, kind: str, num_classes: int, ignore_index: int,
-                  missing_policy: str) -> tuple[dict, np.ndarray | None]:
+def _row_problems(
+    batch: _io.Batch, kind: str, num_classes: int, ignore_index: int, missing_policy: str
+) -> tuple[dict, np.ndarray | None]:
     """Reasons → masks of rows to reject/raise on, and the mask of missing labels to ignore."""
     problems = dict(_finite_check(batch.pred, kind))
     missing = batch.missing
     if batch.bad_labels is not None:
         vals = ", ".join(repr(v) for v in batch.bad_label_values)
-        problems[f"label is not a class index or class name (found {vals}; pass --classes "
-                 "NAMES for named classes, or --na-values to mark missing labels)"] = batch.bad_labels
+        problems[
+            f"label is not a class index or class name (found {vals}; pass --classes "
+            "NAMES for named classes, or --na-values to mark missing labels)"
+        ] = batch.bad_labels
     if missing is not None and missing_policy == "error":
-        problems["label is missing (pass --missing-labels ignore to count such rows as "
-                 "ignored)"] = missing
+        problems[
+            "label is missing (pass --missing-labels ignore to count such rows as ignored)"
+        ] = missing
         missing = None
     t = batch.target
     if t.ndim == 1:
@@ -293,8 +371,10 @@ def _row_problems(batch: _io.Batch, kind: str, num_classes: int, ignore_index: i
             out &= ~batch.missing
         if out.any():
             vals = sorted({int(v) for v in t[out][:5]})
-            problems[f"label out of range [0, {num_classes}) (found {vals}; --ignore-index is "
-                     f"{ignore_index})"] = out
+            problems[
+                f"label out of range [0, {num_classes}) (found {vals}; --ignore-index is "
+                f"{ignore_index})"
+            ] = out
     else:
         bad = (~np.isfinite(t) | (t < 0)).any(axis=1)
         if bad.any():
@@ -310,15 +390,17 @@ def _row_problems(batch: _io.Batch, kind: str, num_classes: int, ignore_index: i
 def _decide_kind(pred: np.ndarray, requested: str, where: str) -> tuple[str, str]:
     if requested != "auto":
         return requested, "the bundled example holds logits" if where.startswith(
-            _bundled_path()) else "given by --kind"
+            _bundled_path()
+        ) else "given by --kind"
     from .kinds import infer_kind
 
     finite = ~np.isnan(pred).any(axis=1)
     try:
         kind, reason = infer_kind(pred[finite])
     except ValueError as e:
-        raise _io.DataError(f"--kind auto could not decide on {where}: {e}. Pass --kind "
-                            "logits|probs|log_probs") from None
+        raise _io.DataError(
+            f"--kind auto could not decide on {where}: {e}. Pass --kind logits|probs|log_probs"
+        ) from None
     return kind, f"auto: {reason}"
 
 
@@ -344,10 +426,14 @@ def _progress(args, total: int | None):
         _say("note: no progress bar without rich: pip install 'crossentropy[cli]'")
         return None
     prog = Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(),
-        TextColumn("{task.completed:,.0f} rows"), TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(), TimeRemainingColumn(),
-        console=Console(file=sys.stderr), transient=False,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,.0f} rows"),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(file=sys.stderr),
+        transient=False,
     )
     prog.start()
     prog.add_task("evaluate", total=total, rate="")
@@ -359,6 +445,7 @@ def _stream(args, src: _Source, counts: _Counts, on_batch, *, first_pass: bool, 
 
     ``offset`` is the global row index (over all files) of the batch's first row.
     """
+
     def on_layout(path, table, layout):
         if first_pass and src.layout is None:
             src.layout = layout
@@ -371,8 +458,13 @@ def _stream(args, src: _Source, counts: _Counts, on_batch, *, first_pass: bool, 
     def numbered():
         # global row index of each batch's first row, counted where the batches are made
         global_offset = 0
-        for batch in _io.read_batches(src.files, src.schema, batch_size=args.batch_size,
-                                      input_format=args.input_format, on_layout=on_layout):
+        for batch in _io.read_batches(
+            src.files,
+            src.schema,
+            batch_size=args.batch_size,
+            input_format=args.input_format,
+            on_layout=on_layout,
+        ):
             yield batch, global_offset
             global_offset += len(batch)
 
@@ -390,10 +482,13 @@ def _stream(args, src: _Source, counts: _Counts, on_batch, *, first_pass: bool, 
         if src.kind is None:
             src.kind, src.kind_reason = _decide_kind(batch.pred, args.kind, where)
             if args.kind == "auto" and not src.bundled:
-                _say(f"kind: {src.kind} (decided on {where}: {src.kind_reason[6:]}); pass "
-                     "--kind to set it")
-        problems, missing = _row_problems(batch, src.kind, src.num_classes, args.ignore_index,
-                                          args.missing_labels)
+                _say(
+                    f"kind: {src.kind} (decided on {where}: {src.kind_reason[6:]}); pass "
+                    "--kind to set it"
+                )
+        problems, missing = _row_problems(
+            batch, src.kind, src.num_classes, args.ignore_index, args.missing_labels
+        )
         pred, target, weight = batch.pred, batch.target, batch.weight
         if missing is not None:
             target = target.copy()
@@ -436,8 +531,9 @@ def _stream(args, src: _Source, counts: _Counts, on_batch, *, first_pass: bool, 
         if prog is not None:
             el = time.perf_counter() - t0
             done = offset + n
-            prog.update(prog.task_ids[0], completed=done,
-                        rate=f"{done / el:,.0f} rows/s" if el > 0 else "")
+            prog.update(
+                prog.task_ids[0], completed=done, rate=f"{done / el:,.0f} rows/s" if el > 0 else ""
+            )
 
 
 class _WarningSink:
@@ -490,8 +586,9 @@ def _fit_temperature(args, src: _Source, counts: _Counts, sink: _WarningSink):
         def add(pred, target, weight, offset, where):
             with np.errstate(divide="ignore"):
                 p = np.log(pred) if src.kind == "probs" else pred
-            s = sink.run(temperature_sums, p, target, t, kind=kind, where=where,
-                         **_ts_kwargs(args, weight))
+            s = sink.run(
+                temperature_sums, p, target, t, kind=kind, where=where, **_ts_kwargs(args, weight)
+            )
             tot[:] += np.asarray([s.nll, s.grad, s.hess, s.weight], dtype=np.float64)
 
         _stream(args, src, counts, add, first_pass=False)
@@ -510,8 +607,11 @@ def _ts_kwargs(args, weight):
     return kw
 
 
-@command("evaluate", help="evaluate a prediction file (default: the bundled example)",
-         arguments=_evaluate_arguments)
+@command(
+    "evaluate",
+    help="evaluate a prediction file (default: the bundled example)",
+    arguments=_evaluate_arguments,
+)
 def _evaluate(args) -> int:
     """Evaluate predictions: cross-entropy, perplexity, accuracy, Brier, calibration."""
     if args.batch_size < 1:
@@ -532,17 +632,20 @@ def _evaluate(args) -> int:
         if args.kind == "auto":
             args.kind = "logits"
         schema = _io.Schema(target="target", pred="logits", classes=names)
-        first = ("Evaluating the bundled example: 539 held-out UCI handwritten digits scored by a "
-                 "softmax regression (run `crossentropy evaluate YOUR_FILE --target COL --pred "
-                 "'COLS'` to evaluate your own predictions).")
+        first = (
+            "Evaluating the bundled example: 539 held-out UCI handwritten digits scored by a "
+            "softmax regression (run `crossentropy evaluate YOUR_FILE --target COL --pred "
+            "'COLS'` to evaluate your own predictions)."
+        )
         if args.format == "table":
             print(first, flush=True)
         else:
             _say(first)
     else:
         files = list(args.files)
-        schema = _io.Schema(target=args.target, pred=args.pred, weight=args.weight_col,
-                            classes=names, na_values=na)
+        schema = _io.Schema(
+            target=args.target, pred=args.pred, weight=args.weight_col, classes=names, na_values=na
+        )
     if (args.plots or args.report) and not _has_matplotlib():
         raise UsageError("--plots/--report need matplotlib: pip install 'crossentropy[plot]'")
     src = _Source(files, bundled, schema, num_classes=n_classes)
@@ -566,8 +669,9 @@ def _evaluate(args) -> int:
     def add(pred, target, weight, offset, where):
         if "acc" not in state:
             state["acc"] = _accumulator(args, src, src.kind)
-        sink.run(state["acc"].update, pred, target, sample_weight=weight, row_offset=offset,
-                 where=where)
+        sink.run(
+            state["acc"].update, pred, target, sample_weight=weight, row_offset=offset, where=where
+        )
 
     try:
         _stream(args, src, counts, add, first_pass=True, prog=prog)
@@ -587,17 +691,22 @@ def _evaluate(args) -> int:
         def add2(pred, target, weight, offset, where):
             with np.errstate(divide="ignore"):
                 p = np.log(pred) if src.kind == "probs" else pred
-                sink.run(acc2.update, p / T, target, sample_weight=weight, row_offset=offset,
-                         where=where)
+                sink.run(
+                    acc2.update, p / T, target, sample_weight=weight, row_offset=offset, where=where
+                )
 
         _stream(args, src, counts, add2, first_pass=False)
         after = acc2.finalize()
         from .report import Temperature
 
         temp = Temperature(
-            T=T, nll_before=report.cross_entropy, nll_after=after.cross_entropy,
-            ece_before=report.calibration.ece, ece_after=after.calibration.ece,
-            iterations=iterations, converged=converged,
+            T=T,
+            nll_before=report.cross_entropy,
+            nll_after=after.cross_entropy,
+            ece_before=report.calibration.ece,
+            ece_after=after.calibration.ece,
+            iterations=iterations,
+            converged=converged,
         )
         report = dataclasses.replace(report, temperature=temp)
     sink.flush()
@@ -674,25 +783,37 @@ def _output(args, src, counts, report, after) -> None:
         sys.stdout.write(json.dumps(d, indent=2, sort_keys=False, allow_nan=False) + "\n")
     else:
         lay = src.layout
-        cols = ", ".join(lay.pred) if lay and len(lay.pred) <= 6 else (
-            f"{lay.pred[0]} … {lay.pred[-1]} ({len(lay.pred)} columns)" if lay else "?")
+        cols = (
+            ", ".join(lay.pred)
+            if lay and len(lay.pred) <= 6
+            else (f"{lay.pred[0]} … {lay.pred[-1]} ({len(lay.pred)} columns)" if lay else "?")
+        )
         where = "bundled example" if src.bundled else ", ".join(src.files)
         print(f"input: {where}")
-        print(f"columns: target {', '.join(lay.target) if lay else '?'}; prediction {cols}"
-              + (f"; weight {lay.weight}" if lay and lay.weight else "")
-              + f"; kind {src.kind}")
+        print(
+            f"columns: target {', '.join(lay.target) if lay else '?'}; prediction {cols}"
+            + (f"; weight {lay.weight}" if lay and lay.weight else "")
+            + f"; kind {src.kind}"
+        )
         rej = ""
         if counts.rejected:
             rej = " (" + ", ".join(f"{k}: {v}" for k, v in counts.by_reason.items()) + ")"
-        print(f"rows: {counts.read:,} read, {counts.evaluated:,} evaluated, "
-              f"{int(report.n_ignored):,} ignored"
-              + (f" (of which {counts.missing_labels:,} missing labels)" if counts.missing_labels
-                 else "")
-              + f", {counts.rejected:,} rejected{rej}")
+        print(
+            f"rows: {counts.read:,} read, {counts.evaluated:,} evaluated, "
+            f"{int(report.n_ignored):,} ignored"
+            + (
+                f" (of which {counts.missing_labels:,} missing labels)"
+                if counts.missing_labels
+                else ""
+            )
+            + f", {counts.rejected:,} rejected{rej}"
+        )
         if counts.neg_inf_cells or counts.clamped_cells:
-            print(f"cells: {counts.neg_inf_cells:,} with probability 0 (log q = −inf, kept: a "
-                  f"true class there costs +inf), {counts.clamped_cells:,} probabilities within "
-                  "10·eps outside [0, 1] set to the bound")
+            print(
+                f"cells: {counts.neg_inf_cells:,} with probability 0 (log q = −inf, kept: a "
+                f"true class there costs +inf), {counts.clamped_cells:,} probabilities within "
+                "10·eps outside [0, 1] set to the bound"
+            )
         print()
         print(str(report))
         if after is not None:
@@ -709,9 +830,14 @@ def _output(args, src, counts, report, after) -> None:
         if args.report:
             from . import html
 
-            html.write_report(args.report, report, after=after, class_names=names,
-                              source=_source_dict(args, src, counts),
-                              rows=_rows_dict(report, counts))
+            html.write_report(
+                args.report,
+                report,
+                after=after,
+                class_names=names,
+                source=_source_dict(args, src, counts),
+                rows=_rows_dict(report, counts),
+            )
             _say(f"wrote {args.report}")
 
 
@@ -722,8 +848,11 @@ def _explain_arguments(p: argparse.ArgumentParser) -> None:
     explain.add_arguments(p)
 
 
-@command("explain", help="walk through likelihood → log-likelihood → NLL → cross-entropy on data",
-         arguments=_explain_arguments)
+@command(
+    "explain",
+    help="walk through likelihood → log-likelihood → NLL → cross-entropy on data",
+    arguments=_explain_arguments,
+)
 def _explain(args) -> int:
     """Walk through the chain on the bundled example or FILE, checking its identities live."""
     from . import explain
@@ -742,9 +871,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for cmd in COMMANDS.values():
-        p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.description,
-                           epilog=(JSON_HELP if cmd.name == "evaluate" else "") + EXIT_CODES_HELP,
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p = sub.add_parser(
+            cmd.name,
+            help=cmd.help,
+            description=cmd.description,
+            epilog=(JSON_HELP if cmd.name == "evaluate" else "") + EXIT_CODES_HELP,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         cmd.arguments(p)
         p.set_defaults(_run=cmd.run)
     return parser
@@ -773,8 +906,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # a bug: one line unless --debug
         if args.debug or os.environ.get("CROSSENTROPY_DEBUG"):
             raise
-        _say(f"crossentropy {args.command}: internal error: {type(e).__name__}: {e} "
-             "(rerun with --debug for the traceback and please report it)")
+        _say(
+            f"crossentropy {args.command}: internal error: {type(e).__name__}: {e} "
+            "(rerun with --debug for the traceback and please report it)"
+        )
         return EXIT_INTERNAL
 
 

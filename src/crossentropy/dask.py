@@ -117,7 +117,11 @@ def _compute_dtype(dtype: np.dtype) -> np.dtype:
 
 
 def _norm_axis(ndim: int, axis: int) -> int:
-    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or not -ndim <= axis < max(ndim, 1):
+    if (
+        isinstance(axis, bool)
+        or not isinstance(axis, (int, np.integer))
+        or not -ndim <= axis < max(ndim, 1)
+    ):
         msg = f"`axis`={axis!r} is out of range for a prediction with {ndim} dimensions; use an axis in [-{ndim}, {ndim})"
         raise ValueError(msg)
     return int(axis) % ndim
@@ -128,21 +132,38 @@ def _batch_aligned(a: Any, name: str, pred: Any, ax: int) -> Any:
     with a length-1 class axis inserted at ``ax`` so that blocks line up with ``pred``'s."""
     batch = tuple(s for i, s in enumerate(pred.shape) if i != ax)
     if tuple(a.shape) != batch:
-        msg = (f"`{name}` has shape {tuple(a.shape)} but must have the prediction's shape without the class "
-               f"axis {ax}, {batch}")
+        msg = (
+            f"`{name}` has shape {tuple(a.shape)} but must have the prediction's shape without the class "
+            f"axis {ax}, {batch}"
+        )
         raise ValueError(msg)
     chunks = tuple(c for i, c in enumerate(pred.chunks) if i != ax)
     return da.expand_dims(a.rechunk(chunks), ax)
 
 
-def _lazy_terms(pred, target, *, kind, axis, sample_weight, weight, ignore_index, label_smoothing, smoothing,
-                validate, impl, what: str = "terms"):
+def _lazy_terms(
+    pred,
+    target,
+    *,
+    kind,
+    axis,
+    sample_weight,
+    weight,
+    ignore_index,
+    label_smoothing,
+    smoothing,
+    validate,
+    impl,
+    what: str = "terms",
+):
     """A dask array shaped like ``pred`` whose class axis holds (ℓ_i, w_i, n_i) per example.
 
     ``n_i`` is ``s_i`` on unmasked rows (the ``divide_by="count"`` divisor)."""
     if kind == "auto":
-        msg = ("kind='auto' would need a pass over the whole dask array before the lazy graph exists; pass "
-               "kind='logits', 'probs' or 'log_probs' (crossentropy.infer_kind decides on an in-memory sample)")
+        msg = (
+            "kind='auto' would need a pass over the whole dask array before the lazy graph exists; pass "
+            "kind='logits', 'probs' or 'log_probs' (crossentropy.infer_kind decides on an in-memory sample)"
+        )
         raise ValueError(msg)
     _v.check_option("kind", kind, ("logits", "probs", "log_probs"))
     pred = _as_dask(pred, "pred")
@@ -154,28 +175,51 @@ def _lazy_terms(pred, target, *, kind, axis, sample_weight, weight, ignore_index
     pred = pred.rechunk({ax: -1})
     target = _as_dask(target, "target")
     if target.dtype == np.bool_:
-        msg = ("`target` has dtype bool; pass class indices as integers (e.g. `target.astype(int)`) "
-               "or a floating distribution with the prediction's shape")
+        msg = (
+            "`target` has dtype bool; pass class indices as integers (e.g. `target.astype(int)`) "
+            "or a floating distribution with the prediction's shape"
+        )
         raise TypeError(msg)
     if target.ndim == pred.ndim:
         if tuple(target.shape) != tuple(pred.shape) or target.dtype.kind != "f":
-            msg = (f"`target` of shape {tuple(target.shape)} and dtype {target.dtype}: a distribution must be "
-                   f"floating with the prediction's shape {tuple(pred.shape)}; class indices must have the "
-                   "shape without the class axis")
+            msg = (
+                f"`target` of shape {tuple(target.shape)} and dtype {target.dtype}: a distribution must be "
+                f"floating with the prediction's shape {tuple(pred.shape)}; class indices must have the "
+                "shape without the class axis"
+            )
             raise (TypeError if target.dtype.kind in "iu" else ValueError)(msg)
         tgt, soft = target.rechunk(pred.chunks), True
     else:
         tgt, soft = _batch_aligned(target, "target", pred, ax), False
-    sw = None if sample_weight is None else _batch_aligned(_as_dask(sample_weight, "sample_weight"),
-                                                             "sample_weight", pred, ax)
+    sw = (
+        None
+        if sample_weight is None
+        else _batch_aligned(_as_dask(sample_weight, "sample_weight"), "sample_weight", pred, ax)
+    )
     w = None if weight is None else np.asarray(weight)
-    opts = dict(kind=kind, axis=ax, weight=w, ignore_index=ignore_index, label_smoothing=label_smoothing,
-                smoothing=smoothing, validate=validate)
+    opts = dict(
+        kind=kind,
+        axis=ax,
+        weight=w,
+        ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+        smoothing=smoothing,
+        validate=validate,
+    )
     chunks = tuple((3,) if i == ax else c for i, c in enumerate(pred.chunks))
     args = [pred, tgt] + ([sw] if sw is not None else [])
-    return da.map_blocks(_terms_block, *args, soft=soft, has_sw=sw is not None, opts=opts, impl=impl,
-                         dtype=dtype, chunks=chunks, meta=np.empty((0,) * pred.ndim, dtype=dtype),
-                         name=f"crossentropy-{what}")
+    return da.map_blocks(
+        _terms_block,
+        *args,
+        soft=soft,
+        has_sw=sw is not None,
+        opts=opts,
+        impl=impl,
+        dtype=dtype,
+        chunks=chunks,
+        meta=np.empty((0,) * pred.ndim, dtype=dtype),
+        name=f"crossentropy-{what}",
+    )
 
 
 def _where(block_info: Any, ax: int) -> str:
@@ -183,8 +227,11 @@ def _where(block_info: Any, ax: int) -> str:
         return "dask block"
     info = block_info[0]
     loc = tuple(c for i, c in enumerate(info["chunk-location"]) if i != ax)
-    rng = [f"{a}–{b - 1}" if b - a != 1 else f"{a}" for i, (a, b) in enumerate(info["array-location"])
-           if i != ax]
+    rng = [
+        f"{a}–{b - 1}" if b - a != 1 else f"{a}"
+        for i, (a, b) in enumerate(info["array-location"])
+        if i != ax
+    ]
     return f"dask block {loc} (elements {', '.join(rng)} of the batch axes)"
 
 
@@ -207,9 +254,20 @@ def _channel(terms: Any, ax: int, k: int) -> Any:
     return terms[tuple(k if i == ax else slice(None) for i in range(terms.ndim))]
 
 
-def loss_terms(pred: Any, target: Any, *, kind: str = "logits", axis: int = -1, sample_weight: Any = None,
-               weight: Any = None, ignore_index: int | None = -100, label_smoothing: float = 0.0,
-               smoothing: str = "uniform", validate: bool = True, impl: str = "auto") -> Terms:
+def loss_terms(
+    pred: Any,
+    target: Any,
+    *,
+    kind: str = "logits",
+    axis: int = -1,
+    sample_weight: Any = None,
+    weight: Any = None,
+    ignore_index: int | None = -100,
+    label_smoothing: float = 0.0,
+    smoothing: str = "uniform",
+    validate: bool = True,
+    impl: str = "auto",
+) -> Terms:
     r"""Lazy per-example ``(ℓ_i, w_i)`` (:func:`crossentropy.chain.loss_terms` on every block).
 
     ``ℓ_i = −s_i Σ_c weight_c y'_ic log q_ic`` and ``w_i = s_i Σ_c weight_c y_ic``; both are
@@ -226,27 +284,52 @@ def loss_terms(pred: Any, target: Any, *, kind: str = "logits", axis: int = -1, 
     array([1., 0., 1.])
     """
     pred = _as_dask(pred, "pred")
-    T = _lazy_terms(pred, target, kind=kind, axis=axis, sample_weight=sample_weight, weight=weight,
-                    ignore_index=ignore_index, label_smoothing=label_smoothing, smoothing=smoothing,
-                    validate=validate, impl=impl)
+    T = _lazy_terms(
+        pred,
+        target,
+        kind=kind,
+        axis=axis,
+        sample_weight=sample_weight,
+        weight=weight,
+        ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+        smoothing=smoothing,
+        validate=validate,
+        impl=impl,
+    )
     ax = _norm_axis(pred.ndim, axis)
     return Terms(_channel(T, ax, 0), _channel(T, ax, 1))
 
 
-def _finish(S: np.ndarray, *, reduction: str, empty: str, divide_by: str, validate: bool, out_dtype, n: int,
-            scale: float, post: str) -> np.ndarray:
+def _finish(
+    S: np.ndarray,
+    *,
+    reduction: str,
+    empty: str,
+    divide_by: str,
+    validate: bool,
+    out_dtype,
+    n: int,
+    scale: float,
+    post: str,
+) -> np.ndarray:
     total = float(S[0])
     den = float(S[1] if divide_by == "weight" else S[2])
     if den == 0 and (empty == "raise" or validate):
-        what = "the batch is empty (N = 0)" if n == 0 else \
-            f"all {n} examples are masked (ignored, all-zero targets or zero weight)"
+        what = (
+            "the batch is empty (N = 0)"
+            if n == 0
+            else f"all {n} examples are masked (ignored, all-zero targets or zero weight)"
+        )
         if empty == "raise":
             msg = f"cannot reduce: {what} (empty='raise'); use empty='nan' or 'zero' to get a value"
             raise ValueError(msg)
         if empty == "nan" and reduction == "mean":
-            _v.warn(_v.EmptyReductionWarning,
-                    f"mean over no example: {what}; returning NaN as PyTorch does "
-                    "(empty='zero' returns 0; the gradient is zero either way)")
+            _v.warn(
+                _v.EmptyReductionWarning,
+                f"mean over no example: {what}; returning NaN as PyTorch does "
+                "(empty='zero' returns 0; the gradient is zero either way)",
+            )
     if reduction == "sum":
         out = total
     elif den == 0:
@@ -266,7 +349,9 @@ def _finish(S: np.ndarray, *, reduction: str, empty: str, divide_by: str, valida
         return np.asarray(v, dtype=out_dtype)
 
 
-def _chain(pred, target, *, reduction, empty, divide_by, base, post, allowed=REDUCTIONS, **opts) -> Any:
+def _chain(
+    pred, target, *, reduction, empty, divide_by, base, post, allowed=REDUCTIONS, **opts
+) -> Any:
     _v.check_option("reduction", reduction, allowed)
     _v.check_option("empty", empty, EMPTY)
     _v.check_option("divide_by", divide_by, DIVIDE_BY)
@@ -290,19 +375,53 @@ def _chain(pred, target, *, reduction, empty, divide_by, base, post, allowed=RED
     batch_axes = tuple(i for i in range(T.ndim) if i != ax)
     S = T.sum(axis=batch_axes, dtype=np.float64)
     n = math.prod(s for i, s in enumerate(pred.shape) if i != ax)
-    fin = dict(reduction=reduction, empty=empty, divide_by=divide_by, validate=opts["validate"], out_dtype=dtype,
-               n=n, scale=scale, post={"ppl": "exp"}.get(post, post))
+    fin = dict(
+        reduction=reduction,
+        empty=empty,
+        divide_by=divide_by,
+        validate=opts["validate"],
+        out_dtype=dtype,
+        n=n,
+        scale=scale,
+        post={"ppl": "exp"}.get(post, post),
+    )
     return S.map_blocks(_finish, drop_axis=0, dtype=dtype, meta=np.empty((), dtype=dtype), **fin)
 
 
-def _doc_opts(kind="logits", axis=-1, sample_weight=None, weight=None, ignore_index=-100, label_smoothing=0.0,
-              smoothing="uniform", validate=True, impl="auto") -> dict:
-    return dict(kind=kind, axis=axis, sample_weight=sample_weight, weight=weight, ignore_index=ignore_index,
-                label_smoothing=label_smoothing, smoothing=smoothing, validate=validate, impl=impl)
+def _doc_opts(
+    kind="logits",
+    axis=-1,
+    sample_weight=None,
+    weight=None,
+    ignore_index=-100,
+    label_smoothing=0.0,
+    smoothing="uniform",
+    validate=True,
+    impl="auto",
+) -> dict:
+    return dict(
+        kind=kind,
+        axis=axis,
+        sample_weight=sample_weight,
+        weight=weight,
+        ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+        smoothing=smoothing,
+        validate=validate,
+        impl=impl,
+    )
 
 
-def nll(pred: Any, target: Any, *, reduction: str = "sum", empty: str = "nan", divide_by: str = "weight",
-        base: Any = "e", **options: Any) -> Any:
+def nll(
+    pred: Any,
+    target: Any,
+    *,
+    reduction: str = "sum",
+    empty: str = "nan",
+    divide_by: str = "weight",
+    base: Any = "e",
+    **options: Any,
+) -> Any:
     r"""Lazy negative log-likelihood ``Σ_i ℓ_i`` (``"mean"``: ``Σℓ/Σw``; ``"none"``: ``ℓ_i``).
 
     Options as :func:`crossentropy.nll` (``kind``, ``axis``, ``sample_weight``, ``weight``,
@@ -313,12 +432,28 @@ def nll(pred: Any, target: Any, *, reduction: str = "sum", empty: str = "nan", d
     >>> float(nll(p, np.array([0, 1]), kind="probs").compute())     # −log 0.5 − log 0.75
     0.9808292530117262
     """
-    return _chain(pred, target, reduction=reduction, empty=empty, divide_by=divide_by, base=base, post="",
-                  **_doc_opts(**options))
+    return _chain(
+        pred,
+        target,
+        reduction=reduction,
+        empty=empty,
+        divide_by=divide_by,
+        base=base,
+        post="",
+        **_doc_opts(**options),
+    )
 
 
-def cross_entropy(pred: Any, target: Any, *, reduction: str = "mean", empty: str = "nan",
-                  divide_by: str = "weight", base: Any = "e", **options: Any) -> Any:
+def cross_entropy(
+    pred: Any,
+    target: Any,
+    *,
+    reduction: str = "mean",
+    empty: str = "nan",
+    divide_by: str = "weight",
+    base: Any = "e",
+    **options: Any,
+) -> Any:
     r"""Lazy cross-entropy ``Σ_i ℓ_i / Σ_i w_i`` (sums in float64 over all blocks).
 
     Options as :func:`crossentropy.cross_entropy`.
@@ -331,12 +466,28 @@ def cross_entropy(pred: Any, target: Any, *, reduction: str = "mean", empty: str
     >>> float(r.compute())
     0.17545638058931...
     """
-    return _chain(pred, target, reduction=reduction, empty=empty, divide_by=divide_by, base=base, post="",
-                  **_doc_opts(**options))
+    return _chain(
+        pred,
+        target,
+        reduction=reduction,
+        empty=empty,
+        divide_by=divide_by,
+        base=base,
+        post="",
+        **_doc_opts(**options),
+    )
 
 
-def log_likelihood(pred: Any, target: Any, *, reduction: str = "sum", empty: str = "nan",
-                   divide_by: str = "weight", base: Any = "e", **options: Any) -> Any:
+def log_likelihood(
+    pred: Any,
+    target: Any,
+    *,
+    reduction: str = "sum",
+    empty: str = "nan",
+    divide_by: str = "weight",
+    base: Any = "e",
+    **options: Any,
+) -> Any:
     r"""Lazy log-likelihood ``−Σ_i ℓ_i`` (= ``−nll``).
 
     >>> import numpy as np, dask.array as da
@@ -344,12 +495,27 @@ def log_likelihood(pred: Any, target: Any, *, reduction: str = "sum", empty: str
     >>> float(log_likelihood(p, np.array([0, 1]), kind="probs").compute())
     -0.9808292530117262
     """
-    return _chain(pred, target, reduction=reduction, empty=empty, divide_by=divide_by, base=base, post="neg",
-                  **_doc_opts(**options))
+    return _chain(
+        pred,
+        target,
+        reduction=reduction,
+        empty=empty,
+        divide_by=divide_by,
+        base=base,
+        post="neg",
+        **_doc_opts(**options),
+    )
 
 
-def likelihood(pred: Any, target: Any, *, reduction: str = "sum", empty: str = "nan", divide_by: str = "weight",
-               **options: Any) -> Any:
+def likelihood(
+    pred: Any,
+    target: Any,
+    *,
+    reduction: str = "sum",
+    empty: str = "nan",
+    divide_by: str = "weight",
+    **options: Any,
+) -> Any:
     r"""Lazy likelihood ``exp(−Σ_i ℓ_i)`` (``"mean"``: the geometric mean; it underflows by design).
 
     >>> import numpy as np, dask.array as da
@@ -357,25 +523,58 @@ def likelihood(pred: Any, target: Any, *, reduction: str = "sum", empty: str = "
     >>> float(likelihood(half, np.zeros(1075, dtype=int), kind="probs").compute())
     0.0
     """
-    return _chain(pred, target, reduction=reduction, empty=empty, divide_by=divide_by, base="e", post="exp_neg",
-                  **_doc_opts(**options))
+    return _chain(
+        pred,
+        target,
+        reduction=reduction,
+        empty=empty,
+        divide_by=divide_by,
+        base="e",
+        post="exp_neg",
+        **_doc_opts(**options),
+    )
 
 
-def perplexity(pred: Any, target: Any, *, reduction: str = "mean", empty: str = "nan", divide_by: str = "weight",
-               **options: Any) -> Any:
+def perplexity(
+    pred: Any,
+    target: Any,
+    *,
+    reduction: str = "mean",
+    empty: str = "nan",
+    divide_by: str = "weight",
+    **options: Any,
+) -> Any:
     r"""Lazy corpus perplexity ``exp(Σℓ/Σw)`` (``"none"``: ``exp(ℓ_i/w_i)``, NaN on masked rows).
 
     >>> import numpy as np, dask.array as da
     >>> float(perplexity(da.zeros((4, 10), chunks=(3, 10)), np.arange(4)).compute())
     10.000000000000002
     """
-    return _chain(pred, target, reduction=reduction, empty=empty, divide_by=divide_by, base="e", post="ppl",
-                  allowed=("mean", "none"), **_doc_opts(**options))
+    return _chain(
+        pred,
+        target,
+        reduction=reduction,
+        empty=empty,
+        divide_by=divide_by,
+        base="e",
+        post="ppl",
+        allowed=("mean", "none"),
+        **_doc_opts(**options),
+    )
 
 
-def log_prob(pred: Any, target: Any, *, kind: str = "logits", axis: int = -1, ignore_index: int | None = -100,
-             label_smoothing: float = 0.0, smoothing: str = "uniform", validate: bool = True,
-             impl: str = "auto") -> Any:
+def log_prob(
+    pred: Any,
+    target: Any,
+    *,
+    kind: str = "logits",
+    axis: int = -1,
+    ignore_index: int | None = -100,
+    label_smoothing: float = 0.0,
+    smoothing: str = "uniform",
+    validate: bool = True,
+    impl: str = "auto",
+) -> Any:
     r"""Lazy primitive ``log q(y_i|x_i)`` per example (0 on ignored rows).
 
     >>> import numpy as np, dask.array as da
@@ -383,8 +582,17 @@ def log_prob(pred: Any, target: Any, *, kind: str = "logits", axis: int = -1, ig
     >>> log_prob(p, np.array([0, 2]), kind="probs").compute()
     array([-0.35667494, -0.22314355])
     """
-    t = loss_terms(pred, target, kind=kind, axis=axis, ignore_index=ignore_index, label_smoothing=label_smoothing,
-                   smoothing=smoothing, validate=validate, impl=impl)
+    t = loss_terms(
+        pred,
+        target,
+        kind=kind,
+        axis=axis,
+        ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+        smoothing=smoothing,
+        validate=validate,
+        impl=impl,
+    )
     return -t.loss
 
 
@@ -401,10 +609,22 @@ def _binary_block(x, t, *rest, has_w: bool, has_s: bool, opts: dict, block_info=
     return np.stack([np.asarray(loss), np.asarray(count)], axis=-1)
 
 
-def binary_cross_entropy(pred: Any, target: Any, *, kind: str = "logits", pos_weight: Any = None,
-                         weight: Any = None, focal_gamma: float | None = None, label_smoothing: float = 0.0,
-                         reduction: str = "mean", sample_weight: Any = None, ignore_index: int | None = None,
-                         empty: str = "nan", base: Any = "e", validate: bool = True) -> Any:
+def binary_cross_entropy(
+    pred: Any,
+    target: Any,
+    *,
+    kind: str = "logits",
+    pos_weight: Any = None,
+    weight: Any = None,
+    focal_gamma: float | None = None,
+    label_smoothing: float = 0.0,
+    reduction: str = "mean",
+    sample_weight: Any = None,
+    ignore_index: int | None = None,
+    empty: str = "nan",
+    base: Any = "e",
+    validate: bool = True,
+) -> Any:
     r"""Lazy binary / multi-label cross-entropy (:func:`crossentropy.binary_cross_entropy` per block).
 
     Every element is an independent Bernoulli; ``"mean"`` is ``Σℓ / Σcount`` over all blocks
@@ -438,24 +658,50 @@ def binary_cross_entropy(pred: Any, target: Any, *, kind: str = "logits", pos_we
         sw = _as_dask(sample_weight, "sample_weight")
         k = sw.ndim
         if tuple(sw.shape) != tuple(pred.shape[:k]):
-            msg = (f"`sample_weight` of shape {tuple(sw.shape)} must be a prefix of the prediction's shape "
-                   f"{tuple(pred.shape)}")
+            msg = (
+                f"`sample_weight` of shape {tuple(sw.shape)} must be a prefix of the prediction's shape "
+                f"{tuple(pred.shape)}"
+            )
             raise ValueError(msg)
         sw = sw.rechunk(pred.chunks[:k]).reshape(tuple(sw.shape) + (1,) * (pred.ndim - k))
         args.append(sw)
-    opts = dict(kind=kind, pos_weight=None if pos_weight is None else np.asarray(pos_weight),
-                focal_gamma=focal_gamma, label_smoothing=label_smoothing, ignore_index=ignore_index,
-                validate=validate)
-    T = da.map_blocks(_binary_block, *args, has_w=weight is not None, has_s=sample_weight is not None, opts=opts,
-                      dtype=dtype, new_axis=pred.ndim, chunks=pred.chunks + ((2,),),
-                      meta=np.empty((0,) * (pred.ndim + 1), dtype=dtype), name="crossentropy-bce")
+    opts = dict(
+        kind=kind,
+        pos_weight=None if pos_weight is None else np.asarray(pos_weight),
+        focal_gamma=focal_gamma,
+        label_smoothing=label_smoothing,
+        ignore_index=ignore_index,
+        validate=validate,
+    )
+    T = da.map_blocks(
+        _binary_block,
+        *args,
+        has_w=weight is not None,
+        has_s=sample_weight is not None,
+        opts=opts,
+        dtype=dtype,
+        new_axis=pred.ndim,
+        chunks=pred.chunks + ((2,),),
+        meta=np.empty((0,) * (pred.ndim + 1), dtype=dtype),
+        name="crossentropy-bce",
+    )
     if reduction == "none":
         loss = T[..., 0]
         return loss / scale if scale != 1.0 else loss
     S = T.sum(axis=tuple(range(pred.ndim)), dtype=np.float64)
     n = math.prod(pred.shape)
-    return S.map_blocks(_finish_binary, drop_axis=0, dtype=dtype, meta=np.empty((), dtype=dtype),
-                        reduction=reduction, empty=empty, validate=validate, out_dtype=dtype, n=n, scale=scale)
+    return S.map_blocks(
+        _finish_binary,
+        drop_axis=0,
+        dtype=dtype,
+        meta=np.empty((), dtype=dtype),
+        reduction=reduction,
+        empty=empty,
+        validate=validate,
+        out_dtype=dtype,
+        n=n,
+        scale=scale,
+    )
 
 
 def _finish_binary(S: np.ndarray, *, reduction, empty, validate, out_dtype, n, scale) -> np.ndarray:
@@ -465,7 +711,10 @@ def _finish_binary(S: np.ndarray, *, reduction, empty, validate, out_dtype, n, s
             msg = "cannot reduce: no unmasked element (empty='raise')"
             raise ValueError(msg)
         if empty == "nan" and reduction == "mean":
-            _v.warn(_v.EmptyReductionWarning, "mean over no element; returning NaN (empty='zero' returns 0)")
+            _v.warn(
+                _v.EmptyReductionWarning,
+                "mean over no element; returning NaN (empty='zero' returns 0)",
+            )
     if reduction == "sum":
         out = total
     elif den == 0:
@@ -489,10 +738,14 @@ def _tree(items: list, combine: Callable, name: str) -> Any:
     name = _key(name)
     level = 0
     while len(items) > 1:
-        items = [dask.delayed(combine, pure=True)(*items[i:i + _TREE_WIDTH],
-                                                  dask_key_name=f"{name}-merge-{level}-{i}")
-                 if len(items[i:i + _TREE_WIDTH]) > 1 else items[i]
-                 for i in range(0, len(items), _TREE_WIDTH)]
+        items = [
+            dask.delayed(combine, pure=True)(
+                *items[i : i + _TREE_WIDTH], dask_key_name=f"{name}-merge-{level}-{i}"
+            )
+            if len(items[i : i + _TREE_WIDTH]) > 1
+            else items[i]
+            for i in range(0, len(items), _TREE_WIDTH)
+        ]
         level += 1
     return items[0]
 
@@ -552,13 +805,23 @@ def _acc_part(x, t, s, *, offset: int, options: dict, where: str) -> dict:
     return acc
 
 
-def _temp_part(x, t, s, *, log_T: float, kind: str, axis: int, ignore_index, validate: bool) -> np.ndarray:
+def _temp_part(
+    x, t, s, *, log_T: float, kind: str, axis: int, ignore_index, validate: bool
+) -> np.ndarray:
     from .calibration import temperature_sums
 
     if math.prod(x.shape) == 0:
         return np.zeros(4)
-    r = temperature_sums(x, t, log_T, kind=kind, axis=axis, sample_weight=s, ignore_index=ignore_index,
-                         validate=validate)
+    r = temperature_sums(
+        x,
+        t,
+        log_T,
+        kind=kind,
+        axis=axis,
+        sample_weight=s,
+        ignore_index=ignore_index,
+        validate=validate,
+    )
     return np.asarray(tuple(r), dtype=np.float64)
 
 
@@ -570,8 +833,9 @@ def _cal_part(x, t, s, *, scale: float, axis: int, ignore_index, bins: int) -> A
         return out
     with np.errstate(all="ignore"):
         z = np.asarray(x, dtype=np.float64) / scale
-    lq, true, w, valid, obs = top_label_inputs(z, t, kind="logits", axis=axis, sample_weight=s,
-                                               ignore_index=ignore_index, validate=False)
+    lq, true, w, valid, obs = top_label_inputs(
+        z, t, kind="logits", axis=axis, sample_weight=s, ignore_index=ignore_index, validate=False
+    )
     out.update(lq, true, w, valid, obs)
     return out
 
@@ -599,8 +863,10 @@ class _Parts:
         pred = _as_dask(pred, "pred")
         nd = pred.ndim
         if nd < 2:
-            msg = (f"`pred` must have a unit axis and a class axis (got shape {tuple(pred.shape)}); "
-                   "for one example use crossentropy.evaluate")
+            msg = (
+                f"`pred` must have a unit axis and a class axis (got shape {tuple(pred.shape)}); "
+                "for one example use crossentropy.evaluate"
+            )
             raise ValueError(msg)
         ax = _norm_axis(nd, axis)
         ua = unit_axis(nd, ax)
@@ -611,7 +877,9 @@ class _Parts:
             target = target.rechunk(pred.chunks)
         else:
             tua = ua if ua < ax else ua - 1
-            target = target.rechunk({i: (pred.chunks[ua] if i == tua else -1) for i in range(target.ndim)})
+            target = target.rechunk(
+                {i: (pred.chunks[ua] if i == tua else -1) for i in range(target.ndim)}
+            )
         self.pred, self.target, self.ax, self.ua = pred, target, ax, ua
         sw = _as_dask(sample_weight, "sample_weight")
         if sw is not None:
@@ -625,8 +893,10 @@ class _Parts:
         self._t = target.to_delayed().reshape(-1)
         self._s = None if sw is None else sw.to_delayed().reshape(-1)
         if len(self._t) != self.n or (self._s is not None and len(self._s) != self.n):
-            msg = (f"`target` {tuple(target.shape)} / `sample_weight` do not line up with `pred` "
-                   f"{tuple(pred.shape)} along the unit axis {ua}")
+            msg = (
+                f"`target` {tuple(target.shape)} / `sample_weight` do not line up with `pred` "
+                f"{tuple(pred.shape)} along the unit axis {ua}"
+            )
             raise ValueError(msg)
 
     def blocks(self, i: int) -> tuple:
@@ -634,12 +904,22 @@ class _Parts:
 
     def where(self, i: int) -> str:
         a, b = self.offsets[i], self.offsets[i + 1]
-        return f"partition {i} of {self.n} (units {a}–{b - 1} on axis {self.ua})" if b > a else \
-            f"partition {i} of {self.n} (empty)"
+        return (
+            f"partition {i} of {self.n} (units {a}–{b - 1} on axis {self.ua})"
+            if b > a
+            else f"partition {i} of {self.n} (empty)"
+        )
 
 
-def evaluate(pred: Any, target: Any, *, sample_weight: Any = None, temperature: bool = False,
-             progress: bool = False, **options: Any) -> Any:
+def evaluate(
+    pred: Any,
+    target: Any,
+    *,
+    sample_weight: Any = None,
+    temperature: bool = False,
+    progress: bool = False,
+    **options: Any,
+) -> Any:
     r"""The :class:`~crossentropy.Report` of dask arrays: an Accumulator per partition, states merged in a tree.
 
     Partitions are the chunks of the unit axis (the first non-class axis); the other
@@ -670,9 +950,16 @@ def evaluate(pred: Any, target: Any, *, sample_weight: Any = None, temperature: 
     ax = parts.ax
     opts = dict(options)
     prefix = _key("crossentropy-acc-part")
-    states = [dask.delayed(_acc_part, pure=True)(*parts.blocks(i), offset=parts.offsets[i], options=opts,
-                                                 where=parts.where(i), dask_key_name=f"{prefix}-{i}")
-              for i in range(parts.n)]
+    states = [
+        dask.delayed(_acc_part, pure=True)(
+            *parts.blocks(i),
+            offset=parts.offsets[i],
+            options=opts,
+            where=parts.where(i),
+            dask_key_name=f"{prefix}-{i}",
+        )
+        for i in range(parts.n)
+    ]
     state = _compute(_tree(states, _merge_states, "crossentropy-acc"), progress)
     acc = state
     report = acc.finalize()
@@ -681,8 +968,14 @@ def evaluate(pred: Any, target: Any, *, sample_weight: Any = None, temperature: 
 
         kind = acc.resolved_kind or acc.options["kind"]
         _check_temperature_kind(kind)
-        fit = _fit_temperature_parts(parts, kind=kind, axis=ax, ignore_index=acc.options["ignore_index"],
-                                     bins=acc.options["bins"], progress=progress)
+        fit = _fit_temperature_parts(
+            parts,
+            kind=kind,
+            axis=ax,
+            ignore_index=acc.options["ignore_index"],
+            bins=acc.options["bins"],
+            progress=progress,
+        )
         report = dataclasses.replace(report, temperature=fit)
     return report
 
@@ -694,9 +987,17 @@ def _fit_temperature_parts(parts: _Parts, *, kind, axis, ignore_index, bins, pro
     first = [True]
 
     def sums(t: float) -> TemperatureSums:
-        ds = [dask.delayed(_temp_part, pure=True)(*parts.blocks(i), log_T=t, kind=kind, axis=axis,
-                                                  ignore_index=ignore_index, validate=first[0])
-              for i in range(parts.n)]
+        ds = [
+            dask.delayed(_temp_part, pure=True)(
+                *parts.blocks(i),
+                log_T=t,
+                kind=kind,
+                axis=axis,
+                ignore_index=ignore_index,
+                validate=first[0],
+            )
+            for i in range(parts.n)
+        ]
         first[0] = False
         tot = _compute(_tree(ds, _sum_arrays, "crossentropy-tsum"), progress)
         return TemperatureSums(*(float(v) for v in tot))
@@ -705,8 +1006,12 @@ def _fit_temperature_parts(parts: _Parts, *, kind, axis, ignore_index, bins, pro
     T = math.exp(t)
 
     def ece(scale: float) -> float:
-        cs = [dask.delayed(_cal_part, pure=True)(*parts.blocks(i), scale=scale, axis=axis,
-                                                 ignore_index=ignore_index, bins=bins) for i in range(parts.n)]
+        cs = [
+            dask.delayed(_cal_part, pure=True)(
+                *parts.blocks(i), scale=scale, axis=axis, ignore_index=ignore_index, bins=bins
+            )
+            for i in range(parts.n)
+        ]
         return _compute(_tree(cs, _merge_cal, "crossentropy-ece"), progress).table().error("l1")
 
     def mean(s: float) -> float:
@@ -722,7 +1027,9 @@ def expand_paths(paths_or_glob: Any) -> list[str]:
     >>> expand_paths([]) == []
     True
     """
-    items = [paths_or_glob] if isinstance(paths_or_glob, (str, os.PathLike)) else list(paths_or_glob)
+    items = (
+        [paths_or_glob] if isinstance(paths_or_glob, (str, os.PathLike)) else list(paths_or_glob)
+    )
     out: list[str] = []
     for p in items:
         p = os.fspath(p)
@@ -734,32 +1041,51 @@ def expand_paths(paths_or_glob: Any) -> list[str]:
                 raise FileError(f"{p}: no file matches this pattern")
             out.extend(hits)
         elif os.path.isdir(p):
-            hits = sorted(os.path.join(p, f) for f in os.listdir(p)
-                          if f.endswith((".parquet", ".pq", ".arrow", ".feather", ".ipc", ".csv", ".npz", ".npy")))
+            hits = sorted(
+                os.path.join(p, f)
+                for f in os.listdir(p)
+                if f.endswith(
+                    (".parquet", ".pq", ".arrow", ".feather", ".ipc", ".csv", ".npz", ".npy")
+                )
+            )
             out.extend(hits if hits else [p])  # an empty directory: io says "is a directory"
         else:
             out.append(p)
     return out
 
 
-_CLI_DEFAULTS = dict(kind="auto", ignore_index=-100, missing_labels="error", on_invalid="error",
-                     input_format="auto", bins=15, temperature=False, bootstrap=0, seed=0, base="e",
-                     batch_size=65536, progress=False)
+_CLI_DEFAULTS = dict(
+    kind="auto",
+    ignore_index=-100,
+    missing_labels="error",
+    on_invalid="error",
+    input_format="auto",
+    bins=15,
+    temperature=False,
+    bootstrap=0,
+    seed=0,
+    base="e",
+    batch_size=65536,
+    progress=False,
+)
 
 
 def _namespace(**options: Any) -> argparse.Namespace:
     unknown = set(options) - set(_CLI_DEFAULTS)
     if unknown:
-        msg = (f"unknown option(s) {sorted(unknown)} for evaluate_files; known: "
-               f"{sorted(_CLI_DEFAULTS)} and the schema target, pred, weight, classes, na_values")
+        msg = (
+            f"unknown option(s) {sorted(unknown)} for evaluate_files; known: "
+            f"{sorted(_CLI_DEFAULTS)} and the schema target, pred, weight, classes, na_values"
+        )
         raise TypeError(msg)
     d = {**_CLI_DEFAULTS, **options}
     d["base"] = "2" if str(d["base"]) == "2" else "e"
     return argparse.Namespace(**d)
 
 
-def _file_task(args: argparse.Namespace, schema: Any, path: str, base: int, spec: dict, mode: str,
-               param: float) -> dict:
+def _file_task(
+    args: argparse.Namespace, schema: Any, path: str, base: int, spec: dict, mode: str, param: float
+) -> dict:
     """One file through the command line's stream (validation, counts, warnings).
 
     ``mode``: ``"eval"`` (Accumulator state), ``"tsum"`` (temperature sums at ``t=param``),
@@ -769,15 +1095,23 @@ def _file_task(args: argparse.Namespace, schema: Any, path: str, base: int, spec
     from . import cli
     from . import io as _io
 
-    src = cli._Source([path], False, schema, kind=spec["kind"], kind_reason=spec["kind_reason"],
-                      num_classes=spec["num_classes"])
+    src = cli._Source(
+        [path],
+        False,
+        schema,
+        kind=spec["kind"],
+        kind_reason=spec["kind_reason"],
+        num_classes=spec["num_classes"],
+    )
     counts = cli._Counts()
     sink = cli._WarningSink()
     out: dict[str, Any] = {"path": path}
     try:
         if mode == "count":
             n = 0
-            for b in _io.read_batches([path], schema, batch_size=args.batch_size, input_format=args.input_format):
+            for b in _io.read_batches(
+                [path], schema, batch_size=args.batch_size, input_format=args.input_format
+            ):
                 n += len(b)
             out["rows"] = n
             return out
@@ -785,15 +1119,28 @@ def _file_task(args: argparse.Namespace, schema: Any, path: str, base: int, spec
             acc = cli._accumulator(args, src, src.kind)
 
             def add(pred, target, weight, offset, where):
-                sink.run(acc.update, pred, target, sample_weight=weight, row_offset=base + offset, where=where)
+                sink.run(
+                    acc.update,
+                    pred,
+                    target,
+                    sample_weight=weight,
+                    row_offset=base + offset,
+                    where=where,
+                )
         elif mode == "scaled":
             acc = cli._accumulator(args, src, "logits")
 
             def add(pred, target, weight, offset, where):
                 with np.errstate(divide="ignore"):
                     p = np.log(pred) if src.kind == "probs" else pred
-                    sink.run(acc.update, p / param, target, sample_weight=weight, row_offset=base + offset,
-                             where=where)
+                    sink.run(
+                        acc.update,
+                        p / param,
+                        target,
+                        sample_weight=weight,
+                        row_offset=base + offset,
+                        where=where,
+                    )
         else:
             from .calibration import temperature_sums
 
@@ -803,8 +1150,15 @@ def _file_task(args: argparse.Namespace, schema: Any, path: str, base: int, spec
             def add(pred, target, weight, offset, where):
                 with np.errstate(divide="ignore"):
                     p = np.log(pred) if src.kind == "probs" else pred
-                s = sink.run(temperature_sums, p, target, param, kind=kind, where=where,
-                             **cli._ts_kwargs(args, weight))
+                s = sink.run(
+                    temperature_sums,
+                    p,
+                    target,
+                    param,
+                    kind=kind,
+                    where=where,
+                    **cli._ts_kwargs(args, weight),
+                )
                 per_batch.append([s.nll, s.grad, s.hess, s.weight])
 
         cli._stream(args, src, counts, add, first_pass=mode == "eval")
@@ -812,13 +1166,19 @@ def _file_task(args: argparse.Namespace, schema: Any, path: str, base: int, spec
         out["error"] = e
         return out
     out["warnings"] = dict(sink.seen)
-    if mode == "tsum":  # per batch: the driver adds them in stream order, as the streaming command does
+    if (
+        mode == "tsum"
+    ):  # per batch: the driver adds them in stream order, as the streaming command does
         out["tsum"] = np.asarray(per_batch, dtype=np.float64).reshape(-1, 4)
     else:
         out["state"] = acc
-        out["counts"] = {"read": counts.read, "evaluated": counts.evaluated,
-                         "missing_labels": counts.missing_labels, "rejected": counts.rejected,
-                         "by_reason": dict(counts.by_reason)}
+        out["counts"] = {
+            "read": counts.read,
+            "evaluated": counts.evaluated,
+            "missing_labels": counts.missing_labels,
+            "rejected": counts.rejected,
+            "by_reason": dict(counts.by_reason),
+        }
     return out
 
 
@@ -840,7 +1200,6 @@ def _merge_file_results(*rs: dict) -> dict:
         if "rows" in r:
             out["rows"] = out.get("rows", 0) + r["rows"]
         if "state" in r:
-
             acc = r["state"] if acc is None else acc.merge(r["state"])
             c = r["counts"]
             if counts is None:
@@ -872,8 +1231,13 @@ class FilesResult:
     warnings: dict
 
 
-def _plan(files: Sequence[str], schema: Any, args: argparse.Namespace, num_classes: int | None,
-          say: Callable[[str], None] | None):
+def _plan(
+    files: Sequence[str],
+    schema: Any,
+    args: argparse.Namespace,
+    num_classes: int | None,
+    say: Callable[[str], None] | None,
+):
     """Open every file (metadata only), check that they share one layout, decide the kind on the
     first batch as the command line does, and find each file's first global row.
 
@@ -896,25 +1260,39 @@ def _plan(files: Sequence[str], schema: Any, args: argparse.Namespace, num_class
         if layout is None:
             layout, first_path = lay, path
             if num_classes is not None and lay.num_classes not in (-1, num_classes):
-                stop, stop_error = k, _io.SchemaError(
-                    f"--classes says {num_classes} classes but the prediction columns of {path} hold "
-                    f"{lay.num_classes}")
+                stop, stop_error = (
+                    k,
+                    _io.SchemaError(
+                        f"--classes says {num_classes} classes but the prediction columns of {path} hold "
+                        f"{lay.num_classes}"
+                    ),
+                )
                 break
         elif lay.signature() != layout.signature():
             a, b = layout, lay
-            stop, stop_error = k, _io.SchemaError(
-                f"mixed schemas: {first_path} has target {list(a.target)}, prediction "
-                f"{list(a.pred)} ({a.num_classes} classes), weight {a.weight}; {path} has "
-                f"target {list(b.target)}, prediction {list(b.pred)} ({b.num_classes} classes), "
-                f"weight {b.weight}. Every file must have the same columns")
+            stop, stop_error = (
+                k,
+                _io.SchemaError(
+                    f"mixed schemas: {first_path} has target {list(a.target)}, prediction "
+                    f"{list(a.pred)} ({a.num_classes} classes), weight {a.weight}; {path} has "
+                    f"target {list(b.target)}, prediction {list(b.pred)} ({b.num_classes} classes), "
+                    f"weight {b.weight}. Every file must have the same columns"
+                ),
+            )
             break
         rows.append(table.num_rows)
     # the first batch decides the kind (and the number of classes), as in the streaming command
     kind = kind_reason = None
     for path in files[:stop]:
         try:
-            batch = next(iter(_io.read_batches([path], schema, batch_size=args.batch_size,
-                                               input_format=args.input_format)), None)
+            batch = next(
+                iter(
+                    _io.read_batches(
+                        [path], schema, batch_size=args.batch_size, input_format=args.input_format
+                    )
+                ),
+                None,
+            )
         except _io.InputError:
             break  # the task reading this file reports it in order
         if batch is None:
@@ -941,14 +1319,23 @@ def _bases(files, rows, stop, schema, args, progress) -> list[int]:
     unknown = [k for k in range(stop) if rows[k] is None]
     if unknown:
         spec = {"kind": "logits", "kind_reason": "", "num_classes": None}
-        ds = [dask.delayed(_file_task, pure=True)(args, schema, files[k], 0, spec, "count", 0.0) for k in unknown]
+        ds = [
+            dask.delayed(_file_task, pure=True)(args, schema, files[k], 0, spec, "count", 0.0)
+            for k in unknown
+        ]
         for k, r in zip(unknown, _compute(ds, progress), strict=True):
             rows[k] = r.get("rows", 0)  # an unreadable file: its task reports it in the real pass
     return np.concatenate([[0], np.cumsum(rows[:stop])]).astype(int).tolist()[:stop]
 
 
-def run_files(files: Sequence[str], schema: Any, args: argparse.Namespace, *, num_classes: int | None = None,
-              say: Callable[[str], None] | None = None) -> FilesResult:
+def run_files(
+    files: Sequence[str],
+    schema: Any,
+    args: argparse.Namespace,
+    *,
+    num_classes: int | None = None,
+    say: Callable[[str], None] | None = None,
+) -> FilesResult:
     """The command line's evaluation of ``files`` as Dask tasks (one per file), merged in a tree.
 
     ``args`` holds the command line's options (see :func:`evaluate_files`). Raises the
@@ -963,9 +1350,12 @@ def run_files(files: Sequence[str], schema: Any, args: argparse.Namespace, *, nu
 
     def run(mode: str, param: float = 0.0) -> dict:
         prefix = _key(f"crossentropy-file-{mode}")
-        ds = [dask.delayed(_file_task, pure=True)(args, schema, files[k], bases[k], spec, mode, param,
-                                                  dask_key_name=f"{prefix}-{k}")
-              for k in range(stop)]
+        ds = [
+            dask.delayed(_file_task, pure=True)(
+                args, schema, files[k], bases[k], spec, mode, param, dask_key_name=f"{prefix}-{k}"
+            )
+            for k in range(stop)
+        ]
         if not ds:
             return {"warnings": {}}
         return _compute(_tree(ds, _merge_file_results, f"crossentropy-files-{mode}"), progress)
@@ -977,10 +1367,18 @@ def run_files(files: Sequence[str], schema: Any, args: argparse.Namespace, *, nu
         raise stop_error
     from .cli import _accumulator, _Source
 
-    counts = res.get("counts") or {"read": 0, "evaluated": 0, "missing_labels": 0, "rejected": 0, "by_reason": {}}
+    counts = res.get("counts") or {
+        "read": 0,
+        "evaluated": 0,
+        "missing_labels": 0,
+        "rejected": 0,
+        "by_reason": {},
+    }
     if counts["read"] == 0:
         raise _io.DataError(f"no rows in {', '.join(files)}: nothing to evaluate")
-    src = _Source(files, False, schema, layout=layout, kind=spec["kind"], num_classes=spec["num_classes"])
+    src = _Source(
+        files, False, schema, layout=layout, kind=spec["kind"], num_classes=spec["num_classes"]
+    )
     acc = res["state"] if "state" in res else _accumulator(args, src, spec["kind"])
     report = acc.finalize()
     warn = dict(res["warnings"])
@@ -1011,17 +1409,33 @@ def run_files(files: Sequence[str], schema: Any, args: argparse.Namespace, *, nu
         for k, v in r2["warnings"].items():
             warn.setdefault(k, v)
         after = r2["state"].finalize()
-        temp = Temperature(T=T, nll_before=report.cross_entropy, nll_after=after.cross_entropy,
-                           ece_before=report.calibration.ece, ece_after=after.calibration.ece,
-                           iterations=iterations, converged=converged)
+        temp = Temperature(
+            T=T,
+            nll_before=report.cross_entropy,
+            nll_after=after.cross_entropy,
+            ece_before=report.calibration.ece,
+            ece_after=after.calibration.ece,
+            iterations=iterations,
+            converged=converged,
+        )
         report = dataclasses.replace(report, temperature=temp)
-    return FilesResult(report, after, layout, spec["kind"], spec["kind_reason"], spec["num_classes"], counts,
-                       warn)
+    return FilesResult(
+        report, after, layout, spec["kind"], spec["kind_reason"], spec["num_classes"], counts, warn
+    )
 
 
-def evaluate_files(paths_or_glob: Any, *, target: str | None = None, pred: str | None = None,
-                   weight: str | None = None, classes: Any = None, na_values: Sequence[str] = (),
-                   num_classes: int | None = None, progress: bool = False, **options: Any) -> Any:
+def evaluate_files(
+    paths_or_glob: Any,
+    *,
+    target: str | None = None,
+    pred: str | None = None,
+    weight: str | None = None,
+    classes: Any = None,
+    na_values: Sequence[str] = (),
+    num_classes: int | None = None,
+    progress: bool = False,
+    **options: Any,
+) -> Any:
     r"""The :class:`~crossentropy.Report` of many prediction files, one Dask task per file.
 
     Exactly what ``crossentropy evaluate FILES`` computes (same column resolution,
@@ -1055,8 +1469,13 @@ def evaluate_files(paths_or_glob: Any, *, target: str | None = None, pred: str |
     files = expand_paths(paths_or_glob)
     if not files:
         raise _io.FileError("no input files")
-    schema = _io.Schema(target=target, pred=pred, weight=weight,
-                        classes=None if classes is None else tuple(classes), na_values=tuple(na_values))
+    schema = _io.Schema(
+        target=target,
+        pred=pred,
+        weight=weight,
+        classes=None if classes is None else tuple(classes),
+        na_values=tuple(na_values),
+    )
     if classes is not None and num_classes is None:
         num_classes = len(tuple(classes))
     args = _namespace(progress=progress, **options)
@@ -1069,7 +1488,9 @@ def evaluate_files(paths_or_glob: Any, *, target: str | None = None, pred: str |
 
 
 # ============================================================================ clusters
-def client_for(scheduler: str | None = None, workers: int | None = None, *, quiet: bool = True) -> Any:
+def client_for(
+    scheduler: str | None = None, workers: int | None = None, *, quiet: bool = True
+) -> Any:
     """A ``distributed.Client``: to ``scheduler`` (an address such as ``tcp://host:8786``), or to a new
     ``LocalCluster`` of ``workers`` processes (default: one per CPU), one thread each (the fused
     CPU kernels too: ``NUMBA_NUM_THREADS=1``), no dashboard.
@@ -1091,11 +1512,19 @@ def client_for(scheduler: str | None = None, workers: int | None = None, *, quie
         raise ValueError(msg)
     environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
     environ["NUMBA_NUM_THREADS"] = 1  # one core per worker: the CPU kernels' threads stay within it
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}), warnings.catch_warnings():
+    with (
+        dask.config.set({"distributed.nanny.pre-spawn-environ": environ}),
+        warnings.catch_warnings(),
+    ):
         # the scheduler's HTTP endpoints (health, not the dashboard) move off a busy port: not our news
         warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                               silence_logs=logging.ERROR if quiet else logging.WARNING)
+        cluster = LocalCluster(
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR if quiet else logging.WARNING,
+        )
     return Client(cluster)
 
 
@@ -1117,8 +1546,13 @@ def close_client(client: Any, *, cluster: bool = True) -> None:
             lg.setLevel(lv)
 
 
-def evaluate_cli(args: argparse.Namespace, src: Any, counts: Any, sink: Any,
-                 say: Callable[[str], None] | None = None) -> tuple[Any, Any]:
+def evaluate_cli(
+    args: argparse.Namespace,
+    src: Any,
+    counts: Any,
+    sink: Any,
+    say: Callable[[str], None] | None = None,
+) -> tuple[Any, Any]:
     """The command line's ``--engine dask``: fills ``src``, ``counts`` and ``sink`` as the streaming
     path does and returns ``(report, after)``."""
     from . import cli
@@ -1126,7 +1560,9 @@ def evaluate_cli(args: argparse.Namespace, src: Any, counts: Any, sink: Any,
     scheduler = getattr(args, "scheduler", None)
     workers = getattr(args, "workers", None)
     if scheduler and workers:
-        raise cli.UsageError("--scheduler and --workers exclude each other (--workers starts a local cluster)")
+        raise cli.UsageError(
+            "--scheduler and --workers exclude each other (--workers starts a local cluster)"
+        )
     if workers is not None and workers < 1:
         raise cli.UsageError(f"--workers must be ≥ 1, got {workers}")
     if src.bundled:
@@ -1137,7 +1573,9 @@ def evaluate_cli(args: argparse.Namespace, src: Any, counts: Any, sink: Any,
     client = client_for(scheduler, workers)
     try:
         with client.as_current():
-            res = run_files(files, src.schema, args, num_classes=src.num_classes, say=say or cli._say)
+            res = run_files(
+                files, src.schema, args, num_classes=src.num_classes, say=say or cli._say
+            )
     finally:
         close_client(client, cluster=not scheduler)
     src.files = files

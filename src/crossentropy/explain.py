@@ -193,8 +193,9 @@ def _close(a: float, b: float, *, scale: float | None = None, rtol: float = RTOL
     return abs(a - b) <= rtol * s or a == b
 
 
-def _identity(name: str, lhs: float, rhs: float, *, scale: float | None = None,
-              rtol: float = RTOL) -> Identity:
+def _identity(
+    name: str, lhs: float, rhs: float, *, scale: float | None = None, rtol: float = RTOL
+) -> Identity:
     return Identity(name, float(lhs), float(rhs), _close(lhs, rhs, scale=scale, rtol=rtol))
 
 
@@ -275,25 +276,43 @@ def chain_steps(
     with np.errstate(under="ignore"):
         product = float(np.prod(q_obs)) if target.ndim == 1 and sample_weight is None else math.nan
     steps = [
-        Step("q(y_i|x_i)", "probability of what was observed, per example",
-             float(np.median(q_obs)) if q_obs.size else math.nan,
-             f"median over {q_obs.size} examples; min {_f(q_obs.min() if q_obs.size else math.nan)}"),
-        Step("likelihood", "Π_i q(y_i|x_i) = exp(log-likelihood)", lik,
-             f"= {_log10_text(ll)}" + ("" if lik > 0 or math.isinf(ll) else "  (underflows to 0.0 in float64)")),
+        Step(
+            "q(y_i|x_i)",
+            "probability of what was observed, per example",
+            float(np.median(q_obs)) if q_obs.size else math.nan,
+            f"median over {q_obs.size} examples; min {_f(q_obs.min() if q_obs.size else math.nan)}",
+        ),
+        Step(
+            "likelihood",
+            "Π_i q(y_i|x_i) = exp(log-likelihood)",
+            lik,
+            f"= {_log10_text(ll)}"
+            + ("" if lik > 0 or math.isinf(ll) else "  (underflows to 0.0 in float64)"),
+        ),
         Step("log-likelihood", "Σ_i log q(y_i|x_i)", ll),
         Step("NLL", "−Σ_i log q(y_i|x_i)", nll_),
         Step("cross-entropy", "NLL / Σ_i w_i", ce, f"Σ w_i = {_f(wsum)}"),
-        Step("perplexity", "exp(cross-entropy)", ppl, "as unsure as this many equally likely classes"),
+        Step(
+            "perplexity", "exp(cross-entropy)", ppl, "as unsure as this many equally likely classes"
+        ),
         Step("bits", "cross-entropy / ln 2", bits, "per example"),
-        Step("H(y)", "entropy of the targets, −Σ_c y_c log y_c", h,
-             "0 for hard labels" if target.ndim == 1 else "soft labels"),
+        Step(
+            "H(y)",
+            "entropy of the targets, −Σ_c y_c log y_c",
+            h,
+            "0 for hard labels" if target.ndim == 1 else "soft labels",
+        ),
         Step("KL(y ‖ q)", "Σ_c y_c log(y_c / q_c)", kl),
     ]
     ids = [
         _identity("likelihood = exp(log-likelihood)", lik, math.exp(ll)),
         _identity("NLL = −log-likelihood", nll_, -ll),
-        _identity("log-likelihood = Σ_i s_i log q(y_i|x_i)", ll, float(np.sum(s * lp)),
-                  scale=float(np.sum(np.abs(s * lp)))),
+        _identity(
+            "log-likelihood = Σ_i s_i log q(y_i|x_i)",
+            ll,
+            float(np.sum(s * lp)),
+            scale=float(np.sum(np.abs(s * lp))),
+        ),
         _identity("cross-entropy = NLL / Σ w_i", ce, nll_ / wsum if wsum else math.nan),
         _identity("perplexity = exp(cross-entropy)", ppl, math.exp(ce) if ce < 709 else math.inf),
         _identity("bits = cross-entropy / ln 2", bits, ce / math.log(2)),
@@ -303,8 +322,11 @@ def chain_steps(
     if not math.isnan(product) and product > np.finfo(np.float64).tiny:
         # n roundings in the product and |log-likelihood| ulps in exp: a looser, derived tolerance
         tol = 4 * np.finfo(np.float64).eps * (q_obs.size + abs(ll) + 1)
-        ids.append(_identity("likelihood = float64 product Π_i q(y_i|x_i)", lik, product,
-                             rtol=max(RTOL, tol)))
+        ids.append(
+            _identity(
+                "likelihood = float64 product Π_i q(y_i|x_i)", lik, product, rtol=max(RTOL, tol)
+            )
+        )
     return tuple(steps), tuple(ids)
 
 
@@ -324,8 +346,9 @@ def check_identities(identities: Sequence[Identity]) -> None:
 
 
 # ----------------------------------------------------------------------------- models
-def class_distances(X_ref: np.ndarray, y_ref: np.ndarray, X: np.ndarray, *, num_classes: int,
-                    scale: float = 16.0) -> np.ndarray:
+def class_distances(
+    X_ref: np.ndarray, y_ref: np.ndarray, X: np.ndarray, *, num_classes: int, scale: float = 16.0
+) -> np.ndarray:
     r"""``D_ic = min_{j: y_j = c} ‖x_i − x_j‖²``: squared distance to the nearest reference of each class.
 
     Computed exactly on the integer pixel values ``x · scale`` (the digits' pixels
@@ -383,9 +406,15 @@ class _one_blas_thread:
         return False
 
 
-def fit_softmax_regression(X: np.ndarray, y: np.ndarray, *, steps: int = TRAIN_STEPS,
-                           lr: float = TRAIN_LR, record: Sequence[int] = TRAIN_SHOWN,
-                           num_classes: int | None = None) -> dict[str, np.ndarray]:
+def fit_softmax_regression(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    steps: int = TRAIN_STEPS,
+    lr: float = TRAIN_LR,
+    record: Sequence[int] = TRAIN_SHOWN,
+    num_classes: int | None = None,
+) -> dict[str, np.ndarray]:
     r"""Gradient descent on the mean cross-entropy of ``logits = X W + b`` from ``W = 0``.
 
     The gradient is the library's closed form ``∂CE/∂logits = (softmax − onehot) / N``
@@ -433,8 +462,9 @@ def _descend(X, y, W, b, steps, lr, rec, out):
 
 # ----------------------------------------------------------------------------- sections
 def _section1(data: Data) -> Section:
-    lp = np.asarray(log_prob(data.pred, data.target, kind=data.kind,
-                             ignore_index=data.ignore_index, impl=_IMPL))
+    lp = np.asarray(
+        log_prob(data.pred, data.target, kind=data.kind, ignore_index=data.ignore_index, impl=_IMPL)
+    )
     keep = _observed_mask(data)
     sw = np.ones(lp.shape) if data.sample_weight is None else data.sample_weight
     lq = (sw * lp)[keep]  # log of each example's factor q_i^{s_i}
@@ -458,14 +488,27 @@ def _section1(data: Data) -> Section:
         + (f"  (0.0 from example {own_zero} on)" if own_zero else "")
         + f";  log-likelihood: {_f(ll)} (= {_log10_text(ll)})",
         f"An untrained model (q = 1/{C} for every class) on the same {n} examples: product "
-        + (f"0.0 from example {zero_at} on" if zero_at else _f(float(uni_running[-1]) if n else 1.0))
+        + (
+            f"0.0 from example {zero_at} on"
+            if zero_at
+            else _f(float(uni_running[-1]) if n else 1.0)
+        )
         + f";  log-likelihood {_f(uni_ll)} (= {_log10_text(uni_ll)}), no underflow.",
         "Each factor is ≤ 1, so the product shrinks geometrically; the sum of logs does not.",
     ]
-    values = {"n": n, "product": prod, "log_likelihood": ll, "uniform_log_likelihood": uni_ll,
-              "uniform_zero_at": float(zero_at) if zero_at else math.nan}
-    return Section(1, "The likelihood is a product over i.i.d. examples, and it underflows",
-                   tuple(lines), values)
+    values = {
+        "n": n,
+        "product": prod,
+        "log_likelihood": ll,
+        "uniform_log_likelihood": uni_ll,
+        "uniform_zero_at": float(zero_at) if zero_at else math.nan,
+    }
+    return Section(
+        1,
+        "The likelihood is a product over i.i.d. examples, and it underflows",
+        tuple(lines),
+        values,
+    )
 
 
 def _spread_unobserved(q: np.ndarray, observed: np.ndarray) -> np.ndarray:
@@ -483,7 +526,7 @@ def _spread_unobserved(q: np.ndarray, observed: np.ndarray) -> np.ndarray:
 def _onehot_mask(data: Data) -> np.ndarray:
     C = data.pred.shape[1]
     if data.hard:
-        return (np.arange(C)[None, :] == data.target[:, None])
+        return np.arange(C)[None, :] == data.target[:, None]
     return data.target > 0
 
 
@@ -506,11 +549,22 @@ def _section2(data: Data) -> Section:
         f"  while the mean entropy of the predictions changes: {_f(h1)} → {_f(h2)}",
     ]
     if moved == 0:
-        lines.append("  (here every class has some target mass: no switch is fully off; soft labels, "
-                     "section 6)")
-    return Section(2, "The exponents are switches", tuple(lines),
-                   {"ce_before": ce1, "ce_after": ce2, "moved": moved,
-                    "entropy_before": h1, "entropy_after": h2})
+        lines.append(
+            "  (here every class has some target mass: no switch is fully off; soft labels, "
+            "section 6)"
+        )
+    return Section(
+        2,
+        "The exponents are switches",
+        tuple(lines),
+        {
+            "ce_before": ce1,
+            "ce_after": ce2,
+            "moved": moved,
+            "entropy_before": h1,
+            "entropy_after": h2,
+        },
+    )
 
 
 def _section3(data: Data) -> tuple[Section, dict]:
@@ -544,9 +598,12 @@ def _section3(data: Data) -> tuple[Section, dict]:
         curves["sharpness"] = np.asarray(SHARPNESS)
         curves["sharpness_train"] = np.asarray(tr)
         curves["sharpness_heldout"] = np.asarray(te)
-        values = {"train_likelihood_max_s": lik_train, "best_sharpness": best,
-                  **{f"train_s{s:g}": a for s, a in zip(SHARPNESS, tr, strict=True)},
-                  **{f"heldout_s{s:g}": b for s, b in zip(SHARPNESS, te, strict=True)}}
+        values = {
+            "train_likelihood_max_s": lik_train,
+            "best_sharpness": best,
+            **{f"train_s{s:g}": a for s, a in zip(SHARPNESS, tr, strict=True)},
+            **{f"heldout_s{s:g}": b for s, b in zip(SHARPNESS, te, strict=True)},
+        }
     else:
         lq = np.asarray(to_log_probs(data.pred, kind=data.kind))
         o = _opts(data.sample_weight, data.ignore_index)
@@ -564,16 +621,22 @@ def _section3(data: Data) -> tuple[Section, dict]:
         curves["sharpness"] = np.asarray(TEMPERATURES)
         curves["sharpness_heldout"] = np.asarray(ce_t)
         values = {f"ce_s{t:g}": c for t, c in zip(TEMPERATURES, ce_t, strict=True)}
-    return Section(3, "Maximal likelihood: all mass on the observed labels — over-confident",
-                   tuple(lines), values), curves
+    return Section(
+        3,
+        "Maximal likelihood: all mass on the observed labels — over-confident",
+        tuple(lines),
+        values,
+    ), curves
 
 
 def _section4(data: Data) -> Section:
     C = data.pred.shape[1]
     lq = np.asarray(to_log_probs(data.pred, kind=data.kind))
     if not data.hard or C < 2:
-        lines = ["Categorical likelihood: Π_i Π_c q_ic^{y_ic}; with soft targets the exponents are",
-                 "fractions (section 6). The binary comparison needs hard labels."]
+        lines = [
+            "Categorical likelihood: Π_i Π_c q_ic^{y_ic}; with soft targets the exponents are",
+            "fractions (section 6). The binary comparison needs hard labels.",
+        ]
         return Section(4, "Many classes: the categorical likelihood", tuple(lines), {})
     keep = _observed_mask(data)
     counts = np.bincount(data.target[keep], minlength=C)
@@ -593,9 +656,19 @@ def _section4(data: Data) -> Section:
         f"{_f(ce_bin, 12)};",
         f"the notes' formula −mean[y log p + (1−y) log(1−p)]: {_f(seed, 12)}.",
     ]
-    return Section(4, "Many classes: the categorical likelihood, binary as C = 2", tuple(lines),
-                   {"categorical": ce_cat, "binary": ce_bin, "seed_formula": seed,
-                    "class_a": a, "class_b": b, "n": int(rows.sum())})
+    return Section(
+        4,
+        "Many classes: the categorical likelihood, binary as C = 2",
+        tuple(lines),
+        {
+            "categorical": ce_cat,
+            "binary": ce_bin,
+            "seed_formula": seed,
+            "class_a": a,
+            "class_b": b,
+            "n": int(rows.sum()),
+        },
+    )
 
 
 def _section5(data: Data) -> Section:
@@ -606,10 +679,26 @@ def _section5(data: Data) -> Section:
     perm = rng.permutation(q.shape[0])
     ll = float(log_likelihood(data.pred, data.target, kind=data.kind, impl=_IMPL, **o))
     sw = None if data.sample_weight is None else data.sample_weight[perm]
-    ll_pairs = float(log_likelihood(data.pred[perm], data.target[perm], kind=data.kind, impl=_IMPL,
-                                    sample_weight=sw, ignore_index=data.ignore_index))
-    ll_broken = float(log_likelihood(data.pred, data.target[perm], kind=data.kind, impl=_IMPL,
-                                     sample_weight=sw, ignore_index=data.ignore_index))
+    ll_pairs = float(
+        log_likelihood(
+            data.pred[perm],
+            data.target[perm],
+            kind=data.kind,
+            impl=_IMPL,
+            sample_weight=sw,
+            ignore_index=data.ignore_index,
+        )
+    )
+    ll_broken = float(
+        log_likelihood(
+            data.pred,
+            data.target[perm],
+            kind=data.kind,
+            impl=_IMPL,
+            sample_weight=sw,
+            ignore_index=data.ignore_index,
+        )
+    )
     keep = _observed_mask(data)
     if data.hard:
         freq = np.bincount(data.target[keep], minlength=q.shape[1]) / max(int(keep.sum()), 1)
@@ -626,9 +715,17 @@ def _section5(data: Data) -> Section:
         f"Averaged over x, q matches the label frequencies: max |mean_x q(c|x) − freq(c)| = "
         f"{_f(float(np.abs(mean_q - freq).max()), 3)}.",
     ]
-    return Section(5, "What the distribution is: q(y | x), with x given", tuple(lines),
-                   {"log_likelihood": ll, "shuffled_pairs": ll_pairs, "broken_pairs": ll_broken,
-                    "rowsum_err": rowsum_err})
+    return Section(
+        5,
+        "What the distribution is: q(y | x), with x given",
+        tuple(lines),
+        {
+            "log_likelihood": ll,
+            "shuffled_pairs": ll_pairs,
+            "broken_pairs": ll_broken,
+            "rowsum_err": rowsum_err,
+        },
+    )
 
 
 def _section6(data: Data) -> Section:
@@ -636,8 +733,10 @@ def _section6(data: Data) -> Section:
     lq = np.asarray(to_log_probs(data.pred, kind=data.kind))
     keep = _observed_mask(data)
     eps = 0.1
-    lines = ["A soft label y_i is a distribution: the exponents y_ic are fractions and",
-             "CE(y, q) = −Σ_c y_c log q_c = H(y) + KL(y ‖ q) ≥ H(y), equality only at q = y."]
+    lines = [
+        "A soft label y_i is a distribution: the exponents y_ic are fractions and",
+        "CE(y, q) = −Σ_c y_c log q_c = H(y) + KL(y ‖ q) ≥ H(y), equality only at q = y.",
+    ]
     values: dict[str, float] = {}
     if data.hard:
         y = np.eye(C)[data.target[keep]]
@@ -650,8 +749,9 @@ def _section6(data: Data) -> Section:
             f"label_smoothing=0.1, {_f(ss, 12)} with the soft target; H(y') = {_f(float(d.entropy))}, "
             f"KL = {_f(float(d.kl))}.",
         ]
-        values.update(smoothing=ls, soft_target=ss, smoothed_entropy=float(d.entropy),
-                      smoothed_kl=float(d.kl))
+        values.update(
+            smoothing=ls, soft_target=ss, smoothed_entropy=float(d.entropy), smoothed_kl=float(d.kl)
+        )
         teacher_lq = lq[keep] / 2.0  # temperature 2
         teacher = np.exp(np.asarray(to_log_probs(teacher_lq, kind="logits")))
         name = "teacher = these predictions at temperature T = 2"
@@ -664,16 +764,29 @@ def _section6(data: Data) -> Section:
     for m in (2.0, 1.0, 0.5):
         dd = decompose(teacher_lq * m, teacher)
         rows.append((m, float(dd.cross_entropy), float(dd.entropy), float(dd.kl)))
-    lines += [f"Distillation ({name}): targets are the teacher's probabilities.",
-              "  student                              CE        H(y)   KL(y ‖ q)"]
+    lines += [
+        f"Distillation ({name}): targets are the teacher's probabilities.",
+        "  student                              CE        H(y)   KL(y ‖ q)",
+    ]
     for m, c, h, k in rows:
-        who = "q = y (the teacher)" if m == 1.0 else (
-            f"sharper (teacher logits ×{_f(m, 2)})" if m > 1 else f"flatter (teacher logits ×{_f(m, 2)})")
+        who = (
+            "q = y (the teacher)"
+            if m == 1.0
+            else (
+                f"sharper (teacher logits ×{_f(m, 2)})"
+                if m > 1
+                else f"flatter (teacher logits ×{_f(m, 2)})"
+            )
+        )
         lines.append(f"  {who:<30} {_fixed(c)}  {_fixed(h)}  {_fixed(k)}")
     lines.append("The minimum is at q = y (KL = 0, CE = H(y)), not at a one-hot q.")
-    values.update(student_ce_at_teacher=rows[1][1], teacher_entropy=rows[1][2],
-                  student_kl_at_teacher=rows[1][3], student_ce_sharper=rows[0][1],
-                  student_ce_flatter=rows[2][1])
+    values.update(
+        student_ce_at_teacher=rows[1][1],
+        teacher_entropy=rows[1][2],
+        student_kl_at_teacher=rows[1][3],
+        student_ce_sharper=rows[0][1],
+        student_ce_flatter=rows[2][1],
+    )
     return Section(6, "Soft labels: CE = H(y) + KL(y ‖ q), minimal at q = y", tuple(lines), values)
 
 
@@ -684,26 +797,57 @@ def _section7(data: Data) -> Section:
     hide[np.flatnonzero(keep)[::10]] = True
     sw = np.ones(n) if data.sample_weight is None else data.sample_weight
     kw = {"kind": data.kind, "impl": _IMPL}
-    terms = np.asarray(nll(data.pred, data.target, reduction="none", sample_weight=data.sample_weight,
-                           ignore_index=data.ignore_index, **kw))
+    terms = np.asarray(
+        nll(
+            data.pred,
+            data.target,
+            reduction="none",
+            sample_weight=data.sample_weight,
+            ignore_index=data.ignore_index,
+            **kw,
+        )
+    )
     soft_w = np.where(hide, 0.5 * sw, sw)
-    weighted = float(cross_entropy(data.pred, data.target, sample_weight=soft_w,
-                                   ignore_index=data.ignore_index, **kw))
-    zero_w = float(cross_entropy(data.pred, data.target, sample_weight=np.where(hide, 0.0, sw),
-                                 ignore_index=data.ignore_index, **kw))
+    weighted = float(
+        cross_entropy(
+            data.pred, data.target, sample_weight=soft_w, ignore_index=data.ignore_index, **kw
+        )
+    )
+    zero_w = float(
+        cross_entropy(
+            data.pred,
+            data.target,
+            sample_weight=np.where(hide, 0.0, sw),
+            ignore_index=data.ignore_index,
+            **kw,
+        )
+    )
     sel = keep & ~hide
-    dropped = float(cross_entropy(data.pred[sel], data.target[sel],
-                                  sample_weight=None if data.sample_weight is None else sw[sel],
-                                  ignore_index=data.ignore_index, **kw))
+    dropped = float(
+        cross_entropy(
+            data.pred[sel],
+            data.target[sel],
+            sample_weight=None if data.sample_weight is None else sw[sel],
+            ignore_index=data.ignore_index,
+            **kw,
+        )
+    )
     wrong = float(np.where(hide, 0.0, terms).sum() / keep.sum())
     lines = [f"Hide every tenth counted example ({int(hide.sum())} of {int(keep.sum())}):"]
-    values = {"sample_weight_zero": zero_w, "dropped": dropped, "zeroed_over_n": wrong,
-              "half_weight": weighted}
+    values = {
+        "sample_weight_zero": zero_w,
+        "dropped": dropped,
+        "zeroed_over_n": wrong,
+        "half_weight": weighted,
+    }
     if data.hard:
         t = data.target.copy()
         t[hide] = data.ignore_index
-        ign = float(cross_entropy(data.pred, t, sample_weight=data.sample_weight,
-                                  ignore_index=data.ignore_index, **kw))
+        ign = float(
+            cross_entropy(
+                data.pred, t, sample_weight=data.sample_weight, ignore_index=data.ignore_index, **kw
+            )
+        )
         lines.append(f"  hard mask, ignore_index:       {ign:.12f}")
         values["ignore_index"] = ign
     else:
@@ -723,28 +867,42 @@ def _section7(data: Data) -> Section:
 
 def _section8(data: Data) -> tuple[Section, dict]:
     if data.X_train is None:
-        lines = ["Training needs the inputs x; a prediction file holds only q. Run",
-                 "`crossentropy explain` without a file to see a softmax regression trained on the",
-                 "bundled digits with the library's gradient."]
-        return Section(8, "Training minimises cross-entropy = maximises likelihood", tuple(lines)), {}
+        lines = [
+            "Training needs the inputs x; a prediction file holds only q. Run",
+            "`crossentropy explain` without a file to see a softmax regression trained on the",
+            "bundled digits with the library's gradient.",
+        ]
+        return Section(
+            8, "Training minimises cross-entropy = maximises likelihood", tuple(lines)
+        ), {}
     h = fit_softmax_regression(data.X_train, data.y_train, num_classes=data.pred.shape[1])
     lines = [
         "Softmax regression on the training digits, gradient descent from W = 0 with the",
         f"library's closed-form gradient softmax − onehot (learning rate {_f(TRAIN_LR)}):",
         "  step        NLL    log10 likelihood   CE/example   mean H(q)",
     ]
-    for s, n_, l10, c, hq in zip(h["step"], h["nll"], h["log10_likelihood"], h["cross_entropy"],
-                                 h["entropy_q"], strict=True):
+    for s, n_, l10, c, hq in zip(
+        h["step"], h["nll"], h["log10_likelihood"], h["cross_entropy"], h["entropy_q"], strict=True
+    ):
         lines.append(f"  {int(s):>4} {n_:10.4f} {l10:16.4f}   {_fixed(c)}  {_fixed(hq)}")
     falls = bool(np.all(np.diff(h["nll"]) < 0))
-    lines.append(f"NLL falls at every recorded step ({falls}); the likelihood rises by the same amount "
-                 "in log10 / ln 10.")
-    curves = {"train_step": h["step"], "train_nll": h["nll"],
-              "train_log10_likelihood": h["log10_likelihood"], "train_entropy_q": h["entropy_q"],
-              "train_ce": h["cross_entropy"]}
-    return Section(8, "Training minimises cross-entropy = maximises likelihood", tuple(lines),
-                   {"nll_start": float(h["nll"][0]), "nll_end": float(h["nll"][-1]),
-                    "monotone": float(falls)}), curves
+    lines.append(
+        f"NLL falls at every recorded step ({falls}); the likelihood rises by the same amount "
+        "in log10 / ln 10."
+    )
+    curves = {
+        "train_step": h["step"],
+        "train_nll": h["nll"],
+        "train_log10_likelihood": h["log10_likelihood"],
+        "train_entropy_q": h["entropy_q"],
+        "train_ce": h["cross_entropy"],
+    }
+    return Section(
+        8,
+        "Training minimises cross-entropy = maximises likelihood",
+        tuple(lines),
+        {"nll_start": float(h["nll"][0]), "nll_end": float(h["nll"][-1]), "monotone": float(falls)},
+    ), curves
 
 
 def _section9(data: Data, curves: Mapping[str, np.ndarray]) -> Section:
@@ -753,8 +911,15 @@ def _section9(data: Data, curves: Mapping[str, np.ndarray]) -> Section:
     keep = _observed_mask(data)
     ce = float(cross_entropy(lq, data.target, impl=_IMPL, **o))
     hq = float(entropy(lq[keep], kind="log_probs", reduction="mean"))
-    hy = 0.0 if data.hard else float(entropy(
-        data.target[keep] / data.target[keep].sum(axis=1, keepdims=True), reduction="mean"))
+    hy = (
+        0.0
+        if data.hard
+        else float(
+            entropy(
+                data.target[keep] / data.target[keep].sum(axis=1, keepdims=True), reduction="mean"
+            )
+        )
+    )
     s = 8.0
     ce_s = float(cross_entropy(lq * s, data.target, impl=_IMPL, **o))
     hq_s = float(entropy(lq[keep] * s, kind="logits", reduction="mean"))
@@ -771,13 +936,24 @@ def _section9(data: Data, curves: Mapping[str, np.ndarray]) -> Section:
         "one class whatever the label.",
     ]
     if "train_ce" in curves:
-        lines.append(f"During training (section 8) CE went {_f(curves['train_ce'][0])} → "
-                     f"{_f(curves['train_ce'][-1])} and H(q) {_f(curves['train_entropy_q'][0])} → "
-                     f"{_f(curves['train_entropy_q'][-1])}: H(q) stays above CE's")
+        lines.append(
+            f"During training (section 8) CE went {_f(curves['train_ce'][0])} → "
+            f"{_f(curves['train_ce'][-1])} and H(q) {_f(curves['train_entropy_q'][0])} → "
+            f"{_f(curves['train_entropy_q'][-1])}: H(q) stays above CE's"
+        )
         lines.append("floor H(y) = 0 and falls only as a side effect of fitting the labels.")
-    return Section(9, "The misconception: training minimises CE, not the entropy of q", tuple(lines),
-                   {"cross_entropy": ce, "entropy_q": hq, "entropy_y": hy,
-                    "sharpened_ce": ce_s, "sharpened_entropy_q": hq_s})
+    return Section(
+        9,
+        "The misconception: training minimises CE, not the entropy of q",
+        tuple(lines),
+        {
+            "cross_entropy": ce,
+            "entropy_q": hq,
+            "entropy_y": hy,
+            "sharpened_ce": ce_s,
+            "sharpened_entropy_q": hq_s,
+        },
+    )
 
 
 def sections(data: Data) -> tuple[tuple[Section, ...], dict]:
@@ -787,32 +963,62 @@ def sections(data: Data) -> tuple[tuple[Section, ...], dict]:
     s8, c8 = _section8(data)
     curves.update(c3)
     curves.update(c8)
-    out = (_section1(data), _section2(data), s3, _section4(data), _section5(data),
-           _section6(data), _section7(data), s8, _section9(data, curves))
+    out = (
+        _section1(data),
+        _section2(data),
+        s3,
+        _section4(data),
+        _section5(data),
+        _section6(data),
+        _section7(data),
+        s8,
+        _section9(data, curves),
+    )
     return out, curves
 
 
 def walkthrough(data: Data) -> Walkthrough:
     """Steps, identities and the nine answers on ``data``; identities are checked (may raise)."""
-    steps, ids = chain_steps(data.pred, data.target, kind=data.kind,
-                             sample_weight=data.sample_weight, ignore_index=data.ignore_index)
+    steps, ids = chain_steps(
+        data.pred,
+        data.target,
+        kind=data.kind,
+        sample_weight=data.sample_weight,
+        ignore_index=data.ignore_index,
+    )
     check_identities(ids)
     secs, curves = sections(data)
-    lp = np.asarray(log_prob(data.pred, data.target, kind=data.kind,
-                             ignore_index=data.ignore_index, impl=_IMPL))
+    lp = np.asarray(
+        log_prob(data.pred, data.target, kind=data.kind, ignore_index=data.ignore_index, impl=_IMPL)
+    )
     curves = dict(curves)
     curves["log_q_observed"] = lp[_observed_mask(data)]
-    return Walkthrough(data.source, int(data.pred.shape[0]), int(data.pred.shape[1]), data.kind,
-                       steps, ids, secs, curves)
+    return Walkthrough(
+        data.source,
+        int(data.pred.shape[0]),
+        int(data.pred.shape[1]),
+        data.kind,
+        steps,
+        ids,
+        secs,
+        curves,
+    )
 
 
 # ----------------------------------------------------------------------------- output
 def render(w: Walkthrough) -> str:
     """The walk-through as text (what ``crossentropy explain`` prints)."""
-    out = [w.source, "", f"{w.n} examples, {w.num_classes} classes, prediction kind: {w.kind}", "",
-           "The chain: likelihood → log-likelihood → negative log-likelihood → cross-entropy"]
+    out = [
+        w.source,
+        "",
+        f"{w.n} examples, {w.num_classes} classes, prediction kind: {w.kind}",
+        "",
+        "The chain: likelihood → log-likelihood → negative log-likelihood → cross-entropy",
+    ]
     for s in w.steps:
-        out.append(f"  {s.name:<15} {_f(s.value):>14}   {s.formula}" + (f"  [{s.note}]" if s.note else ""))
+        out.append(
+            f"  {s.name:<15} {_f(s.value):>14}   {s.formula}" + (f"  [{s.note}]" if s.note else "")
+        )
     out += ["", "Identities, checked on these numbers (relative tolerance 1e-12):"]
     for i in w.identities:
         out.append(f"  {'ok' if i.holds else 'FAILED'}  {i.name}")
@@ -841,10 +1047,18 @@ def plot(w: Walkthrough, directory: str) -> list[str]:
     ax.plot(i, np.cumsum(lp) / math.log(10), label="log10 of the running product (sum of logs)")
     with np.errstate(under="ignore", divide="ignore"):
         prod = np.log10(np.cumprod(np.exp(lp)))
-    ax.plot(i, np.where(np.isfinite(prod), prod, np.nan), "--",
-            label="log10 of the float64 running product")
+    ax.plot(
+        i,
+        np.where(np.isfinite(prod), prod, np.nan),
+        "--",
+        label="log10 of the float64 running product",
+    )
     ax.axhline(math.log10(np.finfo(np.float64).smallest_subnormal), color="grey", lw=0.8)
-    ax.set(xlabel="examples multiplied", ylabel="log10 likelihood", title="1. The likelihood is a product")
+    ax.set(
+        xlabel="examples multiplied",
+        ylabel="log10 likelihood",
+        title="1. The likelihood is a product",
+    )
     ax.legend(fontsize=8)
     paths.append(_save(fig, directory, "1_likelihood_product.png"))
     if "sharpness" in c:
@@ -852,8 +1066,12 @@ def plot(w: Walkthrough, directory: str) -> list[str]:
         if "sharpness_train" in c:
             ax.plot(c["sharpness"], c["sharpness_train"], "o-", label="training")
         ax.plot(c["sharpness"], c["sharpness_heldout"], "o-", label="held-out")
-        ax.set(xscale="log", xlabel="sharpness s", ylabel="NLL per example",
-               title="3. Maximal likelihood is over-confident")
+        ax.set(
+            xscale="log",
+            xlabel="sharpness s",
+            ylabel="NLL per example",
+            title="3. Maximal likelihood is over-confident",
+        )
         ax.legend()
         paths.append(_save(fig, directory, "3_sharpening.png"))
     if "train_step" in c:
@@ -865,7 +1083,9 @@ def plot(w: Walkthrough, directory: str) -> list[str]:
         paths.append(_save(fig, directory, "8_training.png"))
         fig, ax = plt.subplots(figsize=(6, 4))
         ax.plot(c["train_step"], c["train_ce"], "o-", label="cross-entropy (minimised)")
-        ax.plot(c["train_step"], c["train_entropy_q"], "o-", label="entropy of the predictions H(q)")
+        ax.plot(
+            c["train_step"], c["train_entropy_q"], "o-", label="entropy of the predictions H(q)"
+        )
         ax.axhline(0.0, color="grey", lw=0.8, label="entropy of the targets H(y)")
         ax.set(xlabel="step", ylabel="nats per example", title="9. What training minimises")
         ax.legend()
@@ -896,14 +1116,29 @@ def bundled_data() -> Data:
     from .examples import load_example
 
     ex = load_example()
-    return Data(pred=ex.logits, target=ex.target, kind="logits", source=BUNDLED_FIRST_LINE,
-                bundled=True, X_train=ex.X_train, y_train=ex.y_train, X_test=ex.X_test,
-                y_test=ex.y_test)
+    return Data(
+        pred=ex.logits,
+        target=ex.target,
+        kind="logits",
+        source=BUNDLED_FIRST_LINE,
+        bundled=True,
+        X_train=ex.X_train,
+        y_train=ex.y_train,
+        X_test=ex.X_test,
+        y_test=ex.y_test,
+    )
 
 
-def read_data(path: str, *, target: str | None = None, pred: str | None = None,
-              weight: str | None = None, kind: str = "auto", ignore_index: int = -100,
-              input_format: str = "auto") -> Data:
+def read_data(
+    path: str,
+    *,
+    target: str | None = None,
+    pred: str | None = None,
+    weight: str | None = None,
+    kind: str = "auto",
+    ignore_index: int = -100,
+    input_format: str = "auto",
+) -> Data:
     """Read a whole prediction file (the formats of ``crossentropy evaluate``) into :class:`Data`.
 
     Raises the reader's :class:`crossentropy.io.InputError` subclasses (exit status in
@@ -914,8 +1149,10 @@ def read_data(path: str, *, target: str | None = None, pred: str | None = None,
     for b in _io.read_batches([path], schema, input_format=input_format):
         if b.bad_labels is not None and b.bad_labels.any():
             rows = np.flatnonzero(b.bad_labels)
-            raise _io.DataError(f"{path}: label is not a class index at {_io.format_rows(rows, b.offset)} "
-                                f"(found {', '.join(repr(x) for x in b.bad_label_values)})")
+            raise _io.DataError(
+                f"{path}: label is not a class index at {_io.format_rows(rows, b.offset)} "
+                f"(found {', '.join(repr(x) for x in b.bad_label_values)})"
+            )
         if b.missing is not None and b.missing.any():
             rows = np.flatnonzero(b.missing)
             raise _io.DataError(f"{path}: label is missing at {_io.format_rows(rows, b.offset)}")
@@ -929,43 +1166,72 @@ def read_data(path: str, *, target: str | None = None, pred: str | None = None,
     T = np.concatenate(targets)
     W = np.concatenate(weights) if weights else None
     if not np.isfinite(P).all() and kind != "probs":
-        bad = np.flatnonzero(~np.isfinite(P).all(axis=1) & ~(np.isneginf(P) | np.isfinite(P)).all(axis=1))
+        bad = np.flatnonzero(
+            ~np.isfinite(P).all(axis=1) & ~(np.isneginf(P) | np.isfinite(P)).all(axis=1)
+        )
         if bad.size:
             raise _io.DataError(f"{path}: non-finite prediction at {_io.format_rows(bad)}")
     if kind == "auto":
         try:
             kind, reason = infer_kind(P)
         except ValueError as e:
-            raise _io.DataError(f"{path}: --kind auto could not decide: {e}. Pass --kind "
-                                "logits|probs|log_probs") from None
+            raise _io.DataError(
+                f"{path}: --kind auto could not decide: {e}. Pass --kind logits|probs|log_probs"
+            ) from None
         print(f"kind: {kind} ({reason}); pass --kind to set it", file=sys.stderr)
     if T.ndim == 1:
         C = P.shape[1]
         out = ((T < 0) | (T >= C)) & (T != ignore_index)
         if out.any():
-            raise _io.DataError(f"{path}: label out of range [0, {C}) at "
-                                f"{_io.format_rows(np.flatnonzero(out))} (--ignore-index is {ignore_index})")
-    first = (f"Explaining {path}: {P.shape[0]} examples, {P.shape[1]} classes "
-             f"(run `crossentropy explain` without a file for the bundled example).")
-    return Data(pred=P, target=T, kind=kind, source=first, sample_weight=W, ignore_index=ignore_index)
+            raise _io.DataError(
+                f"{path}: label out of range [0, {C}) at "
+                f"{_io.format_rows(np.flatnonzero(out))} (--ignore-index is {ignore_index})"
+            )
+    first = (
+        f"Explaining {path}: {P.shape[0]} examples, {P.shape[1]} classes "
+        f"(run `crossentropy explain` without a file for the bundled example)."
+    )
+    return Data(
+        pred=P, target=T, kind=kind, source=first, sample_weight=W, ignore_index=ignore_index
+    )
 
 
 # ----------------------------------------------------------------------------- command line
 def add_arguments(p) -> None:
     """The ``explain`` subcommand's options (registered by :mod:`crossentropy.cli`)."""
-    p.add_argument("file", nargs="?", metavar="FILE",
-                   help="prediction file (CSV, Parquet, Arrow IPC, NPZ, NPY). None: the bundled "
-                        "digits example")
+    p.add_argument(
+        "file",
+        nargs="?",
+        metavar="FILE",
+        help="prediction file (CSV, Parquet, Arrow IPC, NPZ, NPY). None: the bundled "
+        "digits example",
+    )
     p.add_argument("--target", metavar="COL", help="label column (default: target/label/y)")
-    p.add_argument("--pred", metavar="COLS|GLOB", help="prediction columns (default: logits/probs/… "
-                   "if present, else every other column)")
+    p.add_argument(
+        "--pred",
+        metavar="COLS|GLOB",
+        help="prediction columns (default: logits/probs/… if present, else every other column)",
+    )
     p.add_argument("--weight-col", metavar="COL", help="sample-weight column")
-    p.add_argument("--kind", choices=["auto", "logits", "probs", "log_probs"], default="auto",
-                   help="what the prediction holds (default auto)")
-    p.add_argument("--ignore-index", type=int, default=-100, metavar="I",
-                   help="label value that marks an ignored row (default -100)")
-    p.add_argument("--input-format", choices=["auto", *_io.FORMATS], default="auto",
-                   help="file format (default: from the extension)")
+    p.add_argument(
+        "--kind",
+        choices=["auto", "logits", "probs", "log_probs"],
+        default="auto",
+        help="what the prediction holds (default auto)",
+    )
+    p.add_argument(
+        "--ignore-index",
+        type=int,
+        default=-100,
+        metavar="I",
+        help="label value that marks an ignored row (default -100)",
+    )
+    p.add_argument(
+        "--input-format",
+        choices=["auto", *_io.FORMATS],
+        default="auto",
+        help="file format (default: from the extension)",
+    )
     p.add_argument("--plot", metavar="DIR", help="write the figures as PNG files into DIR")
 
 
@@ -976,9 +1242,15 @@ def run(args) -> int:
             raise _io.SchemaError("--target/--pred/--weight-col need a FILE")
         data = bundled_data()
     else:
-        data = read_data(args.file, target=args.target, pred=args.pred, weight=args.weight_col,
-                         kind=args.kind, ignore_index=args.ignore_index,
-                         input_format=args.input_format)
+        data = read_data(
+            args.file,
+            target=args.target,
+            pred=args.pred,
+            weight=args.weight_col,
+            kind=args.kind,
+            ignore_index=args.ignore_index,
+            input_format=args.input_format,
+        )
     import warnings
 
     from ._validate import CrossEntropyWarning

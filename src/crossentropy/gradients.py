@@ -97,8 +97,15 @@ def cross_entropy_grad(
            [ 0. ,  0. ]])
     """
     p = prepare(
-        pred, target, kind=kind, axis=axis, weight=weight, sample_weight=sample_weight,
-        ignore_index=ignore_index, label_smoothing=label_smoothing, smoothing=smoothing,
+        pred,
+        target,
+        kind=kind,
+        axis=axis,
+        weight=weight,
+        sample_weight=sample_weight,
+        ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+        smoothing=smoothing,
         validate=validate,
     )
     xp = p.xp
@@ -112,9 +119,13 @@ def cross_entropy_grad(
             n = x2.shape[0]
             row_scale = np.asarray(scale, dtype=np.float64) / np.float64(den)
             g = kernels.softmax_terms_grad(
-                x2, tgt, row_scale=np.reshape(row_scale, (n,)), weight=w,
+                x2,
+                tgt,
+                row_scale=np.reshape(row_scale, (n,)),
+                weight=w,
                 ignore_index=-100 if p.ignore_index is None else p.ignore_index,
-                label_smoothing=p.eps, smoothing=p.smoothing,
+                label_smoothing=p.eps,
+                smoothing=p.smoothing,
             )
             g = np.reshape(g, p.x.shape)
         else:
@@ -165,8 +176,15 @@ def binary_cross_entropy_grad(
     v.check_option("reduction", reduction, REDUCTIONS)
     v.check_option("empty", empty, EMPTY)
     xp, loss, count, info = binary_terms(
-        pred, target, kind="logits", pos_weight=pos_weight, weight=weight, focal_gamma=None,
-        label_smoothing=label_smoothing, sample_weight=sample_weight, ignore_index=ignore_index,
+        pred,
+        target,
+        kind="logits",
+        pos_weight=pos_weight,
+        weight=weight,
+        focal_gamma=None,
+        label_smoothing=label_smoothing,
+        sample_weight=sample_weight,
+        ignore_index=ignore_index,
         validate=validate,
     )
     x, y, lp, l1p, mask = info["x"], info["y"], info["lp"], info["l1p"], info["mask"]
@@ -196,7 +214,9 @@ def binary_cross_entropy_grad(
             if bool(den == 0) and empty == "raise":
                 msg = "cannot reduce: no unmasked element (empty='raise')"
                 raise ValueError(msg)
-            scale = xp.where(den == 0, xp.zeros_like(scale), scale / xp.where(den == 0, xp.ones_like(den), den))
+            scale = xp.where(
+                den == 0, xp.zeros_like(scale), scale / xp.where(den == 0, xp.ones_like(den), den)
+            )
         g = g * scale
         g = xp.where(mask, xp.zeros_like(g), g)
     return g

@@ -31,12 +31,12 @@ border:1px solid #eee}figcaption{font-size:.9em;color:#555;max-width:40em}
 
 _CAPTIONS = {
     "reliability": "Reliability diagram: accuracy against confidence per bin (diagonal = "
-                   "perfectly calibrated), with the histogram of top-label confidence.",
+    "perfectly calibrated), with the histogram of top-label confidence.",
     "nll_curve": "The loss −log p paid for giving the true class probability p, over the "
-                 "histogram of the observed p(true class).",
+    "histogram of the observed p(true class).",
     "per_class": "Mean NLL of the examples of each true class, with their accuracy.",
     "nll_distribution": "Distribution of per-example NLL (log scale); the dashed line is the "
-                        "mean, i.e. the cross-entropy.",
+    "mean, i.e. the cross-entropy.",
 }
 
 
@@ -67,9 +67,14 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], left: int = 1) 
     out += [f'<th class="{"l" if i < left else ""}">{_e(h)}</th>' for i, h in enumerate(header)]
     out.append("</tr></thead><tbody>")
     for r in rows:
-        out.append("<tr>" + "".join(
-            f'<td class="{"l" if i < left else ""}">{v if isinstance(v, _Raw) else _num(v)}</td>'
-            for i, v in enumerate(r)) + "</tr>")
+        out.append(
+            "<tr>"
+            + "".join(
+                f'<td class="{"l" if i < left else ""}">{v if isinstance(v, _Raw) else _num(v)}</td>'
+                for i, v in enumerate(r)
+            )
+            + "</tr>"
+        )
     out.append("</tbody></table>")
     return "".join(out)
 
@@ -79,8 +84,13 @@ class _Raw(str):
 
 
 def _metrics(report) -> str:
-    unit = "nats" if report.base == "e" else "bits" if report.base in (2, "2") else \
-        f"base {report.base}"
+    unit = (
+        "nats"
+        if report.base == "e"
+        else "bits"
+        if report.base in (2, "2")
+        else f"base {report.base}"
+    )
     iv = report.intervals or {}
     rows = []
 
@@ -110,8 +120,10 @@ def _metrics(report) -> str:
     head = ["metric", "value", f"{report.level:.0%} interval" if iv else ""]
     note = ""
     if iv:
-        note = (f'<p class="note">Intervals: percentile, Poisson bootstrap with '
-                f"{report.bootstrap} replicates, seed {report.seed}.</p>")
+        note = (
+            f'<p class="note">Intervals: percentile, Poisson bootstrap with '
+            f"{report.bootstrap} replicates, seed {report.seed}.</p>"
+        )
     return _table(head, rows) + note
 
 
@@ -128,9 +140,16 @@ def _figures(report, after, class_names) -> str:
     return "".join(out)
 
 
-def render(report, *, after=None, class_names: Sequence[str] | None = None,
-           source: dict | None = None, rows: dict | None = None,
-           title: str = "crossentropy report", figures: bool = True) -> str:
+def render(
+    report,
+    *,
+    after=None,
+    class_names: Sequence[str] | None = None,
+    source: dict | None = None,
+    rows: dict | None = None,
+    title: str = "crossentropy report",
+    figures: bool = True,
+) -> str:
     """The report as one HTML document (a string).
 
     >>> import numpy as np
@@ -149,62 +168,111 @@ def render(report, *, after=None, class_names: Sequence[str] | None = None,
     ]
     if source:
         files = source.get("files") or []
-        what = "the bundled digits example" if source.get("bundled_example") else \
-            ", ".join(files)
-        items = [("input", what),
-                 ("target column", ", ".join(source.get("target") or [])),
-                 ("prediction columns", _short_list(source.get("pred") or [])),
-                 ("weight column", source.get("weight") or "—"),
-                 ("kind", f"{source.get('kind')} ({source.get('kind_reason', '')})")]
+        what = "the bundled digits example" if source.get("bundled_example") else ", ".join(files)
+        items = [
+            ("input", what),
+            ("target column", ", ".join(source.get("target") or [])),
+            ("prediction columns", _short_list(source.get("pred") or [])),
+            ("weight column", source.get("weight") or "—"),
+            ("kind", f"{source.get('kind')} ({source.get('kind_reason', '')})"),
+        ]
         parts.append("<h2>Input</h2>")
         parts.append(_table(["", ""], [(_Raw(_e(k)), _Raw(_e(v))) for k, v in items], left=2))
-    counts = [("rows in the report", report.n_rows), ("valid", report.n_valid),
-              ("ignored (masked)", report.n_ignored), ("total weight", report.weight_sum)]
+    counts = [
+        ("rows in the report", report.n_rows),
+        ("valid", report.n_valid),
+        ("ignored (masked)", report.n_ignored),
+        ("total weight", report.weight_sum),
+    ]
     if rows:
-        counts = [("rows read", rows.get("read")), ("rows evaluated", rows.get("evaluated")),
-                  ("ignored (masked)", rows.get("ignored")),
-                  ("of which missing labels", rows.get("missing_labels")),
-                  ("rejected", rows.get("rejected"))] + [
-            (f"  rejected: {k}", v) for k, v in (rows.get("rejected_by_reason") or {}).items()
-        ] + [("total weight", report.weight_sum)]
+        counts = (
+            [
+                ("rows read", rows.get("read")),
+                ("rows evaluated", rows.get("evaluated")),
+                ("ignored (masked)", rows.get("ignored")),
+                ("of which missing labels", rows.get("missing_labels")),
+                ("rejected", rows.get("rejected")),
+            ]
+            + [(f"  rejected: {k}", v) for k, v in (rows.get("rejected_by_reason") or {}).items()]
+            + [("total weight", report.weight_sum)]
+        )
     parts.append("<h2>Rows</h2>")
     parts.append(_table(["", "count"], [(_Raw(_e(k)), v) for k, v in counts]))
     parts.append(f"<h2>Metrics (C = {report.num_classes}, kind {_e(report.kind)})</h2>")
     if report.empty:
-        parts.append("<p>No valid rows: every example is masked or the input is empty; no "
-                     "statistic is defined.</p>")
+        parts.append(
+            "<p>No valid rows: every example is masked or the input is empty; no "
+            "statistic is defined.</p>"
+        )
     else:
         parts.append(_metrics(report))
         if report.temperature is not None:
             t = report.temperature
             parts.append("<h2>Temperature scaling</h2>")
-            parts.append(_table(
-                ["", "before (T = 1)", f"after (T = {_num(t.T)})"],
-                [(_Raw("cross-entropy"), t.nll_before, t.nll_after),
-                 (_Raw("ECE"), t.ece_before, t.ece_after)]))
-            parts.append(f'<p class="note">Fitted on the evaluated data by safeguarded Newton '
-                         f"steps in log T: {t.iterations} iterations, converged: "
-                         f"{_e(t.converged)}.</p>")
+            parts.append(
+                _table(
+                    ["", "before (T = 1)", f"after (T = {_num(t.T)})"],
+                    [
+                        (_Raw("cross-entropy"), t.nll_before, t.nll_after),
+                        (_Raw("ECE"), t.ece_before, t.ece_after),
+                    ],
+                )
+            )
+            parts.append(
+                f'<p class="note">Fitted on the evaluated data by safeguarded Newton '
+                f"steps in log T: {t.iterations} iterations, converged: "
+                f"{_e(t.converged)}.</p>"
+            )
         if figures:
             parts.append("<h2>Figures</h2>")
             parts.append(_figures(report, after, class_names))
         cal = report.calibration
         if cal is not None:
             parts.append("<h2>Calibration bins</h2>")
-            parts.append(_table(
-                ["bin", "count", "weight", "mean confidence", "accuracy", "gap"],
-                [(_Raw(f"[{b.lo:.4f}, {b.hi:.4f}]"), b.count, b.weight, b.mean_confidence,
-                  b.accuracy, b.gap) for b in cal.bins]))
+            parts.append(
+                _table(
+                    ["bin", "count", "weight", "mean confidence", "accuracy", "gap"],
+                    [
+                        (
+                            _Raw(f"[{b.lo:.4f}, {b.hi:.4f}]"),
+                            b.count,
+                            b.weight,
+                            b.mean_confidence,
+                            b.accuracy,
+                            b.gap,
+                        )
+                        for b in cal.bins
+                    ],
+                )
+            )
         shown = [c for c in report.per_class if c.count > 0]
         if shown:
             parts.append("<h2>Per class (by true class)</h2>")
-            parts.append(_table(
-                ["class", "count", "weight", "mean NLL", "accuracy"],
-                [(_Raw(_e(class_names[c.cls] if class_names and c.cls < len(class_names)
-                          else c.cls)), c.count, c.weight, c.nll_mean, c.accuracy)
-                 for c in shown]))
-    parts.append('<p class="note">Made by crossentropy. Cross-entropy = Σ ℓ<sub>i</sub> / '
-                 "Σ w<sub>i</sub>; perplexity = exp(cross-entropy).</p>")
+            parts.append(
+                _table(
+                    ["class", "count", "weight", "mean NLL", "accuracy"],
+                    [
+                        (
+                            _Raw(
+                                _e(
+                                    class_names[c.cls]
+                                    if class_names and c.cls < len(class_names)
+                                    else c.cls
+                                )
+                            ),
+                            c.count,
+                            c.weight,
+                            c.nll_mean,
+                            c.accuracy,
+                        )
+                        for c in shown
+                    ],
+                )
+            )
+    parts.append(
+        '<p class="note">Made by crossentropy. Cross-entropy = Σ ℓ<sub>i</sub> / '
+        "Σ w<sub>i</sub>; perplexity = exp(cross-entropy).</p>"
+    )
     parts.append("</body></html>")
     return "\n".join(parts)
 

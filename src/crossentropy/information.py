@@ -137,10 +137,18 @@ def decompose(
     True
     """
     p, ce, h, kl, mass = _decompose_terms(
-        pred, target,
-        dict(kind=kind, axis=axis, weight=weight, sample_weight=sample_weight,
-             ignore_index=ignore_index, label_smoothing=label_smoothing, smoothing=smoothing,
-             validate=validate),
+        pred,
+        target,
+        dict(
+            kind=kind,
+            axis=axis,
+            weight=weight,
+            sample_weight=sample_weight,
+            ignore_index=ignore_index,
+            label_smoothing=label_smoothing,
+            smoothing=smoothing,
+            validate=validate,
+        ),
     )
     with np.errstate(all="ignore"):
         out = [_reduce(p, t, mass, reduction, empty, divide_by) for t in (ce, h, kl)]
@@ -182,8 +190,18 @@ def kl_divergence(
     0.73696559416620...
     """
     return decompose(
-        pred, target, kind=kind, axis=axis, reduction=reduction, sample_weight=sample_weight,
-        weight=weight, ignore_index=ignore_index, label_smoothing=label_smoothing,
-        smoothing=smoothing, empty=empty, divide_by=divide_by, base=base, validate=validate,
+        pred,
+        target,
+        kind=kind,
+        axis=axis,
+        reduction=reduction,
+        sample_weight=sample_weight,
+        weight=weight,
+        ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+        smoothing=smoothing,
+        empty=empty,
+        divide_by=divide_by,
+        base=base,
+        validate=validate,
     ).kl
-

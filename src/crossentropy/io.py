@@ -63,8 +63,16 @@ FORMATS = ("csv", "parquet", "arrow", "npz", "npy")
 
 TARGET_NAMES = ("target", "targets", "label", "labels", "y", "y_true")
 PRED_NAMES = (
-    "logits", "probs", "probabilities", "log_probs", "pred", "preds",
-    "prediction", "predictions", "y_pred", "y_prob",
+    "logits",
+    "probs",
+    "probabilities",
+    "log_probs",
+    "pred",
+    "preds",
+    "prediction",
+    "predictions",
+    "y_pred",
+    "y_prob",
 )
 
 
@@ -209,9 +217,17 @@ def detect_format(path: str) -> str:
     """
     ext = os.path.splitext(path)[1].lower().lstrip(".")
     by_ext = {
-        "csv": "csv", "txt": "csv", "tsv": "csv", "parquet": "parquet", "pq": "parquet",
-        "arrow": "arrow", "feather": "arrow", "ipc": "arrow", "arrows": "arrow",
-        "npz": "npz", "npy": "npy",
+        "csv": "csv",
+        "txt": "csv",
+        "tsv": "csv",
+        "parquet": "parquet",
+        "pq": "parquet",
+        "arrow": "arrow",
+        "feather": "arrow",
+        "ipc": "arrow",
+        "arrows": "arrow",
+        "npz": "npz",
+        "npy": "npy",
     }
     if ext in by_ext:
         return by_ext[ext]
@@ -269,9 +285,17 @@ def _arrow_dtype(t) -> tuple[int | None, str]:
 
 
 _ARROW_NUMERIC = {
-    "int8": np.int8, "int16": np.int16, "int32": np.int32, "int64": np.int64,
-    "uint8": np.uint8, "uint16": np.uint16, "uint32": np.uint32, "uint64": np.uint64,
-    "halffloat": np.float16, "float": np.float32, "double": np.float64,
+    "int8": np.int8,
+    "int16": np.int16,
+    "int32": np.int32,
+    "int64": np.int64,
+    "uint8": np.uint8,
+    "uint16": np.uint16,
+    "uint32": np.uint32,
+    "uint64": np.uint64,
+    "halffloat": np.float16,
+    "float": np.float32,
+    "double": np.float64,
 }
 
 
@@ -353,7 +377,10 @@ class _ArrowTable(Table):
                 part = rb.slice(start, batch_size)
                 cols = {
                     n: _arrow_column_to_numpy(
-                        part.column(part.schema.get_field_index(n)), n, self.path, offset,
+                        part.column(part.schema.get_field_index(n)),
+                        n,
+                        self.path,
+                        offset,
                         column_types.get(n, "float"),
                     )
                     for n in names
@@ -373,8 +400,9 @@ class ParquetTable(_ArrowTable):
         try:
             # Buffered plain reads: a memory map's pages count in the resident set, and
             # pre-buffering keeps every row group read so far; both grow with the file.
-            self._file = pq.ParquetFile(path, memory_map=False, buffer_size=1 << 20,
-                                        pre_buffer=False)
+            self._file = pq.ParquetFile(
+                path, memory_map=False, buffer_size=1 << 20, pre_buffer=False
+            )
         except Exception as e:  # ArrowInvalid, OSError: magic bytes / footer
             raise FileError(f"file truncated or not Parquet: {path} ({_short(e)})") from None
         self._set_schema(self._file.schema_arrow)
@@ -383,8 +411,9 @@ class ParquetTable(_ArrowTable):
     def _record_batches(self, names, batch_size):
         try:
             # one thread: decoding columns in parallel holds a row group's buffers per thread
-            yield from self._file.iter_batches(batch_size=batch_size, columns=names,
-                                               use_threads=False)
+            yield from self._file.iter_batches(
+                batch_size=batch_size, columns=names, use_threads=False
+            )
         except InputError:
             raise
         except Exception as e:
@@ -404,7 +433,8 @@ class ArrowTable(_ArrowTable):
                 self._source = pa.OSFile(path, "rb")  # read per batch; no growing map
                 self._reader = pa.ipc.open_file(self._source)
                 self.num_rows = sum(
-                    self._reader.get_batch(i).num_rows for i in range(self._reader.num_record_batches)
+                    self._reader.get_batch(i).num_rows
+                    for i in range(self._reader.num_record_batches)
                 )
                 self._stream = False
             else:
@@ -493,8 +523,8 @@ class CsvTable(Table):
                 cols = {}
                 for n in names:
                     a = part.column(part.schema.get_field_index(n))
-                    cols[n] = a if column_types.get(n) == "string" else a.to_numpy(
-                        zero_copy_only=False
+                    cols[n] = (
+                        a if column_types.get(n) == "string" else a.to_numpy(zero_copy_only=False)
                     )
                 yield offset, cols
                 offset += part.num_rows
@@ -507,8 +537,11 @@ class CsvTable(Table):
             where = self._find_bad_float(col)
             return DataError(
                 f"{self.path}: column {col!r} must hold numbers; {where}"
-                + (" (missing values are not allowed in prediction or weight columns)"
-                   if "''" in where else "")
+                + (
+                    " (missing values are not allowed in prediction or weight columns)"
+                    if "''" in where
+                    else ""
+                )
             )
         if "Expected" in msg and "columns" in msg:
             return FileError(f"{self.path}: malformed CSV ({_short(e)})")
@@ -579,8 +612,10 @@ class NpyTable(Table):
         self._shape, self._fortran, self._dtype = shape, fortran, dtype
         need = self._data_offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
         if os.path.getsize(path) < need:
-            raise FileError(f"file truncated or not NPY: {path} (expected {need} bytes, found "
-                            f"{os.path.getsize(path)})")
+            raise FileError(
+                f"file truncated or not NPY: {path} (expected {need} bytes, found "
+                f"{os.path.getsize(path)})"
+            )
         if dtype.names:
             if len(shape) != 1:
                 raise SchemaError(f"{path}: a structured array must be 1-D, got shape {shape}")
@@ -599,8 +634,9 @@ class NpyTable(Table):
                     f"{path}: a plain NPY array must be 2-D (rows × columns), got shape {shape}; "
                     "or save a structured array with named fields"
                 )
-            self.columns = {str(j): Column(str(j), None, _dtype_kind(dtype))
-                            for j in range(shape[1])}
+            self.columns = {
+                str(j): Column(str(j), None, _dtype_kind(dtype)) for j in range(shape[1])
+            }
         self.num_rows = int(shape[0])
 
     def _blocks(self, batch_size):
@@ -608,9 +644,11 @@ class NpyTable(Table):
         if self._fortran and len(shape) == 2:
             arr = np.load(self.path, mmap_mode="r", allow_pickle=False)
             for start in range(0, self.num_rows, batch_size):
-                yield start, np.array(arr[start:start + batch_size])
+                yield start, np.array(arr[start : start + batch_size])
             return
-        per_row = (int(np.prod(shape[1:], dtype=np.int64)) if len(shape) > 1 else 1) * dtype.itemsize
+        per_row = (
+            int(np.prod(shape[1:], dtype=np.int64)) if len(shape) > 1 else 1
+        ) * dtype.itemsize
         with open(self.path, "rb") as f:
             f.seek(self._data_offset)
             for start in range(0, self.num_rows, batch_size):
@@ -896,8 +934,7 @@ def _parse_labels(col, layout: Layout, schema: Schema, path: str, offset: int):
         if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
             # Parquet/Arrow numeric label column: nulls are missing labels.
             if col.null_count == 0:
-                return _numeric_labels(_to_numpy(col), None, name, path,
-                                       offset)
+                return _numeric_labels(_to_numpy(col), None, name, path, offset)
             miss = col.is_null().to_numpy(zero_copy_only=False)
             values = col.fill_null(0).to_numpy(zero_copy_only=False)
             return _numeric_labels(values, miss, name, path, offset)
@@ -918,8 +955,12 @@ def _numeric_labels(values: np.ndarray, missing, name, path, offset):
     if values.dtype.kind == "b":
         raise SchemaError(f"{path}: target column {name!r} is boolean; write integer class indices")
     if values.dtype.kind in "iu":
-        if values.dtype.kind == "u" and values.dtype.itemsize == 8 and values.size and \
-                values.max() > np.iinfo(np.int64).max:
+        if (
+            values.dtype.kind == "u"
+            and values.dtype.itemsize == 8
+            and values.size
+            and values.max() > np.iinfo(np.int64).max
+        ):
             bad = values > np.iinfo(np.int64).max
             return np.zeros(len(values), np.int64), missing, bad, [int(v) for v in values[bad][:3]]
         return values.astype(np.int64, copy=False), missing, None, []
@@ -936,7 +977,9 @@ def _numeric_labels(values: np.ndarray, missing, name, path, offset):
         if bad.any():
             return out, missing, bad, [float(v) for v in values[bad][:3]]
         return out, missing, None, []
-    raise SchemaError(f"{path}: target column {name!r} has dtype {values.dtype}; need class indices")
+    raise SchemaError(
+        f"{path}: target column {name!r} has dtype {values.dtype}; need class indices"
+    )
 
 
 def _text_labels(text, missing, na, schema: Schema, name, path, offset):
@@ -1045,13 +1088,18 @@ def read_batches(
             on_layout(path, table, layout)
         types = {n: "float" for n in layout.pred}
         if not layout.soft_target:
-            types[layout.target[0]] = "string" if layout.label_kind in ("text", "string") else "label"
+            types[layout.target[0]] = (
+                "string" if layout.label_kind in ("text", "string") else "label"
+            )
         else:
             types.update({n: "float" for n in layout.target})
         if layout.weight:
             types[layout.weight] = "float"
-        needed = list(dict.fromkeys(list(layout.target) + list(layout.pred) +
-                                    ([layout.weight] if layout.weight else [])))
+        needed = list(
+            dict.fromkeys(
+                list(layout.target) + list(layout.pred) + ([layout.weight] if layout.weight else [])
+            )
+        )
         for offset, cols in _rebatch(table.batches(needed, batch_size, types), batch_size):
             pred = _as_matrix(cols, layout.pred, path, offset, "prediction")
             missing = bad = None
@@ -1071,7 +1119,6 @@ def read_batches(
             if layout.weight:
                 weight = np.ascontiguousarray(cols[layout.weight], dtype=np.float64)
             yield Batch(pred, target, weight, path, offset, missing, bad, bad_values)
-
 
 
 def _rebatch(pieces, batch_size: int):
@@ -1113,6 +1160,7 @@ def _concat(parts: list[dict]) -> dict:
         else:  # Arrow arrays (CSV label text)
             import pyarrow as pa
 
-            out[k] = pa.concat_arrays([v.combine_chunks() if isinstance(v, pa.ChunkedArray)
-                                       else v for v in vals])
+            out[k] = pa.concat_arrays(
+                [v.combine_chunks() if isinstance(v, pa.ChunkedArray) else v for v in vals]
+            )
     return out

@@ -104,7 +104,9 @@ def log_probs_last(xp: Any, x: Array, kind: str, *, validate: bool, name: str = 
     return x
 
 
-def to_log_probs(pred: Array, *, kind: str = "logits", axis: int = -1, validate: bool = True) -> Array:
+def to_log_probs(
+    pred: Array, *, kind: str = "logits", axis: int = -1, validate: bool = True
+) -> Array:
     """The model's log-distribution ``log q`` with the prediction's shape, in the compute dtype.
 
     ``logits`` → ``log_softmax``; ``probs`` → ``log p`` (``log 0 = −inf``, no clipping);

@@ -40,9 +40,7 @@ def _mpl():
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
-        raise ImportError(
-            "plots need matplotlib: pip install 'crossentropy[plot]'"
-        ) from None
+        raise ImportError("plots need matplotlib: pip install 'crossentropy[plot]'") from None
     return Figure, FigureCanvasAgg
 
 
@@ -64,8 +62,9 @@ def _new(figsize=(6.4, 4.8)):
 
 def _empty(fig, ax, title: str):
     ax.set_axis_off()
-    ax.text(0.5, 0.5, "no valid rows: nothing to plot", ha="center", va="center",
-            transform=ax.transAxes)
+    ax.text(
+        0.5, 0.5, "no valid rows: nothing to plot", ha="center", va="center", transform=ax.transAxes
+    )
     ax.set_title(title)
     return fig
 
@@ -96,12 +95,29 @@ def reliability(report, *, after=None):
         hi = np.array([b.hi for b in bins])
         width = hi - lo
         if len(series) == 1:
-            ax.bar(lo, acc, width=width, align="edge", color=color, alpha=0.35,
-                   edgecolor=color, label="accuracy per bin")
-            ax.bar(lo, conf - acc, bottom=acc, width=width, align="edge", color="C3",
-                   alpha=0.25, hatch="//", edgecolor="C3", label="gap (confidence − accuracy)")
-        ax.plot(conf, acc, marker="o", color=color,
-                label=f"{label}: ECE {rep.calibration.ece:.4f}")
+            ax.bar(
+                lo,
+                acc,
+                width=width,
+                align="edge",
+                color=color,
+                alpha=0.35,
+                edgecolor=color,
+                label="accuracy per bin",
+            )
+            ax.bar(
+                lo,
+                conf - acc,
+                bottom=acc,
+                width=width,
+                align="edge",
+                color="C3",
+                alpha=0.25,
+                hatch="//",
+                edgecolor="C3",
+                label="gap (confidence − accuracy)",
+            )
+        ax.plot(conf, acc, marker="o", color=color, label=f"{label}: ECE {rep.calibration.ece:.4f}")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_ylabel("accuracy")
@@ -110,8 +126,15 @@ def reliability(report, *, after=None):
     hist = report.histograms.confidence if report.histograms is not None else None
     if hist is not None:
         edges = np.asarray(hist.edges, dtype=float)
-        axh.bar(edges[:-1], np.asarray(hist.count), width=np.diff(edges), align="edge",
-                color="C0", alpha=0.6, label="before" if after is not None else None)
+        axh.bar(
+            edges[:-1],
+            np.asarray(hist.count),
+            width=np.diff(edges),
+            align="edge",
+            color="C0",
+            alpha=0.6,
+            label="before" if after is not None else None,
+        )
         if after is not None and after.histograms is not None:
             h2 = after.histograms.confidence
             e2 = np.asarray(h2.edges, dtype=float)
@@ -132,19 +155,36 @@ def nll_curve(report):
     h = report.histograms.p_true
     edges = np.asarray(h.edges, dtype=float)
     counts = np.asarray(h.count, dtype=float)
-    ax.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color="C0", alpha=0.5,
-           label="examples with this p(true class)")
+    ax.bar(
+        edges[:-1],
+        counts,
+        width=np.diff(edges),
+        align="edge",
+        color="C0",
+        alpha=0.5,
+        label="examples with this p(true class)",
+    )
     ax.set_xlabel("p(true class) given by the model")
     ax.set_ylabel("examples")
     ax.set_xlim(0, 1)
     ax2 = ax.twinx()
     p = np.linspace(1e-3, 1.0, 500)
     ax2.plot(p, -np.log(p) / div, color="C3", lw=2, label=f"−log p ({unit}): the loss paid")
-    ax2.axhline(report.cross_entropy, color="k", ls=":", lw=1,
-                label=f"cross-entropy {report.cross_entropy:.4f} {unit}")
+    ax2.axhline(
+        report.cross_entropy,
+        color="k",
+        ls=":",
+        lw=1,
+        label=f"cross-entropy {report.cross_entropy:.4f} {unit}",
+    )
     ax2.set_ylabel(f"−log p ({unit})")
-    ax2.set_ylim(0, max(-math.log(1e-3) / div, report.cross_entropy * 1.1 if
-                        math.isfinite(report.cross_entropy) else 0))
+    ax2.set_ylim(
+        0,
+        max(
+            -math.log(1e-3) / div,
+            report.cross_entropy * 1.1 if math.isfinite(report.cross_entropy) else 0,
+        ),
+    )
     lines = ax.get_legend_handles_labels()
     lines2 = ax2.get_legend_handles_labels()
     ax2.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="upper center", fontsize="small")
@@ -164,8 +204,10 @@ def per_class(report, *, class_names: Sequence[str] | None = None, limit: int = 
     if len(shown) > limit:
         shown = sorted(shown, key=lambda c: -c.nll_mean)[:limit]
         title += f" (the {limit} worst of {len(report.per_class)})"
-    names = [str(class_names[c.cls]) if class_names and c.cls < len(class_names) else str(c.cls)
-             for c in shown]
+    names = [
+        str(class_names[c.cls]) if class_names and c.cls < len(class_names) else str(c.cls)
+        for c in shown
+    ]
     x = np.arange(len(shown))
     ax.bar(x, [c.nll_mean for c in shown], color="C0", alpha=0.7, label=f"mean NLL ({unit})")
     ax.axhline(report.cross_entropy, color="k", ls=":", lw=1, label="overall cross-entropy")
@@ -206,8 +248,12 @@ def nll_distribution(report):
     ax.bar(lo, counts, width=hi - lo, align="edge", color="C0", alpha=0.7, edgecolor="C0")
     ax.set_xscale("log")
     if math.isfinite(report.cross_entropy) and report.cross_entropy > 0:
-        ax.axvline(report.cross_entropy, color="C3", ls="--",
-                   label=f"mean = cross-entropy {report.cross_entropy:.4f} {unit}")
+        ax.axvline(
+            report.cross_entropy,
+            color="C3",
+            ls="--",
+            label=f"mean = cross-entropy {report.cross_entropy:.4f} {unit}",
+        )
         ax.legend(fontsize="small")
     ax.set_xlabel(f"per-example NLL ({unit}, log scale; end bars: under/overflow)")
     ax.set_ylabel("examples")

@@ -223,15 +223,19 @@ class Report:
         return json.dumps(self.to_dict(), allow_nan=False, **kwargs)
 
     def __str__(self) -> str:
-        unit = "nats" if self.base == "e" else f"base-{self.base} units" if self.base != 2 else "bits"
+        unit = (
+            "nats" if self.base == "e" else f"base-{self.base} units" if self.base != 2 else "bits"
+        )
         lines = [
             f"crossentropy report (kind={self.kind}, target={self.target_kind}, C={self.num_classes})",
             f"  rows {self.n_rows}  valid {self.n_valid}  ignored {self.n_ignored}  "
             f"weight {_fmt(self.weight_sum)}",
         ]
         if self.empty:
-            lines.append("  no valid rows: every example is masked (ignore_index, zero weight or "
-                         "all-zero target) or the input is empty; no statistic is defined")
+            lines.append(
+                "  no valid rows: every example is masked (ignore_index, zero weight or "
+                "all-zero target) or the input is empty; no statistic is defined"
+            )
             return "\n".join(lines)
         iv = self.intervals or {}
 
@@ -263,23 +267,33 @@ class Report:
                 lines.append(row("classwise ece", cal.classwise_ece))
         if self.temperature is not None:
             t = self.temperature
-            lines.append(f"  temperature T = {_fmt(t.T)}: nll {_fmt(t.nll_before)} → {_fmt(t.nll_after)}, "
-                         f"ece {_fmt(t.ece_before)} → {_fmt(t.ece_after)}")
+            lines.append(
+                f"  temperature T = {_fmt(t.T)}: nll {_fmt(t.nll_before)} → {_fmt(t.nll_after)}, "
+                f"ece {_fmt(t.ece_before)} → {_fmt(t.ece_after)}"
+            )
         if iv:
-            lines.append(f"  intervals: {self.level:.0%} percentile, Poisson bootstrap, "
-                         f"{self.bootstrap} replicates, seed {self.seed}")
+            lines.append(
+                f"  intervals: {self.level:.0%} percentile, Poisson bootstrap, "
+                f"{self.bootstrap} replicates, seed {self.seed}"
+            )
         if cal is not None:
             lines.append("  calibration bins:")
-            lines.append(f"    {'lo':>7} {'hi':>7} {'count':>10} {'confidence':>11} {'accuracy':>9} {'gap':>9}")
+            lines.append(
+                f"    {'lo':>7} {'hi':>7} {'count':>10} {'confidence':>11} {'accuracy':>9} {'gap':>9}"
+            )
             for b in cal.bins:
-                lines.append(f"    {b.lo:7.4f} {b.hi:7.4f} {b.count:10d} {_fmt(b.mean_confidence, 4):>11} "
-                             f"{_fmt(b.accuracy, 4):>9} {_fmt(b.gap, 3):>9}")
+                lines.append(
+                    f"    {b.lo:7.4f} {b.hi:7.4f} {b.count:10d} {_fmt(b.mean_confidence, 4):>11} "
+                    f"{_fmt(b.accuracy, 4):>9} {_fmt(b.gap, 3):>9}"
+                )
         shown = [c for c in self.per_class if c.count > 0]
         if shown:
             lines.append(f"  per class ({len(shown)} with examples):")
             lines.append(f"    {'class':>7} {'count':>10} {'nll_mean':>11} {'accuracy':>9}")
             for c in shown[:20]:
-                lines.append(f"    {c.cls:7d} {c.count:10d} {_fmt(c.nll_mean):>11} {_fmt(c.accuracy, 4):>9}")
+                lines.append(
+                    f"    {c.cls:7d} {c.count:10d} {_fmt(c.nll_mean):>11} {_fmt(c.accuracy, 4):>9}"
+                )
             if len(shown) > 20:
                 lines.append(f"    … {len(shown) - 20} more classes (see to_dict())")
         return "\n".join(lines)

@@ -37,9 +37,12 @@ def _grad(loss, x, go):
 
 
 def _close(a, b, **tol):
-    np.testing.assert_allclose(np.asarray(a.detach() if hasattr(a, "detach") else a, dtype=np.float64),
-                               np.asarray(b.detach() if hasattr(b, "detach") else b, dtype=np.float64),
-                               equal_nan=True, **(tol or RTOL64))
+    np.testing.assert_allclose(
+        np.asarray(a.detach() if hasattr(a, "detach") else a, dtype=np.float64),
+        np.asarray(b.detach() if hasattr(b, "detach") else b, dtype=np.float64),
+        equal_nan=True,
+        **(tol or RTOL64),
+    )
 
 
 GRID = list(itertools.product(["mean", "sum", "none"], [False, True], [0.0, 0.25]))
@@ -52,21 +55,34 @@ def test_equals_torch_and_core(reduction, weighted, eps):
     x.requires_grad_(True)
     ours = ct.cross_entropy(x, y, w, reduction=reduction, label_smoothing=eps)
     theirs = F.cross_entropy(x, y, w, reduction=reduction, label_smoothing=eps)
-    core = ce.cross_entropy(x.detach().numpy(), y.numpy(), weight=None if w is None else w.numpy(),
-                            reduction=reduction, label_smoothing=eps)
+    core = ce.cross_entropy(
+        x.detach().numpy(),
+        y.numpy(),
+        weight=None if w is None else w.numpy(),
+        reduction=reduction,
+        label_smoothing=eps,
+    )
     _close(ours, theirs)
     _close(ours, core)
     # a non-uniform upstream gradient (Liger's reduction='none' bug)
     go = torch.linspace(-1.5, 2.0, ours.numel(), dtype=torch.float64).reshape(ours.shape)
     g_ours, g_theirs = _grad(ours, x, go), _grad(theirs, x, go)
-    g_core = ce.cross_entropy_grad(x.detach().numpy(), y.numpy(), weight=None if w is None else w.numpy(),
-                                   reduction=reduction, label_smoothing=eps, grad_output=go.numpy())
+    g_core = ce.cross_entropy_grad(
+        x.detach().numpy(),
+        y.numpy(),
+        weight=None if w is None else w.numpy(),
+        reduction=reduction,
+        label_smoothing=eps,
+        grad_output=go.numpy(),
+    )
     _close(g_ours, g_theirs)
     _close(g_ours, g_core)
     assert torch.all(g_ours[y == -100] == 0)
 
 
-@pytest.mark.parametrize("smoothing,weighted", list(itertools.product(["uniform", "others"], [False, True])))
+@pytest.mark.parametrize(
+    "smoothing,weighted", list(itertools.product(["uniform", "others"], [False, True]))
+)
 def test_soft_targets_and_smoothing_formulas_equal_core(smoothing, weighted):
     x, _, w = _data(n=12, c=6, seed=1)
     g = torch.Generator().manual_seed(3)
@@ -76,26 +92,48 @@ def test_soft_targets_and_smoothing_formulas_equal_core(smoothing, weighted):
     w = w if weighted else None
     x.requires_grad_(True)
     for divide_by in ("weight", "count"):
-        ours = ct.cross_entropy(x, t, w, label_smoothing=0.2, smoothing=smoothing, divide_by=divide_by)
-        core = ce.cross_entropy(x.detach().numpy(), t.numpy(), weight=None if w is None else w.numpy(),
-                                label_smoothing=0.2, smoothing=smoothing, divide_by=divide_by)
+        ours = ct.cross_entropy(
+            x, t, w, label_smoothing=0.2, smoothing=smoothing, divide_by=divide_by
+        )
+        core = ce.cross_entropy(
+            x.detach().numpy(),
+            t.numpy(),
+            weight=None if w is None else w.numpy(),
+            label_smoothing=0.2,
+            smoothing=smoothing,
+            divide_by=divide_by,
+        )
         _close(ours, core)
         g = _grad(ours, x, torch.tensor(1.7, dtype=torch.float64))
-        gc = ce.cross_entropy_grad(x.detach().numpy(), t.numpy(), weight=None if w is None else w.numpy(),
-                                   label_smoothing=0.2, smoothing=smoothing, divide_by=divide_by, grad_output=1.7)
+        gc = ce.cross_entropy_grad(
+            x.detach().numpy(),
+            t.numpy(),
+            weight=None if w is None else w.numpy(),
+            label_smoothing=0.2,
+            smoothing=smoothing,
+            divide_by=divide_by,
+            grad_output=1.7,
+        )
         _close(g, gc)
         assert torch.all(g[4] == 0)
-    if smoothing == "uniform":  # PyTorch divides by N for probability targets: divide_by="count" (no mask row)
+    if (
+        smoothing == "uniform"
+    ):  # PyTorch divides by N for probability targets: divide_by="count" (no mask row)
         t2 = t.clone()
         t2[4] = 1.0 / 6
-        _close(ct.cross_entropy(x, t2, w, label_smoothing=0.2, divide_by="count"),
-               F.cross_entropy(x, t2, w, label_smoothing=0.2))
+        _close(
+            ct.cross_entropy(x, t2, w, label_smoothing=0.2, divide_by="count"),
+            F.cross_entropy(x, t2, w, label_smoothing=0.2),
+        )
 
 
 def test_index_equals_one_hot_with_weights():
     x, y, w = _data(n=10, c=5, ignore=0.0)
     onehot = F.one_hot(y, 5).double()
-    _close(ct.cross_entropy(x, y, w, label_smoothing=0.1), ct.cross_entropy(x, onehot, w, label_smoothing=0.1))
+    _close(
+        ct.cross_entropy(x, y, w, label_smoothing=0.1),
+        ct.cross_entropy(x, onehot, w, label_smoothing=0.1),
+    )
 
 
 def test_k_dimensional_and_unbatched():
@@ -120,12 +158,25 @@ def test_other_kinds_equal_core(kind):
     lp = torch.log_softmax(x, -1)
     pred = (lp if kind == "log_probs" else lp.exp()).detach().requires_grad_(True)
     ours = ct.cross_entropy(pred, y, w, kind=kind, label_smoothing=0.1, reduction="sum")
-    core = ce.cross_entropy(pred.detach().numpy(), y.numpy(), kind=kind, weight=w.numpy(), label_smoothing=0.1,
-                            reduction="sum")
+    core = ce.cross_entropy(
+        pred.detach().numpy(),
+        y.numpy(),
+        kind=kind,
+        weight=w.numpy(),
+        label_smoothing=0.1,
+        reduction="sum",
+    )
     _close(ours, core)
     g = _grad(ours, pred, torch.tensor(0.5, dtype=torch.float64))
-    gc = ce.cross_entropy_grad(pred.detach().numpy(), y.numpy(), kind=kind, weight=w.numpy(), label_smoothing=0.1,
-                               reduction="sum", grad_output=0.5)
+    gc = ce.cross_entropy_grad(
+        pred.detach().numpy(),
+        y.numpy(),
+        kind=kind,
+        weight=w.numpy(),
+        label_smoothing=0.1,
+        reduction="sum",
+        grad_output=0.5,
+    )
     _close(g, gc)
     if kind == "log_probs":
         _close(ct.nll_loss(pred, y, w), F.nll_loss(pred, y, w))
@@ -136,7 +187,9 @@ def test_softcap_and_z_loss_against_autograd(reduction):
     x, y, w = _data(n=16, c=6, seed=4)
     x = (x * 10).requires_grad_(True)
     cap, zl = 15.0, 1e-3
-    ours = ct.cross_entropy(x, y, w, reduction=reduction, label_smoothing=0.1, softcap=cap, z_loss=zl)
+    ours = ct.cross_entropy(
+        x, y, w, reduction=reduction, label_smoothing=0.1, softcap=cap, z_loss=zl
+    )
     # reference composed from torch ops, differentiated by autograd
     z = cap * torch.tanh(x / cap)
     per = F.cross_entropy(z, y, w, reduction="none", label_smoothing=0.1)
@@ -151,11 +204,17 @@ def test_softcap_and_z_loss_against_autograd(reduction):
 def test_gradcheck_float64():
     x, y, w = _data(n=6, c=5, seed=6)
     x.requires_grad_(True)
-    for kw in (dict(), dict(weight=w, label_smoothing=0.3, reduction="none"), dict(softcap=3.0, z_loss=0.1)):
+    for kw in (
+        dict(),
+        dict(weight=w, label_smoothing=0.3, reduction="none"),
+        dict(softcap=3.0, z_loss=0.1),
+    ):
         assert torch.autograd.gradcheck(lambda a, kw=kw: ct.cross_entropy(a, y, **kw), (x,))
     lp = torch.log_softmax(x.detach(), -1).requires_grad_(True)
-    assert torch.autograd.gradcheck(lambda a: ct.cross_entropy(a, y, kind="log_probs", label_smoothing=0.2,
-                                                               validate=False), (lp,))
+    assert torch.autograd.gradcheck(
+        lambda a: ct.cross_entropy(a, y, kind="log_probs", label_smoothing=0.2, validate=False),
+        (lp,),
+    )
 
 
 def test_all_ignored_and_empty_policies():
@@ -244,7 +303,10 @@ def test_float32_matches_torch():
     x, y, w = _data(dtype=torch.float32)
     w = w.float()
     x.requires_grad_(True)
-    ours, theirs = ct.cross_entropy(x, y, w, label_smoothing=0.1), F.cross_entropy(x, y, w, label_smoothing=0.1)
+    ours, theirs = (
+        ct.cross_entropy(x, y, w, label_smoothing=0.1),
+        F.cross_entropy(x, y, w, label_smoothing=0.1),
+    )
     _close(ours, theirs, **RTOL32)
     _close(_grad(ours, x, None), _grad(theirs, x, None), **RTOL32)
 
@@ -283,18 +345,31 @@ def test_sample_weight_matches_core():
     s[0] = 0
     x.requires_grad_(True)
     ours = ct.cross_entropy(x, y, w, sample_weight=s, label_smoothing=0.1)
-    core = ce.cross_entropy(x.detach().numpy(), y.numpy(), weight=w.numpy(), sample_weight=s.numpy(),
-                            label_smoothing=0.1)
+    core = ce.cross_entropy(
+        x.detach().numpy(),
+        y.numpy(),
+        weight=w.numpy(),
+        sample_weight=s.numpy(),
+        label_smoothing=0.1,
+    )
     _close(ours, core)
-    gc = ce.cross_entropy_grad(x.detach().numpy(), y.numpy(), weight=w.numpy(), sample_weight=s.numpy(),
-                               label_smoothing=0.1)
+    gc = ce.cross_entropy_grad(
+        x.detach().numpy(),
+        y.numpy(),
+        weight=w.numpy(),
+        sample_weight=s.numpy(),
+        label_smoothing=0.1,
+    )
     _close(_grad(ours, x, None), gc)
 
 
 def test_modules_drop_in():
     x, y, w = _data(n=12, c=5, seed=9)
     for ours, theirs in (
-        (ct.CrossEntropyLoss(w, ignore_index=-100, label_smoothing=0.2), torch.nn.CrossEntropyLoss(w, label_smoothing=0.2)),
+        (
+            ct.CrossEntropyLoss(w, ignore_index=-100, label_smoothing=0.2),
+            torch.nn.CrossEntropyLoss(w, label_smoothing=0.2),
+        ),
         (ct.CrossEntropyLoss(reduction="none"), torch.nn.CrossEntropyLoss(reduction="none")),
     ):
         _close(ours(x, y), theirs(x, y))
@@ -302,8 +377,13 @@ def test_modules_drop_in():
     _close(ct.NLLLoss(w)(lp, y), torch.nn.NLLLoss(w)(lp, y))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        _close(ct.CrossEntropyLoss(reduce=False)(x, y), torch.nn.CrossEntropyLoss(reduce=False)(x, y))
-        _close(ct.CrossEntropyLoss(size_average=False)(x, y), torch.nn.CrossEntropyLoss(size_average=False)(x, y))
+        _close(
+            ct.CrossEntropyLoss(reduce=False)(x, y), torch.nn.CrossEntropyLoss(reduce=False)(x, y)
+        )
+        _close(
+            ct.CrossEntropyLoss(size_average=False)(x, y),
+            torch.nn.CrossEntropyLoss(size_average=False)(x, y),
+        )
     m = ct.CrossEntropyLoss(w)
     assert "weight" in dict(m.named_buffers())
 
@@ -317,8 +397,9 @@ def test_bce_with_logits_equals_torch_and_core(reduction):
     pw = torch.rand(4, generator=g, dtype=torch.float64) + 0.5
     ours = ct.binary_cross_entropy_with_logits(x, y, w, reduction=reduction, pos_weight=pw)
     theirs = F.binary_cross_entropy_with_logits(x, y, w, reduction=reduction, pos_weight=pw)
-    core = ce.binary_cross_entropy(x.detach().numpy(), y.numpy(), weight=w.numpy(), pos_weight=pw.numpy(),
-                                   reduction=reduction)
+    core = ce.binary_cross_entropy(
+        x.detach().numpy(), y.numpy(), weight=w.numpy(), pos_weight=pw.numpy(), reduction=reduction
+    )
     _close(ours, theirs)
     _close(ours, core)
     go = torch.rand(ours.shape, generator=g, dtype=torch.float64)
@@ -342,7 +423,9 @@ def test_bce_extremes_ignore_and_smoothing():
     (gi,) = torch.autograd.grad(ours, xi)
     assert torch.all(gi[~keep] == 0)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        ct.binary_cross_entropy_with_logits(xi, torch.tensor([0.0, 2.0, 0.0, 1.0, 0.0], dtype=torch.float64))
+        ct.binary_cross_entropy_with_logits(
+            xi, torch.tensor([0.0, 2.0, 0.0, 1.0, 0.0], dtype=torch.float64)
+        )
 
 
 def test_non_contiguous_views():

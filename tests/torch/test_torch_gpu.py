@@ -29,11 +29,17 @@ def _problem(n, d, v, dtype, seed=0):
 def test_linear_ce_float32_equals_materialised(reduction):
     h, w, y = _problem(1024, 256, 50_257, torch.float32)
     torch.backends.cuda.matmul.allow_tf32 = False
-    ours = ct.linear_cross_entropy(h, w, y, reduction=reduction, label_smoothing=0.1, z_loss=1e-4, softcap=30.0)
-    ref = ct.cross_entropy(F.linear(h, w), y, reduction=reduction, label_smoothing=0.1, z_loss=1e-4, softcap=30.0)
+    ours = ct.linear_cross_entropy(
+        h, w, y, reduction=reduction, label_smoothing=0.1, z_loss=1e-4, softcap=30.0
+    )
+    ref = ct.cross_entropy(
+        F.linear(h, w), y, reduction=reduction, label_smoothing=0.1, z_loss=1e-4, softcap=30.0
+    )
     torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
     go = torch.rand(ours.shape, device="cuda")
-    for a, b in zip(torch.autograd.grad(ours, (h, w), go), torch.autograd.grad(ref, (h, w), go), strict=True):
+    for a, b in zip(
+        torch.autograd.grad(ours, (h, w), go), torch.autograd.grad(ref, (h, w), go), strict=True
+    ):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
 
 
@@ -46,7 +52,9 @@ def test_linear_ce_bfloat16_no_worse_than_torch():
     err, err_n = abs(ours.double() - truth).item(), abs(naive.double() - truth).item()
     assert err <= 4 * err_n or err <= err_n + 1e-2, (err, err_n)
     gt = torch.autograd.grad(truth, (hd, wd))
-    for a, n_, t in zip(torch.autograd.grad(ours, (h, w)), torch.autograd.grad(naive, (h, w)), gt, strict=True):
+    for a, n_, t in zip(
+        torch.autograd.grad(ours, (h, w)), torch.autograd.grad(naive, (h, w)), gt, strict=True
+    ):
         e, en = (a.double() - t).abs().max().item(), (n_.double() - t).abs().max().item()
         assert e <= 4 * en or e <= en + 1e-2, (e, en)
 
@@ -56,7 +64,10 @@ def test_drop_in_on_cuda_and_no_writeback():
     x = torch.randn(4096, 1000, device="cuda", generator=g).requires_grad_(True)
     y = torch.randint(0, 1000, (4096,), device="cuda", generator=g)
     x0 = x.detach().clone()
-    ours, ref = ct.cross_entropy(x, y, label_smoothing=0.1), F.cross_entropy(x, y, label_smoothing=0.1)
+    ours, ref = (
+        ct.cross_entropy(x, y, label_smoothing=0.1),
+        F.cross_entropy(x, y, label_smoothing=0.1),
+    )
     torch.testing.assert_close(ours, ref)
     torch.testing.assert_close(torch.autograd.grad(ours, x)[0], torch.autograd.grad(ref, x)[0])
     assert torch.equal(x.detach(), x0)

@@ -23,15 +23,27 @@ TOL64 = dict(rtol=1e-12, atol=1e-13)
 
 
 def _close(a, b, **tol):
-    np.testing.assert_allclose(np.asarray(a.detach(), dtype=np.float64), np.asarray(b.detach(), dtype=np.float64),
-                               equal_nan=True, **(tol or TOL64))
+    np.testing.assert_allclose(
+        np.asarray(a.detach(), dtype=np.float64),
+        np.asarray(b.detach(), dtype=np.float64),
+        equal_nan=True,
+        **(tol or TOL64),
+    )
 
 
 def _problem(n=37, d=12, V=53, seed=0, dtype=torch.float64, ignore=0.2, bias=True):
     g = torch.Generator().manual_seed(seed)
     h = torch.randn(n, d, generator=g, dtype=torch.float64).to(dtype).requires_grad_(True)
-    W = (torch.randn(V, d, generator=g, dtype=torch.float64) / d**0.5 * 3).to(dtype).requires_grad_(True)
-    b = (torch.randn(V, generator=g, dtype=torch.float64)).to(dtype).requires_grad_(True) if bias else None
+    W = (
+        (torch.randn(V, d, generator=g, dtype=torch.float64) / d**0.5 * 3)
+        .to(dtype)
+        .requires_grad_(True)
+    )
+    b = (
+        (torch.randn(V, generator=g, dtype=torch.float64)).to(dtype).requires_grad_(True)
+        if bias
+        else None
+    )
     y = torch.randint(0, V, (n,), generator=g)
     y[torch.rand(n, generator=g) < ignore] = -100
     cw = torch.rand(V, generator=g, dtype=torch.float64) + 0.2
@@ -54,25 +66,42 @@ GRID = list(itertools.product(["mean", "sum", "none"], [False, True], [0.0, 0.1]
 def test_equals_materialised_torch(reduction, weighted, eps, chunk):
     h, W, b, y, cw = _problem()
     cw = cw if weighted else None
-    ours = ct.linear_cross_entropy(h, W, y, bias=b, reduction=reduction, label_smoothing=eps, class_weight=cw,
-                                   chunk_size=chunk, vocab_chunk_size=None if chunk is None else 16)
+    ours = ct.linear_cross_entropy(
+        h,
+        W,
+        y,
+        bias=b,
+        reduction=reduction,
+        label_smoothing=eps,
+        class_weight=cw,
+        chunk_size=chunk,
+        vocab_chunk_size=None if chunk is None else 16,
+    )
     ref = _materialised(h, W, b, y, weight=cw, reduction=reduction, label_smoothing=eps)
     _close(ours, ref)
-    go = torch.linspace(-1.0, 2.0, ours.numel(), dtype=torch.float64).reshape(ours.shape)  # non-uniform
+    go = torch.linspace(-1.0, 2.0, ours.numel(), dtype=torch.float64).reshape(
+        ours.shape
+    )  # non-uniform
     for g1, g2 in zip(_grads(ours, (h, W, b), go), _grads(ref, (h, W, b), go), strict=True):
         _close(g1, g2)
 
 
 def test_equals_core_reference():
     h, W, b, y, cw = _problem(seed=1)
-    ours = ct.linear_cross_entropy(h, W, y, bias=b, class_weight=cw, label_smoothing=0.2, smoothing="others",
-                                   chunk_size=8)
+    ours = ct.linear_cross_entropy(
+        h, W, y, bias=b, class_weight=cw, label_smoothing=0.2, smoothing="others", chunk_size=8
+    )
     logits = (h @ W.T + b).detach().numpy()
-    core = ce.cross_entropy(logits, y.numpy(), weight=cw.numpy(), label_smoothing=0.2, smoothing="others")
+    core = ce.cross_entropy(
+        logits, y.numpy(), weight=cw.numpy(), label_smoothing=0.2, smoothing="others"
+    )
     _close(ours, torch.as_tensor(core))
     (gh, gW, gb) = _grads(ours, (h, W, b), None)
-    G = torch.as_tensor(ce.cross_entropy_grad(logits, y.numpy(), weight=cw.numpy(), label_smoothing=0.2,
-                                              smoothing="others"))
+    G = torch.as_tensor(
+        ce.cross_entropy_grad(
+            logits, y.numpy(), weight=cw.numpy(), label_smoothing=0.2, smoothing="others"
+        )
+    )
     _close(gh, G @ W.detach())
     _close(gW, G.T @ h.detach())
     _close(gb, G.sum(0))
@@ -83,7 +112,9 @@ def test_softcap_z_loss_sample_weight(reduction):
     h, W, b, y, cw = _problem(seed=2)
     s = torch.rand(h.shape[0], dtype=torch.float64)
     kw = dict(softcap=2.5, z_loss=1e-2, label_smoothing=0.1, reduction=reduction, sample_weight=s)
-    ours = ct.linear_cross_entropy(h, W, y, bias=b, class_weight=cw, chunk_size=6, vocab_chunk_size=20, **kw)
+    ours = ct.linear_cross_entropy(
+        h, W, y, bias=b, class_weight=cw, chunk_size=6, vocab_chunk_size=20, **kw
+    )
     ref = ct.cross_entropy(h @ W.T + b, y, cw, **kw)
     _close(ours, ref)
     go = torch.rand(ours.shape, dtype=torch.float64) + 0.3
@@ -95,8 +126,17 @@ def test_soft_targets_distillation():
     h, W, b, _, cw = _problem(n=11, V=29, seed=3)
     teacher = torch.softmax(torch.randn(11, 29, dtype=torch.float64) * 2, -1)
     for red in ("mean", "none"):
-        ours = ct.linear_cross_entropy(h, W, teacher, bias=b, class_weight=cw, label_smoothing=0.05, chunk_size=4,
-                                       vocab_chunk_size=7, reduction=red)
+        ours = ct.linear_cross_entropy(
+            h,
+            W,
+            teacher,
+            bias=b,
+            class_weight=cw,
+            label_smoothing=0.05,
+            chunk_size=4,
+            vocab_chunk_size=7,
+            reduction=red,
+        )
         ref = ct.cross_entropy(h @ W.T + b, teacher, cw, label_smoothing=0.05, reduction=red)
         _close(ours, ref)
         go = torch.rand(ours.shape, dtype=torch.float64)
@@ -125,13 +165,18 @@ def test_chunk_size_and_batch_split_invariance():
     gbase = _grads(base, (h, W, b), None)
     for nc, vc in [(1, 1), (7, 61), (40, 8), (13, 60), (64, 128)]:  # V not a multiple of the chunk
         for red in ("sum", "none"):
-            out = ct.linear_cross_entropy(h, W, y, bias=b, reduction=red, chunk_size=nc, vocab_chunk_size=vc)
+            out = ct.linear_cross_entropy(
+                h, W, y, bias=b, reduction=red, chunk_size=nc, vocab_chunk_size=vc
+            )
             out = out.sum()
             _close(out, base)
             for g1, g2 in zip(_grads(out, (h, W, b), None), gbase, strict=True):
                 _close(g1, g2)
     # batch split: sums and weights add up; the mean of the whole is Σℓ / Σw of the parts
-    parts = [ct.linear_cross_entropy(h[a:c], W, y[a:c], bias=b, reduction="sum") for a, c in [(0, 17), (17, 40)]]
+    parts = [
+        ct.linear_cross_entropy(h[a:c], W, y[a:c], bias=b, reduction="sum")
+        for a, c in [(0, 17), (17, 40)]
+    ]
     _close(sum(parts), base)
     n_live = (y != -100).sum()
     _close(ct.linear_cross_entropy(h, W, y, bias=b), base / n_live)
@@ -167,9 +212,20 @@ def test_gradcheck_float64():
     h, W, b, y, cw = _problem(n=5, d=3, V=7, seed=7)
     for red in ("mean", "none"):
         assert torch.autograd.gradcheck(
-            lambda a, B, c, red=red: ct.linear_cross_entropy(a, B, y, bias=c, reduction=red, class_weight=cw,
-                                                             label_smoothing=0.2, softcap=4.0, z_loss=0.05,
-                                                             chunk_size=2, vocab_chunk_size=3, recompute=True),
+            lambda a, B, c, red=red: ct.linear_cross_entropy(
+                a,
+                B,
+                y,
+                bias=c,
+                reduction=red,
+                class_weight=cw,
+                label_smoothing=0.2,
+                softcap=4.0,
+                z_loss=0.05,
+                chunk_size=2,
+                vocab_chunk_size=3,
+                recompute=True,
+            ),
             (h, W, b),
         )
     # the one-pass path hands its gradients over once, and says so on a second backward
@@ -179,7 +235,11 @@ def test_gradcheck_float64():
         loss.backward()
     # and its gradients equal those gradcheck verified
     g1 = _grads(ct.linear_cross_entropy(h, W, y, bias=b, softcap=4.0, z_loss=0.05), (h, W, b), None)
-    g2 = _grads(ct.linear_cross_entropy(h, W, y, bias=b, softcap=4.0, z_loss=0.05, recompute=True), (h, W, b), None)
+    g2 = _grads(
+        ct.linear_cross_entropy(h, W, y, bias=b, softcap=4.0, z_loss=0.05, recompute=True),
+        (h, W, b),
+        None,
+    )
     for a, c in zip(g1, g2, strict=True):
         _close(a, c)
 
@@ -251,7 +311,9 @@ def test_inputs_not_modified_and_validation():
         ct.linear_cross_entropy(h, W, y, bias=b[:-1])
     with pytest.raises(ValueError, match="'auto', 'torch', 'triton'; got 'cuda'"):
         ct.linear_cross_entropy(h, W, y, impl="cuda")
-    if os.environ.get("TRITON_INTERPRET", "0") != "1":  # CPU tensors: Triton needs CUDA (or its interpreter)
+    if (
+        os.environ.get("TRITON_INTERPRET", "0") != "1"
+    ):  # CPU tensors: Triton needs CUDA (or its interpreter)
         with pytest.raises(ValueError, match="impl='triton' needs CUDA tensors"):
             ct.linear_cross_entropy(h, W, y, impl="triton")
 
@@ -265,7 +327,9 @@ def test_offsets_are_unbounded_python_ints():
 
 def test_module():
     torch.manual_seed(0)
-    head = ct.LinearCrossEntropyLoss(6, 13, bias=True, label_smoothing=0.1, chunk_size=3, dtype=torch.float64)
+    head = ct.LinearCrossEntropyLoss(
+        6, 13, bias=True, label_smoothing=0.1, chunk_size=3, dtype=torch.float64
+    )
     h = torch.randn(7, 6, dtype=torch.float64)
     y = torch.randint(0, 13, (7,))
     loss = head(h, y)
@@ -284,7 +348,10 @@ def test_non_contiguous_hidden_and_tied_weight():
     h = hs.detach().requires_grad_(True)
     y = torch.randint(0, 31, (3, 10), generator=g)
     ours = ct.linear_cross_entropy(h, Wv, y, shift=True, chunk_size=4)
-    hr, Wr = h.detach().contiguous().requires_grad_(True), W.detach().contiguous().requires_grad_(True)
+    hr, Wr = (
+        h.detach().contiguous().requires_grad_(True),
+        W.detach().contiguous().requires_grad_(True),
+    )
     ref = F.cross_entropy((hr[:, :-1] @ Wr.T).reshape(-1, 31), y[:, 1:].reshape(-1))
     _close(ours, ref)
     for a, b in zip(_grads(ours, (h, Wv), None), _grads(ref, (hr, Wr), None), strict=True):

@@ -62,21 +62,35 @@ def _suite(rank, world, group, calls):
         xl = x[:, v0:v1].clone().requires_grad_(True)
         tgt = soft[:, v0:v1] if name == "soft" else y
         calls["n"] = 0
-        loss = ct.vocab_parallel_cross_entropy(xl, tgt, group=group, vocab_start=v0, vocab_size=V, **kw)
+        loss = ct.vocab_parallel_cross_entropy(
+            xl, tgt, group=group, vocab_start=v0, vocab_size=V, **kw
+        )
         fwd = calls["n"]
         loss.backward(go if name == "none" else None)
         res[name] = (loss.detach(), xl.grad, fwd, calls["n"] - fwd)
     # 2. the global vocabulary size from the shards (one more collective)
     calls["n"] = 0
-    res["vsize"] = (ct.vocab_parallel_cross_entropy(x[:, v0:v1], y, group=group, vocab_start=v0), calls["n"])
+    res["vsize"] = (
+        ct.vocab_parallel_cross_entropy(x[:, v0:v1], y, group=group, vocab_start=v0),
+        calls["n"],
+    )
     # 3. linear CE with the classifier sharded by rows
     hh = h.clone().requires_grad_(True)
     Wl = W[v0:v1].clone().requires_grad_(True)
     bl = b[v0:v1].clone().requires_grad_(True)
     calls["n"] = 0
     loss = ct.vocab_parallel_linear_cross_entropy(
-        hh, Wl, y, group=group, vocab_start=v0, vocab_size=V, local_bias=bl, label_smoothing=0.1,
-        class_weight=cw, chunk_size=3, vocab_chunk_size=4,
+        hh,
+        Wl,
+        y,
+        group=group,
+        vocab_start=v0,
+        vocab_size=V,
+        local_bias=bl,
+        label_smoothing=0.1,
+        class_weight=cw,
+        chunk_size=3,
+        vocab_chunk_size=4,
     )
     fwd = calls["n"]
     loss.backward()
@@ -115,7 +129,9 @@ def spawned(tmp_path_factory):
 
 
 def _close(a, b):
-    np.testing.assert_allclose(np.asarray(a.detach()), np.asarray(b.detach()), rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(
+        np.asarray(a.detach()), np.asarray(b.detach()), rtol=1e-12, atol=1e-13
+    )
 
 
 @pytest.mark.parametrize("world", [2, 3])
@@ -170,6 +186,9 @@ def test_megatron_shard_smoothing_differs_and_ours_does_not():
     if not dist.is_initialized():
         dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
     try:
-        _close(ct.vocab_parallel_cross_entropy(x, y, vocab_start=0, vocab_size=V, label_smoothing=0.1), full)
+        _close(
+            ct.vocab_parallel_cross_entropy(x, y, vocab_start=0, vocab_size=V, label_smoothing=0.1),
+            full,
+        )
     finally:
         dist.destroy_process_group()

@@ -59,7 +59,7 @@ def fit_softmax_regression(X: np.ndarray, y: np.ndarray, num_classes: int, l2: f
 
     def objective(theta):
         W = theta[: d * num_classes].reshape(d, num_classes)
-        b = theta[d * num_classes:]
+        b = theta[d * num_classes :]
         logits = X @ W + b
         loss = float(ce.cross_entropy(logits, y)) + 0.5 * l2 * float(np.sum(W * W))
         G = np.asarray(ce.cross_entropy_grad(logits, y))  # ∂ mean CE / ∂ logits
@@ -68,10 +68,11 @@ def fit_softmax_regression(X: np.ndarray, y: np.ndarray, num_classes: int, l2: f
         return loss, np.concatenate([gW.ravel(), gb])
 
     theta0 = np.zeros(d * num_classes + num_classes)
-    res = minimize(objective, theta0, jac=True, method="L-BFGS-B",
-                   options={"maxiter": MAX_ITER, "gtol": 1e-8})
+    res = minimize(
+        objective, theta0, jac=True, method="L-BFGS-B", options={"maxiter": MAX_ITER, "gtol": 1e-8}
+    )
     W = res.x[: d * num_classes].reshape(d, num_classes)
-    b = res.x[d * num_classes:]
+    b = res.x[d * num_classes :]
     return W, b, res
 
 
@@ -97,17 +98,23 @@ def make(path: str | None = None) -> str:
         out,
         logits=logits,
         target=y[te],
-        X_train=X[tr], y_train=y[tr], X_test=X[te], y_test=y[te],
-        W=W, b=b,
+        X_train=X[tr],
+        y_train=y[tr],
+        X_test=X[te],
+        y_test=y[te],
+        W=W,
+        b=b,
         class_names=np.array([str(c) for c in range(10)]),
         seed=np.int64(SEED),
         l2=np.float64(L2),
         how=np.array(how),
         optimizer=np.array(f"L-BFGS-B, {res.nit} iterations, converged={bool(res.success)}"),
     )
-    print(f"wrote {out}: {te.size} held-out rows, train loss {res.fun:.6f}, "
-          f"held-out cross-entropy {float(ce.cross_entropy(logits, y[te])):.6f}, "
-          f"accuracy {float(np.mean(logits.argmax(1) == y[te])):.4f}")
+    print(
+        f"wrote {out}: {te.size} held-out rows, train loss {res.fun:.6f}, "
+        f"held-out cross-entropy {float(ce.cross_entropy(logits, y[te])):.6f}, "
+        f"accuracy {float(np.mean(logits.argmax(1) == y[te])):.4f}"
+    )
     return out
 
 

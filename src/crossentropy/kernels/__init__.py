@@ -346,8 +346,20 @@ def sigmoid_terms_grad(logits, target, *, weight=None, pos_weight=None, sample_w
     return mod.sigmoid_call(logits, target, weight, pos_weight, sample_weight, grad=True)
 
 
-def eval_rows(x, true, valid, *, weight=None, sample_weight=None, label_smoothing=0.0,
-              smoothing="uniform", bins=15, fine_bins=4096, p_true_bins=50, nll_inner_edges):
+def eval_rows(
+    x,
+    true,
+    valid,
+    *,
+    weight=None,
+    sample_weight=None,
+    label_smoothing=0.0,
+    smoothing="uniform",
+    bins=15,
+    fine_bins=4096,
+    p_true_bins=50,
+    nll_inner_edges,
+):
     """Every per-row number of an evaluation report and its binned sums, in one fused pass.
 
     Returns ``(rows, binned, n_nan, n_nan_conf)``: ``rows`` a dict of float64 (N,) arrays
@@ -370,19 +382,56 @@ def eval_rows(x, true, valid, *, weight=None, sample_weight=None, label_smoothin
     >>> binned["nll_hist"][0].tolist(), n_nan     # ℓ < 1 for row 0, ≥ 1 for row 1
     ([1.0, 1.0], 0)
     """
-    a = softmax_args(x, np.asarray(true, dtype=np.int64), weight=weight, sample_weight=sample_weight,
-                     label_smoothing=label_smoothing, smoothing=smoothing)
+    a = softmax_args(
+        x,
+        np.asarray(true, dtype=np.int64),
+        weight=weight,
+        sample_weight=sample_weight,
+        label_smoothing=label_smoothing,
+        smoothing=smoothing,
+    )
     mod = _compiled("rowstats")
     n, C = a.x.shape
     v = np.ascontiguousarray(valid, dtype=np.uint8)
     rows = {k: np.empty(n) for k in ("ell", "w", "wc", "wb", "conf", "q_true")}
-    mod.eval_rows(a.x, a.y, v, a.w, a.has_w, a.s, a.has_s, a.eps, a.others, rows["ell"], rows["w"],
-                  rows["wc"], rows["wb"], rows["conf"], rows["q_true"])
+    mod.eval_rows(
+        a.x,
+        a.y,
+        v,
+        a.w,
+        a.has_w,
+        a.s,
+        a.has_s,
+        a.eps,
+        a.others,
+        rows["ell"],
+        rows["w"],
+        rows["wc"],
+        rows["wb"],
+        rows["conf"],
+        rows["q_true"],
+    )
     inner = np.ascontiguousarray(nll_inner_edges, dtype=np.float64)
-    binned = {"cal_uniform": np.zeros((4, bins)), "cal_fine": np.zeros((4, fine_bins)),
-              "per_class": np.zeros((4, C)), "p_true": np.zeros((2, p_true_bins)),
-              "nll_hist": np.zeros((2, len(inner) + 1))}
-    n_nan, n_nan_conf = mod.bin_rows(a.y, v, rows["ell"], rows["w"], rows["wc"], rows["conf"],
-                                     rows["q_true"], inner, binned["cal_uniform"], binned["cal_fine"],
-                                     binned["per_class"], binned["p_true"], binned["nll_hist"])
+    binned = {
+        "cal_uniform": np.zeros((4, bins)),
+        "cal_fine": np.zeros((4, fine_bins)),
+        "per_class": np.zeros((4, C)),
+        "p_true": np.zeros((2, p_true_bins)),
+        "nll_hist": np.zeros((2, len(inner) + 1)),
+    }
+    n_nan, n_nan_conf = mod.bin_rows(
+        a.y,
+        v,
+        rows["ell"],
+        rows["w"],
+        rows["wc"],
+        rows["conf"],
+        rows["q_true"],
+        inner,
+        binned["cal_uniform"],
+        binned["cal_fine"],
+        binned["per_class"],
+        binned["p_true"],
+        binned["nll_hist"],
+    )
     return rows, binned, int(n_nan), int(n_nan_conf)

@@ -178,7 +178,9 @@ def eval_rows(x, y, valid, w, has_w, s, has_s, eps, others, ell, wsum, wc, wb, c
             conf[i] = np.nan
             qt[i] = np.nan
             wb[i] = np.nan
-            wc[i] = wi if t == 0 else 0.0  # argmax taken as 0, as the NumPy fallback's fused path did
+            wc[i] = (
+                wi if t == 0 else 0.0
+            )  # argmax taken as 0, as the NumPy fallback's fused path did
             continue
         c = 1.0 / total
         q = math.exp(float(row[t]) - big) / total
@@ -201,7 +203,9 @@ def _bin(v, bins):
 
 
 @njit(**_JIT)
-def bin_rows(y, valid, ell, wsum, wc, conf, qt, nll_inner, cal_u, cal_f, per_class, p_true, nll_hist):
+def bin_rows(
+    y, valid, ell, wsum, wc, conf, qt, nll_inner, cal_u, cal_f, per_class, p_true, nll_hist
+):
     """Add the rows into the binned sums in row order; returns (n_nan, n_nan_conf).
 
     ``cal_u`` (4, B) / ``cal_f`` (4, F): count, Σw, Σw·conf, Σw·correct over valid rows

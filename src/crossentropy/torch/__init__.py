@@ -21,7 +21,9 @@ from __future__ import annotations
 try:
     import torch as _torch  # noqa: F401
 except ImportError as exc:  # pragma: no cover - depends on the environment
-    msg = "crossentropy.torch needs PyTorch: install the extra with `pip install crossentropy[torch]`"
+    msg = (
+        "crossentropy.torch needs PyTorch: install the extra with `pip install crossentropy[torch]`"
+    )
     raise ImportError(msg) from exc
 
 from .functional import binary_cross_entropy_with_logits, cross_entropy, nll_loss

@@ -95,7 +95,9 @@ def check_common(
     if not (isinstance(z_loss, (int, float)) and math.isfinite(z_loss) and z_loss >= 0):
         msg = f"`z_loss` must be a finite number ≥ 0 (the coefficient on lse²); got {z_loss!r}"
         raise ValueError(msg)
-    if softcap is not None and not (isinstance(softcap, (int, float)) and math.isfinite(softcap) and softcap > 0):
+    if softcap is not None and not (
+        isinstance(softcap, (int, float)) and math.isfinite(softcap) and softcap > 0
+    ):
         msg = f"`softcap` must be None or a finite number > 0 (logits become softcap·tanh(logits/softcap)); got {softcap!r}"
         raise ValueError(msg)
     if kind != "logits" and (z_loss or softcap is not None):
@@ -181,7 +183,10 @@ def prepare_rows(
     alpha, beta = smoothing_coefficients(label_smoothing, smoothing, num_classes)
     n = math.prod(batch_shape)
     if soft is None:
-        soft = target.dtype.is_floating_point and tuple(target.shape) == (*batch_shape, local_classes)
+        soft = target.dtype.is_floating_point and tuple(target.shape) == (
+            *batch_shape,
+            local_classes,
+        )
     xp = xp_of(target)
     cw = None
     weight_total: float | torch.Tensor = float(num_classes)
@@ -204,9 +209,9 @@ def prepare_rows(
         if target.dtype.is_complex or not target.dtype.is_floating_point:
             msg = f"`target` distributions must be floating point; got dtype {target.dtype}"
             raise TypeError(msg)
-        check_soft_target(xp, target, validate=validate) if local_classes == num_classes else _check_soft_shard(
-            target, validate
-        )
+        check_soft_target(
+            xp, target, validate=validate
+        ) if local_classes == num_classes else _check_soft_shard(target, validate)
         y = target.reshape(n, local_classes).to(dtype)
         m = y.sum(-1)
         u = m if cw is None else y @ cw
@@ -227,7 +232,9 @@ def prepare_rows(
             raise ValueError(msg)
         t = target.long()
     t = t.reshape(n).to(device)
-    ignored = t == ignore_index if ignore_index is not None else torch.zeros_like(t, dtype=torch.bool)
+    ignored = (
+        t == ignore_index if ignore_index is not None else torch.zeros_like(t, dtype=torch.bool)
+    )
     bad = ((t < 0) | (t >= num_classes)) & ~ignored
     active = ~ignored & ~bad & (s != 0)
     index = torch.where(active, t, torch.full_like(t, -1))
@@ -275,7 +282,9 @@ def reduce_loss(
     total = loss.sum()
     if reduction == "sum":
         if empty == "raise" and not bool(w.sum() != 0):
-            msg = "every example is masked (ignored, zero weight or an empty batch) and empty='raise'"
+            msg = (
+                "every example is masked (ignored, zero weight or an empty batch) and empty='raise'"
+            )
             raise ValueError(msg)
         return total
     denom = w.sum()
@@ -294,6 +303,10 @@ def reduce_loss(
                 stacklevel=4,
             )
     ok = denom != 0
-    scale = torch.where(ok, 1.0 / torch.where(ok, denom, torch.ones_like(denom)), torch.zeros_like(denom))
-    fill = torch.where(ok, torch.zeros_like(denom), torch.full_like(denom, float("nan") if empty == "nan" else 0.0))
+    scale = torch.where(
+        ok, 1.0 / torch.where(ok, denom, torch.ones_like(denom)), torch.zeros_like(denom)
+    )
+    fill = torch.where(
+        ok, torch.zeros_like(denom), torch.full_like(denom, float("nan") if empty == "nan" else 0.0)
+    )
     return total * scale.detach() + fill.detach()

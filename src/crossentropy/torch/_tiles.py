@@ -57,7 +57,11 @@ def partial_pq(z: torch.Tensor, rows: Rows, r, v0: int) -> tuple[torch.Tensor, t
     if rows.index is not None:
         col = rows.index[r] - v0
         inside = (col >= 0) & (col < vt)
-        zt = z.gather(1, col.clamp(0, max(vt - 1, 0))[:, None])[:, 0] if vt else torch.zeros_like(col, dtype=z.dtype)
+        zt = (
+            z.gather(1, col.clamp(0, max(vt - 1, 0))[:, None])[:, 0]
+            if vt
+            else torch.zeros_like(col, dtype=z.dtype)
+        )
         coef = rows.u[r] if cw is not None else torch.ones_like(zt)
         p = torch.where(inside & (coef != 0), coef * zt, torch.zeros_like(zt))
     else:

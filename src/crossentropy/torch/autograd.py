@@ -50,7 +50,9 @@ class CrossEntropyFunction(torch.autograd.Function):
     """Per-example cross-entropy ``ℓ_i`` of a ``(N, C)`` prediction; see the module docstring."""
 
     @staticmethod
-    def forward(ctx, x, rows: Rows, kind: str, z_loss: float, cap: float | None, dtype: torch.dtype):
+    def forward(
+        ctx, x, rows: Rows, kind: str, z_loss: float, cap: float | None, dtype: torch.dtype
+    ):
         z = _log_q_input(x, kind, dtype, cap)
         r = slice(None)
         p, q = partial_pq(z, rows, r, 0)
@@ -104,7 +106,13 @@ def _coefficients(rows: Rows, num_classes: int, dtype, device) -> torch.Tensor:
         if rows.beta:
             a += rows.beta
         col = rows.index.clamp(min=0)[:, None]
-        a.scatter_add_(1, col, torch.where(rows.active, torch.full_like(rows.s, rows.alpha), torch.zeros_like(rows.s))[:, None])
+        a.scatter_add_(
+            1,
+            col,
+            torch.where(rows.active, torch.full_like(rows.s, rows.alpha), torch.zeros_like(rows.s))[
+                :, None
+            ],
+        )
     else:
         a = rows.alpha * rows.soft + rows.beta * rows.m[:, None]
     return a if rows.class_weight is None else a * rows.class_weight

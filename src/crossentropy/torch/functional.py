@@ -43,7 +43,9 @@ def _check_kind_values(x: torch.Tensor, kind: str, num_classes: int) -> torch.Te
         warn_double_softmax(xp, xd, num_classes)
     elif kind == "probs":
         checked = check_probs(xp, xd)
-        if checked is not xd:  # values within 10·eps outside [0, 1] are set to the bound (documented)
+        if (
+            checked is not xd
+        ):  # values within 10·eps outside [0, 1] are set to the bound (documented)
             x = x.clamp(0, 1)
     else:
         check_log_probs(xp, xd, torch.logsumexp(xd, -1))
@@ -121,7 +123,14 @@ def cross_entropy(
     True
     """
     reduction = legacy_reduction(size_average, reduce, reduction)
-    check_common(reduction=reduction, empty=empty, divide_by=divide_by, z_loss=z_loss, softcap=softcap, kind=kind)
+    check_common(
+        reduction=reduction,
+        empty=empty,
+        divide_by=divide_by,
+        z_loss=z_loss,
+        softcap=softcap,
+        kind=kind,
+    )
     if not isinstance(input, torch.Tensor):
         msg = f"`input` must be a torch.Tensor; got {type(input).__name__}"
         raise TypeError(msg)
@@ -152,7 +161,9 @@ def cross_entropy(
         dtype=dtype,
         device=x.device,
         class_weight=weight,
-        sample_weight=sample_weight.unsqueeze(0) if (sample_weight is not None and unbatched) else sample_weight,
+        sample_weight=sample_weight.unsqueeze(0)
+        if (sample_weight is not None and unbatched)
+        else sample_weight,
         ignore_index=None if soft else ignore_index,
         label_smoothing=label_smoothing,
         smoothing=smoothing,
@@ -292,7 +303,9 @@ def binary_cross_entropy_with_logits(
     check_common(reduction=reduction, empty=empty)
     dtype = compute_dtype(input, name="input")
     if tuple(target.shape) != tuple(input.shape):
-        msg = f"`target` must have the input's shape {tuple(input.shape)}; got {tuple(target.shape)}"
+        msg = (
+            f"`target` must have the input's shape {tuple(input.shape)}; got {tuple(target.shape)}"
+        )
         raise ValueError(msg)
     if target.dtype == torch.bool:
         msg = "`target` has dtype bool; pass 0/1 as integers or floats (e.g. `target.float()`)"
@@ -321,4 +334,11 @@ def binary_cross_entropy_with_logits(
     c, y = torch.broadcast_tensors(c, y)
     loss = _BinaryFunction.apply(input, y, c.contiguous(), pw, dtype)
     count = active.to(dtype)
-    return reduce_loss(loss, count, reduction=reduction, empty=empty, host_check=validate, batch_shape=tuple(input.shape))
+    return reduce_loss(
+        loss,
+        count,
+        reduction=reduction,
+        empty=empty,
+        host_check=validate,
+        batch_shape=tuple(input.shape),
+    )

@@ -221,11 +221,15 @@ class _ReducedLinearCE(torch.autograd.Function):
             if lse_all is not None:
                 lse_all[r] = lse
             if grads and plan.triton:
-                g = _tk().tile_grad_(z, lse, rows.s[r] * denom_scale, rows, r, 0, plan.z_loss, plan.cap)
+                g = _tk().tile_grad_(
+                    z, lse, rows.s[r] * denom_scale, rows, r, 0, plan.z_loss, plan.cap
+                )
                 _accumulate(plan, g, hc, wv, r, 0, V, gh, gw, gb)
                 del z, g
             elif grads:
-                g = tile_grad_(z, lse, rows.s[r] * denom_scale, rows, r, 0, plan.z_loss, inv_sum=1.0 / s)
+                g = tile_grad_(
+                    z, lse, rows.s[r] * denom_scale, rows, r, 0, plan.z_loss, inv_sum=1.0 / s
+                )
                 if slope is not None:
                     g.mul_(slope)
                 _accumulate(plan, g, hc, wv, r, 0, V, gh, gw, gb)
@@ -254,7 +258,10 @@ class _ReducedLinearCE(torch.autograd.Function):
         ctx.grads = None  # hand the buffers over (no copy, no second reference)
         hd, wd, bd = ctx.dtypes
         go = grad_out.to(ctx.cdtype)
-        res = [None if g is None else (g.mul_(go)).to(d) for g, d in zip((gh, gw, gb), (hd, wd, bd), strict=True)]
+        res = [
+            None if g is None else (g.mul_(go)).to(d)
+            for g, d in zip((gh, gw, gb), (hd, wd, bd), strict=True)
+        ]
         return res[0], res[1], res[2], None, None, None, None
 
 
@@ -435,7 +442,9 @@ def linear_cross_entropy(
     >>> bool(torch.allclose(ours, ref, rtol=1e-12, atol=0))
     True
     """
-    check_common(reduction=reduction, empty=empty, divide_by=divide_by, z_loss=z_loss, softcap=softcap)
+    check_common(
+        reduction=reduction, empty=empty, divide_by=divide_by, z_loss=z_loss, softcap=softcap
+    )
     if impl not in IMPLS:
         msg = f"`impl` must be one of {', '.join(map(repr, IMPLS))}; got {impl!r}"
         raise ValueError(msg)
@@ -466,8 +475,11 @@ def linear_cross_entropy(
         msg = f"`hidden`, `weight` and `bias` must be floating point; got {hidden.dtype}, {weight.dtype}, {None if bias is None else bias.dtype}"
         raise TypeError(msg)
 
-    soft = target.dtype.is_floating_point and target.dim() == hidden.dim() and target.shape[-1] == V and (
-        target.shape[:-1] == hidden.shape[:-1]
+    soft = (
+        target.dtype.is_floating_point
+        and target.dim() == hidden.dim()
+        and target.shape[-1] == V
+        and (target.shape[:-1] == hidden.shape[:-1])
     )
     if shift:
         if hidden.dim() < 2:
@@ -500,8 +512,15 @@ def linear_cross_entropy(
     if not bool(rows.active.all()):
         active_idx = rows.active.nonzero()[:, 0]
     n_active = n if active_idx is None else int(active_idx.shape[0])
-    tokens_grad = reduction != "none" and not recompute and torch.is_grad_enabled() and (
-        hidden.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
+    tokens_grad = (
+        reduction != "none"
+        and not recompute
+        and torch.is_grad_enabled()
+        and (
+            hidden.requires_grad
+            or weight.requires_grad
+            or (bias is not None and bias.requires_grad)
+        )
     )
     if chunk_size is None:
         if tokens_grad:  # full rows; the Gᵀ·h product wants K = chunk_size large (≥ 256 measured)
@@ -512,28 +531,51 @@ def linear_cross_entropy(
     if vocab_chunk_size is None:
         vocab_chunk_size = max(1, min(V, DEFAULT_TILE_ELEMENTS // max(1, chunk_size)))
     if int(chunk_size) < 1 or int(vocab_chunk_size) < 1:
-        msg = f"`chunk_size` and `vocab_chunk_size` must be ≥ 1; got {chunk_size}, {vocab_chunk_size}"
+        msg = (
+            f"`chunk_size` and `vocab_chunk_size` must be ≥ 1; got {chunk_size}, {vocab_chunk_size}"
+        )
         raise ValueError(msg)
     plan = _Plan(
-        rows, active_idx, cdtype, mdtype, int(chunk_size), int(vocab_chunk_size), float(z_loss), softcap, impl
+        rows,
+        active_idx,
+        cdtype,
+        mdtype,
+        int(chunk_size),
+        int(vocab_chunk_size),
+        float(z_loss),
+        softcap,
+        impl,
     )
 
     w_rows = rows.divisor_weights()
     if reduction == "none" or recompute:
         loss, lse = _RowsLinearCE.apply(h2, weight, bias, plan)
-        loss = reduce_loss(loss, w_rows, reduction=reduction, empty=empty, host_check=validate, batch_shape=batch_shape)
+        loss = reduce_loss(
+            loss,
+            w_rows,
+            reduction=reduction,
+            empty=empty,
+            host_check=validate,
+            batch_shape=batch_shape,
+        )
         return (loss, lse.reshape(batch_shape)) if return_lse else loss
     # the mean's scale and fill (no synchronisation), with the host checks of `empty=`
-    reduce_loss(torch.zeros(0, dtype=cdtype), w_rows, reduction=reduction, empty=empty, host_check=validate) if (
-        validate or empty == "raise"
-    ) else None
+    reduce_loss(
+        torch.zeros(0, dtype=cdtype), w_rows, reduction=reduction, empty=empty, host_check=validate
+    ) if (validate or empty == "raise") else None
     if reduction == "sum":
         scale = torch.ones((), dtype=cdtype, device=hidden.device)
         fill = torch.zeros((), dtype=cdtype, device=hidden.device)
     else:
         denom = w_rows.sum()
         ok = denom != 0
-        scale = torch.where(ok, 1.0 / torch.where(ok, denom, torch.ones_like(denom)), torch.zeros_like(denom))
-        fill = torch.where(ok, torch.zeros_like(denom), torch.full_like(denom, float("nan") if empty == "nan" else 0.0))
+        scale = torch.where(
+            ok, 1.0 / torch.where(ok, denom, torch.ones_like(denom)), torch.zeros_like(denom)
+        )
+        fill = torch.where(
+            ok,
+            torch.zeros_like(denom),
+            torch.full_like(denom, float("nan") if empty == "nan" else 0.0),
+        )
     loss, lse = _ReducedLinearCE.apply(h2, weight, bias, plan, scale, fill, return_lse)
     return (loss, lse.reshape(batch_shape)) if return_lse else loss

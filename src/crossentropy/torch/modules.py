@@ -72,9 +72,16 @@ class CrossEntropyLoss(nn.Module):
         self.reduction = _legacy(size_average, reduce, reduction)
         self.label_smoothing = label_smoothing
         self.kind, self.smoothing, self.empty = kind, smoothing, empty
-        self.z_loss, self.softcap, self.divide_by, self.validate = z_loss, softcap, divide_by, validate
+        self.z_loss, self.softcap, self.divide_by, self.validate = (
+            z_loss,
+            softcap,
+            divide_by,
+            validate,
+        )
 
-    def forward(self, input: torch.Tensor, target: torch.Tensor, sample_weight: torch.Tensor | None = None):
+    def forward(
+        self, input: torch.Tensor, target: torch.Tensor, sample_weight: torch.Tensor | None = None
+    ):
         return F.cross_entropy(
             input,
             target,
@@ -167,7 +174,12 @@ class BCEWithLogitsLoss(nn.Module):
         self.register_buffer("weight", weight)
         self.register_buffer("pos_weight", pos_weight)
         self.reduction = _legacy(size_average, reduce, reduction)
-        self.label_smoothing, self.ignore_index, self.empty, self.validate = label_smoothing, ignore_index, empty, validate
+        self.label_smoothing, self.ignore_index, self.empty, self.validate = (
+            label_smoothing,
+            ignore_index,
+            empty,
+            validate,
+        )
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return F.binary_cross_entropy_with_logits(
@@ -219,4 +231,6 @@ class LinearCrossEntropyLoss(nn.Module):
         self.options = options
 
     def forward(self, hidden: torch.Tensor, target: torch.Tensor, **overrides):
-        return linear_cross_entropy(hidden, self.weight, target, bias=self.bias, **{**self.options, **overrides})
+        return linear_cross_entropy(
+            hidden, self.weight, target, bias=self.bias, **{**self.options, **overrides}
+        )

@@ -115,8 +115,23 @@ class _VocabParallelCE(torch.autograd.Function):
         return g.to(x.dtype), None, None, None, None, None, None
 
 
-def _prepare(target, x_like, *, local, vocab_start, vocab_size, batch_shape, dtype, weight, sample_weight,
-             ignore_index, label_smoothing, smoothing, divide_by, validate):
+def _prepare(
+    target,
+    x_like,
+    *,
+    local,
+    vocab_start,
+    vocab_size,
+    batch_shape,
+    dtype,
+    weight,
+    sample_weight,
+    ignore_index,
+    label_smoothing,
+    smoothing,
+    divide_by,
+    validate,
+):
     soft = target.dtype.is_floating_point and tuple(target.shape) == (*batch_shape, local)
     if vocab_start < 0 or vocab_start + local > vocab_size:
         msg = (
@@ -192,7 +207,11 @@ def _dtensor_local(name: str, t, mesh, shard_like: int | None):
         and placements[0].dim % t.ndim == t.ndim - 1
     ):
         return t.to_local()
-    what = "(Replicate(),) or, for a soft target, (Shard(-1),) like the logits" if shard_like is not None else "(Replicate(),)"
+    what = (
+        "(Replicate(),) or, for a soft target, (Shard(-1),) like the logits"
+        if shard_like is not None
+        else "(Replicate(),)"
+    )
     msg = (
         f"`{name}` is a DTensor with placements {placements} on mesh {t.device_mesh}; with DTensor logits "
         f"on mesh {mesh} it must be a plain tensor (the same on every rank) or a DTensor on the same mesh "
@@ -210,7 +229,9 @@ def _unwrap_dtensor(x, target, weight, sample_weight, group, vocab_start, vocab_
     _, Shard, _ = _dtensor_types()
     mesh, placements = x.device_mesh, tuple(x.placements)
     last = x.ndim - 1
-    supported = f"a 1-D DeviceMesh with placements (Shard({last}),) (the class axis, the last one, sharded)"
+    supported = (
+        f"a 1-D DeviceMesh with placements (Shard({last}),) (the class axis, the last one, sharded)"
+    )
     if x.ndim < 1:
         msg = "`local_logits` must have a class axis (the last one)"
         raise ValueError(msg)
@@ -255,7 +276,9 @@ def _unwrap_dtensor(x, target, weight, sample_weight, group, vocab_start, vocab_
             )
             raise ValueError(msg)
     mesh_group = mesh.get_group(0)
-    if group is not None and dist.get_process_group_ranks(group) != dist.get_process_group_ranks(mesh_group):
+    if group is not None and dist.get_process_group_ranks(group) != dist.get_process_group_ranks(
+        mesh_group
+    ):
         msg = (
             f"`group` (ranks {dist.get_process_group_ranks(group)}) is not the process group of the DTensor's "
             f"mesh (ranks {dist.get_process_group_ranks(mesh_group)}); omit `group` for DTensor logits"
@@ -374,10 +397,14 @@ def vocab_parallel_cross_entropy(
     ('DTensor', (Shard(dim=1),))
     >>> dist.destroy_process_group()
     """
-    check_common(reduction=reduction, empty=empty, divide_by=divide_by, z_loss=z_loss, softcap=softcap)
+    check_common(
+        reduction=reduction, empty=empty, divide_by=divide_by, z_loss=z_loss, softcap=softcap
+    )
     if _is_dtensor(local_logits):
-        local_logits, target, weight, sample_weight, group, vocab_start, vocab_size = _unwrap_dtensor(
-            local_logits, target, weight, sample_weight, group, vocab_start, vocab_size
+        local_logits, target, weight, sample_weight, group, vocab_start, vocab_size = (
+            _unwrap_dtensor(
+                local_logits, target, weight, sample_weight, group, vocab_start, vocab_size
+            )
         )
     elif vocab_start is None:
         msg = (
@@ -393,14 +420,32 @@ def vocab_parallel_cross_entropy(
     V = _global_vocab(local, vocab_size, group, local_logits.device)
     batch_shape = tuple(local_logits.shape[:-1])
     rows, soft = _prepare(
-        target, local_logits, local=local, vocab_start=int(vocab_start), vocab_size=V, batch_shape=batch_shape,
-        dtype=dtype, weight=weight, sample_weight=sample_weight, ignore_index=ignore_index,
-        label_smoothing=label_smoothing, smoothing=smoothing, divide_by=divide_by, validate=validate,
+        target,
+        local_logits,
+        local=local,
+        vocab_start=int(vocab_start),
+        vocab_size=V,
+        batch_shape=batch_shape,
+        dtype=dtype,
+        weight=weight,
+        sample_weight=sample_weight,
+        ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+        smoothing=smoothing,
+        divide_by=divide_by,
+        validate=validate,
     )
-    x2 = local_logits.reshape(math.prod(batch_shape), local)  # explicit rows: a shard may have no columns
+    x2 = local_logits.reshape(
+        math.prod(batch_shape), local
+    )  # explicit rows: a shard may have no columns
     loss = _VocabParallelCE.apply(x2, rows, group, float(z_loss), softcap, dtype, soft)
     return reduce_loss(
-        loss, rows.divisor_weights(), reduction=reduction, empty=empty, host_check=validate, batch_shape=batch_shape
+        loss,
+        rows.divisor_weights(),
+        reduction=reduction,
+        empty=empty,
+        host_check=validate,
+        batch_shape=batch_shape,
     )
 
 
@@ -504,7 +549,9 @@ def vocab_parallel_linear_cross_entropy(
     True
     >>> dist.destroy_process_group()
     """
-    check_common(reduction=reduction, empty=empty, divide_by=divide_by, z_loss=z_loss, softcap=softcap)
+    check_common(
+        reduction=reduction, empty=empty, divide_by=divide_by, z_loss=z_loss, softcap=softcap
+    )
     if local_weight.dim() != 2 or hidden.shape[-1] != local_weight.shape[1]:
         msg = f"`local_weight` must be (V_local, d) with d = hidden.shape[-1]; got {tuple(local_weight.shape)} and hidden {tuple(hidden.shape)}"
         raise ValueError(msg)
@@ -518,9 +565,20 @@ def vocab_parallel_linear_cross_entropy(
     batch_shape = tuple(hidden.shape[:-1])
     n = math.prod(batch_shape)
     rows, soft = _prepare(
-        target, hidden, local=local, vocab_start=int(vocab_start), vocab_size=V, batch_shape=batch_shape,
-        dtype=cdtype, weight=class_weight, sample_weight=sample_weight, ignore_index=ignore_index,
-        label_smoothing=label_smoothing, smoothing=smoothing, divide_by=divide_by, validate=validate,
+        target,
+        hidden,
+        local=local,
+        vocab_start=int(vocab_start),
+        vocab_size=V,
+        batch_shape=batch_shape,
+        dtype=cdtype,
+        weight=class_weight,
+        sample_weight=sample_weight,
+        ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+        smoothing=smoothing,
+        divide_by=divide_by,
+        validate=validate,
     )
     nc = int(chunk_size or max(1, min(max(n, 1), 1024)))
     vc = int(vocab_chunk_size or max(1, min(local, (1 << 22) // nc)))
@@ -528,7 +586,14 @@ def vocab_parallel_linear_cross_entropy(
     if not soft and not bool(rows.active.all()):
         active_idx = rows.active.nonzero()[:, 0]
     plan = _Plan(rows, active_idx, cdtype, mdtype, nc, vc, float(z_loss), softcap)
-    loss = _VocabParallelLinearCE.apply(hidden.reshape(n, d), local_weight, local_bias, plan, group, soft)
+    loss = _VocabParallelLinearCE.apply(
+        hidden.reshape(n, d), local_weight, local_bias, plan, group, soft
+    )
     return reduce_loss(
-        loss, rows.divisor_weights(), reduction=reduction, empty=empty, host_check=validate, batch_shape=batch_shape
+        loss,
+        rows.divisor_weights(),
+        reduction=reduction,
+        empty=empty,
+        host_check=validate,
+        batch_shape=batch_shape,
     )
