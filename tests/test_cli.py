@@ -552,6 +552,19 @@ def test_unreadable_path(tmp_path, capsys, good):
         os.chmod(good, 0o644)
 
 
+def test_permission_denied_branch(monkeypatch, capsys, good):
+    """Runs as root too (where chmod cannot make a file unreadable): the OS answers 'no' to R_OK."""
+    import crossentropy.io as cio
+
+    real = os.access
+    monkeypatch.setattr(
+        cio.os,
+        "access",
+        lambda p, mode: False if str(p) == str(good) and mode == os.R_OK else real(p, mode),
+    )
+    _fails(["evaluate", good], capsys, 4, "permission denied")
+
+
 def test_header_only_file_has_no_rows(tmp_path, capsys):
     (tmp_path / "h.csv").write_text("y,a,b\n")
     _fails(["evaluate", tmp_path / "h.csv"], capsys, 3, "no rows")
