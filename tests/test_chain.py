@@ -337,3 +337,16 @@ def test_huge_equal_logits_keep_every_digit(impl):
             [[-0.5, 0.5], [0.5, -0.5]],
             dtype,
         )
+
+
+def test_double_softmax_warning_only_when_every_row_is_a_distribution():
+    p = softmax(np.random.default_rng(0).normal(size=(6, 4)), axis=-1)
+    y = np.arange(6) % 4
+    with pytest.warns(ce.DoubleSoftmaxWarning, match="double softmax"):
+        ce.cross_entropy(p, y)
+    mixed = p.copy()
+    mixed[3] = [2.0, -1.0, 0.5, 0.0]  # a later row is not a distribution: these may well be logits
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ce.cross_entropy(mixed, y)
+        ce.cross_entropy(mixed[::-1], y)

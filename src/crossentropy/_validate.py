@@ -242,7 +242,12 @@ def warn_double_softmax(xp: Any, x: Array, num_classes: int, *, name: str = "pre
     if num_classes < 2 or math.prod(x.shape) == 0:
         return
     _, ntol = _tolerance(xp, x.dtype)
-    # one read for real logits: almost every logit matrix has a negative entry
+    # Every row must be a distribution, so the first row decides cheaply for real logits
+    # (O(C) instead of a read of the whole array); only a probability-like first row
+    # leads to the full check.
+    first = xp.reshape(x, (-1, num_classes))[0, ...]
+    if not bool(xp.all((first >= 0) & (first <= 1))) or not bool(xp.abs(xp.sum(first) - 1) <= ntol):
+        return
     if not bool(xp.min(x) >= 0) or not bool(xp.max(x) <= 1):
         return
     if bool(xp.all(xp.abs(xp.sum(x, axis=-1) - 1) <= ntol)):
