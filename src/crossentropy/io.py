@@ -33,6 +33,7 @@ Errors are :class:`InputError` subclasses carrying the command line's exit statu
 
 from __future__ import annotations
 
+import abc
 import csv
 import fnmatch
 import os
@@ -180,7 +181,7 @@ class Batch:
 
 
 # ----------------------------------------------------------------------------- tables
-class Table:
+class Table(abc.ABC):
     """A file seen as named columns, read in row slices (base class)."""
 
     path: str
@@ -188,9 +189,9 @@ class Table:
     columns: dict[str, Column]
     num_rows: int | None  # None when unknown before reading (CSV, Arrow stream)
 
+    @abc.abstractmethod
     def batches(self, names: Sequence[str], batch_size: int, column_types: dict[str, str]):
         """Yield ``(offset, {name: array})``; vector columns are (n, K) arrays."""
-        raise NotImplementedError
 
     def describe(self) -> str:
         return ", ".join(
@@ -367,8 +368,9 @@ class _ArrowTable(Table):
                 raise SchemaError(f"{self.path}: duplicate column name {f.name!r}")
             self.columns[f.name] = Column(f.name, width, kind)
 
+    @abc.abstractmethod
     def _record_batches(self, names, batch_size):
-        raise NotImplementedError
+        """Yield pyarrow record batches of the named columns (Parquet and Arrow IPC differ here)."""
 
     def batches(self, names, batch_size, column_types):
         offset = 0
