@@ -134,6 +134,16 @@ def _suite(rank, mesh):
             tuple(xd.grad.placements),
             xd.grad.full_tensor(),
         )
+    # the drop-ins on torch's layout (classes on axis 1, Shard(1)): routed to the vocab-parallel op
+    xd = distribute_tensor(x, mesh, [Shard(1)]).requires_grad_(True)
+    loss = ct.cross_entropy(xd, y, weight=cw, label_smoothing=0.1)
+    loss.backward()
+    res["dropin_2d"] = (loss.detach(), xd.grad.full_tensor())
+    x3c = x3.movedim(-1, 1).contiguous()  # (B, V, T)
+    xd = distribute_tensor(x3c, mesh, [Shard(1)]).requires_grad_(True)
+    loss = ct.CrossEntropyLoss(reduction="sum", label_smoothing=0.05)(xd, y3)
+    loss.backward()
+    res["dropin_3d"] = (loss.detach(), xd.grad.full_tensor())
     # the target as a replicated DTensor, inside loss_parallel() (our op ignores the context)
     xd = distribute_tensor(x, mesh, [Shard(1)]).requires_grad_(True)
     with loss_parallel():
@@ -302,6 +312,24 @@ def test_equals_torch_loss_parallel(name, spawned):
         _close(g_ours, g_theirs)
         _close(ours, ref)
         _close(g_ours, xf.grad)
+
+
+def test_drop_in_losses_route_dtensor_input(spawned):
+    """ct.cross_entropy / ct.CrossEntropyLoss on a class-sharded DTensor equal F.cross_entropy."""
+    x, y, cw, _, _, x3, y3 = _problem()
+    full = x.clone().requires_grad_(True)
+    ref = F.cross_entropy(full, y, weight=cw, label_smoothing=0.1)
+    ref.backward()
+    full3 = x3.movedim(-1, 1).contiguous().requires_grad_(True)
+    ref3 = F.cross_entropy(full3, y3, reduction="sum", label_smoothing=0.05)
+    ref3.backward()
+    for r in range(2):
+        loss, grad = spawned[r]["dropin_2d"]
+        _close(loss, ref)
+        _close(grad, full.grad)
+        loss, grad = spawned[r]["dropin_3d"]
+        _close(loss, ref3)
+        _close(grad, full3.grad)
 
 
 def test_empty_shard(spawned):

@@ -33,6 +33,31 @@ from .autograd import cross_entropy_rows
 __all__ = ["cross_entropy", "nll_loss", "binary_cross_entropy_with_logits"]
 
 
+def _is_dtensor(x: torch.Tensor) -> bool:
+    try:
+        from torch.distributed.tensor import DTensor
+    except ImportError:  # torch built without distributed
+        return False
+    return isinstance(x, DTensor)
+
+
+def _dtensor_cross_entropy(input, target, *, kind, **options):
+    """A DTensor of logits sharded on the class axis (PyTorch's layout: axis 1) goes to
+    :func:`crossentropy.torch.vocab_parallel_cross_entropy`, which is exact over the global
+    vocabulary; the class axis is moved last first (a view; the shard follows it)."""
+    from .parallel import vocab_parallel_cross_entropy
+
+    if kind != "logits":
+        msg = (
+            f"a DTensor `input` is taken as sharded logits only (kind='logits'); got kind={kind!r}"
+        )
+        raise ValueError(msg)
+    x = input.movedim(1, -1) if input.dim() > 2 else input
+    soft = target.dtype.is_floating_point and target.shape == input.shape
+    t = target.movedim(1, -1) if soft and target.dim() > 2 else target
+    return vocab_parallel_cross_entropy(x, t, **options)
+
+
 def _check_kind_values(x: torch.Tensor, kind: str, num_classes: int) -> torch.Tensor:
     """The prediction checks of docs/semantics.md §1 (rows along the last axis)."""
     from .._validate import check_log_probs, check_probs, warn_double_softmax
@@ -85,7 +110,11 @@ def cross_entropy(
     Parameters
     ----------
     input : Tensor
-        ``(C,)``, ``(N, C)`` or ``(N, C, d1, …, dK)`` predictions (logits by default).
+        ``(C,)``, ``(N, C)`` or ``(N, C, d1, …, dK)`` predictions (logits by default). A
+        ``DTensor`` of logits sharded on the class axis (``Shard(1)`` on a 1-D mesh, where
+        torch's ``loss_parallel()`` applies) is computed by
+        :func:`~crossentropy.torch.vocab_parallel_cross_entropy`, exact over the global
+        vocabulary (label smoothing and soft targets included).
     target : Tensor
         Class indices (integer, the input's shape without axis 1; exact-integer floats
         accepted) or class probabilities (floating, the input's shape).
@@ -134,6 +163,23 @@ def cross_entropy(
     if not isinstance(input, torch.Tensor):
         msg = f"`input` must be a torch.Tensor; got {type(input).__name__}"
         raise TypeError(msg)
+    if _is_dtensor(input):
+        return _dtensor_cross_entropy(
+            input,
+            target,
+            weight=weight,
+            ignore_index=ignore_index,
+            reduction=reduction,
+            label_smoothing=label_smoothing,
+            kind=kind,
+            smoothing=smoothing,
+            empty=empty,
+            z_loss=z_loss,
+            softcap=softcap,
+            divide_by=divide_by,
+            sample_weight=sample_weight,
+            validate=validate,
+        )
     dtype = compute_dtype(input, name="input")
     if input.dim() == 0:
         msg = "`input` must have a class axis: shape (C,), (N, C) or (N, C, d1, ...); got a 0-d tensor"
