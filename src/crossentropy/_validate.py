@@ -66,6 +66,16 @@ def check_option(name: str, value: Any, allowed: tuple) -> Any:
     return value
 
 
+def check_ignore_index(ignore_index: Any) -> int | None:
+    """``ignore_index`` is an integer (bool excluded) or ``None``."""
+    if ignore_index is None:
+        return None
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
+        msg = f"`ignore_index` must be an integer or None; got {ignore_index!r}"
+        raise TypeError(msg)
+    return int(ignore_index)
+
+
 def positions(mask: Array, values: Array | None = None, *, offset_axis0: int = 0) -> str:
     """'N entries, first at (i, j) = v, ...' for the True entries of ``mask``."""
     m = np.asarray(to_numpy(mask), dtype=bool)
@@ -132,18 +142,7 @@ def check_index_target(
     xp: Any, target: Array, num_classes: int, ignore_index: int | None, batch_shape: tuple
 ) -> Array:
     """Integer class indices (int64) after checks; float exact-integers are accepted (the CSV case)."""
-    if target.dtype == xp.bool:
-        msg = (
-            "`target` has dtype bool; pass class indices as integers (e.g. `target.astype(int)`) "
-            "or a floating distribution with the prediction's shape"
-        )
-        raise TypeError(msg)
-    if tuple(target.shape) != tuple(batch_shape):
-        msg = (
-            f"`target` of class indices must have the prediction's shape without the class axis, "
-            f"{tuple(batch_shape)}; got {tuple(target.shape)}"
-        )
-        raise ValueError(msg)
+    check_index_shape(xp, target, batch_shape)
     if xp.isdtype(target.dtype, "real floating"):
         bad = ~xp.isfinite(target) | (target != xp.round(target))
         if any_true(xp, bad):
@@ -171,6 +170,35 @@ def check_index_target(
         )
         raise ValueError(msg)
     return t
+
+
+def check_index_shape(xp: Any, target: Array, batch_shape: tuple) -> None:
+    """The dtype and shape of class indices, without reading values (``validate=False``)."""
+    if target.dtype == xp.bool:
+        msg = (
+            "`target` has dtype bool; pass class indices as integers (e.g. `target.astype(int)`) "
+            "or a floating distribution with the prediction's shape"
+        )
+        raise TypeError(msg)
+    if tuple(target.shape) != tuple(batch_shape):
+        msg = (
+            f"`target` of class indices must have the prediction's shape without the class axis, "
+            f"{tuple(batch_shape)}; got {tuple(target.shape)}"
+        )
+        raise ValueError(msg)
+
+
+def check_soft_shard(xp: Any, target: Array, *, validate: bool) -> None:
+    """A distribution over a vocabulary shard: finite and ≥ 0 (its mass is known only globally)."""
+    if not validate:
+        return
+    bad = ~xp.isfinite(target) | (target < 0)
+    if any_true(xp, bad):
+        msg = (
+            "`target` distributions must be finite and non-negative; got "
+            f"{positions(bad, target)}. Soft labels are weights per class"
+        )
+        raise ValueError(msg)
 
 
 def check_soft_target(xp: Any, target: Array, *, validate: bool) -> None:

@@ -28,15 +28,15 @@ import numpy as np
 
 from . import _validate as v
 from ._array import Array, asarray_like, compute_dtype, namespace
+from ._options import KINDS, ReductionOptions
+from ._rows import binary_target
+from ._types import Empty, Kind, Reduction
 from .special import log1mexp, log_sigmoid
 
 __all__ = ["binary_cross_entropy", "binary_terms"]
 
-BINARY_KINDS = ("logits", "probs", "log_probs", "auto")
-
-
 def _binary_kind(xp: Any, x: Array, kind: str) -> str:
-    v.check_option("kind", kind, BINARY_KINDS)
+    v.check_option("kind", kind, KINDS)
     if kind != "auto":
         return kind
     if math.prod(x.shape) == 0:
@@ -91,7 +91,7 @@ def binary_terms(
     pred: Array,
     target: Array,
     *,
-    kind: str = "logits",
+    kind: Kind = "logits",
     pos_weight: Array | None = None,
     weight: Array | None = None,
     focal_gamma: float | None = None,
@@ -107,41 +107,9 @@ def binary_terms(
     kind = _binary_kind(xp, x, kind)
     if not hasattr(target, "shape") or namespace(target) is not xp:
         target = asarray_like(xp, target, pred)
-    if tuple(target.shape) != tuple(x.shape):
-        msg = (
-            f"`target` must have the prediction's shape {tuple(x.shape)}; got {tuple(target.shape)}"
-        )
-        raise ValueError(msg)
-    if target.dtype == xp.bool:
-        target = xp.astype(target, dtype)
-    if xp.isdtype(target.dtype, "integral"):
-        ignored = (
-            (target == ignore_index)
-            if ignore_index is not None
-            else xp.zeros(x.shape, dtype=xp.bool)
-        )
-        if validate:
-            bad = ((target != 0) & (target != 1)) & ~ignored
-            if v.any_true(xp, bad):
-                hint = "" if ignore_index is None else f" or `ignore_index` ({ignore_index})"
-                msg = (
-                    f"integer binary `target` must be 0 or 1{hint}; got {v.positions(bad, target)}"
-                )
-                raise ValueError(msg)
-        y = xp.astype(xp.where(ignored, xp.zeros_like(target), target), dtype)
-    else:
-        if ignore_index is not None:
-            msg = (
-                "`ignore_index` applies to integer targets; mask soft targets with sample_weight=0"
-            )
-            raise ValueError(msg)
-        ignored = xp.zeros(x.shape, dtype=xp.bool)
-        y = target if target.dtype == dtype else xp.astype(target, dtype)
-        if validate:
-            bad = ~xp.isfinite(y) | (y < 0) | (y > 1)
-            if v.any_true(xp, bad):
-                msg = f"binary `target` must be in [0, 1]; got {v.positions(bad, y)}"
-                raise ValueError(msg)
+    y, ignored = binary_target(
+        xp, target, tuple(x.shape), dtype, ignore_index=ignore_index, validate=validate
+    )
     eps = v.check_label_smoothing(label_smoothing, "uniform", 2)
     if eps:
         y = (1 - eps) * y + eps / 2
@@ -199,15 +167,15 @@ def binary_cross_entropy(
     pred: Array,
     target: Array,
     *,
-    kind: str = "logits",
+    kind: Kind = "logits",
     pos_weight: Array | None = None,
     weight: Array | None = None,
     focal_gamma: float | None = None,
     label_smoothing: float = 0.0,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     sample_weight: Array | None = None,
     ignore_index: int | None = None,
-    empty: str = "nan",
+    empty: Empty = "nan",
     base: Any = "e",
     validate: bool = True,
 ) -> Array:
@@ -227,10 +195,7 @@ def binary_cross_entropy(
     >>> float(binary_cross_entropy(np.array([0.9, 0.2]), np.array([1, 0]), kind="probs"))
     0.164252033486018
     """
-    from .chain import REDUCTIONS, _log_base, reduce_sums
-
-    v.check_option("reduction", reduction, REDUCTIONS)
-    v.check_option("empty", empty, ("nan", "zero", "raise"))
+    red = ReductionOptions(reduction, empty, "weight", base)
     xp, loss, count, _ = binary_terms(
         pred,
         target,
@@ -243,17 +208,11 @@ def binary_cross_entropy(
         ignore_index=ignore_index,
         validate=validate,
     )
-    scale = _log_base(base)
-    if scale != 1.0:
-        loss = loss / scale
-    if reduction == "none":
-        return loss
-    return reduce_sums(
-        xp,
-        xp.sum(loss),
-        xp.sum(count),
-        reduction,
-        empty,
-        check=validate,
-        reason=lambda: "no unmasked element (every target ignored or weighted 0, or no element)",
-    )
+    with np.errstate(all="ignore"):
+        if reduction == "none":
+            red.check_none(math.prod(loss.shape))
+            out = loss
+        else:
+            n = math.prod(loss.shape)
+            out = red.finish(xp, xp.sum(loss), xp.sum(count), n=n, host_check=validate)
+        return out if red.scale == 1.0 else out / red.scale

@@ -32,8 +32,10 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import _validate as v
-from ._array import Array
-from ._prepare import Prepared, prepare, terms
+from ._array import Array, namespace
+from ._options import IGNORE_INDEX, LossOptions, ReductionOptions
+from ._prepare import prepare, terms
+from ._types import DivideBy, Empty, Impl, Kind, Reduction, Smoothing
 
 __all__ = [
     "Terms",
@@ -46,9 +48,10 @@ __all__ = [
     "perplexity",
 ]
 
-REDUCTIONS = ("mean", "sum", "none")
-EMPTY = ("nan", "zero", "raise")
-DIVIDE_BY = ("weight", "count")
+
+# Transitional names for modules not yet ported to _options (removed when they are).
+from ._options import DIVIDE_BY, EMPTY, REDUCTIONS  # noqa: E402,F401
+from ._options import log_base as _log_base  # noqa: E402,F401
 
 
 class Terms(NamedTuple):
@@ -58,38 +61,26 @@ class Terms(NamedTuple):
     weight: Array
 
 
-def _log_base(base: Any) -> float:
-    if base == "e":
-        return 1.0
-    try:
-        b = float(base)
-    except (TypeError, ValueError):
-        b = float("nan")
-    if not (b > 0 and b != 1 and math.isfinite(b)):
-        msg = f"`base` must be 'e', 2, or another positive number ≠ 1; got {base!r}"
-        raise ValueError(msg)
-    return math.log(b)
-
-
 def loss_terms(
     pred: Array,
     target: Array,
     *,
-    kind: str = "logits",
+    kind: Kind = "logits",
     axis: int = -1,
     sample_weight: Array | None = None,
     weight: Array | None = None,
-    ignore_index: int | None = -100,
+    ignore_index: int | None = IGNORE_INDEX,
     label_smoothing: float = 0.0,
-    smoothing: str = "uniform",
+    smoothing: Smoothing = "uniform",
     validate: bool = True,
-    impl: str = "auto",
+    impl: Impl = "auto",
 ) -> Terms:
     """Per-example ``(ℓ_i, w_i)``: every dataset-level number is ``Σℓ`` and ``Σw``.
 
     ``ℓ_i = −s_i Σ_c weight_c y'_ic log q_ic`` and ``w_i = s_i Σ_c weight_c y_ic``
     (``y`` before smoothing). Masked rows (ignored, all-zero target, zero sample
-    weight) have both exactly 0.
+    weight) have both exactly 0; with ``validate=False`` an out-of-range class index
+    has both NaN.
 
     >>> import numpy as np
     >>> t = loss_terms(np.log(np.array([[0.5, 0.5], [0.9, 0.1]])), np.array([0, -100]))
@@ -98,105 +89,48 @@ def loss_terms(
     >>> t.weight
     array([1., 0.])
     """
-    p = prepare(
-        pred,
-        target,
-        kind=kind,
-        axis=axis,
-        weight=weight,
-        sample_weight=sample_weight,
-        ignore_index=ignore_index,
-        label_smoothing=label_smoothing,
-        smoothing=smoothing,
-        validate=validate,
-    )
+    opts = LossOptions(kind, axis, ignore_index, label_smoothing, smoothing, validate, impl)
+    p = prepare(pred, target, opts, weight=weight, sample_weight=sample_weight)
     return Terms(*terms(p, impl))
 
 
-def _reduce(
-    p: Prepared, loss: Array, wsum: Array, reduction: str, empty: str, divide_by: str
+def reduced_nll(
+    pred: Array,
+    target: Array,
+    opts: LossOptions,
+    red: ReductionOptions,
+    *,
+    weight: Array | None = None,
+    sample_weight: Array | None = None,
 ) -> Array:
-    xp = p.xp
-    v.check_option("reduction", reduction, REDUCTIONS)
-    v.check_option("empty", empty, EMPTY)
-    v.check_option("divide_by", divide_by, DIVIDE_BY)
-    if reduction == "none":
-        if empty == "raise" and math.prod(loss.shape) == 0:
-            msg = f"cannot reduce: {_empty_reason(p)} (empty='raise'); use empty='nan' or 'zero' to get a value"
-            raise ValueError(msg)
-        return loss
-    return reduce_sums(
-        xp,
-        xp.sum(loss),
-        denominator(p, wsum, divide_by),
-        reduction,
-        empty,
-        check=p.validate,
-        reason=lambda: _empty_reason(p),
-    )
+    """The NLL reduced by ``red`` (``Σℓ``, ``Σℓ/Σw`` or the per-example ``ℓ_i``), in ``red.base`` units.
 
-
-def reduce_sums(
-    xp: Any, total: Array, den: Array, reduction: str, empty: str, *, check: bool, reason
-) -> Array:
-    """``total`` (``"sum"``) or ``total / den`` (``"mean"``) with the ``empty=`` policy when ``den == 0``.
-
-    ``check`` (validation on) or ``empty="raise"`` looks at ``den`` on the host, to raise or
-    to warn `EmptyReductionWarning`; otherwise no synchronisation happens.
+    The one body of :func:`nll`, :func:`cross_entropy`, :func:`log_likelihood`,
+    :func:`likelihood` and :func:`perplexity`.
     """
-    if empty == "raise" or check:
-        if bool(den == 0):
-            what = reason()
-            if empty == "raise":
-                msg = f"cannot reduce: {what} (empty='raise'); use empty='nan' or 'zero' to get a value"
-                raise ValueError(msg)
-            if empty == "nan" and reduction == "mean":
-                v.warn(
-                    v.EmptyReductionWarning,
-                    f"mean over no example: {what}; returning NaN as PyTorch does "
-                    "(empty='zero' returns 0; the gradient is zero either way)",
-                )
-    if reduction == "sum":
-        return total
-    safe = xp.where(den == 0, xp.ones_like(den), den)
-    fill = xp.full_like(total, math.nan if empty == "nan" else 0.0)
-    return xp.where(den == 0, fill, total / safe)
-
-
-def denominator(p: Prepared, wsum: Array, divide_by: str) -> Array:
-    """Σ w_i (``divide_by="weight"``) or Σ s_i over unmasked rows (``"count"``)."""
+    p = prepare(pred, target, opts, weight=weight, sample_weight=sample_weight)
+    loss, w = terms(p, opts.impl, red.divide_by)
     xp = p.xp
-    if divide_by == "weight":
-        return xp.sum(wsum)
-    ones = xp.ones(p.batch_shape, dtype=p.x.dtype) if p.s is None else p.s
-    return xp.sum(xp.where(p.mask, xp.zeros_like(ones), ones))
-
-
-def _empty_reason(p: Prepared) -> str:
-    n = math.prod(p.batch_shape)
-    if n == 0:
-        return "the batch is empty (N = 0)"
-    return f"all {n} examples are masked (ignored, all-zero targets or zero weight)"
-
-
-def _reduced_nll(pred, target, *, reduction, empty, divide_by, impl, **opts) -> Array:
-    p = prepare(pred, target, **opts)
-    loss, wsum = terms(p, impl)
     with np.errstate(all="ignore"):
-        return _reduce(p, loss, wsum, reduction, empty, divide_by)
+        if red.reduction == "none":
+            red.check_none(p.n)
+            out = loss
+        else:
+            out = red.finish(xp, xp.sum(loss), xp.sum(w), n=p.n, host_check=opts.validate)
+        return out if red.scale == 1.0 else out / red.scale
 
 
 def log_prob(
     pred: Array,
     target: Array,
     *,
-    kind: str = "logits",
+    kind: Kind = "logits",
     axis: int = -1,
-    ignore_index: int | None = -100,
+    ignore_index: int | None = IGNORE_INDEX,
     label_smoothing: float = 0.0,
-    smoothing: str = "uniform",
+    smoothing: Smoothing = "uniform",
     validate: bool = True,
-    impl: str = "auto",
+    impl: Impl = "auto",
 ) -> Array:
     r"""The primitive: per-example log-probability of what was observed, ``log q(y_i | x_i)``.
 
@@ -228,19 +162,8 @@ def log_prob(
     >>> log_prob(p, np.array([[1.0, 0, 0], [0, 0.5, 0.5]]), kind="probs")
     array([-0.35667494, -1.26286432])
     """
-    p = prepare(
-        pred,
-        target,
-        kind=kind,
-        axis=axis,
-        weight=None,
-        sample_weight=None,
-        ignore_index=ignore_index,
-        label_smoothing=label_smoothing,
-        smoothing=smoothing,
-        validate=validate,
-    )
-    loss, _ = terms(p, impl)
+    opts = LossOptions(kind, axis, ignore_index, label_smoothing, smoothing, validate, impl)
+    loss, _ = terms(prepare(pred, target, opts), impl)
     return -loss
 
 
@@ -248,19 +171,19 @@ def nll(
     pred: Array,
     target: Array,
     *,
-    kind: str = "logits",
+    kind: Kind = "logits",
     axis: int = -1,
-    reduction: str = "sum",
+    reduction: Reduction = "sum",
     sample_weight: Array | None = None,
     weight: Array | None = None,
-    ignore_index: int | None = -100,
+    ignore_index: int | None = IGNORE_INDEX,
     label_smoothing: float = 0.0,
-    smoothing: str = "uniform",
-    empty: str = "nan",
-    divide_by: str = "weight",
+    smoothing: Smoothing = "uniform",
+    empty: Empty = "nan",
+    divide_by: DivideBy = "weight",
     base: Any = "e",
     validate: bool = True,
-    impl: str = "auto",
+    impl: Impl = "auto",
 ) -> Array:
     r"""Negative log-likelihood ``Σ_i ℓ_i`` (default ``reduction="sum"``: the whole dataset).
 
@@ -274,43 +197,28 @@ def nll(
     >>> float(nll(p, np.array([0, 1]), kind="probs", base=2))  # in bits
     1.415037499278844
     """
-    out = _reduced_nll(
-        pred,
-        target,
-        reduction=reduction,
-        empty=empty,
-        divide_by=divide_by,
-        impl=impl,
-        kind=kind,
-        axis=axis,
-        weight=weight,
-        sample_weight=sample_weight,
-        ignore_index=ignore_index,
-        label_smoothing=label_smoothing,
-        smoothing=smoothing,
-        validate=validate,
-    )
-    scale = _log_base(base)
-    return out if scale == 1.0 else out / scale
+    opts = LossOptions(kind, axis, ignore_index, label_smoothing, smoothing, validate, impl)
+    red = ReductionOptions(reduction, empty, divide_by, base)
+    return reduced_nll(pred, target, opts, red, weight=weight, sample_weight=sample_weight)
 
 
 def log_likelihood(
     pred: Array,
     target: Array,
     *,
-    kind: str = "logits",
+    kind: Kind = "logits",
     axis: int = -1,
-    reduction: str = "sum",
+    reduction: Reduction = "sum",
     sample_weight: Array | None = None,
     weight: Array | None = None,
-    ignore_index: int | None = -100,
+    ignore_index: int | None = IGNORE_INDEX,
     label_smoothing: float = 0.0,
-    smoothing: str = "uniform",
-    empty: str = "nan",
-    divide_by: str = "weight",
+    smoothing: Smoothing = "uniform",
+    empty: Empty = "nan",
+    divide_by: DivideBy = "weight",
     base: Any = "e",
     validate: bool = True,
-    impl: str = "auto",
+    impl: Impl = "auto",
 ) -> Array:
     r"""Log-likelihood of the data, ``Σ_i log q(y_i|x_i)`` (the seed's eq. 2) = ``−nll``.
 
@@ -322,41 +230,27 @@ def log_likelihood(
     >>> float(log_likelihood(p, np.array([0, 1]), kind="probs"))   # log(0.5 · 0.75)
     -0.9808292530117262
     """
-    return -nll(
-        pred,
-        target,
-        kind=kind,
-        axis=axis,
-        reduction=reduction,
-        sample_weight=sample_weight,
-        weight=weight,
-        ignore_index=ignore_index,
-        label_smoothing=label_smoothing,
-        smoothing=smoothing,
-        empty=empty,
-        divide_by=divide_by,
-        base=base,
-        validate=validate,
-        impl=impl,
-    )
+    opts = LossOptions(kind, axis, ignore_index, label_smoothing, smoothing, validate, impl)
+    red = ReductionOptions(reduction, empty, divide_by, base)
+    return -reduced_nll(pred, target, opts, red, weight=weight, sample_weight=sample_weight)
 
 
 def likelihood(
     pred: Array,
     target: Array,
     *,
-    kind: str = "logits",
+    kind: Kind = "logits",
     axis: int = -1,
-    reduction: str = "sum",
+    reduction: Reduction = "sum",
     sample_weight: Array | None = None,
     weight: Array | None = None,
-    ignore_index: int | None = -100,
+    ignore_index: int | None = IGNORE_INDEX,
     label_smoothing: float = 0.0,
-    smoothing: str = "uniform",
-    empty: str = "nan",
-    divide_by: str = "weight",
+    smoothing: Smoothing = "uniform",
+    empty: Empty = "nan",
+    divide_by: DivideBy = "weight",
     validate: bool = True,
-    impl: str = "auto",
+    impl: Impl = "auto",
 ) -> Array:
     r"""Likelihood ``Π_i q(y_i|x_i) = exp(log_likelihood)`` (the seed's eq. 1).
 
@@ -379,44 +273,30 @@ def likelihood(
     >>> float(log_likelihood(half, y, kind="probs"))
     -745.1332191019412
     """
-    ll = log_likelihood(
-        pred,
-        target,
-        kind=kind,
-        axis=axis,
-        reduction=reduction,
-        sample_weight=sample_weight,
-        weight=weight,
-        ignore_index=ignore_index,
-        label_smoothing=label_smoothing,
-        smoothing=smoothing,
-        empty=empty,
-        divide_by=divide_by,
-        validate=validate,
-        impl=impl,
-    )
-    from ._array import namespace
-
-    return namespace(ll).exp(ll)
+    opts = LossOptions(kind, axis, ignore_index, label_smoothing, smoothing, validate, impl)
+    red = ReductionOptions(reduction, empty, divide_by)
+    ll = -reduced_nll(pred, target, opts, red, weight=weight, sample_weight=sample_weight)
+    with np.errstate(over="ignore"):
+        return namespace(ll).exp(ll)
 
 
 def cross_entropy(
     pred: Array,
     target: Array,
     *,
-    kind: str = "logits",
+    kind: Kind = "logits",
     axis: int = -1,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     sample_weight: Array | None = None,
     weight: Array | None = None,
-    ignore_index: int | None = -100,
+    ignore_index: int | None = IGNORE_INDEX,
     label_smoothing: float = 0.0,
-    smoothing: str = "uniform",
-    empty: str = "nan",
-    divide_by: str = "weight",
+    smoothing: Smoothing = "uniform",
+    empty: Empty = "nan",
+    divide_by: DivideBy = "weight",
     base: Any = "e",
     validate: bool = True,
-    impl: str = "auto",
+    impl: Impl = "auto",
 ) -> Array:
     r"""Cross-entropy ``Σ_i ℓ_i / Σ_i w_i``: the NLL per unit of weight (default ``"mean"``).
 
@@ -439,41 +319,27 @@ def cross_entropy(
     >>> float(cross_entropy(logits, np.array([-100, -100]), empty="zero"))
     0.0
     """
-    return nll(
-        pred,
-        target,
-        kind=kind,
-        axis=axis,
-        reduction=reduction,
-        sample_weight=sample_weight,
-        weight=weight,
-        ignore_index=ignore_index,
-        label_smoothing=label_smoothing,
-        smoothing=smoothing,
-        empty=empty,
-        divide_by=divide_by,
-        base=base,
-        validate=validate,
-        impl=impl,
-    )
+    opts = LossOptions(kind, axis, ignore_index, label_smoothing, smoothing, validate, impl)
+    red = ReductionOptions(reduction, empty, divide_by, base)
+    return reduced_nll(pred, target, opts, red, weight=weight, sample_weight=sample_weight)
 
 
 def perplexity(
     pred: Array,
     target: Array,
     *,
-    kind: str = "logits",
+    kind: Kind = "logits",
     axis: int = -1,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     sample_weight: Array | None = None,
     weight: Array | None = None,
-    ignore_index: int | None = -100,
+    ignore_index: int | None = IGNORE_INDEX,
     label_smoothing: float = 0.0,
-    smoothing: str = "uniform",
-    empty: str = "nan",
-    divide_by: str = "weight",
+    smoothing: Smoothing = "uniform",
+    empty: Empty = "nan",
+    divide_by: DivideBy = "weight",
     validate: bool = True,
-    impl: str = "auto",
+    impl: Impl = "auto",
 ) -> Array:
     r"""Corpus perplexity ``exp(Σℓ / Σw)`` — the exponential of the weighted mean NLL.
 
@@ -489,22 +355,15 @@ def perplexity(
     10.000000000000002
     """
     v.check_option("reduction", reduction, ("mean", "none"))
-    p = prepare(
-        pred,
-        target,
-        kind=kind,
-        axis=axis,
-        weight=weight,
-        sample_weight=sample_weight,
-        ignore_index=ignore_index,
-        label_smoothing=label_smoothing,
-        smoothing=smoothing,
-        validate=validate,
-    )
-    loss, wsum = terms(p, impl)
+    opts = LossOptions(kind, axis, ignore_index, label_smoothing, smoothing, validate, impl)
+    if reduction == "mean":
+        red = ReductionOptions("mean", empty, divide_by)
+        ce = reduced_nll(pred, target, opts, red, weight=weight, sample_weight=sample_weight)
+        with np.errstate(over="ignore"):
+            return namespace(ce).exp(ce)
+    p = prepare(pred, target, opts, weight=weight, sample_weight=sample_weight)
+    loss, w = terms(p, impl, divide_by)
     xp = p.xp
     with np.errstate(all="ignore"):
-        if reduction == "none":
-            den = xp.where(wsum == 0, xp.ones_like(wsum), wsum)
-            return xp.where(wsum == 0, xp.full_like(loss, math.nan), xp.exp(loss / den))
-        return xp.exp(_reduce(p, loss, wsum, "mean", empty, divide_by))
+        den = xp.where(w == 0, xp.ones_like(w), w)
+        return xp.where(w == 0, xp.full_like(loss, math.nan), xp.exp(loss / den))

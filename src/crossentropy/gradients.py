@@ -24,64 +24,65 @@ from typing import Any
 
 import numpy as np
 
-from . import _validate as v
 from ._array import Array, asarray_like
-from ._prepare import kernel_arrays, prepare, row_weights, use_kernel
+from ._options import IGNORE_INDEX, LossOptions, ReductionOptions, empty_message
+from ._prepare import KERNEL_IGNORE, Prepared, kernel_arrays, prepare
+from ._types import DivideBy, Empty, Impl, Kind, Reduction, Smoothing
 from .binary import binary_terms
-from .chain import EMPTY, REDUCTIONS, _empty_reason, denominator
 
 __all__ = ["cross_entropy_grad", "binary_cross_entropy_grad"]
 
 
-def _row_scale(xp, p, reduction, empty, divide_by, grad_output, wsum):
-    """(s_i · g_i with 0 on masked rows, den): the gradient is ``scale · (A q − a) / den``.
+def _row_scale(p: Prepared, red: ReductionOptions, grad_output: Any) -> tuple[Array, Array]:
+    """(s_i · g_i, 0 on inactive rows; den) as (N,) and a scalar: the gradient is ``scale · (A q − a) / den``.
 
     The division comes last so that a tiny (subnormal) weight sum cannot overflow
-    the scale before it meets the equally tiny coefficients.
+    the scale before it meets the equally tiny coefficients. A NaN divisor (a bad
+    row under ``validate=False``) makes the whole gradient of the mean NaN, like its value.
     """
-    v.check_option("reduction", reduction, REDUCTIONS)
-    v.check_option("empty", empty, EMPTY)
-    v.check_option("divide_by", divide_by, ("weight", "count"))
+    xp, r = p.xp, p.rows
     dtype = p.x.dtype
-    scale = xp.ones(p.batch_shape, dtype=dtype) if p.s is None else p.s
+    scale = r.s
     if grad_output is not None:
         g = asarray_like(xp, grad_output, p.x, dtype)
-        if reduction == "none" and tuple(g.shape) != tuple(p.batch_shape):
+        if red.reduction == "none" and tuple(g.shape) != tuple(p.batch_shape):
             msg = f"`grad_output` for reduction='none' must have shape {p.batch_shape}; got {tuple(g.shape)}"
             raise ValueError(msg)
-        if reduction != "none" and math.prod(g.shape) != 1:
-            msg = f"`grad_output` for reduction={reduction!r} must be a scalar; got shape {tuple(g.shape)}"
+        if red.reduction != "none" and math.prod(g.shape) != 1:
+            msg = f"`grad_output` for reduction={red.reduction!r} must be a scalar; got shape {tuple(g.shape)}"
             raise ValueError(msg)
-        scale = scale * (g if reduction == "none" else xp.reshape(g, ()))
-    if reduction == "mean":
-        den = denominator(p, wsum, divide_by)
-        if bool(den == 0) and empty == "raise":
-            msg = f"cannot reduce: {_empty_reason(p)} (empty='raise')"
-            raise ValueError(msg)
+        scale = scale * (xp.reshape(g, (p.n,)) if red.reduction == "none" else xp.reshape(g, ()))
+    if red.reduction == "mean":
+        den = xp.sum(r.divisor_weights(red.divide_by))
+        if red.empty == "raise" and bool(den == 0):
+            raise ValueError(empty_message(p.n))
         safe = xp.where(den == 0, xp.ones_like(den), den)
         scale = xp.where(den == 0, xp.zeros_like(scale), scale)
     else:
+        if red.empty == "raise" and (red.reduction == "sum" or p.n == 0):
+            if p.n == 0 or bool(xp.sum(r.divisor_weights(red.divide_by)) == 0):
+                raise ValueError(empty_message(p.n))
         safe = xp.ones((), dtype=dtype)
-    return xp.where(p.mask, xp.zeros_like(scale), scale), safe
+    return xp.where(r.active, scale, xp.zeros_like(scale)), safe
 
 
 def cross_entropy_grad(
     pred: Array,
     target: Array,
     *,
-    kind: str = "logits",
+    kind: Kind = "logits",
     axis: int = -1,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     sample_weight: Array | None = None,
     weight: Array | None = None,
-    ignore_index: int | None = -100,
+    ignore_index: int | None = IGNORE_INDEX,
     label_smoothing: float = 0.0,
-    smoothing: str = "uniform",
-    empty: str = "nan",
-    divide_by: str = "weight",
+    smoothing: Smoothing = "uniform",
+    empty: Empty = "nan",
+    divide_by: DivideBy = "weight",
     grad_output: Any = None,
     validate: bool = True,
-    impl: str = "auto",
+    impl: Impl = "auto",
 ) -> Array:
     r"""Gradient of :func:`crossentropy.cross_entropy` with respect to ``pred``, in closed form.
 
@@ -96,41 +97,28 @@ def cross_entropy_grad(
     array([[-0.5,  0.5],
            [ 0. ,  0. ]])
     """
-    p = prepare(
-        pred,
-        target,
-        kind=kind,
-        axis=axis,
-        weight=weight,
-        sample_weight=sample_weight,
-        ignore_index=ignore_index,
-        label_smoothing=label_smoothing,
-        smoothing=smoothing,
-        validate=validate,
-    )
-    xp = p.xp
-    wsum = row_weights(p)
+    opts = LossOptions(kind, axis, ignore_index, label_smoothing, smoothing, validate, impl)
+    red = ReductionOptions(reduction, empty, divide_by)
+    p = prepare(pred, target, opts, weight=weight, sample_weight=sample_weight)
+    xp, r = p.xp, p.rows
     with np.errstate(all="ignore"):
-        scale, den = _row_scale(xp, p, reduction, empty, divide_by, grad_output, wsum)
-        if use_kernel(p, impl):
+        scale, den = _row_scale(p, red, grad_output)
+        if p.path(impl) == "kernel":
             from . import kernels
 
             x2, tgt, w, _ = kernel_arrays(p)
-            n = x2.shape[0]
-            row_scale = np.asarray(scale, dtype=np.float64) / np.float64(den)
             g = kernels.softmax_terms_grad(
                 x2,
                 tgt,
-                row_scale=np.reshape(row_scale, (n,)),
+                row_scale=np.asarray(scale, dtype=np.float64) / np.float64(den),
                 weight=w,
-                ignore_index=-100 if p.ignore_index is None else p.ignore_index,
-                label_smoothing=p.eps,
-                smoothing=p.smoothing,
+                ignore_index=KERNEL_IGNORE,
+                label_smoothing=label_smoothing,
+                smoothing=smoothing,
             )
-            g = np.reshape(g, p.x.shape)
         else:
-            a = p.dense_coefficients()
-            s = scale[..., None]
+            a = r.coefficients(p.x.dtype)
+            s = scale[:, None]
             if p.kind == "logits":
                 q = xp.exp(p.log_q())
                 big_a = xp.sum(a, axis=-1, keepdims=True)
@@ -139,11 +127,11 @@ def cross_entropy_grad(
             elif p.kind == "log_probs":
                 g = -s * a / den
             else:
-                ratio = a / p.x
+                ratio = a / p.x2
                 g = -s * xp.where(a == 0, xp.zeros_like(ratio), ratio) / den
-            g = xp.where(p.mask[..., None], xp.zeros_like(g), g)
-        if p.invalid is not None:
-            g = xp.where(p.invalid[..., None], xp.full_like(g, math.nan), g)
+            g = xp.where(r.active[:, None], g, xp.zeros_like(g))
+        g = xp.where(r.bad[:, None], xp.full_like(g, math.nan), g)
+        g = xp.reshape(g, p.x.shape)
     return xp.moveaxis(g, -1, p.axis)
 
 
@@ -155,10 +143,10 @@ def binary_cross_entropy_grad(
     weight: Array | None = None,
     focal_gamma: float | None = None,
     label_smoothing: float = 0.0,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     sample_weight: Array | None = None,
     ignore_index: int | None = None,
-    empty: str = "nan",
+    empty: Empty = "nan",
     grad_output: Any = None,
     validate: bool = True,
 ) -> Array:
@@ -173,8 +161,7 @@ def binary_cross_entropy_grad(
     >>> binary_cross_entropy_grad(np.array([0.0, 0.0]), np.array([1.0, 0.0]), reduction="sum")
     array([-0.5,  0.5])
     """
-    v.check_option("reduction", reduction, REDUCTIONS)
-    v.check_option("empty", empty, EMPTY)
+    red = ReductionOptions(reduction, empty)
     xp, loss, count, info = binary_terms(
         pred,
         target,
@@ -211,9 +198,8 @@ def binary_cross_entropy_grad(
             scale = scale * (go if reduction == "none" else xp.reshape(go, ()))
         if reduction == "mean":
             den = xp.sum(count)
-            if bool(den == 0) and empty == "raise":
-                msg = "cannot reduce: no unmasked element (empty='raise')"
-                raise ValueError(msg)
+            if red.empty == "raise" and bool(den == 0):
+                raise ValueError(empty_message(math.prod(count.shape)))
             scale = xp.where(
                 den == 0, xp.zeros_like(scale), scale / xp.where(den == 0, xp.ones_like(den), den)
             )

@@ -9,7 +9,9 @@ For a target distribution y and a model q (docs/semantics.md §7)::
 So minimising cross-entropy over q minimises KL: q is driven towards y, and the
 minimum CE is H(y) (0 for a hard label, where CE = KL = NLL).
 
->>> import numpy as np
+>>> import math
+
+import numpy as np
 >>> y = np.array([[0.5, 0.5, 0.0]])
 >>> q = np.array([[0.25, 0.5, 0.25]])
 >>> d = decompose(q, y, kind="probs")
@@ -21,14 +23,17 @@ True
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from . import _validate as v
 from ._array import Array, compute_dtype, namespace
-from ._prepare import prepare
-from .chain import _log_base, _reduce, perplexity
+from ._options import IGNORE_INDEX, LossOptions, ReductionOptions, log_base
+from ._prepare import Prepared, prepare
+from ._types import DivideBy, Empty, Kind, Reduction, Smoothing
+from .chain import perplexity
 from .special import xlogy
 
 __all__ = ["entropy", "kl_divergence", "decompose", "Decomposition", "perplexity"]
@@ -75,48 +80,43 @@ def entropy(
             h = xp.mean(h)
         elif reduction == "sum":
             h = xp.sum(h)
-    scale = _log_base(base)
+    scale = log_base(base)
     return h if scale == 1.0 else h / scale
 
 
-def _decompose_terms(pred, target, opts):
-    p = prepare(pred, target, **opts)
-    xp = p.xp
+def _decompose_terms(p: Prepared) -> tuple[Array, Array, Array]:
+    """Per-example ``(CE, H, KL)`` weighted like ``ℓ_i`` (0 on masked rows, NaN on bad rows)."""
+    xp, r = p.xp, p.rows
     with np.errstate(all="ignore"):
-        a = p.dense_coefficients()  # weight_c · y'_ic
-        if p.weight is None:
-            y_s = a
-        else:
-            safe_w = xp.where(p.weight == 0, xp.ones_like(p.weight), p.weight)
-            y_s = a / safe_w
-        log_y = xp.log(y_s)
+        a = r.coefficients(p.x.dtype)  # weight_c · y'_ic
+        log_y = xp.log(r.coefficients(p.x.dtype, weighted=False))
         lq = p.log_q()
-        ce = -xp.sum(xlogy(a, lq), axis=-1)
-        h = 0.0 - xp.sum(xlogy(a, log_y), axis=-1)
-        kl = xp.sum(xp.where(a == 0, xp.zeros_like(a), a * (log_y - lq)), axis=-1)
-        mass = p.mass()
-        if p.s is not None:
-            ce, h, kl, mass = ce * p.s, h * p.s, kl * p.s, mass * p.s
-        zero = xp.zeros_like(ce)
-        ce, h, kl = (xp.where(p.mask, zero, t) for t in (ce, h, kl))
-        mass = xp.where(p.mask, zero, mass)
-    return p, ce, h, kl, mass
+        parts = (
+            -xp.sum(xlogy(a, lq), axis=-1),
+            0.0 - xp.sum(xlogy(a, log_y), axis=-1),
+            xp.sum(xp.where(a == 0, xp.zeros_like(a), a * (log_y - lq)), axis=-1),
+        )
+        out = []
+        for t in parts:
+            t = xp.where(r.active, r.s * t, xp.zeros_like(t))
+            out.append(p.unflatten(xp.where(r.bad, xp.full_like(t, math.nan), t)))
+    return out[0], out[1], out[2]
 
 
 def decompose(
     pred: Array,
     target: Array,
     *,
-    kind: str = "logits",
+    kind: Kind = "logits",
     axis: int = -1,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     sample_weight: Array | None = None,
     weight: Array | None = None,
-    ignore_index: int | None = -100,
+    ignore_index: int | None = IGNORE_INDEX,
     label_smoothing: float = 0.0,
-    smoothing: str = "uniform",
-    empty: str = "nan",
-    divide_by: str = "weight",
+    smoothing: Smoothing = "uniform",
+    empty: Empty = "nan",
+    divide_by: DivideBy = "weight",
     base: Any = "e",
     validate: bool = True,
 ) -> Decomposition:
@@ -136,25 +136,20 @@ def decompose(
     >>> float(d.entropy) > 0
     True
     """
-    p, ce, h, kl, mass = _decompose_terms(
-        pred,
-        target,
-        dict(
-            kind=kind,
-            axis=axis,
-            weight=weight,
-            sample_weight=sample_weight,
-            ignore_index=ignore_index,
-            label_smoothing=label_smoothing,
-            smoothing=smoothing,
-            validate=validate,
-        ),
-    )
+    opts = LossOptions(kind, axis, ignore_index, label_smoothing, smoothing, validate)
+    red = ReductionOptions(reduction, empty, divide_by, base)
+    p = prepare(pred, target, opts, weight=weight, sample_weight=sample_weight)
+    parts = _decompose_terms(p)
+    xp = p.xp
     with np.errstate(all="ignore"):
-        out = [_reduce(p, t, mass, reduction, empty, divide_by) for t in (ce, h, kl)]
-    scale = _log_base(base)
-    if scale != 1.0:
-        out = [t / scale for t in out]
+        if reduction == "none":
+            red.check_none(p.n)
+            out = list(parts)
+        else:
+            den = xp.sum(p.weights(divide_by))
+            out = [red.finish(xp, xp.sum(t), den, n=p.n, host_check=validate) for t in parts]
+    if red.scale != 1.0:
+        out = [t / red.scale for t in out]
     return Decomposition(*out)
 
 
@@ -162,16 +157,16 @@ def kl_divergence(
     pred: Array,
     target: Array,
     *,
-    kind: str = "logits",
+    kind: Kind = "logits",
     axis: int = -1,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     sample_weight: Array | None = None,
     weight: Array | None = None,
-    ignore_index: int | None = -100,
+    ignore_index: int | None = IGNORE_INDEX,
     label_smoothing: float = 0.0,
-    smoothing: str = "uniform",
-    empty: str = "nan",
-    divide_by: str = "weight",
+    smoothing: Smoothing = "uniform",
+    empty: Empty = "nan",
+    divide_by: DivideBy = "weight",
     base: Any = "e",
     validate: bool = True,
 ) -> Array:

@@ -27,6 +27,9 @@ from __future__ import annotations
 
 import torch
 
+from .._rows import binary_target
+from .._validate import check_label_smoothing
+from ..kinds import target_kind
 from ._common import check_common, compute_dtype, legacy_reduction, prepare_rows, reduce_loss, xp_of
 from .autograd import cross_entropy_rows
 
@@ -53,9 +56,18 @@ def _dtensor_cross_entropy(input, target, *, kind, **options):
         )
         raise ValueError(msg)
     x = input.movedim(1, -1) if input.dim() > 2 else input
-    soft = target.dtype.is_floating_point and target.shape == input.shape
+    soft = _is_soft(input, target)
     t = target.movedim(1, -1) if soft and target.dim() > 2 else target
     return vocab_parallel_cross_entropy(x, t, **options)
+
+
+def _is_soft(input: torch.Tensor, target: torch.Tensor) -> bool:
+    """Distribution or class indices, by the core's one rule (classes on axis 1, or 0 unbatched)."""
+    if not isinstance(target, torch.Tensor):
+        msg = f"`target` must be a torch.Tensor; got {type(target).__name__}"
+        raise TypeError(msg)
+    axis = 0 if input.dim() == 1 else 1
+    return target_kind(xp_of(target), tuple(input.shape), target, axis) == "distribution"
 
 
 def _check_kind_values(x: torch.Tensor, kind: str, num_classes: int) -> torch.Tensor:
@@ -190,7 +202,7 @@ def cross_entropy(
     if C == 0:
         msg = f"`input` has no classes (size 0 along axis 1, shape {tuple(input.shape)})"
         raise ValueError(msg)
-    soft = target.dtype.is_floating_point and target.shape == input.shape
+    soft = _is_soft(input, target)
     t = target.unsqueeze(0) if unbatched else target
     xl = x.movedim(1, -1) if x.dim() > 2 else x
     batch_shape = tuple(xl.shape[:-1])
@@ -348,29 +360,19 @@ def binary_cross_entropy_with_logits(
     reduction = legacy_reduction(size_average, reduce, reduction)
     check_common(reduction=reduction, empty=empty)
     dtype = compute_dtype(input, name="input")
-    if tuple(target.shape) != tuple(input.shape):
-        msg = (
-            f"`target` must have the input's shape {tuple(input.shape)}; got {tuple(target.shape)}"
-        )
-        raise ValueError(msg)
-    if target.dtype == torch.bool:
-        msg = "`target` has dtype bool; pass 0/1 as integers or floats (e.g. `target.float()`)"
+    if not isinstance(target, torch.Tensor):
+        msg = f"`target` must be a torch.Tensor; got {type(target).__name__}"
         raise TypeError(msg)
-    eps = float(label_smoothing)
-    if not 0.0 <= eps <= 1.0:
-        msg = f"`label_smoothing` must be in [0, 1]; got {label_smoothing!r}"
-        raise ValueError(msg)
-    active = torch.ones(input.shape, dtype=torch.bool, device=input.device)
-    if ignore_index is not None and not target.dtype.is_floating_point:
-        active = target != ignore_index
-    y = torch.where(active, target, torch.zeros_like(target)).to(dtype)
-    if validate:
-        bad = active & (~torch.isfinite(y) | (y < 0) | (y > 1))
-        if bool(bad.any()):
-            from .._validate import positions
-
-            msg = f"`target` must lie in [0, 1] (probabilities of the positive class); got {positions(bad, target)}"
-            raise ValueError(msg)
+    y, ignored = binary_target(
+        xp_of(target),
+        target.to(input.device),
+        tuple(input.shape),
+        dtype,
+        ignore_index=ignore_index,
+        validate=validate,
+    )
+    active = ~ignored
+    eps = check_label_smoothing(label_smoothing, "uniform", 2)
     if eps:
         y = (1 - eps) * y + eps / 2
     c = active.to(dtype)

@@ -1,0 +1,159 @@
+r"""The option vocabularies, their defaults and the one ``empty=`` policy (docs/semantics.md §4).
+
+Every public signature repeats its defaults explicitly (keyword-only options) and a
+test checks each one against the fields of :class:`LossOptions` and
+:class:`ReductionOptions`, so this module is the one source of every default.
+:meth:`ReductionOptions.finish` is the only implementation of the reductions and of
+the ``empty=`` policy: the core chain, the binary and information functions, the
+PyTorch adapters and the Dask layer all end in it.
+
+    "sum":  Σ_i ℓ_i          "mean":  Σ_i ℓ_i / Σ_i w_i    (the ``empty=`` row when Σ_i w_i = 0)
+
+>>> import numpy as np
+>>> r = ReductionOptions(reduction="mean", empty="zero")
+>>> float(r.finish(np, np.asarray(0.0), np.asarray(0.0), n=3, host_check=True))
+0.0
+>>> float(ReductionOptions().finish(np, np.asarray(3.0), np.asarray(2.0), n=2, host_check=True))
+1.5
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import Any, get_args
+
+from . import _validate as v
+from ._types import Array, DivideBy, Empty, Impl, Kind, Reduction, Smoothing
+
+KINDS: tuple[str, ...] = get_args(Kind)
+REDUCTIONS: tuple[str, ...] = get_args(Reduction)
+EMPTY: tuple[str, ...] = get_args(Empty)
+DIVIDE_BY: tuple[str, ...] = get_args(DivideBy)
+SMOOTHINGS: tuple[str, ...] = get_args(Smoothing)
+IMPLS: tuple[str, ...] = get_args(Impl)
+
+#: PyTorch's default ``ignore_index`` (the index-target sentinel of every multi-class loss).
+IGNORE_INDEX = -100
+
+
+@dataclass(frozen=True)
+class LossOptions:
+    """What a per-example loss needs besides the arrays (docs/semantics.md §1–5).
+
+    One frozen object carries the options from a public function to everything
+    downstream (the Accumulator, the temperature fit, Dask blocks), so that no
+    option can be dropped on the way.
+    """
+
+    kind: Kind = "logits"
+    axis: int = -1
+    ignore_index: int | None = IGNORE_INDEX
+    label_smoothing: float = 0.0
+    smoothing: Smoothing = "uniform"
+    validate: bool = True
+    impl: Impl = "auto"
+
+    def __post_init__(self) -> None:
+        v.check_option("kind", self.kind, KINDS)
+        v.check_option("smoothing", self.smoothing, SMOOTHINGS)
+        v.check_option("impl", self.impl, IMPLS)
+        v.check_ignore_index(self.ignore_index)
+
+
+@dataclass(frozen=True)
+class ReductionOptions:
+    """How per-example pairs ``(ℓ_i, w_i)`` become one number (docs/semantics.md §4)."""
+
+    reduction: Reduction = "mean"
+    empty: Empty = "nan"
+    divide_by: DivideBy = "weight"
+    base: Any = "e"
+
+    def __post_init__(self) -> None:
+        v.check_option("reduction", self.reduction, REDUCTIONS)
+        v.check_option("empty", self.empty, EMPTY)
+        v.check_option("divide_by", self.divide_by, DIVIDE_BY)
+        log_base(self.base)
+
+    def finish(self, xp: Any, total: Array, den: Array, *, n: int, host_check: bool) -> Array:
+        """``total`` (``"sum"``) or ``total / den`` (``"mean"``), in nats, with the ``empty=`` policy.
+
+        ``n`` is the number of examples (for the message). ``host_check`` (validation on)
+        looks at ``den`` on the host to warn :class:`EmptyReductionWarning`; ``empty="raise"``
+        always does. Otherwise nothing synchronises: the empty mean is a ``where``, and its
+        gradient is exactly zero. ``"none"`` is not reduced here (see :func:`check_none`).
+        """
+        if self.reduction == "none":
+            msg = "ReductionOptions.finish reduces; call check_none for reduction='none'"
+            raise ValueError(msg)
+        if self.empty == "raise" or host_check:
+            if bool(den == 0):
+                if self.empty == "raise":
+                    raise ValueError(empty_message(n))
+                if self.empty == "nan" and self.reduction == "mean":
+                    v.warn(v.EmptyReductionWarning, empty_warning(n))
+        if self.reduction == "sum":
+            return total
+        nothing = den == 0
+        safe = xp.where(nothing, xp.ones_like(den), den)
+        fill = xp.full_like(total, math.nan if self.empty == "nan" else 0.0)
+        return xp.where(nothing, fill, total / safe)
+
+    def check_none(self, n: int) -> None:
+        """``reduction="none"`` of an empty batch raises under ``empty="raise"``."""
+        if self.empty == "raise" and n == 0:
+            raise ValueError(empty_message(0))
+
+    @property
+    def scale(self) -> float:
+        """Divide a value in nats by this to get the requested ``base``."""
+        return log_base(self.base)
+
+
+def _reason(n: int) -> str:
+    if n == 0:
+        return "the batch is empty (N = 0)"
+    return f"all {n} examples are masked (ignored, all-zero targets or zero weight)"
+
+
+def empty_message(n: int) -> str:
+    """The one wording of the ``empty="raise"`` error."""
+    return (
+        f"cannot reduce: {_reason(n)} (empty='raise'); use empty='nan' or 'zero' to get a value"
+    )
+
+
+def empty_warning(n: int) -> str:
+    """The one wording of :class:`EmptyReductionWarning`."""
+    return (
+        f"mean over no example: {_reason(n)}; returning NaN as PyTorch does "
+        "(empty='zero' returns 0; the gradient is zero either way)"
+    )
+
+
+def log_base(base: Any) -> float:
+    """``ln(base)``: a value in nats divided by it is in ``base`` units (``"e"`` → 1).
+
+    >>> round(log_base(2), 6)
+    0.693147
+    """
+    if base == "e":
+        return 1.0
+    try:
+        b = float(base)
+    except (TypeError, ValueError):
+        b = float("nan")
+    if not (b > 0 and b != 1 and math.isfinite(b)):
+        msg = f"`base` must be 'e', 2, or another positive number ≠ 1; got {base!r}"
+        raise ValueError(msg)
+    return math.log(b)
+
+
+def defaults() -> dict[str, Any]:
+    """Every option's default, by name: the one source the signature test compares against."""
+    out: dict[str, Any] = {}
+    for cls in (LossOptions, ReductionOptions):
+        for f in fields(cls):
+            out[f.name] = f.default
+    return out
