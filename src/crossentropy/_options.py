@@ -119,9 +119,7 @@ def _reason(n: int) -> str:
 
 def empty_message(n: int) -> str:
     """The one wording of the ``empty="raise"`` error."""
-    return (
-        f"cannot reduce: {_reason(n)} (empty='raise'); use empty='nan' or 'zero' to get a value"
-    )
+    return f"cannot reduce: {_reason(n)} (empty='raise'); use empty='nan' or 'zero' to get a value"
 
 
 def empty_warning(n: int) -> str:

@@ -138,10 +138,7 @@ def kernel_arrays(p: Prepared) -> tuple:
     rows ``C`` (out of range: the kernels make them NaN).
     """
     r = p.rows
-    if r.soft is not None:
-        tgt = r.soft
-    else:
-        tgt = np.where(r.bad, p.num_classes, r.index)
+    tgt = r.soft if r.index is None else np.where(r.bad, p.num_classes, r.index)
     w = None if r.class_weight is None else np.asarray(r.class_weight, dtype=np.float64)
     s = np.asarray(r.s, dtype=np.float64) if p.has_sample_weight else None
     return p.x2, tgt, w, s
@@ -179,8 +176,9 @@ def terms(p: Prepared, impl: str = "auto", divide_by: DivideBy = "weight") -> tu
 
 def _gather_log_q(p: Prepared) -> Array:
     """log q_{i, y_i} (N,) without building the full log-softmax for logits."""
-    xp, x2 = p.xp, p.x2
-    safe = xp.where(p.rows.index < 0, xp.zeros_like(p.rows.index), p.rows.index)
+    xp, x2, index = p.xp, p.x2, p.rows.index
+    assert index is not None  # index targets only
+    safe = xp.where(index < 0, xp.zeros_like(index), index)
     picked = xp.take_along_axis(x2, xp.reshape(safe, (-1, 1)), axis=-1)[:, 0]
     if p.kind == "logits":
         m = xp.max(x2, axis=-1)

@@ -117,7 +117,7 @@ class Rows:
         c = self.local_classes
         if self.soft is not None:
             y = self.alpha * self.soft + self.beta * self.m[:, None]
-        else:
+        elif self.index is not None:
             ids = xp.arange(self.vocab_start, self.vocab_start + c, device=_device(self.s))
             onehot = xp.astype(ids[None, :] == self.index[:, None], dtype)
             y = self.alpha * onehot + self.beta * xp.astype(self.active, dtype)[:, None]
@@ -274,7 +274,9 @@ def binary_target(
             bad = ((target != 0) & (target != 1)) & ~ignored
             if v.any_true(xp, bad):
                 hint = "" if ignore_index is None else f" or `ignore_index` ({ignore_index})"
-                msg = f"integer binary `target` must be 0 or 1{hint}; got {v.positions(bad, target)}"
+                msg = (
+                    f"integer binary `target` must be 0 or 1{hint}; got {v.positions(bad, target)}"
+                )
                 raise ValueError(msg)
         return xp.astype(xp.where(ignored, xp.zeros_like(target), target), dtype), ignored
     if not xp.isdtype(target.dtype, "real floating"):

@@ -35,6 +35,7 @@ from .special import log1mexp, log_sigmoid
 
 __all__ = ["binary_cross_entropy", "binary_terms"]
 
+
 def _binary_kind(xp: Any, x: Array, kind: str) -> str:
     v.check_option("kind", kind, KINDS)
     if kind != "auto":
@@ -104,7 +105,7 @@ def binary_terms(
     xp = namespace(pred)
     dtype = compute_dtype(xp, pred)
     x = pred if pred.dtype == dtype else xp.astype(pred, dtype)
-    kind = _binary_kind(xp, x, kind)
+    resolved = _binary_kind(xp, x, kind)
     if not hasattr(target, "shape") or namespace(target) is not xp:
         target = asarray_like(xp, target, pred)
     y, ignored = binary_target(
@@ -114,7 +115,7 @@ def binary_terms(
     if eps:
         y = (1 - eps) * y + eps / 2
     with np.errstate(all="ignore"):
-        lp, l1p = _log_p_pair(xp, x, kind, validate)
+        lp, l1p = _log_p_pair(xp, x, resolved, validate)
     pos = y
     if pos_weight is not None:
         pw = asarray_like(xp, pos_weight, pred, dtype)
@@ -159,7 +160,7 @@ def binary_terms(
     zero = xp.zeros_like(loss)
     loss = xp.where(mask, zero, loss)
     count = xp.where(mask, zero, count)
-    info = {"kind": kind, "x": x, "y": y, "lp": lp, "l1p": l1p, "mask": mask}
+    info = {"kind": resolved, "x": x, "y": y, "lp": lp, "l1p": l1p, "mask": mask}
     return xp, loss, count, info
 
 

@@ -20,6 +20,7 @@ import torch
 
 from .._options import DIVIDE_BY, EMPTY, REDUCTIONS, ReductionOptions
 from .._rows import Rows, smoothing_coefficients
+from .._types import DivideBy, Empty, Reduction, Smoothing
 from .._rows import prepare_rows as _prepare_rows
 from .._validate import check_option
 
@@ -65,9 +66,9 @@ def legacy_reduction(size_average: bool | None, reduce: bool | None, reduction: 
 
 def check_common(
     *,
-    reduction: str,
-    empty: str,
-    divide_by: str = "weight",
+    reduction: Reduction,
+    empty: Empty,
+    divide_by: DivideBy = "weight",
     z_loss: float = 0.0,
     softcap: float | None = None,
     kind: str = "logits",
@@ -101,8 +102,8 @@ def prepare_rows(
     sample_weight: torch.Tensor | None,
     ignore_index: int | None,
     label_smoothing: float,
-    smoothing: str,
-    divide_by: str,
+    smoothing: Smoothing,
+    divide_by: DivideBy,
     validate: bool,
     vocab_start: int = 0,
     soft: bool | None = None,
@@ -140,8 +141,8 @@ def reduce_loss(
     loss: torch.Tensor,
     w: torch.Tensor,
     *,
-    reduction: str,
-    empty: str,
+    reduction: Reduction,
+    empty: Empty,
     host_check: bool,
     batch_shape: tuple | None = None,
 ) -> torch.Tensor:
