@@ -327,6 +327,8 @@ def test_argument_errors():
     x = np.zeros((3, 4))
     with pytest.raises(ValueError, match="smoothing"):
         kernels.softmax_terms(x, np.zeros(3, dtype=int), smoothing="fair")
+    with pytest.raises(ValueError, match="`label_smoothing`"):
+        kernels.blocked_softmax_terms(x, np.zeros(3, dtype=int), label_smoothing=1.5)
     with pytest.raises(ValueError, match="2 classes"):
         kernels.softmax_terms(
             np.zeros((3, 1)), np.zeros(3, dtype=int), label_smoothing=0.1, smoothing="others"
@@ -355,53 +357,6 @@ def test_blocked_memory_is_one_block():
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert peak < x.nbytes / 4
-
-
-# ---------------------------------------------------------------- sigmoid
-def ref_sigmoid(x, y, w=1.0, pw=1.0, s=1.0):
-    x = np.asarray(x, dtype=np.float64)
-    with np.errstate(invalid="ignore", over="ignore"):
-        return _ref_sigmoid(x, y, w, pw, s)
-
-
-def _ref_sigmoid(x, y, w, pw, s):
-    sp_neg = np.logaddexp(0.0, -x)  # -log sigma(x)
-    sp_pos = np.logaddexp(0.0, x)  # -log(1 - sigma(x))
-    a, b = pw * y, 1.0 - y
-    with np.errstate(invalid="ignore"):
-        v = np.where(a == 0, 0.0, a * sp_neg) + np.where(b == 0, 0.0, b * sp_pos)
-        v = np.where(np.isnan(x), np.nan, v)
-        f = s * w * np.ones_like(x)
-        loss = np.where(f == 0, 0.0, f * v)
-        sig = 1.0 / (1.0 + np.exp(-x))
-        g = np.where(a == 0, 0.0, a * (sig - 1)) + np.where(b == 0, 0.0, b * sig)
-        grad = np.where(f == 0, 0.0, f * g)
-    return loss, grad
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_sigmoid(dtype):
-    rng = np.random.default_rng(15)
-    x = (rng.standard_normal((6, 5)) * 4).astype(dtype)
-    x[0, :3] = [1e9, -1e9, np.inf]
-    x[1, 0] = -np.inf
-    x[2, 1] = np.nan
-    y = rng.random((6, 5)).astype(dtype)
-    y[0, :3] = [1.0, 0.0, 1.0]
-    y[1, 0] = 0.0
-    w = rng.random((6, 5))
-    pw = rng.random(5) + 0.5
-    s = rng.random((6, 1))
-    s[3] = 0.0
-    x[3, 2] = np.nan  # masked by s = 0
-    loss = kernels.sigmoid_terms(x, y, weight=w, pos_weight=pw, sample_weight=s)
-    grad = kernels.sigmoid_terms_grad(x, y, weight=w, pos_weight=pw, sample_weight=s)
-    rl, rg = ref_sigmoid(x, y, w, pw, s)
-    assert loss.shape == x.shape and loss.dtype == dtype
-    close(loss, rl, dtype)
-    close(grad, rg, dtype)
-    assert (loss[3] == 0).all() and (grad[3] == 0).all()
-    assert loss[0, 0] == 0.0 and loss[0, 1] == 0.0 and loss[0, 2] == 0.0
 
 
 # ---------------------------------------------------------------- against the core

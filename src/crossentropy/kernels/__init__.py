@@ -6,9 +6,16 @@ The functions here compute the per-example terms of docs/semantics.md §4,
     wsum_i =   s_i * sum_c weight_c * y_ic           (y before smoothing)
 
 and their gradients, on NumPy (N, C) logits, in one read of each row
-(online log-sum-exp), rows in parallel, accumulating in float64. They are
-what ``impl="kernel"`` (and ``impl="auto"`` on NumPy when numba is present)
-runs. numba is imported only when a kernel is first called, never when
+(online log-sum-exp), rows in parallel, accumulating in float64, with the
+library's one smoothing encoding ``y' = α y + β m`` (``crossentropy._rows``).
+
+- :func:`softmax_terms` (forward) and :func:`softmax_terms_grad` (backward) are
+  what ``impl="kernel"`` (and ``impl="auto"`` on NumPy when numba is present) runs;
+  :func:`blocked_softmax_terms` is the row-blocked NumPy path without numba.
+- :func:`softmax_terms_and_grad` fuses both in one pass, for a training loop.
+- :func:`eval_rows` is the Accumulator's fused per-row evaluation pass.
+
+numba is imported only when a kernel is first called, never when
 ``crossentropy`` is imported; :func:`available` says whether it can be.
 
 Compiled code is cached on disk (``cache=True``): the first call in a fresh
@@ -38,8 +45,6 @@ __all__ = [
     "softmax_terms",
     "softmax_terms_grad",
     "softmax_terms_and_grad",
-    "sigmoid_terms",
-    "sigmoid_terms_grad",
     "blocked_softmax_terms",
     "eval_rows",
 ]
@@ -67,10 +72,8 @@ def _compiled(module):
         )
     if module == "softmax":
         from . import softmax as mod
-    elif module == "rowstats":
-        from . import rowstats as mod
     else:
-        from . import sigmoid as mod
+        from . import rowstats as mod
     return mod
 
 
@@ -96,9 +99,9 @@ def softmax_terms(
         \\ell_i = -s_i \\sum_c w_c\\, y'_{ic} \\log\\operatorname{softmax}(x_i)_c,
         \\qquad W_i = s_i \\sum_c w_c\\, y_{ic}
 
-    with ``y'`` the smoothed target (``"uniform"``: ``(1-ε) y + ε m/C``;
-    ``"others"``: ``(1-ε) y + ε (m - y)/(C-1)``, ``m`` the row mass, 1 for an
-    index). Masked rows (``target == ignore_index``, all-zero soft rows,
+    with ``y' = α y + β m`` the smoothed target (``m`` the row mass, 1 for an
+    index; ``"uniform"``: ``α = 1-ε, β = ε/C``; ``"others"``: ``β = ε/(C-1),
+    α = 1-ε-β``, see ``crossentropy._rows.smoothing_coefficients``). Masked rows (``target == ignore_index``, all-zero soft rows,
     ``s_i == 0``) give exactly 0 for both, whatever their logits.
 
     Parameters
@@ -149,11 +152,11 @@ def softmax_terms(
     lse = np.empty(n, dtype=a.x.dtype) if return_lse else np.empty(1, dtype=a.x.dtype)
     if a.soft:
         mod.soft_forward(
-            a.x, a.y, a.w, a.has_w, a.s, a.has_s, a.eps, a.others, return_lse, loss, wsum, lse
+            a.x, a.y, a.w, a.has_w, a.s, a.has_s, a.alpha, a.beta, return_lse, loss, wsum, lse
         )
     else:
         mod.index_forward(
-            a.x, a.y, a.w, a.has_w, a.s, a.has_s, int(ignore_index), a.eps, a.others,
+            a.x, a.y, a.w, a.has_w, a.s, a.has_s, int(ignore_index), a.alpha, a.beta,
             return_lse, loss, wsum, lse,
         )  # fmt: skip
     return (loss, wsum, lse) if return_lse else (loss, wsum)
@@ -215,10 +218,10 @@ def softmax_terms_grad(
     rs = row_scale_vector(row_scale, a.x.shape[0])
     g = grad_buffer(out, a.x.shape, a.x.dtype)
     if a.soft:
-        mod.soft_grad(a.x, a.y, a.w, a.has_w, rs, a.eps, a.others, g)
+        mod.soft_grad(a.x, a.y, a.w, a.has_w, rs, a.alpha, a.beta, g)
     else:
         mod.index_grad(
-            a.x, a.y, a.w, a.has_w, rs, int(ignore_index), a.eps, a.others, a.wsum_all, g
+            a.x, a.y, a.w, a.has_w, rs, int(ignore_index), a.alpha, a.beta, a.wsum_all, g
         )
     return g
 
@@ -284,66 +287,15 @@ def softmax_terms_and_grad(
     lse = np.empty(n, dtype=a.x.dtype) if return_lse else np.empty(1, dtype=a.x.dtype)
     if a.soft:
         mod.soft_forward_grad(
-            a.x, a.y, a.w, a.has_w, a.s, a.has_s, rs, a.eps, a.others, return_lse,
+            a.x, a.y, a.w, a.has_w, a.s, a.has_s, rs, a.alpha, a.beta, return_lse,
             loss, wsum, lse, g,
         )  # fmt: skip
     else:
         mod.index_forward_grad(
-            a.x, a.y, a.w, a.has_w, a.s, a.has_s, rs, int(ignore_index), a.eps, a.others,
+            a.x, a.y, a.w, a.has_w, a.s, a.has_s, rs, int(ignore_index), a.alpha, a.beta,
             a.wsum_all, return_lse, loss, wsum, lse, g,
         )  # fmt: skip
     return (loss, wsum, g, lse) if return_lse else (loss, wsum, g)
-
-
-def sigmoid_terms(logits, target, *, weight=None, pos_weight=None, sample_weight=None):
-    """Elementwise binary cross-entropy from logits (binary and multi-label).
-
-    .. math::
-
-        \\ell = -s\\,w\\,[\\,p_w\\, y \\log\\sigma(x) + (1-y) \\log(1-\\sigma(x))\\,]
-
-    with ``log σ(x) = -softplus(-x)`` and ``log(1 - σ(x)) = -softplus(x)``; a
-    term whose coefficient is 0 is 0 even at ``x = ±inf``; elements with
-    ``s * w == 0`` are masked (exactly 0, whatever ``x``).
-
-    Parameters
-    ----------
-    logits : ndarray, any shape, float16/32/64
-    target : ndarray, same shape; float in [0, 1] or int 0/1
-    weight, sample_weight : ndarray, optional
-        Broadcast against ``logits`` (elementwise factors).
-    pos_weight : ndarray, optional
-        Broadcast along the last axis.
-
-    Returns
-    -------
-    ndarray of ``logits``' shape, in the compute dtype.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> x = np.array([-1e9, 0.0, np.inf])
-    >>> sigmoid_terms(x, np.array([0.0, 1.0, 1.0])).tolist() == [0.0, float(np.log(2)), 0.0]
-    True
-    """
-    mod = _compiled("sigmoid")
-    return mod.sigmoid_call(logits, target, weight, pos_weight, sample_weight, grad=False)
-
-
-def sigmoid_terms_grad(logits, target, *, weight=None, pos_weight=None, sample_weight=None):
-    """Elementwise gradient of :func:`sigmoid_terms`: ``s w (p_w y (σ-1) + (1-y) σ)``.
-
-    Masked elements (``s * w == 0``) get exact zeros.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> g = sigmoid_terms_grad(np.array([0.0, -np.inf]), np.array([1.0, 0.0]))
-    >>> g.tolist()
-    [-0.5, 0.0]
-    """
-    mod = _compiled("sigmoid")
-    return mod.sigmoid_call(logits, target, weight, pos_weight, sample_weight, grad=True)
 
 
 def eval_rows(
@@ -402,8 +354,8 @@ def eval_rows(
         a.has_w,
         a.s,
         a.has_s,
-        a.eps,
-        a.others,
+        a.alpha,
+        a.beta,
         rows["ell"],
         rows["w"],
         rows["wc"],

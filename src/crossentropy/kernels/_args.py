@@ -9,6 +9,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._rows import smoothing_coefficients
+
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -22,8 +24,8 @@ class SoftmaxArgs(NamedTuple):
     has_w: bool
     s: np.ndarray  # (N,) float64, or a dummy of length 1
     has_s: bool
-    eps: float
-    others: bool
+    alpha: float  # smoothed target y' = alpha * y + beta * m (m the row mass; 1 for an index)
+    beta: float
     wsum_all: float  # sum of the class weights (C without weights)
 
 
@@ -49,10 +51,12 @@ def _float_vector(v, n, name, where):
     return a, True
 
 
-def softmax_args(
-    logits, target, *, weight, sample_weight, label_smoothing, smoothing, rows_only=False
-):
-    """Check and convert the arguments of ``softmax_terms`` and friends."""
+def softmax_args(logits, target, *, weight, sample_weight, label_smoothing, smoothing):
+    """Check and convert the arguments of ``softmax_terms`` and friends.
+
+    ``label_smoothing`` and ``smoothing`` become the ``(α, β)`` of
+    :func:`crossentropy._rows.smoothing_coefficients` (which checks them).
+    """
     x = compute_logits(logits)
     if x.ndim != 2:
         raise ValueError(
@@ -74,21 +78,11 @@ def softmax_args(
             f"`target` must be int (N,) = ({n},) class indices or a float (N, C) = {x.shape} "
             f"distribution, got dtype {y.dtype} and shape {y.shape}."
         )
-    if smoothing not in ("uniform", "others"):
-        raise ValueError(f"`smoothing` must be 'uniform' or 'others', got {smoothing!r}.")
-    eps = float(label_smoothing)
-    if not 0.0 <= eps <= 1.0:
-        raise ValueError(f"`label_smoothing` must lie in [0, 1], got {eps}.")
-    others = smoothing == "others"
-    if others and eps > 0.0 and c < 2:
-        raise ValueError(
-            "`smoothing='others'` needs at least 2 classes (it spreads eps over C - 1), "
-            f"got C = {c}; use smoothing='uniform'."
-        )
+    alpha, beta = smoothing_coefficients(label_smoothing, smoothing, c)
     w, has_w = _float_vector(weight, c, "weight", "one per class")
     s, has_s = _float_vector(sample_weight, n, "sample_weight", "one per row")
     wsum_all = float(w.sum()) if has_w else float(c)
-    return SoftmaxArgs(x, y, soft, w, has_w, s, has_s, eps, others, wsum_all)
+    return SoftmaxArgs(x, y, soft, w, has_w, s, has_s, alpha, beta, wsum_all)
 
 
 def row_scale_vector(row_scale, n):

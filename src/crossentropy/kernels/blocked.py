@@ -11,6 +11,9 @@ Per block with row maxima ``M`` (``-inf``/NaN rows shifted by 0 instead):
     S   = sum_c exp(x_c - M)             (float64 sums)
     log q_c = (x_c - M) - log S
     loss_i = -s_i * sum_c a_ic log q_ic  (0 where a_ic == 0)
+    a_ic = w_c (α y_ic + β m_i)          (m_i the row mass, 1 for an index)
+
+with ``(α, β)`` the smoothing encoding of ``crossentropy._rows.smoothing_coefficients``.
 """
 
 from __future__ import annotations
@@ -99,7 +102,6 @@ def blocked_softmax_terms(
     rb = _rows_per_block(c, block_bytes)
     scratch = np.empty((min(rb, n), c), dtype=dt)
     d = np.empty((min(rb, n), c), dtype=np.float64)
-    eps = a.eps
     for r0 in range(0, n, rb):
         r1 = min(n, r0 + rb)
         k = r1 - r0
@@ -113,9 +115,9 @@ def blocked_softmax_terms(
             np.subtract(xb, big[:, None], out=db)  # float64 log q, row by row
             np.subtract(db, logs[:, None], out=db)
         if a.soft:
-            acc, wy, mask = _soft_block(y[r0:r1], db, w, eps, a.others, c)
+            acc, wy, mask = _soft_block(y[r0:r1], db, w, a.alpha, a.beta)
         else:
-            acc, wy, mask = _index_block(y[r0:r1], db, w, eps, a.others, c, ignore_index)
+            acc, wy, mask = _index_block(y[r0:r1], db, w, a.alpha, a.beta, c, ignore_index)
         mask |= s == 0
         with np.errstate(invalid="ignore"):
             loss[r0:r1] = np.where(mask, 0.0, -s * acc)
@@ -123,45 +125,40 @@ def blocked_softmax_terms(
     return (loss, wsum, lse) if return_lse else (loss, wsum)
 
 
-def _index_block(t, db, w, eps, others, c, ignore_index):
-    """(sum_c a_c log q_c, w_t, mask) for index targets; ``db`` (log q) is overwritten."""
+def _index_block(t, db, w, alpha, beta, c, ignore_index):
+    """(sum_c a_c log q_c, w_t, mask) for index targets, a_c = w_c (α [c = t] + β).
+
+    ``db`` (log q) is overwritten.
+    """
     mask = t == ignore_index
     bad = ~mask & ((t < 0) | (t >= c))
     tt = np.where(mask | bad, 0, t)
     rows = np.arange(t.shape[0])
     lq_t = db[rows, tt].copy()
     wt = w[tt] if w is not None else np.ones(t.shape[0])
-    if eps == 0.0:
-        y_t, y_o = 1.0, 0.0
-    elif others:
-        y_t, y_o = 1.0 - eps, eps / (c - 1)
-    else:
-        y_t, y_o = 1.0 - eps + eps / c, eps / c
-    at = wt * y_t
+    at = wt * (alpha + beta)
     with np.errstate(invalid="ignore"):
         acc = np.where(at != 0, at * lq_t, 0.0)
-        if y_o != 0.0:
+        if beta != 0.0:
             db[rows, tt] = 0.0  # exclude the target class from the "others" sum
             if w is not None:
                 np.multiply(db, w, out=db)
                 db[:, w == 0] = 0.0
-            acc = acc + y_o * db.sum(axis=1)
+            acc = acc + beta * db.sum(axis=1)
     acc = np.where(bad, np.nan, acc)
     wt = np.where(bad, np.nan, wt)
     return acc, wt, mask
 
 
-def _soft_block(yb, db, w, eps, others, c):
-    """(sum_c a_c log q_c, sum_c w_c y_c, mask) for soft targets; ``db`` is overwritten."""
+def _soft_block(yb, db, w, alpha, beta):
+    """(sum_c a_c log q_c, sum_c w_c y_c, mask) for soft targets, a_c = w_c (α y_c + β m).
+
+    ``db`` (log q) is overwritten.
+    """
     yb = yb.astype(np.float64)
     m = yb.sum(axis=1)
     wy = yb @ w if w is not None else m
-    if eps == 0.0:
-        a = yb
-    elif others:
-        a = (1.0 - eps) * yb + (eps / (c - 1)) * (m[:, None] - yb)
-    else:
-        a = (1.0 - eps) * yb + (eps / c) * m[:, None]
+    a = alpha * yb + beta * m[:, None]
     if w is not None:
         a = a * w
     with np.errstate(invalid="ignore"):

@@ -32,10 +32,8 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic, overload
 
+from ._rowmath import JIT, SUB, cast_like, index_row_loss
 from ._simd import BLOCK, FASTMATH, vexp
-from .softmax import _SUB, _index_coeffs, _index_row_loss, cast_like
-
-_JIT = {"cache": True, "fastmath": FASTMATH - {"reassoc"}, "nogil": True}
 
 # exp of a non-positive float64 for the exp-sums, written with plain arithmetic so that the loop
 # vectorises (libm's exp is a call per element): n = round(v·log2 e), r = v − n·ln 2 (two-part
@@ -127,10 +125,10 @@ def _row_sums(row):
                 total2 = total2 * (f * f)
             big = bmax
             arg = barg
-        for s0 in range(b0, b1, _SUB):
+        for s0 in range(b0, b1, SUB):
             acc = cast_like(row, 0.0)
             acc2 = cast_like(row, 0.0)
-            for c in range(s0, min(s0 + _SUB, b1)):
+            for c in range(s0, min(s0 + SUB, b1)):
                 e = sexp(row[c] - big)
                 acc += e
                 acc2 += e * e
@@ -139,15 +137,14 @@ def _row_sums(row):
     return float(big), total, total2, arg
 
 
-@njit(parallel=True, **_JIT)
-def eval_rows(x, y, valid, w, has_w, s, has_s, eps, others, ell, wsum, wc, wb, conf, qt):
+@njit(parallel=True, **JIT)
+def eval_rows(x, y, valid, w, has_w, s, has_s, alpha, beta, ell, wsum, wc, wb, conf, qt):
     """Per-row ℓ, w, w·correct, w·brier (0 on invalid rows), confidence and q of the true class.
 
     ``y``: int64 targets (any value on invalid rows); ``valid``: uint8, 0 = masked row
     (ℓ = w = 0, statistics 0). Out-of-range targets on valid rows give NaN.
     """
     n_rows, n_classes = x.shape
-    yt, yo = _index_coeffs(n_classes, eps, others)
     for i in prange(n_rows):
         if valid[i] == 0:
             ell[i] = 0.0
@@ -170,7 +167,7 @@ def eval_rows(x, y, valid, w, has_w, s, has_s, eps, others, ell, wsum, wc, wb, c
             conf[i] = np.nan
             qt[i] = np.nan
             continue
-        li = float(cast_like(row, -si * _index_row_loss(row, t, w, has_w, yt, yo, big, logs)))
+        li = float(cast_like(row, -si * index_row_loss(row, t, w, has_w, alpha, beta, big, logs)))
         wi = float(cast_like(row, si * (w[t] if has_w else 1.0)))
         ell[i] = li
         wsum[i] = wi
@@ -191,7 +188,7 @@ def eval_rows(x, y, valid, w, has_w, s, has_s, eps, others, ell, wsum, wc, wb, c
         wb[i] = wi * brier
 
 
-@njit(inline="always", **_JIT)
+@njit(inline="always", **JIT)
 def _bin(v, bins):
     """``min(floor(v·B), B−1)`` clipped at 0 (v not NaN), as calibration.bin_index."""
     f = math.floor(v * bins)
@@ -202,7 +199,7 @@ def _bin(v, bins):
     return int(f)
 
 
-@njit(**_JIT)
+@njit(**JIT)
 def bin_rows(
     y, valid, ell, wsum, wc, conf, qt, nll_inner, cal_u, cal_f, per_class, p_true, nll_hist
 ):

@@ -16,6 +16,10 @@ Non-finite values follow docs/semantics.md §3: a block of only -inf adds 0
 a row makes the row's LSE NaN, a row of only -inf has LSE -inf and log q NaN.
 Products ``a_c * log q_c`` with ``a_c == 0`` are 0 whatever ``log q_c``.
 
+The target enters through ``a_c = w_c y'_c`` with the one smoothing encoding
+``y'_c = α y_c + β m`` (``m`` the row mass, 1 for an index: ``y'_t = α + β``,
+``y'_c = β`` elsewhere), ``(α, β)`` from ``crossentropy._rows.smoothing_coefficients``.
+
 The kernels take plain arrays only (dummy length-1 arrays plus a flag where
 the public argument is ``None``) so that one compiled specialisation per
 dtype and memory layout serves every option; ``cache=True`` stores them on
@@ -26,36 +30,9 @@ import math
 
 import numpy as np
 from numba import njit, prange
-from numba.extending import overload
 
+from ._rowmath import JIT, SUB, cast_like, index_row_loss
 from ._simd import BLOCK, FASTMATH, vexp
-
-
-def cast_like(arr, v):  # pragma: no cover - replaced by the overload in compiled code
-    """``v`` converted to ``arr``'s dtype; only callable from compiled code."""
-    return arr.dtype.type(v)
-
-
-@overload(cast_like)
-def _cast_like_overload(arr, v):
-    dt = arr.dtype
-
-    def impl(arr, v):
-        return dt(v)
-
-    return impl
-
-
-#: length of the sub-blocks summed in the row's dtype before the float64 running sum
-#: (terms are <= 1: worst-case relative error of S is 128 * 2**-24 = 7.6e-6; the compiled
-#: loop sums in independent vector lanes, so in practice it is about 1e-7).
-_SUB = 128
-
-# Re-association is allowed only inside the exp-sum of ``_row_lse`` (compiled on its own, so
-# its instructions keep their flags). Everywhere else the order of operations is kept:
-# ``(x_c - M) - log S`` re-associated to ``x_c - (M + log S)`` loses every digit when
-# |M| >> log S (e.g. logits [1e30, 1e30] would give log q = 0 instead of -log 2).
-_JIT = {"cache": True, "fastmath": FASTMATH - {"reassoc"}, "nogil": True}
 
 
 @njit(inline="never", cache=True, fastmath=FASTMATH, nogil=True)
@@ -84,97 +61,56 @@ def _row_lse(row):
             if total != 0.0:
                 total = total * math.exp(float(big) - float(bmax))
             big = bmax
-        for s0 in range(b0, b1, _SUB):
+        for s0 in range(b0, b1, SUB):
             acc = cast_like(row, 0.0)  # short sub-block sums in the row dtype, then float64
-            for c in range(s0, min(s0 + _SUB, b1)):
+            for c in range(s0, min(s0 + SUB, b1)):
                 acc += vexp(row[c] - big)
             total += float(acc)
     return float(big), math.log(total)
 
 
-@njit(inline="always", **_JIT)
-def _wdot(row, w, has_w, big, logs, lo, hi):
-    """sum_{lo <= c < hi} w_c * log q_c with 0 * log q = 0 (log q_c = x_c - M - log S)."""
-    acc = 0.0
-    if has_w:
-        for c in range(lo, hi):
-            d = (float(row[c]) - big) - logs
-            wc = w[c]
-            acc += wc * d if wc != 0.0 else 0.0
-    else:
-        for c in range(lo, hi):
-            acc += (float(row[c]) - big) - logs
-    return acc
-
-
-@njit(inline="always", **_JIT)
+@njit(inline="always", **JIT)
 def _zero_row(gr):
     for c in range(gr.shape[0]):
         gr[c] = 0.0
 
 
-@njit(inline="always", **_JIT)
+@njit(inline="always", **JIT)
 def _fill_nan(gr):
     for c in range(gr.shape[0]):
         gr[c] = np.nan
 
 
-@njit(inline="always", **_JIT)
-def _index_coeffs(n_classes, eps, others):
-    """(y'_target, y'_other) for an index target after smoothing (§5)."""
-    if eps == 0.0:
-        return 1.0, 0.0
-    if others:
-        return 1.0 - eps, eps / (n_classes - 1)
-    return 1.0 - eps + eps / n_classes, eps / n_classes
-
-
-@njit(inline="always", **_JIT)
-def _index_row_loss(row, t, w, has_w, yt, yo, big, logs):
-    """sum_c a_c log q_c for index target t (without the sample weight)."""
+@njit(inline="always", **JIT)
+def _index_row_grad(row, gr, t, w, has_w, alpha, beta, wsum_all, r, big, logs):
+    """gr_c = r * (A q_c - a_c) for index target t, A = α w_t + β W; zero-A rows get zeros."""
     n = row.shape[0]
     wt = w[t] if has_w else 1.0
-    acc = 0.0
-    at = wt * yt
-    if at != 0.0:
-        acc = at * ((float(row[t]) - big) - logs)
-    if yo != 0.0:
-        other = _wdot(row, w, has_w, big, logs, 0, t) + _wdot(row, w, has_w, big, logs, t + 1, n)
-        acc += yo * other
-    return acc
-
-
-@njit(inline="always", **_JIT)
-def _index_row_grad(row, gr, t, w, has_w, yt, yo, wsum_all, r, big, logs):
-    """gr_c = r * (A q_c - a_c) for index target t; masked/zero-A rows get zeros."""
-    n = row.shape[0]
-    wt = w[t] if has_w else 1.0
-    big_a = wt * (yt - yo) + yo * wsum_all
+    big_a = wt * alpha + beta * wsum_all
     if big_a == 0.0:
         _zero_row(gr)
         return
     bigx = cast_like(row, big)
     inv_s = cast_like(row, math.exp(-logs))
     ra = cast_like(row, r * big_a)
-    if yo != 0.0:
-        ryo = cast_like(row, r * yo)
+    if beta != 0.0:
+        rbeta = cast_like(row, r * beta)
         if has_w:
             for c in range(n):
-                gr[c] = ra * (vexp(row[c] - bigx) * inv_s) - ryo * cast_like(row, w[c])
+                gr[c] = ra * (vexp(row[c] - bigx) * inv_s) - rbeta * cast_like(row, w[c])
         else:
             for c in range(n):
-                gr[c] = ra * (vexp(row[c] - bigx) * inv_s) - ryo
+                gr[c] = ra * (vexp(row[c] - bigx) * inv_s) - rbeta
     else:
         for c in range(n):
             gr[c] = ra * (vexp(row[c] - bigx) * inv_s)
     q_t = math.exp((float(row[t]) - big) - logs)
-    gr[t] = r * (big_a * q_t - wt * yt)
+    gr[t] = r * (big_a * q_t - wt * (alpha + beta))
 
 
-@njit(parallel=True, **_JIT)
-def index_forward(x, y, w, has_w, s, has_s, ignore, eps, others, want_lse, loss, wsum, lse):
+@njit(parallel=True, **JIT)
+def index_forward(x, y, w, has_w, s, has_s, ignore, alpha, beta, want_lse, loss, wsum, lse):
     n_rows, n_classes = x.shape
-    yt, yo = _index_coeffs(n_classes, eps, others)
     for i in prange(n_rows):
         t = y[i]
         si = s[i] if has_s else 1.0
@@ -195,14 +131,13 @@ def index_forward(x, y, w, has_w, s, has_s, ignore, eps, others, want_lse, loss,
             loss[i] = np.nan
             wsum[i] = np.nan
             continue
-        loss[i] = -si * _index_row_loss(row, t, w, has_w, yt, yo, big, logs)
+        loss[i] = -si * index_row_loss(row, t, w, has_w, alpha, beta, big, logs)
         wsum[i] = si * (w[t] if has_w else 1.0)
 
 
-@njit(parallel=True, **_JIT)
-def index_grad(x, y, w, has_w, rs, ignore, eps, others, wsum_all, g):
+@njit(parallel=True, **JIT)
+def index_grad(x, y, w, has_w, rs, ignore, alpha, beta, wsum_all, g):
     n_rows, n_classes = x.shape
-    yt, yo = _index_coeffs(n_classes, eps, others)
     for i in prange(n_rows):
         t = y[i]
         r = rs[i]
@@ -215,15 +150,14 @@ def index_grad(x, y, w, has_w, rs, ignore, eps, others, wsum_all, g):
             continue
         row = x[i]
         big, logs = _row_lse(row)
-        _index_row_grad(row, gr, t, w, has_w, yt, yo, wsum_all, r, big, logs)
+        _index_row_grad(row, gr, t, w, has_w, alpha, beta, wsum_all, r, big, logs)
 
 
-@njit(parallel=True, **_JIT)
+@njit(parallel=True, **JIT)
 def index_forward_grad(
-    x, y, w, has_w, s, has_s, rs, ignore, eps, others, wsum_all, want_lse, loss, wsum, lse, g
+    x, y, w, has_w, s, has_s, rs, ignore, alpha, beta, wsum_all, want_lse, loss, wsum, lse, g
 ):
     n_rows, n_classes = x.shape
-    yt, yo = _index_coeffs(n_classes, eps, others)
     for i in prange(n_rows):
         t = y[i]
         si = s[i] if has_s else 1.0
@@ -248,26 +182,16 @@ def index_forward_grad(
             wsum[i] = np.nan
             _fill_nan(gr)
             continue
-        loss[i] = -si * _index_row_loss(row, t, w, has_w, yt, yo, big, logs)
+        loss[i] = -si * index_row_loss(row, t, w, has_w, alpha, beta, big, logs)
         wsum[i] = si * (w[t] if has_w else 1.0)
         r = rs[i] * si
         if r == 0.0:
             _zero_row(gr)
         else:
-            _index_row_grad(row, gr, t, w, has_w, yt, yo, wsum_all, r, big, logs)
+            _index_row_grad(row, gr, t, w, has_w, alpha, beta, wsum_all, r, big, logs)
 
 
-@njit(inline="always", **_JIT)
-def _soft_coeffs(n_classes, eps, others):
-    """y'_c = cy * y_c + cm * m + co * (m - y_c)  (§5; m = row mass)."""
-    if eps == 0.0:
-        return 1.0, 0.0, 0.0
-    if others:
-        return 1.0 - eps, 0.0, eps / (n_classes - 1)
-    return 1.0 - eps, eps / n_classes, 0.0
-
-
-@njit(inline="always", **_JIT)
+@njit(inline="always", **JIT)
 def _soft_mass(yr, w, has_w):
     """(m, sum_c w_c y_c) of one target row."""
     m = 0.0
@@ -284,13 +208,13 @@ def _soft_mass(yr, w, has_w):
     return m, wy
 
 
-@njit(inline="always", **_JIT)
-def _soft_row_loss(row, yr, w, has_w, cy, cm, co, m, big, logs):
+@njit(inline="always", **JIT)
+def _soft_row_loss(row, yr, w, has_w, alpha, beta, m, big, logs):
+    """sum_c a_c log q_c, a_c = w_c (α y_c + β m) (without the sample weight)."""
     acc = 0.0
-    base = (cm + co) * m
-    cyo = cy - co
+    base = beta * m
     for c in range(row.shape[0]):
-        a = cyo * float(yr[c]) + base
+        a = alpha * float(yr[c]) + base
         if has_w:
             a *= w[c]
         d = (float(row[c]) - big) - logs
@@ -298,14 +222,14 @@ def _soft_row_loss(row, yr, w, has_w, cy, cm, co, m, big, logs):
     return acc
 
 
-@njit(inline="always", **_JIT)
-def _soft_row_grad(row, yr, gr, w, has_w, cy, cm, co, m, r, big, logs):
+@njit(inline="always", **JIT)
+def _soft_row_grad(row, yr, gr, w, has_w, alpha, beta, m, r, big, logs):
+    """gr_c = r * (A q_c - a_c), a_c = w_c (α y_c + β m); zero-A rows get zeros."""
     n = row.shape[0]
-    base = (cm + co) * m
-    cyo = cy - co
+    base = beta * m
     big_a = 0.0
     for c in range(n):
-        a = cyo * float(yr[c]) + base
+        a = alpha * float(yr[c]) + base
         if has_w:
             a *= w[c]
         big_a += a
@@ -315,21 +239,20 @@ def _soft_row_grad(row, yr, gr, w, has_w, cy, cm, co, m, r, big, logs):
     bigx = cast_like(row, big)
     inv_s = cast_like(row, math.exp(-logs))
     ra = cast_like(row, r * big_a)
-    rcyo = cast_like(row, r * cyo)
+    ralpha = cast_like(row, r * alpha)
     rbase = cast_like(row, r * base)
     if has_w:
         for c in range(n):
-            a = (rcyo * cast_like(row, yr[c]) + rbase) * cast_like(row, w[c])
+            a = (ralpha * cast_like(row, yr[c]) + rbase) * cast_like(row, w[c])
             gr[c] = ra * (vexp(row[c] - bigx) * inv_s) - a
     else:
         for c in range(n):
-            gr[c] = ra * (vexp(row[c] - bigx) * inv_s) - (rcyo * cast_like(row, yr[c]) + rbase)
+            gr[c] = ra * (vexp(row[c] - bigx) * inv_s) - (ralpha * cast_like(row, yr[c]) + rbase)
 
 
-@njit(parallel=True, **_JIT)
-def soft_forward(x, y, w, has_w, s, has_s, eps, others, want_lse, loss, wsum, lse):
-    n_rows, n_classes = x.shape
-    cy, cm, co = _soft_coeffs(n_classes, eps, others)
+@njit(parallel=True, **JIT)
+def soft_forward(x, y, w, has_w, s, has_s, alpha, beta, want_lse, loss, wsum, lse):
+    n_rows = x.shape[0]
     for i in prange(n_rows):
         yr = y[i]
         si = s[i] if has_s else 1.0
@@ -347,14 +270,13 @@ def soft_forward(x, y, w, has_w, s, has_s, eps, others, want_lse, loss, wsum, ls
             loss[i] = 0.0
             wsum[i] = 0.0
             continue
-        loss[i] = -si * _soft_row_loss(row, yr, w, has_w, cy, cm, co, m, big, logs)
+        loss[i] = -si * _soft_row_loss(row, yr, w, has_w, alpha, beta, m, big, logs)
         wsum[i] = si * wy
 
 
-@njit(parallel=True, **_JIT)
-def soft_grad(x, y, w, has_w, rs, eps, others, g):
-    n_rows, n_classes = x.shape
-    cy, cm, co = _soft_coeffs(n_classes, eps, others)
+@njit(parallel=True, **JIT)
+def soft_grad(x, y, w, has_w, rs, alpha, beta, g):
+    n_rows = x.shape[0]
     for i in prange(n_rows):
         yr = y[i]
         r = rs[i]
@@ -365,13 +287,12 @@ def soft_grad(x, y, w, has_w, rs, eps, others, g):
             continue
         row = x[i]
         big, logs = _row_lse(row)
-        _soft_row_grad(row, yr, gr, w, has_w, cy, cm, co, m, r, big, logs)
+        _soft_row_grad(row, yr, gr, w, has_w, alpha, beta, m, r, big, logs)
 
 
-@njit(parallel=True, **_JIT)
-def soft_forward_grad(x, y, w, has_w, s, has_s, rs, eps, others, want_lse, loss, wsum, lse, g):
-    n_rows, n_classes = x.shape
-    cy, cm, co = _soft_coeffs(n_classes, eps, others)
+@njit(parallel=True, **JIT)
+def soft_forward_grad(x, y, w, has_w, s, has_s, rs, alpha, beta, want_lse, loss, wsum, lse, g):
+    n_rows = x.shape[0]
     for i in prange(n_rows):
         yr = y[i]
         si = s[i] if has_s else 1.0
@@ -392,10 +313,10 @@ def soft_forward_grad(x, y, w, has_w, s, has_s, rs, eps, others, want_lse, loss,
             wsum[i] = 0.0
             _zero_row(gr)
             continue
-        loss[i] = -si * _soft_row_loss(row, yr, w, has_w, cy, cm, co, m, big, logs)
+        loss[i] = -si * _soft_row_loss(row, yr, w, has_w, alpha, beta, m, big, logs)
         wsum[i] = si * wy
         r = rs[i] * si
         if r == 0.0:
             _zero_row(gr)
         else:
-            _soft_row_grad(row, yr, gr, w, has_w, cy, cm, co, m, r, big, logs)
+            _soft_row_grad(row, yr, gr, w, has_w, alpha, beta, m, r, big, logs)
