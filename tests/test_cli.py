@@ -275,7 +275,7 @@ def test_weights_base2_probs_and_auto_kind(tmp_path, capsys):
 
 
 def test_temperature_matches_in_memory_fit(tmp_path, capsys):
-    from crossentropy.calibration import fit_temperature
+    from crossentropy.temperature import fit_temperature
 
     ex = load_example()
     np.savez(tmp_path / "d.npz", logits=ex.logits, target=ex.target)

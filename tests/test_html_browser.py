@@ -39,7 +39,7 @@ PROBE = (
 
 @pytest.fixture(scope="module")
 def report_page(tmp_path_factory):
-    from crossentropy.calibration import fit_temperature
+    from crossentropy.temperature import fit_temperature
 
     ex = load_example()
     before = evaluate(ex.logits, ex.target)

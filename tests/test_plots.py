@@ -13,8 +13,8 @@ pytest.importorskip("matplotlib")
 
 from crossentropy import plots  # noqa: E402
 from crossentropy.accumulate import evaluate  # noqa: E402
-from crossentropy.calibration import fit_temperature  # noqa: E402
 from crossentropy.examples import load_example  # noqa: E402
+from crossentropy.temperature import fit_temperature  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from ._validate import (
 )
 from .accumulate import Accumulator, evaluate
 from .binary import binary_cross_entropy
-from .calibration import calibration_bins, calibration_error, fit_temperature
+from .calibration import Bin, Calibration, calibration_bins, calibration_error
 from .chain import (
     Terms,
     cross_entropy,
@@ -27,7 +27,8 @@ from .chain import (
 from .gradients import binary_cross_entropy_grad, cross_entropy_grad
 from .information import Decomposition, decompose, entropy, kl_divergence
 from .kinds import infer_kind, to_log_probs
-from .report import Bin, Calibration, ClassStats, Histogram, Histograms, Report, Temperature
+from .report import ClassStats, Histogram, Histograms, Report
+from .temperature import Temperature, fit_temperature
 
 __version__ = "0.1.0"
 

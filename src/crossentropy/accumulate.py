@@ -55,24 +55,23 @@ from typing import Any
 import numpy as np
 
 from ._array import is_numpy, to_numpy
+from ._blocks import row_blocks, slice_target, slice_weight
+from ._json import decode, encode
 from ._prepare import KERNEL_MIN_ELEMENTS, kernel_arrays, prepare, terms
+from ._validate import check_option
 from .bootstrap import ReplicateSums, percentile_interval, poisson_weights
 from .calibration import (
     FINE_BINS,
     STRATEGIES,
     CalibrationSums,
-    _check_bins,
-    _check_choice,
-    _slice_target,
-    _slice_weight,
     bin_index,
-    fit_temperature,
-    row_blocks,
+    check_bins,
 )
 from .chain import _log_base
 from .information import decompose
 from .kinds import KINDS, resolve_kind, to_log_probs
 from .report import ClassStats, Histogram, Histograms, Report
+from .temperature import fit_temperature, loss_options
 
 __all__ = ["Accumulator", "evaluate", "P_TRUE_BINS", "NLL_EDGES"]
 
@@ -80,28 +79,6 @@ P_TRUE_BINS = 50
 #: per-example NLL histogram edges (nats): [0, 1e-6), 36 log-spaced bins up to 1e3, [1e3, inf]
 NLL_EDGES = np.concatenate([[0.0], 10.0 ** np.arange(-6.0, 3.0001, 0.25), [math.inf]])
 _BOOT_CHUNK = 1 << 13  # units per bootstrap chunk: (chunk × replicates) float64 weights
-
-
-def _enc(x: Any) -> Any:
-    """Floats (and float arrays) as JSON-safe values: non-finite → "inf" / "-inf" / "nan"."""
-    if isinstance(x, np.ndarray):
-        return [_enc(v) for v in x.tolist()] if x.ndim else _enc(x.item())
-    if isinstance(x, list):
-        return [_enc(v) for v in x]
-    if isinstance(x, float):
-        if math.isnan(x):
-            return "nan"
-        if math.isinf(x):
-            return "inf" if x > 0 else "-inf"
-    return x
-
-
-def _dec(x: Any) -> Any:
-    if isinstance(x, list):
-        return [_dec(v) for v in x]
-    if isinstance(x, str) and x in ("inf", "-inf", "nan"):
-        return float(x)
-    return x
 
 
 #: use the fused per-row pass (crossentropy.kernels.rowstats) when possible (False: the NumPy path)
@@ -197,9 +174,9 @@ class Accumulator:
         classwise: bool = False,
         validate: bool = True,
     ):
-        _check_choice("kind", kind, KINDS)
-        _check_bins(bins)
-        _check_choice("strategy", strategy, STRATEGIES)
+        check_option("kind", kind, KINDS)
+        check_bins(bins)
+        check_option("strategy", strategy, STRATEGIES)
         _log_base(base)
         if (
             isinstance(bootstrap, bool)
@@ -616,19 +593,19 @@ class Accumulator:
                     "n_empty_sequences",
                 )
             },
-            "sums": _enc(self.sums),
+            "sums": encode(self.sums),
         }
         A = self._arrays
         if A is not None:
             cal = A["cal"]
             d["arrays"] = {
-                "per_class": _enc(A["per_class"]),
-                "p_true": _enc(A["p_true"]),
-                "nll_hist": _enc(A["nll_hist"]),
-                "cal_uniform": _enc(cal.uniform),
-                "cal_fine": _enc(cal.fine),
+                "per_class": encode(A["per_class"]),
+                "p_true": encode(A["p_true"]),
+                "nll_hist": encode(A["nll_hist"]),
+                "cal_uniform": encode(cal.uniform),
+                "cal_fine": encode(cal.fine),
                 "cal_n_nan": cal.n_nan,
-                "cal_classwise": None if cal.classwise is None else _enc(cal.classwise),
+                "cal_classwise": None if cal.classwise is None else encode(cal.classwise),
                 "boot": None if A["boot"] is None else A["boot"].to_state(),
             }
         return d
@@ -644,19 +621,19 @@ class Accumulator:
         out.resolved_kind, out.target_kind = d["resolved_kind"], d["target_kind"]
         for k, v in d["counts"].items():
             setattr(out, k, int(v))
-        out.sums = np.asarray(_dec(d["sums"]), dtype=np.float64)
+        out.sums = np.asarray(decode(d["sums"]), dtype=np.float64)
         if d.get("arrays") is not None:
             C = int(d["num_classes"])
             out.num_classes = C
             out._allocate(C)
             a, A = d["arrays"], out._arrays
             for k in ("per_class", "p_true", "nll_hist"):
-                A[k] = np.asarray(_dec(a[k]), dtype=np.float64)
-            A["cal"].uniform = np.asarray(_dec(a["cal_uniform"]), dtype=np.float64)
-            A["cal"].fine = np.asarray(_dec(a["cal_fine"]), dtype=np.float64)
+                A[k] = np.asarray(decode(a[k]), dtype=np.float64)
+            A["cal"].uniform = np.asarray(decode(a["cal_uniform"]), dtype=np.float64)
+            A["cal"].fine = np.asarray(decode(a["cal_fine"]), dtype=np.float64)
             A["cal"].n_nan = int(a["cal_n_nan"])
             if a["cal_classwise"] is not None:
-                A["cal"].classwise = np.asarray(_dec(a["cal_classwise"]), dtype=np.float64)
+                A["cal"].classwise = np.asarray(decode(a["cal_classwise"]), dtype=np.float64)
             if a["boot"] is not None:
                 A["boot"] = ReplicateSums.from_state(
                     a["boot"], opts["bootstrap"], out._boot_columns()
@@ -836,22 +813,21 @@ def evaluate(
             continue
         acc.update(
             pred[idx],
-            _slice_target(target, nd, axis, idx),
-            sample_weight=_slice_weight(sample_weight, nd, axis, idx),
+            slice_target(target, nd, axis, idx),
+            sample_weight=slice_weight(sample_weight, nd, axis, idx),
             row_offset=start,
         )
     report = acc.finalize()
-    if temperature:
-        kind = acc.resolved_kind or acc.options["kind"]
+    if temperature:  # every loss option of the report, in its base (nll_before == cross_entropy)
+        loss = loss_options({**acc.options, "kind": acc.resolved_kind or acc.options["kind"]})
         fit = fit_temperature(
             pred,
             target,
-            kind=kind,
-            axis=axis,
             sample_weight=sample_weight,
-            ignore_index=acc.options["ignore_index"],
+            base=acc.options["base"],
             bins=acc.options["bins"],
             block_rows=block_rows,
+            **loss,
         )
         report = dataclasses.replace(report, temperature=fit)
     return report

@@ -1,4 +1,4 @@
-r"""Calibration: reliability bins, ECE / MCE / RMSCE, and temperature scaling.
+r"""Calibration: reliability bins, ECE / MCE / RMSCE, and the :class:`Bin` / :class:`Calibration` records.
 
 **Top-label calibration** (default). For each example the confidence is
 ``conf_i = max_c q_ic`` and it is correct when ``argmax_c q_ic`` is the true
@@ -37,13 +37,8 @@ whose edge rule depends on the version (``(lo, hi]`` through
 ``torch.bucketize``, older releases ``[lo, hi)`` with confidence 1.0 in a
 bin of its own). The numbers agree except for confidences exactly on an edge.
 
-**Temperature scaling** divides logits by ``T > 0`` and picks the ``T`` that
-minimises the NLL on a fit set; it never changes the argmax, hence the
-accuracy. The fit optimises ``t = log T`` by safeguarded Newton steps whose
-value, gradient and curvature are sums over examples
-(:func:`temperature_sums`), so the same fit runs over a stream, Dask
-partitions or torch ranks (:func:`fit_log_temperature` takes any function
-that returns the summed values).
+Temperature scaling lives in :mod:`crossentropy.temperature` (its old names here,
+``crossentropy.calibration.fit_temperature`` and friends, still resolve).
 
 >>> import numpy as np
 >>> p = np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8]])
@@ -55,27 +50,24 @@ that returns the summed values).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
 from ._array import to_numpy
+from ._blocks import row_blocks, slice_target, slice_weight
+from ._validate import check_option
 from .chain import loss_terms
 from .kinds import to_log_probs
-from .report import Bin, Calibration, Temperature
 
 __all__ = [
     "calibration_bins",
     "calibration_error",
     "CalibrationTable",
     "CalibrationSums",
-    "fit_temperature",
-    "fit_log_temperature",
-    "temperature_sums",
-    "TemperatureSums",
-    "Temperature",
+    "Bin",
+    "Calibration",
     "FINE_BINS",
 ]
 
@@ -84,7 +76,7 @@ STRATEGIES = ("uniform", "quantile")
 NORMS = ("l1", "l2", "max")
 
 
-def _check_bins(bins: Any) -> int:
+def check_bins(bins: Any) -> int:
     if (
         isinstance(bins, bool)
         or not isinstance(bins, (int, np.integer))
@@ -93,13 +85,6 @@ def _check_bins(bins: Any) -> int:
         msg = f"`bins` must be an integer in [1, {FINE_BINS}]; got {bins!r}"
         raise ValueError(msg)
     return int(bins)
-
-
-def _check_choice(name: str, value: Any, allowed: tuple) -> str:
-    if value not in allowed:
-        msg = f"`{name}` must be one of {', '.join(map(repr, allowed))}; got {value!r}"
-        raise ValueError(msg)
-    return value
 
 
 def bin_index(conf: np.ndarray, bins: int) -> np.ndarray:
@@ -134,7 +119,7 @@ class CalibrationSums:
     """
 
     def __init__(self, bins: int, num_classes: int | None = None, classwise: bool = False):
-        self.bins = _check_bins(bins)
+        self.bins = check_bins(bins)
         self.uniform = np.zeros((4, self.bins))
         self.fine = np.zeros((4, FINE_BINS))
         self.classwise = np.zeros((4, num_classes, self.bins)) if classwise else None
@@ -204,7 +189,7 @@ class CalibrationSums:
 
     def table(self, strategy: str = "uniform") -> CalibrationTable:
         """The top-label table for ``strategy``."""
-        _check_choice("strategy", strategy, STRATEGIES)
+        check_option("strategy", strategy, STRATEGIES)
         if strategy == "uniform":
             edges = np.linspace(0.0, 1.0, self.bins + 1)
             return CalibrationTable.from_sums(edges, self.uniform, strategy, self.n_nan)
@@ -246,6 +231,36 @@ def quantile_edges(fine_weight: np.ndarray, bins: int) -> np.ndarray:
     inner = np.searchsorted(cum, targets, side="left")
     edges = np.unique(np.concatenate([[0], inner, [n]]))
     return edges
+
+
+@dataclass(frozen=True)
+class Bin:
+    """One calibration bin ``[lo, hi)`` (the last one closed at ``hi = 1``).
+
+    ``gap = mean_confidence − accuracy`` (positive: over-confident); NaN for an
+    empty bin.
+    """
+
+    lo: float
+    hi: float
+    count: int
+    weight: float
+    mean_confidence: float
+    accuracy: float
+    gap: float
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Top-label calibration: ``ece = Σ_b (W_b/W)|gap_b|`` (l1), ``rmsce`` (l2), ``mce`` (max over non-empty bins)."""
+
+    ece: float
+    mce: float
+    rmsce: float
+    bins: tuple[Bin, ...]
+    strategy: str
+    norm: str = "l1"
+    classwise_ece: float | None = None
 
 
 @dataclass(frozen=True)
@@ -291,7 +306,7 @@ class CalibrationTable:
 
     def error(self, norm: str = "l1") -> float:
         """The calibration error for ``norm`` (classwise tables: the mean over classes)."""
-        _check_choice("norm", norm, NORMS)
+        check_option("norm", norm, NORMS)
         if self.n_nan:
             return math.nan
         w = np.atleast_2d(self.weight)
@@ -307,7 +322,7 @@ class CalibrationTable:
         return float(per.mean()) if self.classwise else float(per[0])
 
     def bins(self) -> tuple[Bin, ...]:
-        """The rows as :class:`crossentropy.report.Bin` (top-label tables only)."""
+        """The rows as :class:`Bin` (top-label tables only)."""
         return tuple(
             Bin(
                 float(self.edges[k]),
@@ -333,55 +348,6 @@ class CalibrationTable:
         )
 
 
-# ---- shared block plumbing --------------------------------------------------------------------
-
-
-def unit_axis(ndim: int, axis: int) -> int:
-    """The axis that indexes independent units (the first non-class axis)."""
-    axis = axis % ndim
-    return 1 if axis == 0 else 0
-
-
-def row_blocks(pred: Any, axis: int, block_rows: int | None) -> Iterator[tuple[int, int, tuple]]:
-    """``(start, stop, index)`` blocks along the unit axis, ``index`` a tuple of slices for ``pred``."""
-    ndim = len(pred.shape)
-    if ndim < 2:
-        yield 0, 1, (slice(None),)
-        return
-    ua = unit_axis(ndim, axis)
-    n = int(pred.shape[ua])
-    per_unit = max(1, math.prod(int(s) for i, s in enumerate(pred.shape) if i != ua))
-    if block_rows is None:
-        block_rows = max(1, (1 << 22) // per_unit)
-    if n == 0:
-        yield 0, 0, tuple(slice(0, 0) if i == ua else slice(None) for i in range(ndim))
-        return
-    for start in range(0, n, block_rows):
-        stop = min(n, start + block_rows)
-        yield (
-            start,
-            stop,
-            tuple(slice(start, stop) if i == ua else slice(None) for i in range(ndim)),
-        )
-
-
-def _slice_target(target: Any, pred_ndim: int, axis: int, index: tuple) -> Any:
-    tnd = len(target.shape)
-    if tnd == pred_ndim:
-        return target[index]
-    a = axis % pred_ndim
-    return target[tuple(s for i, s in enumerate(index) if i != a)]
-
-
-def _slice_weight(sample_weight: Any, pred_ndim: int, axis: int, index: tuple) -> Any:
-    if sample_weight is None:
-        return None
-    if not hasattr(sample_weight, "shape"):
-        sample_weight = np.asarray(sample_weight)
-    a = axis % pred_ndim
-    return sample_weight[tuple(s for i, s in enumerate(index) if i != a)]
-
-
 def top_label_inputs(
     pred: Any,
     target: Any,
@@ -390,11 +356,13 @@ def top_label_inputs(
     axis: int,
     sample_weight: Any,
     ignore_index: int | None,
+    weight: Any = None,
     validate: bool = True,
 ):
     """(log q (n, C), true class (n,), w (n,), valid (n,), observed (n, C) or None) as float64 NumPy.
 
-    ``w`` and the target checks come from :func:`crossentropy.chain.loss_terms`, ``log q`` from
+    ``w`` (sample weight × class ``weight`` of the target, as in the report) and the target
+    checks come from :func:`crossentropy.chain.loss_terms`, ``log q`` from
     :func:`crossentropy.kinds.to_log_probs`.
     """
     terms = loss_terms(
@@ -403,6 +371,7 @@ def top_label_inputs(
         kind=kind,
         axis=axis,
         sample_weight=sample_weight,
+        weight=weight,
         ignore_index=ignore_index,
         validate=validate,
     )
@@ -436,10 +405,10 @@ def _calibration_sums(
     for _, _, idx in row_blocks(pred, axis, block_rows):
         lq, true, w, valid, obs = top_label_inputs(
             pred[idx],
-            _slice_target(target, nd, axis, idx),
+            slice_target(target, nd, axis, idx),
             kind=kind,
             axis=axis,
-            sample_weight=_slice_weight(sample_weight, nd, axis, idx),
+            sample_weight=slice_weight(sample_weight, nd, axis, idx),
             ignore_index=ignore_index,
         )
         if acc is None:
@@ -490,8 +459,8 @@ def calibration_bins(
     >>> t.gap[3:].round(2).tolist()
     [0.6, -0.15]
     """
-    _check_bins(bins)
-    _check_choice("strategy", strategy, STRATEGIES)
+    check_bins(bins)
+    check_option("strategy", strategy, STRATEGIES)
     if classwise and strategy != "uniform":
         msg = (
             "classwise calibration supports strategy='uniform' only (a quantile table per class would "
@@ -543,7 +512,7 @@ def calibration_error(
     >>> float(np.nansum(np.abs(t.gap) * t.weight) / t.weight.sum())
     0.3
     """
-    _check_choice("norm", norm, NORMS)
+    check_option("norm", norm, NORMS)
     return calibration_bins(
         pred,
         target,
@@ -557,258 +526,18 @@ def calibration_error(
     ).error(norm)
 
 
-# ---- temperature scaling ----------------------------------------------------------------------
+# Temperature scaling moved to crossentropy.temperature, which imports this module: a plain
+# re-export here would be an import cycle. Old code importing these names from
+# ``crossentropy.calibration`` keeps working through this lazy lookup (PEP 562).
+_MOVED_TO_TEMPERATURE = frozenset(
+    ("fit_temperature", "fit_log_temperature", "temperature_sums", "TemperatureSums", "Temperature")
+)
 
 
-class TemperatureSums(NamedTuple):
-    """Sums over examples at one ``t = log T``: NLL ``Σℓ``, ``dΣℓ/dt``, ``d²Σℓ/dt²`` and ``Σw``."""
+def __getattr__(name: str) -> Any:
+    if name in _MOVED_TO_TEMPERATURE:
+        from . import temperature
 
-    nll: float
-    grad: float
-    hess: float
-    weight: float
-
-
-def _check_temperature_kind(kind: str) -> None:
-    if kind == "probs":
-        msg = (
-            "temperature scaling needs logits or log-probabilities, got kind='probs'; pass "
-            "np.log(p) with kind='log_probs' (log p is a valid logit vector up to a constant)"
-        )
-        raise ValueError(msg)
-    _check_choice("kind", kind, ("logits", "log_probs"))
-
-
-def temperature_sums(
-    pred: Any,
-    target: Any,
-    log_T: float,
-    *,
-    kind: str = "logits",
-    axis: int = -1,
-    sample_weight: Any = None,
-    ignore_index: int | None = -100,
-    validate: bool = True,
-) -> TemperatureSums:
-    r"""Mergeable sums for the temperature fit at ``t = log T`` (add them across batches).
-
-    With ``a = 1/T = e^{−t}``, ``f(a) = Σ_i ℓ_i(a·x_i)`` where ``ℓ_i`` is the core loss of
-    the scaled logits (sample weights and ``ignore_index`` as in
-    :func:`crossentropy.chain.loss_terms`). With ``μ_i = E_q[x_i]``, ``v_i = Var_q[x_i]`` under
-    ``q = softmax(a·x_i)``, ``m_i`` the row's mass and ``Y_i = Σ_c y_ic x_ic``:
-
-        df/da = Σ_i w_i μ_i − s_i Y_i          d²f/da² = Σ_i w_i v_i ≥ 0   (convex in a)
-        df/dt = −a·df/da                       d²f/dt² = a²·d²f/da² + a·df/da
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> x = np.array([[2.0, 0.0], [0.0, 1.0]]); y = np.array([0, 0])
-    >>> s = temperature_sums(x, y, 0.0)
-    >>> h = 1e-6
-    >>> fd = (temperature_sums(x, y, h).nll - temperature_sums(x, y, -h).nll) / (2 * h)
-    >>> bool(abs(fd - s.grad) < 1e-8)
-    True
-    """
-    _check_temperature_kind(kind)
-    a = math.exp(-float(log_T))
-    if kind == "log_probs" and validate:
-        to_log_probs(pred, kind="log_probs", axis=axis, validate=True)
-    x = np.moveaxis(to_numpy(pred).astype(np.float64), axis, -1)
-    C = x.shape[-1]
-    x = x.reshape(-1, C)
-    with np.errstate(invalid="ignore", over="ignore"):
-        z = x * a
-    terms = loss_terms(
-        z,
-        _flat_target(target, axis, C, len(pred.shape)),
-        kind="logits",
-        axis=-1,
-        sample_weight=None if sample_weight is None else to_numpy(sample_weight).reshape(-1),
-        ignore_index=ignore_index,
-        validate=validate and kind == "logits",
-    )
-    ell = np.asarray(terms.loss, dtype=np.float64)
-    w = np.asarray(terms.weight, dtype=np.float64)
-    lq = np.asarray(to_log_probs(z, kind="logits", axis=-1, validate=False))
-    valid = w > 0
-    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        q = np.exp(lq)
-        pos = q > 0
-        qx = np.where(pos, q * x, 0.0)
-        mu = qx.sum(axis=1)
-        d = np.where(pos, x - mu[:, None], 0.0)
-        var = np.where(pos, q * d * d, 0.0).sum(axis=1)
-        t = _flat_target(target, axis, C, len(pred.shape))
-        s = (
-            np.ones(len(w))
-            if sample_weight is None
-            else to_numpy(sample_weight).reshape(-1).astype(np.float64)
-        )
-        if t.ndim == 2:
-            yv = np.asarray(t, dtype=np.float64)
-            Y = np.where(yv > 0, yv * x, 0.0).sum(axis=1)
-        else:
-            ti = np.where(valid, t, 0).astype(np.intp)
-            Y = np.take_along_axis(x, ti[:, None], axis=1)[:, 0]
-        dfa = np.where(valid, w * mu - s * Y, 0.0).sum()
-        d2fa = np.where(valid, w * var, 0.0).sum()
-    return TemperatureSums(
-        float(ell.sum()), float(-a * dfa), float(a * a * d2fa + a * dfa), float(w.sum())
-    )
-
-
-def _flat_target(target: Any, axis: int, C: int, pred_ndim: int) -> np.ndarray:
-    t = to_numpy(target)
-    if t.ndim == pred_ndim:
-        return np.moveaxis(t, axis, -1).reshape(-1, C)
-    return t.reshape(-1)
-
-
-def fit_log_temperature(
-    sums: Callable[[float], TemperatureSums],
-    *,
-    tol: float = 1e-10,
-    max_iter: int = 50,
-    bounds: tuple[float, float] = (-math.log(1e4), math.log(1e4)),
-):
-    """Minimise ``Σℓ(t)`` over ``t = log T`` given a function returning :class:`TemperatureSums`.
-
-    Safeguarded Newton: the step is ``−g/h`` when ``h > 0`` (else a unit step downhill), capped
-    at 2 in ``t``, and halved until the NLL does not increase; ``t`` stays in ``bounds``. It starts
-    at ``t = 0`` (T = 1) and only accepts steps that do not increase the NLL, so the result is never
-    worse than T = 1 on the fit set. Converged when the Newton step ``|g/h|`` is at most ``tol``
-    (or the NLL is flat: ``g = h = 0``); not converged after ``max_iter`` steps, at a bound, or
-    when every loss underflows to 0 (separable data, whose optimum is T → 0).
-
-    Returns ``(t, nll_at_0, nll_at_t, weight, iterations, converged)``.
-
-    >>> import numpy as np
-    >>> x = np.array([[3.0, 0.0], [0.0, 2.0], [1.0, 0.0]]); y = np.array([0, 0, 0])
-    >>> t, f0, f, w, it, ok = fit_log_temperature(lambda t: temperature_sums(x, y, t, validate=False))
-    >>> ok and f <= f0
-    True
-    """
-    cur = sums(0.0)
-    f0 = cur.nll
-    t = 0.0
-    if not cur.weight > 0 or not math.isfinite(cur.nll):
-        return t, f0, cur.nll, cur.weight, 0, False
-    converged = False
-    it = 0
-    lo, hi = bounds
-    for it in range(1, max_iter + 1):  # noqa: B007
-        g, h = cur.grad, cur.hess
-        if not (math.isfinite(g) and math.isfinite(h)):
-            break
-        if cur.nll == 0:  # every loss underflowed: separable data, the optimum is T → 0
-            break
-        if (h > 0 and abs(g / h) <= tol) or (g == 0 and h == 0):  # Newton step below tol, or flat
-            converged = True
-            break
-        step = -g / h if h > 0 else -math.copysign(1.0, g)
-        step = max(-2.0, min(2.0, step))
-        accepted = False
-        for _ in range(60):
-            t_new = min(hi, max(lo, t + step))
-            if t_new == t:
-                break
-            new = sums(t_new)
-            if new.nll <= cur.nll:
-                accepted = True
-                break
-            step /= 2
-        if not accepted:  # no decrease left to find: at the minimum up to rounding, or stuck
-            converged = h > 0 and abs(g / h) <= max(tol, 1e-8)
-            break
-        t, cur = t_new, new
-    if t in (lo, hi):
-        converged = False
-    return t, f0, cur.nll, cur.weight, it, converged
-
-
-def fit_temperature(
-    pred: Any,
-    target: Any,
-    *,
-    kind: str = "logits",
-    axis: int = -1,
-    sample_weight: Any = None,
-    ignore_index: int | None = -100,
-    tol: float = 1e-10,
-    max_iter: int = 50,
-    bins: int = 15,
-    block_rows: int | None = None,
-) -> Temperature:
-    r"""Fit the temperature ``T`` minimising the NLL of ``softmax(x / T)`` on (pred, target).
-
-    ``T > 0`` because the fit is over ``t = log T`` (:func:`fit_log_temperature`), from T = 1, with
-    steps that never increase the NLL — so ``nll_after ≤ nll_before``; the argmax (accuracy)
-    never changes. The sums run over row blocks of ``pred`` (:func:`temperature_sums`), so the
-    extra memory is one block. ``kind="probs"`` raises: pass ``log(p)`` with ``kind="log_probs"``.
-
-    Returns
-    -------
-    Temperature
-        ``T``, the mean NLL (Σℓ/Σw, nats) and the top-label ECE (``bins`` uniform bins) before
-        and after, the iteration count and whether it converged (False also when T hits
-        the bounds 1e-4 or 1e4, e.g. perfectly separable data).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> rng = np.random.default_rng(0)
-    >>> y = rng.integers(0, 3, 500)
-    >>> x = 4.0 * rng.normal(size=(500, 3)); x[np.arange(500), y] += 2.0   # over-confident logits
-    >>> fit = fit_temperature(x, y)
-    >>> fit.T > 1, fit.nll_after < fit.nll_before, fit.converged
-    (True, True, True)
-    """
-    _check_temperature_kind(kind)
-    nd = len(pred.shape)
-    first = [True]
-
-    def sums(t: float) -> TemperatureSums:
-        tot = [0.0, 0.0, 0.0, 0.0]
-        for _, _, idx in row_blocks(pred, axis, block_rows):
-            s = temperature_sums(
-                pred[idx],
-                _slice_target(target, nd, axis, idx),
-                t,
-                kind=kind,
-                axis=axis,
-                sample_weight=_slice_weight(sample_weight, nd, axis, idx),
-                ignore_index=ignore_index,
-                validate=first[0],
-            )
-            for k in range(4):
-                tot[k] += s[k]
-        first[0] = False
-        return TemperatureSums(*tot)
-
-    t, f0, f, w, it, ok = fit_log_temperature(sums, tol=tol, max_iter=max_iter)
-    T = math.exp(t)
-
-    def ece(scale: float) -> float:
-        acc = None
-        for _, _, idx in row_blocks(pred, axis, block_rows):
-            with np.errstate(all="ignore"):
-                z = to_numpy(pred[idx]).astype(np.float64) / scale
-            lq, true, w_, valid, obs = top_label_inputs(
-                z,
-                _slice_target(target, nd, axis, idx),
-                kind="logits",
-                axis=axis,
-                sample_weight=_slice_weight(sample_weight, nd, axis, idx),
-                ignore_index=ignore_index,
-                validate=False,
-            )
-            if acc is None:
-                acc = CalibrationSums(bins)
-            acc.update(lq, true, w_, valid, obs)
-        return acc.table().error("l1")
-
-    def mean(s):
-        return s / w if w > 0 else math.nan
-
-    return Temperature(T, mean(f0), mean(f), ece(1.0), ece(T), it, ok)
+        return getattr(temperature, name)
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)

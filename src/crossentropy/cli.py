@@ -571,36 +571,57 @@ def _accumulator(args, src: _Source, kind: str):
     )
 
 
-def _fit_temperature(args, src: _Source, counts: _Counts, sink: _WarningSink):
-    """Fit T on streamed sums: each Newton step of the library's safeguarded fit is one
-    pass over the files (memory stays flat)."""
-    from .calibration import fit_log_temperature, temperature_sums
+def _fit_temperature(args, src: _Source, counts: _Counts, sink: _WarningSink, report):
+    """Fit T on streamed sums (temperature.fit_from_passes): each Newton step of the library's
+    safeguarded fit is one pass over the files (memory stays flat), then one pass with the
+    logits divided by T. Returns the Temperature record and the report after scaling."""
+    from .temperature import TemperatureSums, fit_from_passes, temperature_sums
 
     if src.kind == "probs":
         _say("note: --temperature on probabilities: fitting on log p (a valid logit vector)")
     kind = "log_probs" if src.kind == "probs" else src.kind
+    # log of the probabilities as the core reads them: within 10·eps outside [0, 1] → the bound
 
     def sums(t):
         tot = np.zeros(4)
 
         def add(pred, target, weight, offset, where):
             with np.errstate(divide="ignore"):
-                p = np.log(pred) if src.kind == "probs" else pred
+                p = np.log(np.clip(pred, 0.0, 1.0)) if src.kind == "probs" else pred
             s = sink.run(
                 temperature_sums, p, target, t, kind=kind, where=where, **_ts_kwargs(args, weight)
             )
             tot[:] += np.asarray([s.nll, s.grad, s.hess, s.weight], dtype=np.float64)
 
         _stream(args, src, counts, add, first_pass=False)
-        from .calibration import TemperatureSums
-
         return TemperatureSums(*(float(v) for v in tot))
 
-    t, f0, f, w, iterations, converged = fit_log_temperature(sums)
-    return math.exp(t), iterations, converged
+    scaled = []
+
+    def ece_at(T):  # the pass with the logits divided by T: its report is temperature_scaled
+        acc2 = _accumulator(args, src, "logits")
+
+        def add2(pred, target, weight, offset, where):
+            with np.errstate(divide="ignore"):
+                p = np.log(np.clip(pred, 0.0, 1.0)) if src.kind == "probs" else pred
+                sink.run(
+                    acc2.update, p / T, target, sample_weight=weight, row_offset=offset, where=where
+                )
+
+        _stream(args, src, counts, add2, first_pass=False)
+        scaled.append(acc2.finalize())
+        return _ece(scaled[-1])
+
+    temp = fit_from_passes(sums, ece_at=ece_at, ece_before=_ece(report), base=report.base)
+    return temp, scaled[-1]
+
+
+def _ece(report) -> float:
+    return report.calibration.ece if report.calibration is not None else math.nan
 
 
 def _ts_kwargs(args, weight):
+    """temperature_sums' loss options: those _accumulator gives the report (ignore_index only)."""
     kw = {"ignore_index": args.ignore_index}
     if weight is not None:
         kw["sample_weight"] = weight
@@ -685,29 +706,7 @@ def _evaluate(args) -> int:
     report = state["acc"].finalize()
     after = None
     if args.temperature:
-        T, iterations, converged = _fit_temperature(args, src, counts, sink)
-        acc2 = _accumulator(args, src, "logits")
-
-        def add2(pred, target, weight, offset, where):
-            with np.errstate(divide="ignore"):
-                p = np.log(pred) if src.kind == "probs" else pred
-                sink.run(
-                    acc2.update, p / T, target, sample_weight=weight, row_offset=offset, where=where
-                )
-
-        _stream(args, src, counts, add2, first_pass=False)
-        after = acc2.finalize()
-        from .report import Temperature
-
-        temp = Temperature(
-            T=T,
-            nll_before=report.cross_entropy,
-            nll_after=after.cross_entropy,
-            ece_before=report.calibration.ece,
-            ece_after=after.calibration.ece,
-            iterations=iterations,
-            converged=converged,
-        )
+        temp, after = _fit_temperature(args, src, counts, sink, report)
         report = dataclasses.replace(report, temperature=temp)
     sink.flush()
     _output(args, src, counts, report, after)

@@ -33,7 +33,7 @@ number is a sum, so the :class:`~crossentropy.Report` equals the in-memory
 :func:`crossentropy.evaluate` (to rounding, ≤ 1e-12 relative in float64) and the
 bootstrap intervals are the same for the same seed whatever the chunks. A temperature
 fit is a few more passes, one per Newton step (sums of
-:func:`crossentropy.calibration.temperature_sums`). :func:`evaluate_files` does the
+:func:`crossentropy.temperature.temperature_sums`). :func:`evaluate_files` does the
 same over many files (one task per file, read in batches), with the command line's
 validation, counts and error messages: ``crossentropy evaluate 'data/*.parquet'
 --engine dask``.
@@ -805,27 +805,16 @@ def _acc_part(x, t, s, *, offset: int, options: dict, where: str) -> dict:
     return acc
 
 
-def _temp_part(
-    x, t, s, *, log_T: float, kind: str, axis: int, ignore_index, validate: bool
-) -> np.ndarray:
-    from .calibration import temperature_sums
+def _temp_part(x, t, s, *, log_T: float, loss: dict) -> np.ndarray:
+    from .temperature import temperature_sums
 
     if math.prod(x.shape) == 0:
         return np.zeros(4)
-    r = temperature_sums(
-        x,
-        t,
-        log_T,
-        kind=kind,
-        axis=axis,
-        sample_weight=s,
-        ignore_index=ignore_index,
-        validate=validate,
-    )
+    r = temperature_sums(x, t, log_T, sample_weight=s, **loss)
     return np.asarray(tuple(r), dtype=np.float64)
 
 
-def _cal_part(x, t, s, *, scale: float, axis: int, ignore_index, bins: int) -> Any:
+def _cal_part(x, t, s, *, scale: float, loss: dict, bins: int) -> Any:
     from .calibration import CalibrationSums, top_label_inputs
 
     out = CalibrationSums(bins)
@@ -834,7 +823,14 @@ def _cal_part(x, t, s, *, scale: float, axis: int, ignore_index, bins: int) -> A
     with np.errstate(all="ignore"):
         z = np.asarray(x, dtype=np.float64) / scale
     lq, true, w, valid, obs = top_label_inputs(
-        z, t, kind="logits", axis=axis, sample_weight=s, ignore_index=ignore_index, validate=False
+        z,
+        t,
+        kind="logits",
+        axis=loss["axis"],
+        sample_weight=s,
+        weight=loss["weight"],
+        ignore_index=loss["ignore_index"],
+        validate=False,
     )
     out.update(lq, true, w, valid, obs)
     return out
@@ -858,7 +854,7 @@ class _Parts:
     """The partitions of (pred, target, sample_weight) along the unit axis, as delayed blocks."""
 
     def __init__(self, pred, target, sample_weight, axis: int):
-        from .calibration import unit_axis
+        from ._blocks import unit_axis
 
         pred = _as_dask(pred, "pred")
         nd = pred.ndim
@@ -964,37 +960,28 @@ def evaluate(
     acc = state
     report = acc.finalize()
     if temperature:
-        from .calibration import _check_temperature_kind
+        from .temperature import check_temperature_kind, loss_options
 
         kind = acc.resolved_kind or acc.options["kind"]
-        _check_temperature_kind(kind)
+        check_temperature_kind(kind)
+        loss = loss_options({**acc.options, "kind": kind, "axis": ax})  # every loss option
         fit = _fit_temperature_parts(
-            parts,
-            kind=kind,
-            axis=ax,
-            ignore_index=acc.options["ignore_index"],
-            bins=acc.options["bins"],
-            progress=progress,
+            parts, loss=loss, bins=acc.options["bins"], base=acc.options["base"], progress=progress
         )
         report = dataclasses.replace(report, temperature=fit)
     return report
 
 
-def _fit_temperature_parts(parts: _Parts, *, kind, axis, ignore_index, bins, progress):
-    from .calibration import TemperatureSums, fit_log_temperature
-    from .report import Temperature
+def _fit_temperature_parts(parts: _Parts, *, loss: dict, bins: int, base: Any, progress: bool):
+    """temperature.fit_from_passes with one Dask pass over the partitions per call."""
+    from .temperature import TemperatureSums, fit_from_passes
 
-    first = [True]
+    first = [loss["validate"]]
 
     def sums(t: float) -> TemperatureSums:
         ds = [
             dask.delayed(_temp_part, pure=True)(
-                *parts.blocks(i),
-                log_T=t,
-                kind=kind,
-                axis=axis,
-                ignore_index=ignore_index,
-                validate=first[0],
+                *parts.blocks(i), log_T=t, loss={**loss, "validate": first[0]}
             )
             for i in range(parts.n)
         ]
@@ -1002,22 +989,14 @@ def _fit_temperature_parts(parts: _Parts, *, kind, axis, ignore_index, bins, pro
         tot = _compute(_tree(ds, _sum_arrays, "crossentropy-tsum"), progress)
         return TemperatureSums(*(float(v) for v in tot))
 
-    t, f0, f, w, it, ok = fit_log_temperature(sums)
-    T = math.exp(t)
-
     def ece(scale: float) -> float:
         cs = [
-            dask.delayed(_cal_part, pure=True)(
-                *parts.blocks(i), scale=scale, axis=axis, ignore_index=ignore_index, bins=bins
-            )
+            dask.delayed(_cal_part, pure=True)(*parts.blocks(i), scale=scale, loss=loss, bins=bins)
             for i in range(parts.n)
         ]
         return _compute(_tree(cs, _merge_cal, "crossentropy-ece"), progress).table().error("l1")
 
-    def mean(s: float) -> float:
-        return s / w if w > 0 else math.nan
-
-    return Temperature(T, mean(f0), mean(f), ece(1.0), ece(T), it, ok)
+    return fit_from_passes(sums, ece_at=ece, base=base)
 
 
 # ============================================================================ evaluate_files
@@ -1132,7 +1111,7 @@ def _file_task(
 
             def add(pred, target, weight, offset, where):
                 with np.errstate(divide="ignore"):
-                    p = np.log(pred) if src.kind == "probs" else pred
+                    p = np.log(np.clip(pred, 0.0, 1.0)) if src.kind == "probs" else pred
                     sink.run(
                         acc.update,
                         p / param,
@@ -1142,14 +1121,14 @@ def _file_task(
                         where=where,
                     )
         else:
-            from .calibration import temperature_sums
+            from .temperature import temperature_sums
 
             per_batch: list = []
             kind = "log_probs" if src.kind == "probs" else src.kind
 
             def add(pred, target, weight, offset, where):
                 with np.errstate(divide="ignore"):
-                    p = np.log(pred) if src.kind == "probs" else pred
+                    p = np.log(np.clip(pred, 0.0, 1.0)) if src.kind == "probs" else pred
                 s = sink.run(
                     temperature_sums,
                     p,
@@ -1384,8 +1363,7 @@ def run_files(
     warn = dict(res["warnings"])
     after = None
     if args.temperature:
-        from .calibration import TemperatureSums, fit_log_temperature
-        from .report import Temperature
+        from .temperature import TemperatureSums, fit_from_passes
 
         if spec["kind"] == "probs" and say is not None:
             say("note: --temperature on probabilities: fitting on log p (a valid logit vector)")
@@ -1401,27 +1379,27 @@ def run_files(
                 tot[:] += row  # stream order: the same sums, bit for bit, as the streaming command
             return TemperatureSums(*(float(v) for v in tot))
 
-        t, f0, f, w, iterations, converged = fit_log_temperature(sums)
-        T = math.exp(t)
-        r2 = run("scaled", T)
-        if "error" in r2:
-            raise r2["error"]
-        for k, v in r2["warnings"].items():
-            warn.setdefault(k, v)
-        after = r2["state"].finalize()
-        temp = Temperature(
-            T=T,
-            nll_before=report.cross_entropy,
-            nll_after=after.cross_entropy,
-            ece_before=report.calibration.ece,
-            ece_after=after.calibration.ece,
-            iterations=iterations,
-            converged=converged,
-        )
+        scaled: list = []
+
+        def ece_at(T: float) -> float:  # the pass with the logits divided by T: its report
+            r2 = run("scaled", T)
+            if "error" in r2:
+                raise r2["error"]
+            for k, v in r2["warnings"].items():
+                warn.setdefault(k, v)
+            scaled.append(r2["state"].finalize())
+            return _ece(scaled[-1])
+
+        temp = fit_from_passes(sums, ece_at=ece_at, ece_before=_ece(report), base=report.base)
+        after = scaled[-1]
         report = dataclasses.replace(report, temperature=temp)
     return FilesResult(
         report, after, layout, spec["kind"], spec["kind_reason"], spec["num_classes"], counts, warn
     )
+
+
+def _ece(report: Any) -> float:
+    return report.calibration.ece if report.calibration is not None else math.nan
 
 
 def evaluate_files(

@@ -40,7 +40,9 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
-import numpy as np
+from ._json import encode as jsonable
+from .calibration import Bin, Calibration
+from .temperature import Temperature
 
 __all__ = [
     "Report",
@@ -54,34 +56,6 @@ __all__ = [
 ]
 
 
-def jsonable(x: Any) -> Any:
-    """``x`` with floats made JSON-safe (non-finite → ``"inf"``/``"-inf"``/``"nan"``), tuples → lists.
-
-    >>> jsonable({"a": (1.0, float("inf")), "b": None})
-    {'a': [1.0, 'inf'], 'b': None}
-    """
-    if x is None or isinstance(x, (bool, np.bool_, str)):
-        return bool(x) if isinstance(x, np.bool_) else x
-    if isinstance(x, (int, np.integer)):
-        return int(x)
-    if isinstance(x, (float, np.floating)):
-        f = float(x)
-        if math.isnan(f):
-            return "nan"
-        if math.isinf(f):
-            return "inf" if f > 0 else "-inf"
-        return f
-    if isinstance(x, dict):
-        return {str(k): jsonable(v) for k, v in x.items()}
-    if isinstance(x, np.ndarray):
-        return jsonable(x.tolist())
-    if isinstance(x, (list, tuple)):
-        return [jsonable(v) for v in x]
-    if hasattr(x, "__dataclass_fields__"):
-        return {f.name: jsonable(getattr(x, f.name)) for f in fields(x)}
-    return x
-
-
 @dataclass(frozen=True)
 class ClassStats:
     """Statistics of the examples whose true class is ``cls`` (soft targets: argmax of the target)."""
@@ -91,36 +65,6 @@ class ClassStats:
     weight: float  # Σ w_i
     nll_mean: float  # Σ ℓ_i / Σ w_i (in the report's base); NaN when weight is 0
     accuracy: float  # Σ w_i [argmax q_i = cls] / Σ w_i; NaN when weight is 0
-
-
-@dataclass(frozen=True)
-class Bin:
-    """One calibration bin ``[lo, hi)`` (the last one closed at ``hi = 1``).
-
-    ``gap = mean_confidence − accuracy`` (positive: over-confident); NaN for an
-    empty bin.
-    """
-
-    lo: float
-    hi: float
-    count: int
-    weight: float
-    mean_confidence: float
-    accuracy: float
-    gap: float
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """Top-label calibration: ``ece = Σ_b (W_b/W)|gap_b|`` (l1), ``rmsce`` (l2), ``mce`` (max over non-empty bins)."""
-
-    ece: float
-    mce: float
-    rmsce: float
-    bins: tuple[Bin, ...]
-    strategy: str
-    norm: str = "l1"
-    classwise_ece: float | None = None
 
 
 @dataclass(frozen=True)
@@ -141,19 +85,6 @@ class Histograms:
     p_true: Histogram
     nll: Histogram
     confidence: Histogram
-
-
-@dataclass(frozen=True)
-class Temperature:
-    """A fitted temperature ``T`` (divide logits by it) with the fit set's mean NLL and ECE before/after."""
-
-    T: float
-    nll_before: float
-    nll_after: float
-    ece_before: float
-    ece_after: float
-    iterations: int
-    converged: bool
 
 
 def _fmt(x: Any, digits: int = 6) -> str:
