@@ -1,0 +1,67 @@
+"""``client_for`` and ``close_client``: a distributed client for a scheduler or a local cluster."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any
+
+import dask
+
+
+def client_for(
+    scheduler: str | None = None, workers: int | None = None, *, quiet: bool = True
+) -> Any:
+    """A ``distributed.Client``: to ``scheduler`` (an address such as ``tcp://host:8786``), or to a new
+    ``LocalCluster`` of ``workers`` processes (default: one per CPU), one thread each (the fused
+    CPU kernels too: ``NUMBA_NUM_THREADS=1``), no dashboard.
+
+    Close it (``client.close()``; a local cluster with ``client.cluster.close()``) when done.
+    """
+    import logging
+
+    from distributed import Client, LocalCluster
+
+    if scheduler and workers:
+        msg = "give either a scheduler address or a number of local workers, not both"
+        raise ValueError(msg)
+    if scheduler:
+        return Client(scheduler)
+    n = workers or (os.cpu_count() or 1)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        msg = f"`workers` must be a positive integer; got {workers!r}"
+        raise ValueError(msg)
+    environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
+    environ["NUMBA_NUM_THREADS"] = 1  # one core per worker: the CPU kernels' threads stay within it
+    with (
+        dask.config.set({"distributed.nanny.pre-spawn-environ": environ}),
+        warnings.catch_warnings(),
+    ):
+        # the scheduler's HTTP endpoints (health, not the dashboard) move off a busy port: not our news
+        warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
+        cluster = LocalCluster(
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR if quiet else logging.WARNING,
+        )
+    return Client(cluster)
+
+
+def close_client(client: Any, *, cluster: bool = True) -> None:
+    """Close ``client`` (and its local cluster when ``cluster``) without the shutdown chatter on stderr."""
+    import logging
+
+    loggers = [logging.getLogger(n) for n in ("distributed", "tornado", "asyncio")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
+    try:
+        c = client.cluster if cluster else None
+        client.close()
+        if c is not None:
+            c.close()
+    finally:
+        for lg, lv in zip(loggers, levels, strict=True):
+            lg.setLevel(lv)
