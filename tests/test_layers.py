@@ -5,7 +5,9 @@ its own package (``kernels``, ``torch``, ``dask``) at the same rank. So there is
 across packages, the evaluation never reaches up into the command line, and ``torch``
 sees only the foundations. A ``_private`` name may be imported only from an underscore
 module built to be shared (or from inside its own module's package ``__init__``).
-A new module must be given a rank here (and a line in docs/architecture.md).
+A new module must be given a rank here (and a line in docs/architecture.md). The one
+exemption: a module-level ``__getattr__`` that keeps an old import path working (it
+imports lazily, on first use of the old name, so it creates no load-time edge).
 """
 
 from __future__ import annotations
@@ -87,7 +89,15 @@ def _imports(module: str, path: Path):
     base = module.split(".") if module else []
     if not is_pkg:
         base = base[:-1]
+    shims = {
+        id(n)
+        for f in ast.walk(tree)
+        if isinstance(f, ast.FunctionDef) and f.name == "__getattr__"
+        for n in ast.walk(f)
+    }
     for node in ast.walk(tree):
+        if id(node) in shims:
+            continue  # a module __getattr__ keeping an old import path working, loaded lazily
         if isinstance(node, ast.ImportFrom):
             if node.level:
                 up = base[: len(base) - (node.level - 1)] if node.level > 1 else base
