@@ -194,8 +194,14 @@ def test_all_ignored_exact_zero_grads_and_empty_policies():
     assert loss0.item() == 0.0
     for g in _grads(loss0, (h, W, b), None):
         assert torch.equal(g, torch.zeros_like(g))
-    with pytest.raises(ValueError, match="empty='raise'"):
-        ct.linear_cross_entropy(h, W, y, empty="raise")
+    # the same error as the drop-in on the materialised logits (it counts the masked rows)
+    for reduction in ("mean", "sum"):
+        with pytest.raises(ValueError) as ours:
+            ct.linear_cross_entropy(h, W, y, empty="raise", reduction=reduction)
+        with pytest.raises(ValueError) as dropin:
+            ct.cross_entropy(h @ W.T, y, empty="raise", reduction=reduction)
+        assert str(ours.value) == str(dropin.value)
+        assert "all 6 examples are masked" in str(ours.value)
     # masked tokens whose hidden state is garbage (NaN) still give exact zeros
     h2 = h.detach().clone()
     y2 = torch.randint(0, W.shape[0], (6,))
@@ -323,6 +329,83 @@ def test_offsets_are_unbounded_python_ints():
     first = next(iter(spans))
     assert first == (0, 2**31)
     assert list(chunks(2**33 + 5, 2**31))[-1] == (2**33, 2**33 + 5)
+
+
+def _tile_problem(seed, soft=False, smoothing=0.1):
+    """A tile of 5 rows × 11 classes (one ignored row), its prepared rows, and the softcap input."""
+    from crossentropy.torch._common import prepare_rows
+
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(5, 11, generator=g, dtype=torch.float64) * 3
+    cw = torch.rand(11, generator=g, dtype=torch.float64) + 0.2
+    if soft:
+        target = torch.softmax(torch.randn(5, 11, generator=g, dtype=torch.float64), -1)
+        target[1] = 0  # an all-zero row is masked
+    else:
+        target = torch.tensor([3, -100, 0, 10, 7])
+    rows = prepare_rows(
+        target,
+        num_classes=11,
+        local_classes=11,
+        batch_shape=(5,),
+        dtype=torch.float64,
+        device=x.device,
+        class_weight=cw,
+        sample_weight=torch.tensor([1.0, 2.0, 0.5, 1.5, 1.0], dtype=torch.float64),
+        ignore_index=-100,
+        label_smoothing=smoothing,
+        smoothing="uniform",
+        divide_by="weight",
+        validate=True,
+        soft=soft,
+    )
+    return x, target, cw, rows
+
+
+@pytest.mark.parametrize("soft", [False, True])
+@pytest.mark.parametrize("cap", [None, 2.5])
+def test_torch_tiles_against_autograd_of_the_drop_in(soft, cap):
+    """TORCH_TILES: stats over vocabulary tiles, grad (soft-cap factor included) and the one-pass
+    stats_and_grad, against the drop-in ``cross_entropy`` on the whole logits and its autograd."""
+    from crossentropy.torch._plan import row_loss
+    from crossentropy.torch._tiles import TORCH_TILES, softcap
+
+    x, target, cw, rows = _tile_problem(seed=20 + soft, soft=soft)
+    sw = torch.tensor([1.0, 2.0, 0.5, 1.5, 1.0], dtype=torch.float64)
+    z_loss, r, go = 1e-2, slice(None), torch.linspace(-1.0, 2.0, 5, dtype=torch.float64)
+    xr = x.clone().requires_grad_(True)
+    ref = ct.cross_entropy(
+        xr,
+        target,
+        weight=cw,
+        sample_weight=sw,
+        label_smoothing=0.1,
+        z_loss=z_loss,
+        softcap=cap,
+        reduction="none",
+    )
+    (ref_grad,) = torch.autograd.grad(ref, xr, go)
+    z = softcap(x, cap)
+    st = None
+    for v0, v1 in chunks(11, 4):  # tiles of 4, 4, 3 classes
+        st = TORCH_TILES.stats(z[:, v0:v1].clone(), rows, r, v0, st)
+    lse = st.lse()
+    _close(lse, torch.logsumexp(z, -1))
+    live = rows.active
+    _close(row_loss(rows, r, lse, st.p, st.q, z_loss)[live], ref[live])
+    gs = go * rows.s
+    g = torch.cat(
+        [
+            TORCH_TILES.grad(z[:, v0:v1].clone(), lse, gs, rows, r, v0, z_loss, cap)
+            for v0, v1 in chunks(11, 4)
+        ],
+        1,
+    )
+    _close(g, ref_grad)
+    st1, g1 = TORCH_TILES.stats_and_grad(z.clone(), rows, r, gs, z_loss, cap)
+    _close(st1.lse(), lse)
+    _close(st1.p, st.p)
+    _close(g1, ref_grad)
 
 
 def test_module():

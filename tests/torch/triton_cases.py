@@ -322,3 +322,80 @@ def test_grad_tile_out_of_range_target_is_nan_row():
         target_value=torch.ones(6),
     )
     assert torch.isnan(g[2]).all() and torch.isfinite(g[torch.arange(6) != 2]).all()
+
+
+# ---- the two TileOps implementations, method by method ---------------------------------------
+
+
+def _tile_rows(soft: bool):
+    """A tile of 6 rows × V classes (float64) and prepared rows: weights, smoothing, a masked row."""
+    from crossentropy.torch._common import prepare_rows
+
+    g = torch.Generator().manual_seed(30 + soft)
+    x = torch.randn(6, V, generator=g, dtype=torch.float64) * 3
+    if soft:
+        target = torch.softmax(torch.randn(6, V, generator=g, dtype=torch.float64), -1)
+        target[4] = 0  # an all-zero row is masked
+    else:
+        target = torch.tensor([0, V - 1, 16, 5, -100, 20])
+    rows = prepare_rows(
+        target,
+        num_classes=V,
+        local_classes=V,
+        batch_shape=(6,),
+        dtype=torch.float64,
+        device=x.device,
+        class_weight=torch.rand(V, generator=g, dtype=torch.float64) + 0.2,
+        sample_weight=torch.rand(6, generator=g, dtype=torch.float64) + 0.5,
+        ignore_index=-100,
+        label_smoothing=0.1,
+        smoothing="uniform",
+        divide_by="weight",
+        validate=True,
+        soft=soft,
+    )
+    return x, rows
+
+
+@pytest.mark.parametrize("soft", [False, True])
+@pytest.mark.parametrize("cap", [None, 2.5])
+def test_triton_tiles_equal_torch_tiles(soft, cap):
+    """stats over vocabulary tiles, grad (soft-cap factor included) and stats_and_grad: equal per method."""
+    from crossentropy.torch._plan import chunks
+    from crossentropy.torch._tiles import TORCH_TILES, softcap
+
+    x, rows = _tile_rows(soft)
+    z = softcap(x, cap)
+    r, z_loss = torch.arange(6), 1e-2
+    gs = torch.linspace(-1.0, 2.0, 6, dtype=torch.float64) * rows.s
+    states = []
+    for ops in (tk.TRITON_TILES, TORCH_TILES):
+        st = None
+        for v0, v1 in chunks(V, 16):  # tiles of 16, 16, 5 columns
+            st = ops.stats(z[:, v0:v1].clone(), rows, r, v0, st)
+        states.append(st)
+    tri, ref = states
+    _close(tri.lse(), ref.lse(), FP64)
+    _close(tri.lse(), torch.logsumexp(z, -1), FP64)
+    _close(tri.p, ref.p, FP64)
+    _close(tri.q, ref.q, FP64)
+    lse = ref.lse()
+    grads = [
+        torch.cat(
+            [
+                ops.grad(z[:, v0:v1].clone(), lse, gs, rows, r, v0, z_loss, cap)
+                for v0, v1 in chunks(V, 16)
+            ],
+            1,
+        )
+        for ops in (tk.TRITON_TILES, TORCH_TILES)
+    ]
+    _close(grads[0], grads[1], FP64)
+    (st_t, g_t), (st_r, g_r) = (
+        ops.stats_and_grad(z.clone(), rows, r, gs, z_loss, cap)
+        for ops in (tk.TRITON_TILES, TORCH_TILES)
+    )
+    _close(st_t.lse(), st_r.lse(), FP64)
+    _close(st_t.p, st_r.p, FP64)
+    _close(g_t, g_r, FP64)
+    _close(g_t, grads[1], FP64)

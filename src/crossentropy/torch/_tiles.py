@@ -11,6 +11,11 @@ the row's final ``lse``:
 
 (``ζ`` the z-loss coefficient), scaled by the upstream gradient of row i.
 Products ``a_ic · z_ic`` with ``a_ic = 0`` count as 0 even when ``z_ic = −inf``.
+
+:class:`TorchTiles` is the torch implementation of :class:`crossentropy.torch._plan.TileOps`
+(the Triton one is ``crossentropy.torch.triton_kernels.TritonTiles``); the functions below
+are its parts, also used on full logits by :mod:`crossentropy.torch.autograd` and
+:mod:`crossentropy.torch.parallel`.
 """
 
 from __future__ import annotations
@@ -18,6 +23,20 @@ from __future__ import annotations
 import torch
 
 from ._common import Rows
+from ._plan import OnlineState, RowIndex, row_dot
+
+__all__ = [
+    "TORCH_TILES",
+    "TorchTiles",
+    "capped_slope",
+    "max_sumexp",
+    "merge_max_sumexp",
+    "partial_pq",
+    "row_dot",
+    "softcap",
+    "softcap_slope",
+    "tile_grad_",
+]
 
 
 def softcap(z: torch.Tensor, cap: float | None) -> torch.Tensor:
@@ -31,6 +50,16 @@ def softcap_slope(x: torch.Tensor, cap: float) -> torch.Tensor:
     return 1 - t * t
 
 
+def capped_slope(z: torch.Tensor, cap: float) -> torch.Tensor:
+    """The same slope from the already-capped logits ``z = softcap(x)``: ``1 − (z / cap)²``.
+
+    >>> capped_slope(torch.tensor([0.0, 1.0]), 2.0).tolist()
+    [1.0, 0.75]
+    """
+    t = z / cap
+    return t.mul_(t).neg_().add_(1)
+
+
 def _guarded_dot(coef: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     """Σ_c coef_c z_c with 0 · (±inf) = 0 (coef broadcast against z)."""
     prod = coef * z
@@ -38,8 +67,13 @@ def _guarded_dot(coef: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
 
 
 def max_sumexp(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Row max (set to 0 where not finite) and Σ exp(z − max) — the online-LSE state of a tile."""
-    m = z.amax(-1)
+    """Row max (set to 0 where not finite; 0 for a tile without columns) and Σ exp(z − max).
+
+    >>> m, s = max_sumexp(torch.tensor([[0.0, 0.0], [float("-inf"), float("-inf")]]))
+    >>> m.tolist(), s.tolist()
+    ([0.0, 0.0], [2.0, 0.0])
+    """
+    m = z.amax(-1) if z.shape[-1] else z.new_zeros(z.shape[:-1])
     m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
     return m, torch.exp(z - m[:, None]).sum(-1)
 
@@ -72,14 +106,6 @@ def partial_pq(z: torch.Tensor, rows: Rows, r, v0: int) -> tuple[torch.Tensor, t
     if rows.beta:
         q = z.sum(-1) if cw is None else _guarded_dot(cw, z)
     return p, q
-
-
-def row_dot(rows: Rows, r, p: torch.Tensor, q: torch.Tensor | None) -> torch.Tensor:
-    """D_i = α P_i + β m_i Q_i."""
-    d = rows.alpha * p if rows.alpha != 1.0 else p
-    if rows.beta:
-        d = d + rows.beta * rows.m[r] * q
-    return d
 
 
 def tile_grad_(
@@ -121,3 +147,57 @@ def tile_grad_(
         a = y * (gs * rows.alpha)[:, None]
         g.sub_(a * cw if cw is not None else a)
     return g
+
+
+class TorchTiles:
+    """:class:`crossentropy.torch._plan.TileOps` in torch: the reference implementation."""
+
+    def stats(
+        self, z: torch.Tensor, rows: Rows, r: RowIndex, v0: int, state: OnlineState | None
+    ) -> OnlineState:
+        """Fold the tile into ``state``: :func:`max_sumexp` merged, ``P`` and ``Q`` summed."""
+        m, s = max_sumexp(z)
+        p, q = partial_pq(z, rows, r, v0)
+        if state is None:
+            return OnlineState(m, s, p, q)
+        M, S = merge_max_sumexp(state.m, state.s, m, s)
+        return OnlineState(M, S, state.p + p, None if q is None else state.q + q)
+
+    def grad(
+        self,
+        z: torch.Tensor,
+        lse: torch.Tensor,
+        gs: torch.Tensor,
+        rows: Rows,
+        r: RowIndex,
+        v0: int,
+        z_loss: float,
+        cap: float | None,
+    ) -> torch.Tensor:
+        """:func:`tile_grad_` times the soft-cap slope :func:`capped_slope` (in place on ``z``)."""
+        slope = capped_slope(z, cap) if cap is not None else None
+        g = tile_grad_(z, lse, gs, rows, r, v0, z_loss)
+        return g if slope is None else g.mul_(slope)
+
+    def stats_and_grad(
+        self,
+        z: torch.Tensor,
+        rows: Rows,
+        r: RowIndex,
+        gs: torch.Tensor,
+        z_loss: float,
+        cap: float | None,
+    ) -> tuple[OnlineState, torch.Tensor]:
+        """One pass over whole rows: ``exp(z − max)`` gives both ``S`` and, rescaled, the gradient."""
+        p, q = partial_pq(z, rows, r, 0)
+        slope = capped_slope(z, cap) if cap is not None else None
+        m = z.amax(-1)
+        m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
+        s = z.sub_(m[:, None]).exp_().sum(-1)  # z now holds exp(z − m)
+        st = OnlineState(m, s, p, q)
+        g = tile_grad_(z, st.lse(), gs, rows, r, 0, z_loss, inv_sum=1.0 / s)
+        return st, (g if slope is None else g.mul_(slope))
+
+
+#: The torch tiles (they hold no state).
+TORCH_TILES = TorchTiles()

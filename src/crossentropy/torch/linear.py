@@ -6,12 +6,14 @@ module computes the same loss and gradients as
 
     F.cross_entropy(F.linear(hidden, weight, bias), target, ...)
 
-while holding only a chunk of logits at a time. The plain-torch reference runs
-on CPU and GPU. ``impl="triton"`` keeps the same chunking and matrix products (torch,
-cuBLAS) but does the element-wise work of each tile of logits — online log-sum-exp,
-target gather, smoothing sum, gradient tile — in the Triton kernels of
-:mod:`crossentropy.torch.triton_kernels`; ``impl="auto"`` selects it for CUDA tensors
-when triton is installed, and the torch reference otherwise (always on CPU).
+while holding only a chunk of logits at a time. The chunking, the matrix products
+(torch, cuBLAS on a GPU) and the loops are :mod:`crossentropy.torch._plan`'s; the
+element-wise work of each tile of logits — online log-sum-exp, target gather,
+smoothing sum, gradient tile — is a ``TileOps``: the torch reference
+(``impl="torch"``, CPU and GPU) or the Triton kernels of
+:mod:`crossentropy.torch.triton_kernels` (``impl="triton"``). ``impl="auto"`` stays on
+the torch reference until the kernels have run on a GPU (they are verified in Triton's
+interpreter).
 
 **How.** Rows (tokens) that are masked are dropped before any work. Then:
 
@@ -60,8 +62,19 @@ import math
 
 import torch
 
-from ._common import Rows, check_common, compute_dtype, prepare_rows, reduce_loss
-from ._tiles import max_sumexp, merge_max_sumexp, partial_pq, row_dot, tile_grad_
+from ._common import check_common, compute_dtype, prepare_rows, reduce_loss
+from ._plan import (
+    Plan,
+    TileOps,
+    accumulate,
+    chunks,
+    in_dtypes,
+    online_partials,
+    online_state,
+    recompute_gradients,
+    row_loss,
+)
+from ._tiles import TORCH_TILES
 
 __all__ = ["linear_cross_entropy", "IMPLS", "chunks", "online_partials"]
 
@@ -105,139 +118,43 @@ def resolve_impl(impl: str, device: torch.device) -> str:
     return impl
 
 
-def chunks(n: int, size: int):
-    """``(start, stop)`` pairs covering ``range(n)`` in steps of ``size`` (Python ints, no overflow).
-
-    >>> list(chunks(10, 4))
-    [(0, 4), (4, 8), (8, 10)]
-    >>> next(iter(chunks(2**40 + 3, 2**39)))[1] == 2**39
-    True
-    """
-    if size < 1:
-        msg = f"chunk sizes must be ≥ 1; got {size}"
-        raise ValueError(msg)
-    for start in range(0, n, size):
-        yield start, min(start + size, n)
+def _tile_ops(impl: str) -> TileOps:
+    """The :class:`~crossentropy.torch._plan.TileOps` of a resolved ``impl``."""
+    return _tk().TRITON_TILES if impl == "triton" else TORCH_TILES
 
 
-class _Plan:
-    """What the two autograd Functions share: inputs, rows, dtypes, chunking."""
-
-    def __init__(self, rows: Rows, active_idx, cdtype, mdtype, nc, vc, z_loss, cap, impl="torch"):
-        self.rows, self.active_idx = rows, active_idx
-        self.cdtype, self.mdtype = cdtype, mdtype
-        self.nc, self.vc, self.z_loss, self.cap = nc, vc, z_loss, cap
-        self.triton = impl == "triton"
-
-    def row_chunks(self):
-        """Yield (r, rows-index) where r selects rows of the (full) batch."""
-        idx = self.active_idx
-        if idx is None:
-            n = self.rows.s.shape[0]
-            for a, b in chunks(n, self.nc):
-                yield slice(a, b)
-        else:
-            for a, b in chunks(idx.shape[0], self.nc):
-                yield idx[a:b]
-
-    def logits(self, h, w, b, r, v0, v1):
-        """Compute-dtype logits tile (a fresh buffer) of rows r, classes [v0, v1), soft-capped."""
-        hc = h[r] if isinstance(r, slice) else h.index_select(0, r)
-        wv = w if (v0 == 0 and v1 == w.shape[0]) else w[v0:v1]
-        if hc.dtype != self.mdtype:
-            hc = hc.to(self.mdtype)
-        if wv.dtype != self.mdtype:
-            wv = wv.to(self.mdtype)
-        if b is not None:
-            bv = b[v0:v1].to(self.mdtype)
-            z = torch.addmm(bv, hc, wv.t())
-        else:
-            z = hc @ wv.t()
-        if z.dtype != self.cdtype:
-            z = z.to(self.cdtype)
-        if self.cap is not None:
-            z.div_(self.cap).tanh_().mul_(self.cap)
-        return z, hc, wv
-
-
-def _accumulate(plan: _Plan, g, hc, wv, r, v0, v1, gh, gw, gb):
-    """grad_hidden[r] += G @ W_v; grad_weight[v0:v1] += Gᵀ @ h_r; grad_bias[v0:v1] += Σ_rows G."""
-    gm = g if g.dtype == plan.mdtype else g.to(plan.mdtype)
-    if gh is not None:
-        part = gm @ wv
-        if isinstance(r, slice):
-            gh[r] += part
-        else:
-            gh.index_add_(0, r, part.to(gh.dtype))
-    if gw is not None:
-        if gm.dtype == gw.dtype and hc.dtype == gw.dtype:
-            gw[v0:v1].addmm_(gm.t(), hc)
-        else:
-            gw[v0:v1] += gm.t() @ hc
-    if gb is not None:
-        gb[v0:v1] += g.sum(0)
-
-
-def _capped_slope(z: torch.Tensor, cap: float) -> torch.Tensor:
-    """1 − tanh² from the already-capped logits: 1 − (z / cap)²."""
-    t = z / cap
-    return t.mul_(t).neg_().add_(1)
+def _nan_where_bad(plan: Plan, loss: torch.Tensor) -> torch.Tensor:
+    return torch.where(plan.rows.bad, torch.full_like(loss, float("nan")), loss)
 
 
 class _ReducedLinearCE(torch.autograd.Function):
     """mean/sum: loss and (when needed) gradients in one pass over token chunks."""
 
     @staticmethod
-    def forward(ctx, h, w, b, plan: _Plan, denom_scale, fill, want_lse):
+    def forward(ctx, h, w, b, plan: Plan, denom_scale, fill, want_lse):
         rows = plan.rows
         n, V = rows.s.shape[0], w.shape[0]
         need = ctx.needs_input_grad
-        grads = need[0] or need[1] or (b is not None and need[2])
+        grads = plan.grad_buffers(h, w, b, need)
+        want_grads = any(g is not None for g in grads)
         cd = plan.cdtype
-        gh = torch.zeros(h.shape, dtype=cd, device=h.device) if need[0] else None
-        gw = torch.zeros(w.shape, dtype=cd, device=w.device) if need[1] else None
-        gb = torch.zeros(V, dtype=cd, device=w.device) if (b is not None and need[2]) else None
         loss = torch.zeros(n, dtype=cd, device=h.device)
         lse_all = torch.full((n,), float("nan"), dtype=cd, device=h.device) if want_lse else None
         for r in plan.row_chunks():
-            if grads and plan.triton:
+            if want_grads:  # whole rows: the gradient tile right away
                 z, hc, wv = plan.logits(h, w, b, r, 0, V)
-                st = _tk().tile_stats_(z, rows, r, 0)
-                lse, p, q = st.lse(), st.p, st.q if rows.beta else None
-            elif grads:
-                z, hc, wv = plan.logits(h, w, b, r, 0, V)
-                p, q = partial_pq(z, rows, r, 0)
-                slope = _capped_slope(z, plan.cap) if plan.cap is not None else None
-                m = z.amax(-1)
-                m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
-                s = z.sub_(m[:, None]).exp_().sum(-1)  # z now holds exp(z − m)
-                lse = m + torch.log(s)
+                gs = rows.s[r] * denom_scale
+                st, g = plan.ops.stats_and_grad(z, rows, r, gs, plan.z_loss, plan.cap)
+                accumulate(plan, g, hc, wv, r, 0, V, grads)
+                del z, g
             else:  # no gradient: vocabulary-chunked forward, one tile at a time
-                lse, p, q = _online_stats(plan, h, w, b, r)
-            ell = rows.s[r] * (rows.A[r] * lse - row_dot(rows, r, p, q))
-            if plan.z_loss:
-                ell = ell + plan.z_loss * rows.s[r] * lse * lse
-            loss[r] = ell
+                st = online_state(plan, h, w, b, r)
+            lse = st.lse()
+            loss[r] = row_loss(rows, r, lse, st.p, st.q, plan.z_loss)
             if lse_all is not None:
                 lse_all[r] = lse
-            if grads and plan.triton:
-                g = _tk().tile_grad_(
-                    z, lse, rows.s[r] * denom_scale, rows, r, 0, plan.z_loss, plan.cap
-                )
-                _accumulate(plan, g, hc, wv, r, 0, V, gh, gw, gb)
-                del z, g
-            elif grads:
-                g = tile_grad_(
-                    z, lse, rows.s[r] * denom_scale, rows, r, 0, plan.z_loss, inv_sum=1.0 / s
-                )
-                if slope is not None:
-                    g.mul_(slope)
-                _accumulate(plan, g, hc, wv, r, 0, V, gh, gw, gb)
-                del z, g, slope
-        loss = torch.where(rows.bad, torch.full_like(loss, float("nan")), loss)
-        total = loss.sum()
-        out = total * denom_scale + fill
-        ctx.grads = (gh, gw, gb)
+        out = _nan_where_bad(plan, loss).sum() * denom_scale + fill
+        ctx.grads = grads
         ctx.cdtype = cd
         ctx.dtypes = (h.dtype, w.dtype, None if b is None else b.dtype)
         if want_lse:
@@ -254,100 +171,43 @@ class _ReducedLinearCE(torch.autograd.Function):
                 "recompute=True"
             )
             raise RuntimeError(msg)
-        gh, gw, gb = ctx.grads
+        grads = ctx.grads
         ctx.grads = None  # hand the buffers over (no copy, no second reference)
-        hd, wd, bd = ctx.dtypes
         go = grad_out.to(ctx.cdtype)
         res = [
             None if g is None else (g.mul_(go)).to(d)
-            for g, d in zip((gh, gw, gb), (hd, wd, bd), strict=True)
+            for g, d in zip(grads, ctx.dtypes, strict=True)
         ]
         return res[0], res[1], res[2], None, None, None, None
-
-
-def _online_stats(plan: _Plan, h, w, b, r):
-    """lse, P, Q of rows r over vocabulary chunks (online log-sum-exp)."""
-    M, S, P, Q = online_partials(plan, h, w, b, r)
-    return M + torch.log(S), P, Q
-
-
-def online_partials(plan: _Plan, h, w, b, r):
-    """(M, S, P, Q) of rows r over this weight's rows, chunk by chunk (online log-sum-exp)."""
-    rows = plan.rows
-    V = w.shape[0]
-    if plan.triton:
-        st = None
-        for v0, v1 in chunks(V, plan.vc):
-            z, _, _ = plan.logits(h, w, b, r, v0, v1)
-            st = _tk().tile_stats_(z, rows, r, v0, st)
-        return st.reference(), st.s, st.p, (st.q if rows.beta else None)
-    M = S = P = Q = None
-    for v0, v1 in chunks(V, plan.vc):
-        z, _, _ = plan.logits(h, w, b, r, v0, v1)
-        m, s = max_sumexp(z)
-        p, q = partial_pq(z, rows, r, v0)
-        if M is None:
-            M, S, P, Q = m, s, p, q
-        else:
-            M, S = merge_max_sumexp(M, S, m, s)
-            P = P + p
-            Q = None if q is None else Q + q
-    return M, S, P, Q
 
 
 class _RowsLinearCE(torch.autograd.Function):
     """reduction='none': per-token losses; the backward recomputes tiles of logits from lse."""
 
     @staticmethod
-    def forward(ctx, h, w, b, plan: _Plan):
+    def forward(ctx, h, w, b, plan: Plan):
         rows = plan.rows
         n = rows.s.shape[0]
         cd = plan.cdtype
         loss = torch.zeros(n, dtype=cd, device=h.device)
         lse_all = torch.full((n,), float("nan"), dtype=cd, device=h.device)
         for r in plan.row_chunks():
-            lse, p, q = _online_stats(plan, h, w, b, r)
-            ell = rows.s[r] * (rows.A[r] * lse - row_dot(rows, r, p, q))
-            if plan.z_loss:
-                ell = ell + plan.z_loss * rows.s[r] * lse * lse
-            loss[r] = ell
+            st = online_state(plan, h, w, b, r)
+            lse = st.lse()
+            loss[r] = row_loss(rows, r, lse, st.p, st.q, plan.z_loss)
             lse_all[r] = lse
-        loss = torch.where(rows.bad, torch.full_like(loss, float("nan")), loss)
         ctx.save_for_backward(h, w, b, lse_all)
         ctx.plan = plan
         ctx.mark_non_differentiable(lse_all)
-        return loss, lse_all
+        return _nan_where_bad(plan, loss), lse_all
 
     @staticmethod
     def backward(ctx, grad, _grad_lse):
         h, w, b, lse_all = ctx.saved_tensors
         plan = ctx.plan
-        rows = plan.rows
-        need = ctx.needs_input_grad
-        cd = plan.cdtype
-        V = w.shape[0]
-        gh = torch.zeros(h.shape, dtype=cd, device=h.device) if need[0] else None
-        gw = torch.zeros(w.shape, dtype=cd, device=w.device) if need[1] else None
-        gb = torch.zeros(V, dtype=cd, device=w.device) if (b is not None and need[2]) else None
-        gs_all = grad.to(cd) * rows.s
-        for r in plan.row_chunks():
-            lse, gs = lse_all[r], gs_all[r]
-            for v0, v1 in chunks(V, plan.vc):
-                z, hc, wv = plan.logits(h, w, b, r, v0, v1)
-                if plan.triton:
-                    g = _tk().tile_grad_(z, lse, gs, rows, r, v0, plan.z_loss, plan.cap)
-                else:
-                    slope = _capped_slope(z, plan.cap) if plan.cap is not None else None
-                    g = tile_grad_(z, lse, gs, rows, r, v0, plan.z_loss)
-                    if slope is not None:
-                        g.mul_(slope)
-                _accumulate(plan, g, hc, wv, r, v0, v1, gh, gw, gb)
-        return (
-            None if gh is None else gh.to(h.dtype),
-            None if gw is None else gw.to(w.dtype),
-            None if gb is None else gb.to(b.dtype),
-            None,
-        )
+        gs = grad.to(plan.cdtype) * plan.rows.s
+        grads = recompute_gradients(plan, h, w, b, lse_all, gs, ctx.needs_input_grad)
+        return (*in_dtypes(grads, (h, w, b)), None)
 
 
 def linear_cross_entropy(
@@ -535,7 +395,7 @@ def linear_cross_entropy(
             f"`chunk_size` and `vocab_chunk_size` must be ≥ 1; got {chunk_size}, {vocab_chunk_size}"
         )
         raise ValueError(msg)
-    plan = _Plan(
+    plan = Plan(
         rows,
         active_idx,
         cdtype,
@@ -544,7 +404,7 @@ def linear_cross_entropy(
         int(vocab_chunk_size),
         float(z_loss),
         softcap,
-        impl,
+        _tile_ops(impl),
     )
 
     w_rows = rows.divisor_weights()
@@ -559,10 +419,12 @@ def linear_cross_entropy(
             batch_shape=batch_shape,
         )
         return (loss, lse.reshape(batch_shape)) if return_lse else loss
-    # the mean's scale and fill (no synchronisation), with the host checks of `empty=`
-    reduce_loss(
-        torch.zeros(0, dtype=cdtype), w_rows, reduction=reduction, empty=empty, host_check=validate
-    ) if (validate or empty == "raise") else None
+    # the host checks of `empty=` (its warning and error need the row count, not the losses)
+    if validate or empty == "raise":
+        reduce_loss(
+            torch.zeros_like(w_rows), w_rows, reduction=reduction, empty=empty, host_check=validate
+        )
+    # the mean's scale and fill, known before the forward forms the gradients (no synchronisation)
     if reduction == "sum":
         scale = torch.ones((), dtype=cdtype, device=hidden.device)
         fill = torch.zeros((), dtype=cdtype, device=hidden.device)

@@ -35,8 +35,8 @@ import torch
 import torch.distributed as dist
 
 from ._common import Rows, check_common, compute_dtype, prepare_rows, reduce_loss
-from ._tiles import partial_pq, row_dot, softcap, softcap_slope, tile_grad_
-from .linear import _accumulate, _capped_slope, _Plan, chunks, online_partials
+from ._plan import OnlineState, Plan, in_dtypes, online_partials, recompute_gradients, row_loss
+from ._tiles import TORCH_TILES, softcap, softcap_slope, tile_grad_
 
 __all__ = ["vocab_parallel_cross_entropy", "vocab_parallel_linear_cross_entropy"]
 
@@ -49,8 +49,9 @@ def _global_vocab(local: int, vocab_size: int | None, group, device) -> int:
     return int(t.item())
 
 
-def _combine(rows: Rows, m_loc, s_loc, p, q, group, soft: bool):
-    """The two all-reduces; returns the global (lse, D) and completes ``rows`` for soft targets."""
+def _combine(rows: Rows, st: OnlineState, group, soft: bool):
+    """The two all-reduces of this rank's state; the global (lse, P, Q), ``rows`` completed for soft targets."""
+    m_loc, s_loc, p, q = st.m, st.s, st.p, st.q
     M = m_loc.clone()
     dist.all_reduce(M, op=dist.ReduceOp.MAX, group=group)
     cols = [s_loc * torch.exp(m_loc - M), p]
@@ -76,12 +77,11 @@ def _local_rows(rows: Rows, vocab_start: int) -> Rows:
     return replace(rows, index=idx)
 
 
-def _loss_from(rows: Rows, lse, P, Q, z_loss, r=slice(None)):
-    ell = rows.s[r] * (rows.A[r] * lse - row_dot(rows, r, P, Q))
-    if z_loss:
-        ell = ell + z_loss * rows.s[r] * lse * lse
-    ell = torch.where(rows.active[r], ell, torch.zeros_like(ell))
-    return torch.where(rows.bad[r], torch.full_like(ell, float("nan")), ell)
+def _loss_from(rows: Rows, lse, P, Q, z_loss):
+    """Every row's loss: 0 on masked rows, NaN on bad ones."""
+    ell = row_loss(rows, slice(None), lse, P, Q, z_loss)
+    ell = torch.where(rows.active, ell, torch.zeros_like(ell))
+    return torch.where(rows.bad, torch.full_like(ell, float("nan")), ell)
 
 
 class _VocabParallelCE(torch.autograd.Function):
@@ -89,11 +89,8 @@ class _VocabParallelCE(torch.autograd.Function):
     def forward(ctx, x, rows: Rows, group, z_loss, cap, dtype, soft):
         z = softcap(x.to(dtype), cap)
         # a shard with no columns (torch.chunk's trailing shards) contributes exp-sum 0
-        m_loc = z.amax(-1) if z.shape[-1] else z.new_zeros(z.shape[:-1])
-        m_loc = torch.where(torch.isfinite(m_loc), m_loc, torch.zeros_like(m_loc))
-        s_loc = torch.exp(z - m_loc[:, None]).sum(-1)
-        p, q = partial_pq(z, rows, slice(None), 0)
-        lse, P, Q = _combine(rows, m_loc, s_loc, p, q, group, soft)
+        st = TORCH_TILES.stats(z, rows, slice(None), 0, None)
+        lse, P, Q = _combine(rows, st, group, soft)
         loss = _loss_from(rows, lse, P, Q, z_loss)
         ctx.save_for_backward(x, lse)
         ctx.rows, ctx.z_loss, ctx.cap, ctx.dtype = rows, z_loss, cap, dtype
@@ -451,20 +448,18 @@ def vocab_parallel_cross_entropy(
 
 class _VocabParallelLinearCE(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, h, w, b, plan: _Plan, group, soft):
+    def forward(ctx, h, w, b, plan: Plan, group, soft):
         rows = plan.rows
         n = rows.s.shape[0]
         cd = plan.cdtype
-        M = torch.zeros(n, dtype=cd, device=h.device)
-        S = torch.zeros(n, dtype=cd, device=h.device)
-        P = torch.zeros(n, dtype=cd, device=h.device)
+        M, S, P = (torch.zeros(n, dtype=cd, device=h.device) for _ in range(3))
         Q = torch.zeros(n, dtype=cd, device=h.device) if rows.beta else None
         for r in plan.row_chunks():
             m, s, p, q = online_partials(plan, h, w, b, r)
             M[r], S[r], P[r] = m, s, p
             if Q is not None:
                 Q[r] = q
-        lse, P, Q = _combine(rows, M, S, P, Q, group, soft)
+        lse, P, Q = _combine(rows, OnlineState(M, S, P, Q), group, soft)
         loss = _loss_from(rows, lse, P, Q, plan.z_loss)
         lse = torch.where(rows.active, lse, torch.full_like(lse, float("nan")))
         ctx.save_for_backward(h, w, b, lse)
@@ -474,32 +469,12 @@ class _VocabParallelLinearCE(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         h, w, b, lse_all = ctx.saved_tensors
-        plan, rows = ctx.plan, ctx.plan.rows
-        need = ctx.needs_input_grad
-        cd = plan.cdtype
-        V = w.shape[0]
-        gh = torch.zeros(h.shape, dtype=cd, device=h.device) if need[0] else None
-        gw = torch.zeros(w.shape, dtype=cd, device=w.device) if need[1] else None
-        gb = torch.zeros(V, dtype=cd, device=w.device) if (b is not None and need[2]) else None
-        gs_all = grad.to(cd) * rows.s
-        for r in plan.row_chunks():
-            for v0, v1 in chunks(V, plan.vc):
-                z, hc, wv = plan.logits(h, w, b, r, v0, v1)
-                slope = _capped_slope(z, plan.cap) if plan.cap is not None else None
-                g = tile_grad_(z, lse_all[r], gs_all[r], rows, r, v0, plan.z_loss)
-                if slope is not None:
-                    g.mul_(slope)
-                _accumulate(plan, g, hc, wv, r, v0, v1, gh, gw, gb)
-        if gh is not None:
-            dist.all_reduce(gh, op=dist.ReduceOp.SUM, group=ctx.group)
-        return (
-            None if gh is None else gh.to(h.dtype),
-            None if gw is None else gw.to(w.dtype),
-            None if gb is None else gb.to(b.dtype),
-            None,
-            None,
-            None,
-        )
+        plan = ctx.plan
+        gs = grad.to(plan.cdtype) * plan.rows.s
+        grads = recompute_gradients(plan, h, w, b, lse_all, gs, ctx.needs_input_grad)
+        if grads[0] is not None:
+            dist.all_reduce(grads[0], op=dist.ReduceOp.SUM, group=ctx.group)
+        return (*in_dtypes(grads, (h, w, b)), None, None, None)
 
 
 def vocab_parallel_linear_cross_entropy(
@@ -585,7 +560,7 @@ def vocab_parallel_linear_cross_entropy(
     active_idx = None
     if not soft and not bool(rows.active.all()):
         active_idx = rows.active.nonzero()[:, 0]
-    plan = _Plan(rows, active_idx, cdtype, mdtype, nc, vc, float(z_loss), softcap)
+    plan = Plan(rows, active_idx, cdtype, mdtype, nc, vc, float(z_loss), softcap, TORCH_TILES)
     loss = _VocabParallelLinearCE.apply(
         hidden.reshape(n, d), local_weight, local_bias, plan, group, soft
     )

@@ -8,7 +8,7 @@ in blocks of ``BLOCK_V``; the backward one program per (row, block of columns).
 Blocks are masked: ``V_t`` need not be a multiple of the block, and no load or store
 leaves the tile. Row offsets are 64-bit (``row.to(int64) · stride``).
 
-**Forward** (:func:`tile_stats_`): per-row online log-sum-exp state, updated in place
+**Forward** (:func:`online_update_`): per-row online log-sum-exp state, updated in place
 over successive tiles of the same rows,
 
     M ← max(M, max_c z_ic),   S ← S · exp(R_old − R_new) + Σ_c exp(z_ic − R_new)
@@ -24,7 +24,7 @@ notation of :mod:`crossentropy.torch._common`):
 with ``0 · (±inf) = 0``. An index target equal to −1 means "no target" (masked row);
 any other index outside ``[0, C)`` makes ``P`` NaN, hence the row's loss NaN.
 
-**Backward** (:func:`tile_grad_`): the tile of ``∂(Σ_i g_i ℓ_i)/∂z``,
+**Backward** (:func:`grad_tile_`): the tile of ``∂(Σ_i g_i ℓ_i)/∂z``,
 
     G_ic = gs_i · ((A_i + 2 ζ lse_i) · exp(z_ic − lse_i) − a_ic) · (1 − (z_ic / cap)²)
 
@@ -32,6 +32,11 @@ any other index outside ``[0, C)`` makes ``P`` NaN, hence the row's loss NaN.
 ``z`` being the capped logits), written in place over ``z`` or into ``out``. Rows with
 ``gs_i = 0`` (masked rows) get exact zeros whatever their logits; a −inf logit with zero
 target coefficient gets 0; an out-of-range index gives a NaN row.
+
+:class:`TritonTiles` runs these two kernels on the prepared rows of
+``crossentropy.torch._common.Rows``: it is the Triton implementation of the
+``TileOps`` protocol of ``crossentropy.torch._plan`` that ``linear_cross_entropy(impl="triton")``
+loops over (the torch one is ``crossentropy.torch._tiles.TorchTiles``).
 
 Triton is imported when a kernel is first needed: this module imports without it, and
 :func:`require` raises an ``ImportError`` naming what to install. The kernels run on
@@ -49,21 +54,23 @@ False
 import functools
 import importlib.util
 import os
-from dataclasses import dataclass
 
 import torch
+
+from ._common import Rows
+from ._plan import OnlineState, RowIndex
 
 __all__ = [
     "BLOCK_V",
     "OnlineState",
+    "TRITON_TILES",
+    "TritonTiles",
     "available",
     "interpreter_enabled",
     "usable_on",
     "require",
     "online_update_",
-    "tile_stats_",
     "grad_tile_",
-    "tile_grad_",
 ]
 
 #: Columns per block inside a kernel (a power of two). Tests lower it to exercise the masks.
@@ -167,36 +174,6 @@ def _cols_last(t: torch.Tensor) -> torch.Tensor:
     return t if t.shape[-1] <= 1 or t.stride(-1) == 1 else t.contiguous()
 
 
-@dataclass
-class OnlineState:
-    """Per-row online log-sum-exp state of :func:`online_update_` (all ``(R,)``, compute dtype).
-
-    ``m`` is the running max (may be ±inf), ``s`` the sum of ``exp(z − ref)`` with
-    ``ref = m`` where finite, else 0; ``p`` and ``q`` the running ``P`` and ``Q``.
-    """
-
-    m: torch.Tensor
-    s: torch.Tensor
-    p: torch.Tensor
-    q: torch.Tensor
-
-    @classmethod
-    def empty(cls, n: int, dtype: torch.dtype, device) -> "OnlineState":
-        """The state before any tile: ``m = −inf``, ``s = p = q = 0``."""
-        zeros = functools.partial(torch.zeros, n, dtype=dtype, device=device)
-        return cls(
-            torch.full((n,), float("-inf"), dtype=dtype, device=device), zeros(), zeros(), zeros()
-        )
-
-    def reference(self) -> torch.Tensor:
-        """``m`` where finite, else 0 (the shift ``s`` is relative to)."""
-        return torch.where(torch.isfinite(self.m), self.m, torch.zeros_like(self.m))
-
-    def lse(self) -> torch.Tensor:
-        """``log Σ_c exp(z_c)`` of every row so far."""
-        return self.reference() + torch.log(self.s)
-
-
 def online_update_(
     z: torch.Tensor,
     state: OnlineState,
@@ -260,8 +237,15 @@ def online_update_(
     z = _cols_last(z)
     for name in ("m", "s", "p", "q"):
         t = getattr(state, name)
-        if t.dtype != dt or tuple(t.shape) != (R,) or not t.is_contiguous() or t.device != dev:
-            msg = f"`state.{name}` must be a contiguous ({R},) {dt} tensor on {dev}; got {t.dtype} {tuple(t.shape)}"
+        if (
+            t is None
+            or t.dtype != dt
+            or tuple(t.shape) != (R,)
+            or not t.is_contiguous()
+            or t.device != dev
+        ):
+            got = "None" if t is None else f"{t.dtype} {tuple(t.shape)}"
+            msg = f"`state.{name}` must be a contiguous ({R},) {dt} tensor on {dev}; got {got}"
             raise ValueError(msg)
     if target is not None and soft is not None:
         msg = "pass either `target` (class ids) or `soft` (a distribution), not both"
@@ -379,14 +363,14 @@ def _block(block_v, vt: int, triton) -> int:
     return max(b, triton.next_power_of_2(triton.cdiv(vt, 65_535)))
 
 
-# ---- the Rows-level entry points used by crossentropy.torch.linear ---------------------------
+# ---- TileOps: the Rows-level entry points used by crossentropy.torch.linear ----------------
 
 
 #: Rows already map masked and out-of-range targets to -1 (their loss is set to NaN outside).
 _NO_BOUND = 1 << 62
 
 
-def _rows_target(rows, r, v0: int, vt: int):
+def _rows_target(rows: Rows, r: RowIndex, v0: int, vt: int):
     """(target ids, target coef, soft tile, class-weight tile) of rows r and classes [v0, v0 + vt)."""
     cw = None if rows.class_weight is None else rows.class_weight[v0 : v0 + vt]
     if rows.index is not None:
@@ -395,39 +379,65 @@ def _rows_target(rows, r, v0: int, vt: int):
     return None, None, (y if y.shape[1] == vt else y[:, v0 : v0 + vt]), cw
 
 
-def tile_stats_(z: torch.Tensor, rows, r, v0: int, state: OnlineState | None = None) -> OnlineState:
-    """:func:`online_update_` for rows ``r`` of a prepared target (``crossentropy.torch._common.Rows``).
+class TritonTiles:
+    """:class:`crossentropy.torch._plan.TileOps` on the kernels above: :func:`online_update_`, :func:`grad_tile_`.
 
-    The state starts empty when ``state`` is None. ``P`` and ``Q`` are those of
-    ``crossentropy.torch._tiles.partial_pq`` summed over the tiles seen.
+    ``P`` and ``Q`` are those of ``crossentropy.torch._tiles.partial_pq`` summed over the
+    tiles seen; the gradient tile equals ``crossentropy.torch._tiles.TorchTiles.grad``, the
+    soft-cap factor applied inside the kernel.
 
-    >>> callable(tile_stats_)
+    >>> callable(TRITON_TILES.stats) and callable(TRITON_TILES.grad)
     True
     """
-    if state is None:
-        state = OnlineState.empty(z.shape[0], z.dtype, z.device)
-    tgt, coef, soft, cw = _rows_target(rows, r, v0, z.shape[1])
-    return online_update_(
-        z, state, v0=v0, n_classes=_NO_BOUND, target=tgt, target_coef=coef, soft=soft, class_weight=cw,
-        want_q=bool(rows.beta),
-    )  # fmt: skip
+
+    def stats(
+        self, z: torch.Tensor, rows: Rows, r: RowIndex, v0: int, state: OnlineState | None
+    ) -> OnlineState:
+        """Fold the tile into ``state`` (an empty state when None) with :func:`online_update_`."""
+        if state is None:
+            state = OnlineState.empty(z.shape[0], z.dtype, z.device)
+        tgt, coef, soft, cw = _rows_target(rows, r, v0, z.shape[1])
+        return online_update_(
+            z, state, v0=v0, n_classes=_NO_BOUND, target=tgt, target_coef=coef, soft=soft,
+            class_weight=cw, want_q=bool(rows.beta),
+        )  # fmt: skip
+
+    def grad(
+        self,
+        z: torch.Tensor,
+        lse: torch.Tensor,
+        gs: torch.Tensor,
+        rows: Rows,
+        r: RowIndex,
+        v0: int,
+        z_loss: float,
+        cap: float | None,
+    ) -> torch.Tensor:
+        """The gradient tile with :func:`grad_tile_`, in place on ``z``."""
+        tgt, _, soft, cw = _rows_target(rows, r, v0, z.shape[1])
+        cq = rows.A[r]
+        if z_loss:
+            cq = cq + 2.0 * z_loss * lse
+        smooth = rows.beta * rows.m[r] if rows.beta else None
+        tv = rows.alpha * rows.u[r] if tgt is not None else None
+        return grad_tile_(
+            z, lse, gs, cq, v0=v0, n_classes=_NO_BOUND, smooth=smooth, target=tgt, target_value=tv,
+            soft=soft, alpha=rows.alpha, class_weight=cw, cap=cap,
+        )  # fmt: skip
+
+    def stats_and_grad(
+        self,
+        z: torch.Tensor,
+        rows: Rows,
+        r: RowIndex,
+        gs: torch.Tensor,
+        z_loss: float,
+        cap: float | None,
+    ) -> tuple[OnlineState, torch.Tensor]:
+        """:meth:`stats` of the whole rows, then :meth:`grad` from their ``lse`` (two kernels)."""
+        st = self.stats(z, rows, r, 0, None)
+        return st, self.grad(z, st.lse(), gs, rows, r, 0, z_loss, cap)
 
 
-def tile_grad_(
-    z, lse, gs, rows, r, v0: int, z_loss: float, cap: float | None = None
-) -> torch.Tensor:
-    """Triton twin of ``crossentropy.torch._tiles.tile_grad_`` (plus the soft-cap factor), in place on ``z``.
-
-    >>> callable(tile_grad_)
-    True
-    """
-    tgt, _, soft, cw = _rows_target(rows, r, v0, z.shape[1])
-    cq = rows.A[r]
-    if z_loss:
-        cq = cq + 2.0 * z_loss * lse
-    smooth = rows.beta * rows.m[r] if rows.beta else None
-    tv = rows.alpha * rows.u[r] if tgt is not None else None
-    return grad_tile_(
-        z, lse, gs, cq, v0=v0, n_classes=_NO_BOUND, smooth=smooth, target=tgt, target_value=tv, soft=soft,
-        alpha=rows.alpha, class_weight=cw, cap=cap,
-    )  # fmt: skip
+#: The Triton tiles (they hold no state).
+TRITON_TILES = TritonTiles()
