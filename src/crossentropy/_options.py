@@ -100,6 +100,21 @@ class ReductionOptions:
         fill = xp.full_like(total, math.nan if self.empty == "nan" else 0.0)
         return xp.where(nothing, fill, total / safe)
 
+    def scale_and_fill(self, xp: Any, den: Array) -> tuple[Array, Array]:
+        """``(scale, fill)`` with the reduction = ``total · scale + fill``, known before the total.
+
+        For a fused forward that forms the gradient while it sums (the linear CE): ``"sum"``
+        is ``(1, 0)``; ``"mean"`` is ``(1/den, 0)``, or ``(0, NaN | 0)`` by ``empty=`` when
+        ``den == 0`` — the same values as :meth:`finish`, without a host synchronisation.
+        """
+        one, zero = xp.ones_like(den), xp.zeros_like(den)
+        if self.reduction == "sum":
+            return one, zero
+        nothing = den == 0
+        scale = xp.where(nothing, zero, one / xp.where(nothing, one, den))
+        fill = xp.where(nothing, xp.full_like(den, math.nan if self.empty == "nan" else 0.0), zero)
+        return scale, fill
+
     def check_none(self, n: int) -> None:
         """``reduction="none"`` of an empty batch raises under ``empty="raise"``."""
         if self.empty == "raise" and n == 0:

@@ -20,8 +20,8 @@ import torch
 
 from .._options import DIVIDE_BY, EMPTY, REDUCTIONS, ReductionOptions
 from .._rows import Rows, smoothing_coefficients
-from .._types import DivideBy, Empty, Reduction, Smoothing
 from .._rows import prepare_rows as _prepare_rows
+from .._types import DivideBy, Empty, Reduction, Smoothing
 from .._validate import check_option
 
 __all__ = ["Rows", "prepare_rows", "reduce_loss", "smoothing_coefficients"]

@@ -62,7 +62,9 @@ import math
 
 import torch
 
-from ._common import check_common, compute_dtype, prepare_rows, reduce_loss
+from .._options import ReductionOptions
+from ..kinds import target_kind
+from ._common import check_common, compute_dtype, prepare_rows, reduce_loss, xp_of
 from ._plan import (
     Plan,
     TileOps,
@@ -335,12 +337,11 @@ def linear_cross_entropy(
         msg = f"`hidden`, `weight` and `bias` must be floating point; got {hidden.dtype}, {weight.dtype}, {None if bias is None else bias.dtype}"
         raise TypeError(msg)
 
-    soft = (
-        target.dtype.is_floating_point
-        and target.dim() == hidden.dim()
-        and target.shape[-1] == V
-        and (target.shape[:-1] == hidden.shape[:-1])
-    )
+    if not isinstance(target, torch.Tensor):
+        msg = f"`target` must be a torch.Tensor; got {type(target).__name__}"
+        raise TypeError(msg)
+    pred_shape = (*hidden.shape[:-1], V)
+    soft = target_kind(xp_of(target), pred_shape, target, len(pred_shape) - 1) == "distribution"
     if shift:
         if hidden.dim() < 2:
             msg = f"`shift=True` needs a sequence axis: hidden of shape (..., T, d); got {tuple(hidden.shape)}"
@@ -425,19 +426,7 @@ def linear_cross_entropy(
             torch.zeros_like(w_rows), w_rows, reduction=reduction, empty=empty, host_check=validate
         )
     # the mean's scale and fill, known before the forward forms the gradients (no synchronisation)
-    if reduction == "sum":
-        scale = torch.ones((), dtype=cdtype, device=hidden.device)
-        fill = torch.zeros((), dtype=cdtype, device=hidden.device)
-    else:
-        denom = w_rows.sum()
-        ok = denom != 0
-        scale = torch.where(
-            ok, 1.0 / torch.where(ok, denom, torch.ones_like(denom)), torch.zeros_like(denom)
-        )
-        fill = torch.where(
-            ok,
-            torch.zeros_like(denom),
-            torch.full_like(denom, float("nan") if empty == "nan" else 0.0),
-        )
+    red = ReductionOptions(reduction, empty)
+    scale, fill = red.scale_and_fill(xp_of(w_rows), w_rows.sum().to(cdtype))
     loss, lse = _ReducedLinearCE.apply(h2, weight, bias, plan, scale, fill, return_lse)
     return (loss, lse.reshape(batch_shape)) if return_lse else loss

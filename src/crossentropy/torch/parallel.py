@@ -34,7 +34,8 @@ from dataclasses import replace
 import torch
 import torch.distributed as dist
 
-from ._common import Rows, check_common, compute_dtype, prepare_rows, reduce_loss
+from ..kinds import target_kind
+from ._common import Rows, check_common, compute_dtype, prepare_rows, reduce_loss, xp_of
 from ._plan import OnlineState, Plan, in_dtypes, online_partials, recompute_gradients, row_loss
 from ._tiles import TORCH_TILES, softcap, softcap_slope, tile_grad_
 
@@ -129,7 +130,11 @@ def _prepare(
     divide_by,
     validate,
 ):
-    soft = target.dtype.is_floating_point and tuple(target.shape) == (*batch_shape, local)
+    if not isinstance(target, torch.Tensor):
+        msg = f"`target` must be a torch.Tensor; got {type(target).__name__}"
+        raise TypeError(msg)
+    pred_shape = (*batch_shape, local)
+    soft = target_kind(xp_of(target), pred_shape, target, len(batch_shape)) == "distribution"
     if vocab_start < 0 or vocab_start + local > vocab_size:
         msg = (
             f"this rank's vocabulary slice [{vocab_start}, {vocab_start + local}) does not fit in "
