@@ -243,6 +243,93 @@ def test_binary_cross_entropy_equals_core():
     )
     with pytest.raises(ValueError, match="dask block"):
         ced.binary_cross_entropy(X, np.full(x.shape, 2)).compute()
+    with pytest.raises(ValueError, match="kind='auto'"):
+        ced.binary_cross_entropy(X, y, kind="auto")
+
+
+def _outcome(fn, *args, **kwargs):
+    """(value, (exception class, message) or None, EmptyReductionWarning messages) of ``fn(...)``."""
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        try:
+            value, exc = np.asarray(fn(*args, **kwargs)), None
+        except (ValueError, TypeError) as e:
+            value, exc = None, e
+    texts = [str(w.message) for w in rec if issubclass(w.category, ce.EmptyReductionWarning)]
+    return value, None if exc is None else (type(exc), str(exc)), texts
+
+
+def test_out_of_range_label_without_validation_is_nan_like_the_core():
+    rng = np.random.default_rng(21)
+    x = rng.normal(size=(8, 4))
+    y = np.array([0, 1, 7, 2, -100, 3, -5, 1])  # 7 and -5 are out of range, -100 ignored
+    X = da.from_array(x, chunks=(3, 4))
+    t = ced.loss_terms(X, y, validate=False)
+    t0 = ce.loss_terms(x, y, validate=False)
+    bad = np.array([False, False, True, False, False, False, True, False])
+    loss, w = t.loss.compute(), t.weight.compute()
+    assert np.isnan(loss[bad]).all() and np.isnan(w[bad]).all()  # loss AND weight
+    np.testing.assert_array_equal(np.isnan(loss), np.isnan(t0.loss))
+    np.testing.assert_allclose(loss[~bad], t0.loss[~bad], rtol=RTOL)
+    np.testing.assert_array_equal(w, t0.weight)
+    for empty in ("nan", "zero", "raise"):  # NaN whatever empty= says
+        for red in ("mean", "sum"):
+            got = ced.cross_entropy(X, y, validate=False, empty=empty, reduction=red).compute()
+            assert math.isnan(float(got)), (empty, red)
+            assert math.isnan(
+                float(ce.cross_entropy(x, y, validate=False, empty=empty, reduction=red))
+            )
+
+
+def test_empty_reduction_error_and_warning_have_the_core_text():
+    cases = {
+        "all masked": (np.zeros((5, 3)), np.full(5, -100)),
+        "no example": (np.zeros((0, 3)), np.zeros(0, dtype=int)),
+    }
+    for what, (x, y) in cases.items():
+        X = da.from_array(x, chunks=(2, 3))
+        for fn in ("cross_entropy", "nll", "perplexity"):
+            for empty in ("nan", "zero", "raise"):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error")  # building neither raises nor warns
+                    lazy = getattr(ced, fn)(X, y, empty=empty)
+                got = _outcome(lazy.compute)
+                want = _outcome(getattr(ce, fn), x, y, empty=empty)
+                assert got[1:] == want[1:], (what, fn, empty)
+                np.testing.assert_array_equal(got[0], want[0])
+    # binary: the same policy and text
+    x, y = np.zeros((3, 2)), np.full((3, 2), -1)
+    for empty in ("nan", "raise"):
+        got = _outcome(ced.binary_cross_entropy(x, y, ignore_index=-1, empty=empty).compute)
+        want = _outcome(ce.binary_cross_entropy, x, y, ignore_index=-1, empty=empty)
+        assert got[1:] == want[1:] and (got[1] or got[2]), empty
+
+
+def test_two_lazy_results_computed_together_keep_their_own_data():
+    """Graph keys come from the inputs: two calls with different data never share a task."""
+    rng = np.random.default_rng(8)
+    (x1, y1), (x2, y2) = data(rng, n=50), data(rng, n=50)
+    X1, X2 = da.from_array(x1, chunks=(20, 5)), da.from_array(x2, chunks=(20, 5))
+    a, b = dask.compute(ced.cross_entropy(X1, y1), ced.cross_entropy(X2, y2))
+    np.testing.assert_allclose(
+        [a, b], [ce.cross_entropy(x1, y1), ce.cross_entropy(x2, y2)], rtol=RTOL
+    )
+    a, b = dask.compute(ced.binary_cross_entropy(X1, x1 > 0), ced.binary_cross_entropy(X2, x2 > 0))
+    want = [ce.binary_cross_entropy(x1, x1 > 0), ce.binary_cross_entropy(x2, x2 > 0)]
+    np.testing.assert_allclose([a, b], want, rtol=RTOL)
+
+
+def test_lazy_signatures_are_the_core_signatures():
+    """Same option names, order, kinds and defaults as the in-memory functions."""
+    import inspect
+
+    def params(fn):
+        return [(p.name, p.kind, p.default) for p in inspect.signature(fn).parameters.values()]
+
+    for name in ("loss_terms", "log_prob", "nll", "log_likelihood", "likelihood", "cross_entropy"):
+        assert params(getattr(ced, name)) == params(getattr(ce, name)), name
+    assert params(ced.perplexity) == params(ce.perplexity)
+    assert params(ced.binary_cross_entropy) == params(ce.binary_cross_entropy)
 
 
 # ----------------------------------------------------------------------------- evaluate (arrays)

@@ -140,7 +140,8 @@ def kernel_arrays(p: Prepared) -> tuple:
     r = p.rows
     tgt = r.soft if r.index is None else np.where(r.bad, p.num_classes, r.index)
     w = None if r.class_weight is None else np.asarray(r.class_weight, dtype=np.float64)
-    s = np.asarray(r.s, dtype=np.float64) if p.has_sample_weight else None
+    # Rows.s is 0 on every inactive row; a bad row must reach the kernel unmasked (→ NaN)
+    s = np.asarray(np.where(r.bad, 1.0, r.s), dtype=np.float64) if p.has_sample_weight else None
     return p.x2, tgt, w, s
 
 

@@ -7,8 +7,8 @@ imports this module.
 :func:`likelihood`, :func:`perplexity`, :func:`log_prob` and :func:`loss_terms` take
 dask arrays (NumPy arrays are wrapped) and return dask arrays: the per-example
 values for ``reduction="none"`` and a 0-d array otherwise; nothing is computed until
-``.compute()``. Each block goes through the core's :func:`crossentropy.chain.loss_terms`,
-which gives the per-example ``ℓ_i`` and ``w_i`` of docs/semantics.md §4; the
+``.compute()``. Each block goes through the core (what :func:`crossentropy.chain.loss_terms`
+runs), which gives the per-example ``ℓ_i`` and ``w_i`` of docs/semantics.md §4; the
 reductions are
 
     sum  = Σ_blocks Σ_i ℓ_i                 mean = Σ_blocks Σ_i ℓ_i / Σ_blocks Σ_i w_i
@@ -20,7 +20,9 @@ rows stay in place (no data-dependent shapes). Validation runs per block when th
 graph is computed, and its errors name the block and its rows; the double-softmax
 warning therefore looks at one block at a time. ``kind="auto"`` would need a pass
 over the data before the graph exists and raises: pass ``kind=`` explicitly.
-``empty="raise"`` raises, and ``empty="nan"`` warns, at compute time.
+The sums end in the core's one ``empty=`` policy at compute time: ``empty="raise"``
+raises, and ``empty="nan"`` warns, with the core's wording. With ``validate=False`` an
+out-of-range label gives NaN (its loss and weight), as in the core.
 
 **Evaluation.** :func:`evaluate` runs an :class:`~crossentropy.Accumulator` on every
 partition of the unit axis (the first non-class axis: examples, or sequences),
@@ -63,7 +65,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from ._arrays import evaluate
 from ._cluster import client_for, close_client  # noqa: F401  (close_client: for callers of client_for)
-from ._files import evaluate_cli, evaluate_files, expand_paths, run_files  # noqa: F401
+from ._files import DaskEngine, evaluate_files, expand_paths  # noqa: F401  (the CLI's engine)
 from ._lazy import (
     binary_cross_entropy,
     cross_entropy,

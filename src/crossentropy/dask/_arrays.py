@@ -9,11 +9,13 @@ from typing import Any
 import dask
 import numpy as np
 
-from ._lazy import _as_dask, _norm_axis
+from .. import _validate as v
+from .._options import LossOptions
+from ._lazy import _as_dask
 from ._tree import _compute, _key, _merge_states, _tree
 
 
-def _acc_part(x, t, s, *, offset: int, options: dict, where: str) -> dict:
+def _acc_part(x, t, s, *, offset: int, options: dict, where: str) -> Any:
     from ..accumulate import Accumulator
 
     acc = Accumulator(**options)
@@ -75,7 +77,7 @@ class _Parts:
     def __init__(self, pred, target, sample_weight, axis: int):
         from .._blocks import unit_axis
 
-        pred = _as_dask(pred, "pred")
+        pred = _as_dask(pred)
         nd = pred.ndim
         if nd < 2:
             msg = (
@@ -83,11 +85,11 @@ class _Parts:
                 "for one example use crossentropy.evaluate"
             )
             raise ValueError(msg)
-        ax = _norm_axis(nd, axis)
+        ax = v.check_axis(pred, axis)
         ua = unit_axis(nd, ax)
         # whole units per partition: only the unit axis keeps its chunks
         pred = pred.rechunk({i: (pred.chunks[ua] if i == ua else -1) for i in range(nd)})
-        target = _as_dask(target, "target")
+        target = _as_dask(target)
         if target.ndim == nd:
             target = target.rechunk(pred.chunks)
         else:
@@ -96,7 +98,7 @@ class _Parts:
                 {i: (pred.chunks[ua] if i == tua else -1) for i in range(target.ndim)}
             )
         self.pred, self.target, self.ax, self.ua = pred, target, ax, ua
-        sw = _as_dask(sample_weight, "sample_weight")
+        sw = _as_dask(sample_weight)
         if sw is not None:
             tua = ua if ua < ax else ua - 1
             sw = sw.rechunk({i: (pred.chunks[ua] if i == tua else -1) for i in range(sw.ndim)})
@@ -160,32 +162,26 @@ def evaluate(
     from ..accumulate import Accumulator
 
     Accumulator(**options)  # validates the options before any graph is built
-    axis = options.get("axis", -1)
-    parts = _Parts(pred, target, sample_weight, axis)
-    ax = parts.ax
-    opts = dict(options)
+    parts = _Parts(pred, target, sample_weight, options.get("axis", LossOptions.axis))
     prefix = _key("crossentropy-acc-part")
     states = [
         dask.delayed(_acc_part, pure=True)(
             *parts.blocks(i),
             offset=parts.offsets[i],
-            options=opts,
+            options=dict(options),
             where=parts.where(i),
             dask_key_name=f"{prefix}-{i}",
         )
         for i in range(parts.n)
     ]
-    state = _compute(_tree(states, _merge_states, "crossentropy-acc"), progress)
-    acc = state
-    report = acc.finalize()
-    if temperature:
+    report = _compute(_tree(states, _merge_states, "crossentropy-acc"), progress).finalize()
+    if temperature:  # every loss option of the report, in its base (nll_before == cross_entropy)
         from ..temperature import check_temperature_kind, loss_options
 
-        kind = acc.resolved_kind or acc.options["kind"]
-        check_temperature_kind(kind)
-        loss = loss_options({**acc.options, "kind": kind, "axis": ax})  # every loss option
+        check_temperature_kind(report.kind)
+        loss = loss_options({**report.options, "kind": report.kind, "axis": parts.ax})
         fit = _fit_temperature_parts(
-            parts, loss=loss, bins=acc.options["bins"], base=acc.options["base"], progress=progress
+            parts, loss=loss, bins=report.options["bins"], base=report.base, progress=progress
         )
         report = dataclasses.replace(report, temperature=fit)
     return report

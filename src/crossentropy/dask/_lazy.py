@@ -1,145 +1,72 @@
-"""Lazy losses on dask arrays: each block through the core, one reduction of the float64 sums."""
+r"""Lazy losses on dask arrays: the core on every block, one finish of the float64 sums.
+
+One ``map_blocks`` runs the core's per-block function — :func:`crossentropy._prepare.prepare`
+and :func:`~crossentropy._prepare.terms` (binary: :func:`crossentropy.binary.binary_terms`) —
+and stacks the per-example pair ``(ℓ_i, w_i)`` of docs/semantics.md §4 on the class axis
+(binary: on a new last axis). Every reduction then sums the pair in float64 over all
+blocks and ends in :meth:`crossentropy._options.ReductionOptions.finish` on the two sums,
+run as one more task: ``empty="raise"`` and the empty-mean warning happen at compute time,
+with the core's wording. Out-of-range labels under ``validate=False`` give NaN, as in the core.
+
+The dtype, axis and target checks run when the graph is built, on the dask array's shape
+and (NumPy) dtype, with the core's functions; the value checks run in the blocks, and
+their errors name the block and its rows.
+
+>>> import numpy as np, dask.array as da
+>>> x = da.from_array(np.zeros((4, 3)), chunks=(2, 3))
+>>> float(cross_entropy(x, np.array([0, 1, 7, 2]), validate=False).compute())
+nan
+"""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import dask.array as da
 import numpy as np
 
-from .. import _validate as _v
-from .._prepare import prepare as _prepare
-from .._prepare import terms as _core_terms
-from ..chain import DIVIDE_BY, EMPTY, REDUCTIONS, Terms, _log_base
+from .. import _validate as v
+from .._array import compute_dtype, namespace, to_numpy
+from .._options import IGNORE_INDEX, KINDS, LossOptions, ReductionOptions
+from .._prepare import prepare, terms
+from .._types import Array, DivideBy, Empty, Impl, Kind, Reduction, Smoothing
+from ..binary import binary_terms
+from ..chain import Terms
+from ..kinds import target_kind
+
+_NP = namespace(np.empty(0))  # the array-API NumPy namespace: a dask array's dtype is a NumPy dtype
 
 
-def _as_dask(x: Any, name: str) -> Any:
-    """``x`` as a dask array (NumPy arrays and lists become one chunk)."""
-    if x is None or isinstance(x, da.Array):
+def _as_dask(x: Any) -> Any:
+    """``x`` as a dask array (NumPy arrays and lists become one chunk); ``None`` stays.
+
+    An empty array becomes one chunk too: Dask cannot rechunk an empty array, so
+    ``(0, 0)`` row chunks would not line up with the target's ``(0,)``.
+    """
+    if x is None:
         return x
-    return da.asarray(np.asarray(x))
+    if not isinstance(x, da.Array):
+        return da.asarray(np.asarray(x))
+    if x.size == 0 and x.npartitions > 1:
+        return da.from_array(np.empty(x.shape, dtype=x.dtype), chunks=-1)
+    return x
 
 
-def _compute_dtype(dtype: np.dtype) -> np.dtype:
-    """max(float32, dtype) as in docs/semantics.md §6; raises like the core for other dtypes."""
-    dtype = np.dtype(dtype)
-    if dtype.kind == "f":
-        return np.dtype(np.float32) if dtype.itemsize < 4 else dtype
-    if dtype.kind == "c":
-        msg = f"`pred` must be real floating point, got complex dtype {dtype}"
-        raise TypeError(msg)
-    msg = f"`pred` must be a floating-point array of scores, got dtype {dtype}; cast it first, e.g. `pred.astype(float)`"
-    raise TypeError(msg)
-
-
-def _norm_axis(ndim: int, axis: int) -> int:
-    if (
-        isinstance(axis, bool)
-        or not isinstance(axis, (int, np.integer))
-        or not -ndim <= axis < max(ndim, 1)
-    ):
-        msg = f"`axis`={axis!r} is out of range for a prediction with {ndim} dimensions; use an axis in [-{ndim}, {ndim})"
-        raise ValueError(msg)
-    return int(axis) % ndim
-
-
-def _batch_aligned(a: Any, name: str, pred: Any, ax: int) -> Any:
-    """A batch-shaped dask array (target indices, sample weight) chunked like ``pred`` without ``ax``,
-    with a length-1 class axis inserted at ``ax`` so that blocks line up with ``pred``'s."""
-    batch = tuple(s for i, s in enumerate(pred.shape) if i != ax)
-    if tuple(a.shape) != batch:
-        msg = (
-            f"`{name}` has shape {tuple(a.shape)} but must have the prediction's shape without the class "
-            f"axis {ax}, {batch}"
-        )
-        raise ValueError(msg)
-    chunks = tuple(c for i, c in enumerate(pred.chunks) if i != ax)
-    return da.expand_dims(a.rechunk(chunks), ax)
-
-
-def _lazy_terms(
-    pred,
-    target,
-    *,
-    kind,
-    axis,
-    sample_weight,
-    weight,
-    ignore_index,
-    label_smoothing,
-    smoothing,
-    validate,
-    impl,
-    what: str = "terms",
-):
-    """A dask array shaped like ``pred`` whose class axis holds (ℓ_i, w_i, n_i) per example.
-
-    ``n_i`` is ``s_i`` on unmasked rows (the ``divide_by="count"`` divisor)."""
+def _check_lazy_kind(kind: str) -> None:
     if kind == "auto":
         msg = (
             "kind='auto' would need a pass over the whole dask array before the lazy graph exists; pass "
             "kind='logits', 'probs' or 'log_probs' (crossentropy.infer_kind decides on an in-memory sample)"
         )
         raise ValueError(msg)
-    _v.check_option("kind", kind, ("logits", "probs", "log_probs"))
-    pred = _as_dask(pred, "pred")
-    if pred.ndim == 0:
-        msg = "`pred` must have a class axis; got a 0-d array"
-        raise ValueError(msg)
-    ax = _norm_axis(pred.ndim, axis)
-    dtype = _compute_dtype(pred.dtype)
-    pred = pred.rechunk({ax: -1})
-    target = _as_dask(target, "target")
-    if target.dtype == np.bool_:
-        msg = (
-            "`target` has dtype bool; pass class indices as integers (e.g. `target.astype(int)`) "
-            "or a floating distribution with the prediction's shape"
-        )
-        raise TypeError(msg)
-    if target.ndim == pred.ndim:
-        if tuple(target.shape) != tuple(pred.shape) or target.dtype.kind != "f":
-            msg = (
-                f"`target` of shape {tuple(target.shape)} and dtype {target.dtype}: a distribution must be "
-                f"floating with the prediction's shape {tuple(pred.shape)}; class indices must have the "
-                "shape without the class axis"
-            )
-            raise (TypeError if target.dtype.kind in "iu" else ValueError)(msg)
-        tgt, soft = target.rechunk(pred.chunks), True
-    else:
-        tgt, soft = _batch_aligned(target, "target", pred, ax), False
-    sw = (
-        None
-        if sample_weight is None
-        else _batch_aligned(_as_dask(sample_weight, "sample_weight"), "sample_weight", pred, ax)
-    )
-    w = None if weight is None else np.asarray(weight)
-    opts = dict(
-        kind=kind,
-        axis=ax,
-        weight=w,
-        ignore_index=ignore_index,
-        label_smoothing=label_smoothing,
-        smoothing=smoothing,
-        validate=validate,
-    )
-    chunks = tuple((3,) if i == ax else c for i, c in enumerate(pred.chunks))
-    args = [pred, tgt] + ([sw] if sw is not None else [])
-    return da.map_blocks(
-        _terms_block,
-        *args,
-        soft=soft,
-        has_sw=sw is not None,
-        opts=opts,
-        impl=impl,
-        dtype=dtype,
-        chunks=chunks,
-        meta=np.empty((0,) * pred.ndim, dtype=dtype),
-        name=f"crossentropy-{what}",
-    )
 
 
-def _where(block_info: Any, ax: int) -> str:
+def _where(block_info: Any, ax: int | None) -> str:
+    """'dask block (k,) (elements a–b of the batch axes)' for the block of the first input."""
     if not block_info or 0 not in block_info:
         return "dask block"
     info = block_info[0]
@@ -152,46 +79,152 @@ def _where(block_info: Any, ax: int) -> str:
     return f"dask block {loc} (elements {', '.join(rng)} of the batch axes)"
 
 
-def _terms_block(x, t, *rest, soft: bool, has_sw: bool, opts: dict, impl: str, block_info=None):
-    ax = opts["axis"]
-    if not soft:
-        t = np.squeeze(t, axis=ax)
-    s = np.squeeze(rest[0], axis=ax) if has_sw else None
+@contextlib.contextmanager
+def _naming_block(block_info: Any, ax: int | None) -> Iterator[None]:
     try:
-        p = _prepare(x, t, sample_weight=s, **opts)
-        loss, wsum = _core_terms(p, impl)
+        yield
     except (ValueError, TypeError) as e:
         raise type(e)(f"{_where(block_info, ax)}: {e}") from None
-    ones = np.ones(p.batch_shape, dtype=loss.dtype) if p.s is None else p.s
-    count = np.where(p.mask, 0, ones).astype(loss.dtype)
-    return np.stack([np.asarray(loss), np.asarray(wsum), count], axis=ax)
 
 
-def _channel(terms: Any, ax: int, k: int) -> Any:
-    return terms[tuple(k if i == ax else slice(None) for i in range(terms.ndim))]
+def _terms_block(
+    x, t, *s, opts: LossOptions, divide_by: DivideBy, weight, soft: bool, block_info=None
+):
+    """The core on one block: ``(ℓ_i, w_i)`` stacked on the class axis."""
+    ax = opts.axis
+    with _naming_block(block_info, ax):
+        p = prepare(
+            x,
+            t if soft else np.squeeze(t, axis=ax),
+            opts,
+            weight=weight,
+            sample_weight=np.squeeze(s[0], axis=ax) if s else None,
+        )
+        loss, w = terms(p, opts.impl, divide_by)
+    return np.stack([loss, w], axis=ax)
 
 
+def _lazy_terms(
+    pred, target, opts: LossOptions, divide_by: DivideBy, *, weight, sample_weight
+) -> tuple:
+    """``(T, ax, n)``: ``T`` is ``pred``'s shape with ``(ℓ_i, w_i)`` on the class axis ``ax``."""
+    _check_lazy_kind(opts.kind)
+    pred = _as_dask(pred)
+    ax = v.check_axis(pred, opts.axis)
+    dtype = compute_dtype(_NP, pred)
+    C = int(pred.shape[ax])
+    v.check_label_smoothing(opts.label_smoothing, opts.smoothing, C)
+    w = None if weight is None else np.asarray(to_numpy(weight), dtype=dtype)
+    if w is not None:
+        v.check_class_weight(np, w, C)
+    target = _as_dask(target)
+    soft = target_kind(_NP, tuple(pred.shape), target, ax) == "distribution"
+    pred = pred.rechunk({ax: -1})  # a row's softmax needs all its classes
+    batch = tuple(s for i, s in enumerate(pred.shape) if i != ax)
+    batch_chunks = tuple(c for i, c in enumerate(pred.chunks) if i != ax)
+
+    def aligned(a: Any) -> Any:  # batch-shaped → pred's blocks, with a length-1 class axis
+        return da.expand_dims(a.rechunk(batch_chunks), ax)
+
+    args = [pred, target.rechunk(pred.chunks) if soft else aligned(target)]
+    if sample_weight is not None:
+        sw = _as_dask(sample_weight)
+        if tuple(sw.shape) != batch:
+            msg = f"`sample_weight` must have one entry per example, shape {batch}; got {tuple(sw.shape)}"
+            raise ValueError(msg)
+        args.append(aligned(sw))
+    T = da.map_blocks(
+        _terms_block,
+        *args,
+        opts=dataclasses.replace(opts, axis=ax),
+        divide_by=divide_by,
+        weight=w,
+        soft=soft,
+        dtype=dtype,
+        chunks=tuple((2,) if i == ax else c for i, c in enumerate(pred.chunks)),
+        meta=np.empty((0,) * pred.ndim, dtype=dtype),
+        token="crossentropy-terms",
+    )
+    return T, ax, math.prod(batch)
+
+
+def _channel(T: Any, ax: int, k: int) -> Any:
+    return T[tuple(k if i == ax else slice(None) for i in range(T.ndim))]
+
+
+def _finish(
+    S: np.ndarray, *, red: ReductionOptions, n: int, host_check: bool, out_dtype
+) -> np.ndarray:
+    """:meth:`ReductionOptions.finish` on the float64 sums ``S = (Σℓ, Σw)``, in ``red.base`` units."""
+    with np.errstate(all="ignore"):
+        out = red.finish(np, S[0], S[1], n=n, host_check=host_check) / red.scale
+    return np.asarray(out, dtype=out_dtype)
+
+
+def _reduce(T: Any, ax: int, red: ReductionOptions, *, n: int, validate: bool) -> Any:
+    """``T``'s pairs reduced by ``red``: per-example ``ℓ_i``, or a 0-d array finished at compute time."""
+    if red.reduction == "none":
+        red.check_none(n)
+        loss = _channel(T, ax, 0)
+        return loss if red.scale == 1.0 else loss / red.scale
+    S = T.sum(axis=tuple(i for i in range(T.ndim) if i != ax), dtype=np.float64)
+    return S.map_blocks(
+        _finish,
+        drop_axis=0,
+        dtype=T.dtype,
+        meta=np.empty((), dtype=T.dtype),
+        red=red,
+        n=n,
+        host_check=validate,
+        out_dtype=T.dtype,
+    )
+
+
+def _reduced_nll(
+    pred, target, opts: LossOptions, red: ReductionOptions, *, weight, sample_weight
+) -> Any:
+    """:func:`crossentropy.chain.reduced_nll`, lazily."""
+    T, ax, n = _lazy_terms(
+        pred, target, opts, red.divide_by, weight=weight, sample_weight=sample_weight
+    )
+    return _reduce(T, ax, red, n=n, validate=opts.validate)
+
+
+def _quiet_exp(b: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return np.exp(b)
+
+
+def _exp(a: Any) -> Any:
+    """``exp`` per block; a huge argument gives ``+inf`` without a warning, as in the core."""
+    return a.map_blocks(_quiet_exp, dtype=a.dtype)
+
+
+def _per_example_ppl(loss: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``exp(ℓ_i / w_i)``, NaN on masked rows (:func:`crossentropy.perplexity`, ``"none"``)."""
+    with np.errstate(all="ignore"):
+        return np.where(w == 0, np.nan, np.exp(loss / np.where(w == 0, 1, w))).astype(loss.dtype)
+
+
+# ----------------------------------------------------------------------------- public wrappers
 def loss_terms(
-    pred: Any,
-    target: Any,
+    pred: Array,
+    target: Array,
     *,
-    kind: str = "logits",
+    kind: Kind = "logits",
     axis: int = -1,
-    sample_weight: Any = None,
-    weight: Any = None,
-    ignore_index: int | None = -100,
+    sample_weight: Array | None = None,
+    weight: Array | None = None,
+    ignore_index: int | None = IGNORE_INDEX,
     label_smoothing: float = 0.0,
-    smoothing: str = "uniform",
+    smoothing: Smoothing = "uniform",
     validate: bool = True,
-    impl: str = "auto",
+    impl: Impl = "auto",
 ) -> Terms:
     r"""Lazy per-example ``(ℓ_i, w_i)`` (:func:`crossentropy.chain.loss_terms` on every block).
 
-    ``ℓ_i = −s_i Σ_c weight_c y'_ic log q_ic`` and ``w_i = s_i Σ_c weight_c y_ic``; both are
-    dask arrays with the prediction's shape without the class axis, chunked like it.
+    Both are dask arrays with the prediction's shape without the class axis, chunked like it.
 
-    Examples
-    --------
     >>> import numpy as np, dask.array as da
     >>> x = da.from_array(np.log(np.array([[0.5, 0.5], [0.9, 0.1], [0.2, 0.8]])), chunks=(2, 2))
     >>> t = loss_terms(x, np.array([0, -100, 1]))
@@ -200,177 +233,144 @@ def loss_terms(
     >>> t.weight.compute()
     array([1., 0., 1.])
     """
-    pred = _as_dask(pred, "pred")
-    T = _lazy_terms(
-        pred,
-        target,
-        kind=kind,
-        axis=axis,
-        sample_weight=sample_weight,
-        weight=weight,
-        ignore_index=ignore_index,
-        label_smoothing=label_smoothing,
-        smoothing=smoothing,
-        validate=validate,
-        impl=impl,
-    )
-    ax = _norm_axis(pred.ndim, axis)
+    opts = LossOptions(kind, axis, ignore_index, label_smoothing, smoothing, validate, impl)
+    T, ax, _ = _lazy_terms(pred, target, opts, "weight", weight=weight, sample_weight=sample_weight)
     return Terms(_channel(T, ax, 0), _channel(T, ax, 1))
 
 
-def _finish(
-    S: np.ndarray,
+def log_prob(
+    pred: Array,
+    target: Array,
     *,
-    reduction: str,
-    empty: str,
-    divide_by: str,
-    validate: bool,
-    out_dtype,
-    n: int,
-    scale: float,
-    post: str,
-) -> np.ndarray:
-    total = float(S[0])
-    den = float(S[1] if divide_by == "weight" else S[2])
-    if den == 0 and (empty == "raise" or validate):
-        what = (
-            "the batch is empty (N = 0)"
-            if n == 0
-            else f"all {n} examples are masked (ignored, all-zero targets or zero weight)"
-        )
-        if empty == "raise":
-            msg = f"cannot reduce: {what} (empty='raise'); use empty='nan' or 'zero' to get a value"
-            raise ValueError(msg)
-        if empty == "nan" and reduction == "mean":
-            _v.warn(
-                _v.EmptyReductionWarning,
-                f"mean over no example: {what}; returning NaN as PyTorch does "
-                "(empty='zero' returns 0; the gradient is zero either way)",
-            )
-    if reduction == "sum":
-        out = total
-    elif den == 0:
-        out = math.nan if empty == "nan" else 0.0
-    else:
-        out = total / den
-    with np.errstate(all="ignore"):
-        v = np.asarray(out, dtype=np.float64)
-        if post == "neg":
-            v = -v
-        if scale != 1.0:
-            v = v / scale
-        if post == "exp":
-            v = np.exp(v)
-        elif post == "exp_neg":
-            v = np.exp(-v)
-        return np.asarray(v, dtype=out_dtype)
+    kind: Kind = "logits",
+    axis: int = -1,
+    ignore_index: int | None = IGNORE_INDEX,
+    label_smoothing: float = 0.0,
+    smoothing: Smoothing = "uniform",
+    validate: bool = True,
+    impl: Impl = "auto",
+) -> Array:
+    r"""Lazy primitive ``log q(y_i|x_i)`` per example (0 on ignored rows).
 
-
-def _chain(
-    pred, target, *, reduction, empty, divide_by, base, post, allowed=REDUCTIONS, **opts
-) -> Any:
-    _v.check_option("reduction", reduction, allowed)
-    _v.check_option("empty", empty, EMPTY)
-    _v.check_option("divide_by", divide_by, DIVIDE_BY)
-    scale = _log_base(base)
-    pred = _as_dask(pred, "pred")
-    T = _lazy_terms(pred, target, what=f"{post or 'nll'}-{reduction}", **opts)
-    ax = _norm_axis(pred.ndim, opts["axis"])
-    dtype = T.dtype
-    if reduction == "none":
-        if empty == "raise" and math.prod(T.shape) == 0:
-            msg = "empty batch (no example) with empty='raise'"
-            raise ValueError(msg)
-        loss = _channel(T, ax, 0)
-        with np.errstate(all="ignore"):
-            if post == "ppl":
-                w = _channel(T, ax, 1)
-                return da.where(w == 0, np.nan, da.exp(loss / da.where(w == 0, 1, w))).astype(dtype)
-            v = -loss if post in ("neg", "exp_neg") else loss
-            v = v / scale if scale != 1.0 else v
-            return da.exp(v).astype(dtype) if post == "exp_neg" else v
-    batch_axes = tuple(i for i in range(T.ndim) if i != ax)
-    S = T.sum(axis=batch_axes, dtype=np.float64)
-    n = math.prod(s for i, s in enumerate(pred.shape) if i != ax)
-    fin = dict(
-        reduction=reduction,
-        empty=empty,
-        divide_by=divide_by,
-        validate=opts["validate"],
-        out_dtype=dtype,
-        n=n,
-        scale=scale,
-        post={"ppl": "exp"}.get(post, post),
-    )
-    return S.map_blocks(_finish, drop_axis=0, dtype=dtype, meta=np.empty((), dtype=dtype), **fin)
-
-
-def _doc_opts(
-    kind="logits",
-    axis=-1,
-    sample_weight=None,
-    weight=None,
-    ignore_index=-100,
-    label_smoothing=0.0,
-    smoothing="uniform",
-    validate=True,
-    impl="auto",
-) -> dict:
-    return dict(
-        kind=kind,
-        axis=axis,
-        sample_weight=sample_weight,
-        weight=weight,
-        ignore_index=ignore_index,
-        label_smoothing=label_smoothing,
-        smoothing=smoothing,
-        validate=validate,
-        impl=impl,
-    )
+    >>> import numpy as np, dask.array as da
+    >>> p = da.from_array(np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]]), chunks=1)
+    >>> log_prob(p, np.array([0, 2]), kind="probs").compute()
+    array([-0.35667494, -0.22314355])
+    """
+    opts = LossOptions(kind, axis, ignore_index, label_smoothing, smoothing, validate, impl)
+    T, ax, _ = _lazy_terms(pred, target, opts, "weight", weight=None, sample_weight=None)
+    return -_channel(T, ax, 0)
 
 
 def nll(
-    pred: Any,
-    target: Any,
+    pred: Array,
+    target: Array,
     *,
-    reduction: str = "sum",
-    empty: str = "nan",
-    divide_by: str = "weight",
+    kind: Kind = "logits",
+    axis: int = -1,
+    reduction: Reduction = "sum",
+    sample_weight: Array | None = None,
+    weight: Array | None = None,
+    ignore_index: int | None = IGNORE_INDEX,
+    label_smoothing: float = 0.0,
+    smoothing: Smoothing = "uniform",
+    empty: Empty = "nan",
+    divide_by: DivideBy = "weight",
     base: Any = "e",
-    **options: Any,
-) -> Any:
+    validate: bool = True,
+    impl: Impl = "auto",
+) -> Array:
     r"""Lazy negative log-likelihood ``Σ_i ℓ_i`` (``"mean"``: ``Σℓ/Σw``; ``"none"``: ``ℓ_i``).
 
-    Options as :func:`crossentropy.nll` (``kind``, ``axis``, ``sample_weight``, ``weight``,
-    ``ignore_index``, ``label_smoothing``, ``smoothing``, ``validate``, ``impl``).
+    Options as :func:`crossentropy.nll`.
 
     >>> import numpy as np, dask.array as da
     >>> p = da.from_array(np.array([[0.5, 0.5], [0.25, 0.75]]), chunks=1)
     >>> float(nll(p, np.array([0, 1]), kind="probs").compute())     # −log 0.5 − log 0.75
     0.9808292530117262
     """
-    return _chain(
-        pred,
-        target,
-        reduction=reduction,
-        empty=empty,
-        divide_by=divide_by,
-        base=base,
-        post="",
-        **_doc_opts(**options),
-    )
+    opts = LossOptions(kind, axis, ignore_index, label_smoothing, smoothing, validate, impl)
+    red = ReductionOptions(reduction, empty, divide_by, base)
+    return _reduced_nll(pred, target, opts, red, weight=weight, sample_weight=sample_weight)
+
+
+def log_likelihood(
+    pred: Array,
+    target: Array,
+    *,
+    kind: Kind = "logits",
+    axis: int = -1,
+    reduction: Reduction = "sum",
+    sample_weight: Array | None = None,
+    weight: Array | None = None,
+    ignore_index: int | None = IGNORE_INDEX,
+    label_smoothing: float = 0.0,
+    smoothing: Smoothing = "uniform",
+    empty: Empty = "nan",
+    divide_by: DivideBy = "weight",
+    base: Any = "e",
+    validate: bool = True,
+    impl: Impl = "auto",
+) -> Array:
+    r"""Lazy log-likelihood ``−Σ_i ℓ_i`` (= ``−nll``).
+
+    >>> import numpy as np, dask.array as da
+    >>> p = da.from_array(np.array([[0.5, 0.5], [0.25, 0.75]]), chunks=1)
+    >>> float(log_likelihood(p, np.array([0, 1]), kind="probs").compute())
+    -0.9808292530117262
+    """
+    opts = LossOptions(kind, axis, ignore_index, label_smoothing, smoothing, validate, impl)
+    red = ReductionOptions(reduction, empty, divide_by, base)
+    return -_reduced_nll(pred, target, opts, red, weight=weight, sample_weight=sample_weight)
+
+
+def likelihood(
+    pred: Array,
+    target: Array,
+    *,
+    kind: Kind = "logits",
+    axis: int = -1,
+    reduction: Reduction = "sum",
+    sample_weight: Array | None = None,
+    weight: Array | None = None,
+    ignore_index: int | None = IGNORE_INDEX,
+    label_smoothing: float = 0.0,
+    smoothing: Smoothing = "uniform",
+    empty: Empty = "nan",
+    divide_by: DivideBy = "weight",
+    validate: bool = True,
+    impl: Impl = "auto",
+) -> Array:
+    r"""Lazy likelihood ``exp(−Σ_i ℓ_i)`` (``"mean"``: the geometric mean; it underflows by design).
+
+    >>> import numpy as np, dask.array as da
+    >>> half = da.full((1075, 2), 0.5, chunks=(500, 2))
+    >>> float(likelihood(half, np.zeros(1075, dtype=int), kind="probs").compute())
+    0.0
+    """
+    opts = LossOptions(kind, axis, ignore_index, label_smoothing, smoothing, validate, impl)
+    red = ReductionOptions(reduction, empty, divide_by)
+    return _exp(-_reduced_nll(pred, target, opts, red, weight=weight, sample_weight=sample_weight))
 
 
 def cross_entropy(
-    pred: Any,
-    target: Any,
+    pred: Array,
+    target: Array,
     *,
-    reduction: str = "mean",
-    empty: str = "nan",
-    divide_by: str = "weight",
+    kind: Kind = "logits",
+    axis: int = -1,
+    reduction: Reduction = "mean",
+    sample_weight: Array | None = None,
+    weight: Array | None = None,
+    ignore_index: int | None = IGNORE_INDEX,
+    label_smoothing: float = 0.0,
+    smoothing: Smoothing = "uniform",
+    empty: Empty = "nan",
+    divide_by: DivideBy = "weight",
     base: Any = "e",
-    **options: Any,
-) -> Any:
+    validate: bool = True,
+    impl: Impl = "auto",
+) -> Array:
     r"""Lazy cross-entropy ``Σ_i ℓ_i / Σ_i w_i`` (sums in float64 over all blocks).
 
     Options as :func:`crossentropy.cross_entropy`.
@@ -383,165 +383,74 @@ def cross_entropy(
     >>> float(r.compute())
     0.17545638058931...
     """
-    return _chain(
-        pred,
-        target,
-        reduction=reduction,
-        empty=empty,
-        divide_by=divide_by,
-        base=base,
-        post="",
-        **_doc_opts(**options),
-    )
-
-
-def log_likelihood(
-    pred: Any,
-    target: Any,
-    *,
-    reduction: str = "sum",
-    empty: str = "nan",
-    divide_by: str = "weight",
-    base: Any = "e",
-    **options: Any,
-) -> Any:
-    r"""Lazy log-likelihood ``−Σ_i ℓ_i`` (= ``−nll``).
-
-    >>> import numpy as np, dask.array as da
-    >>> p = da.from_array(np.array([[0.5, 0.5], [0.25, 0.75]]), chunks=1)
-    >>> float(log_likelihood(p, np.array([0, 1]), kind="probs").compute())
-    -0.9808292530117262
-    """
-    return _chain(
-        pred,
-        target,
-        reduction=reduction,
-        empty=empty,
-        divide_by=divide_by,
-        base=base,
-        post="neg",
-        **_doc_opts(**options),
-    )
-
-
-def likelihood(
-    pred: Any,
-    target: Any,
-    *,
-    reduction: str = "sum",
-    empty: str = "nan",
-    divide_by: str = "weight",
-    **options: Any,
-) -> Any:
-    r"""Lazy likelihood ``exp(−Σ_i ℓ_i)`` (``"mean"``: the geometric mean; it underflows by design).
-
-    >>> import numpy as np, dask.array as da
-    >>> half = da.full((1075, 2), 0.5, chunks=(500, 2))
-    >>> float(likelihood(half, np.zeros(1075, dtype=int), kind="probs").compute())
-    0.0
-    """
-    return _chain(
-        pred,
-        target,
-        reduction=reduction,
-        empty=empty,
-        divide_by=divide_by,
-        base="e",
-        post="exp_neg",
-        **_doc_opts(**options),
-    )
+    opts = LossOptions(kind, axis, ignore_index, label_smoothing, smoothing, validate, impl)
+    red = ReductionOptions(reduction, empty, divide_by, base)
+    return _reduced_nll(pred, target, opts, red, weight=weight, sample_weight=sample_weight)
 
 
 def perplexity(
-    pred: Any,
-    target: Any,
+    pred: Array,
+    target: Array,
     *,
-    reduction: str = "mean",
-    empty: str = "nan",
-    divide_by: str = "weight",
-    **options: Any,
-) -> Any:
+    kind: Kind = "logits",
+    axis: int = -1,
+    reduction: Reduction = "mean",
+    sample_weight: Array | None = None,
+    weight: Array | None = None,
+    ignore_index: int | None = IGNORE_INDEX,
+    label_smoothing: float = 0.0,
+    smoothing: Smoothing = "uniform",
+    empty: Empty = "nan",
+    divide_by: DivideBy = "weight",
+    validate: bool = True,
+    impl: Impl = "auto",
+) -> Array:
     r"""Lazy corpus perplexity ``exp(Σℓ/Σw)`` (``"none"``: ``exp(ℓ_i/w_i)``, NaN on masked rows).
 
     >>> import numpy as np, dask.array as da
     >>> float(perplexity(da.zeros((4, 10), chunks=(3, 10)), np.arange(4)).compute())
     10.000000000000002
     """
-    return _chain(
-        pred,
-        target,
-        reduction=reduction,
-        empty=empty,
-        divide_by=divide_by,
-        base="e",
-        post="ppl",
-        allowed=("mean", "none"),
-        **_doc_opts(**options),
+    v.check_option("reduction", reduction, ("mean", "none"))
+    opts = LossOptions(kind, axis, ignore_index, label_smoothing, smoothing, validate, impl)
+    red = ReductionOptions("mean", empty, divide_by)
+    if reduction == "mean":
+        return _exp(
+            _reduced_nll(pred, target, opts, red, weight=weight, sample_weight=sample_weight)
+        )
+    T, ax, _ = _lazy_terms(
+        pred, target, opts, divide_by, weight=weight, sample_weight=sample_weight
     )
+    return da.map_blocks(_per_example_ppl, _channel(T, ax, 0), _channel(T, ax, 1), dtype=T.dtype)
 
 
-def log_prob(
-    pred: Any,
-    target: Any,
-    *,
-    kind: str = "logits",
-    axis: int = -1,
-    ignore_index: int | None = -100,
-    label_smoothing: float = 0.0,
-    smoothing: str = "uniform",
-    validate: bool = True,
-    impl: str = "auto",
-) -> Any:
-    r"""Lazy primitive ``log q(y_i|x_i)`` per example (0 on ignored rows).
-
-    >>> import numpy as np, dask.array as da
-    >>> p = da.from_array(np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]]), chunks=1)
-    >>> log_prob(p, np.array([0, 2]), kind="probs").compute()
-    array([-0.35667494, -0.22314355])
-    """
-    t = loss_terms(
-        pred,
-        target,
-        kind=kind,
-        axis=axis,
-        ignore_index=ignore_index,
-        label_smoothing=label_smoothing,
-        smoothing=smoothing,
-        validate=validate,
-        impl=impl,
-    )
-    return -t.loss
-
-
+# ----------------------------------------------------------------------------- binary
 def _binary_block(x, t, *rest, has_w: bool, has_s: bool, opts: dict, block_info=None):
-    from ..binary import binary_terms
-
-    rest = list(rest)
-    w = rest.pop(0) if has_w else None
-    s = np.broadcast_to(rest.pop(0), x.shape) if has_s else None
-    try:
+    """:func:`crossentropy.binary.binary_terms` on one block: ``(ℓ, count)`` on a new last axis."""
+    rest_ = list(rest)
+    w = rest_.pop(0) if has_w else None
+    s = np.broadcast_to(rest_.pop(0), x.shape) if has_s else None
+    with _naming_block(block_info, None):
         _, loss, count, _ = binary_terms(x, t, weight=w, sample_weight=s, **opts)
-    except (ValueError, TypeError) as e:
-        raise type(e)(f"{_where(block_info, -1)}: {e}") from None
     return np.stack([np.asarray(loss), np.asarray(count)], axis=-1)
 
 
 def binary_cross_entropy(
-    pred: Any,
-    target: Any,
+    pred: Array,
+    target: Array,
     *,
-    kind: str = "logits",
-    pos_weight: Any = None,
-    weight: Any = None,
+    kind: Kind = "logits",
+    pos_weight: Array | None = None,
+    weight: Array | None = None,
     focal_gamma: float | None = None,
     label_smoothing: float = 0.0,
-    reduction: str = "mean",
-    sample_weight: Any = None,
+    reduction: Reduction = "mean",
+    sample_weight: Array | None = None,
     ignore_index: int | None = None,
-    empty: str = "nan",
+    empty: Empty = "nan",
     base: Any = "e",
     validate: bool = True,
-) -> Any:
+) -> Array:
     r"""Lazy binary / multi-label cross-entropy (:func:`crossentropy.binary_cross_entropy` per block).
 
     Every element is an independent Bernoulli; ``"mean"`` is ``Σℓ / Σcount`` over all blocks
@@ -553,43 +462,33 @@ def binary_cross_entropy(
     >>> float(binary_cross_entropy(x, np.array([[1, 0], [0, 1]]), kind="probs").compute())  # −mean log(.9,.8,.6,.7)
     0.29900115866918...
     """
-    if kind == "auto":
-        msg = "kind='auto' needs a pass over the data before the lazy graph exists; pass kind='logits' or 'probs'"
+    v.check_option("kind", kind, KINDS)
+    _check_lazy_kind(kind)
+    v.check_ignore_index(ignore_index)
+    red = ReductionOptions(reduction, empty, "weight", base)
+    pred = _as_dask(pred)
+    shape = tuple(pred.shape)
+    dtype = compute_dtype(_NP, pred)
+    v.check_label_smoothing(label_smoothing, "uniform", 2)
+    target = _as_dask(target)
+    if tuple(target.shape) != shape:
+        msg = f"`target` must have the prediction's shape {shape}; got {tuple(target.shape)}"
         raise ValueError(msg)
-    _v.check_option("reduction", reduction, REDUCTIONS)
-    _v.check_option("empty", empty, EMPTY)
-    scale = _log_base(base)
-    pred = _as_dask(pred, "pred")
-    if pred.ndim == 0:
-        pred = pred.reshape(1)
-    dtype = _compute_dtype(pred.dtype)
-    pred = pred.rechunk({pred.ndim - 1: -1})
-    target = _as_dask(target, "target")
-    if tuple(target.shape) != tuple(pred.shape):
-        msg = f"`target` must have the prediction's shape {tuple(pred.shape)}; got {tuple(target.shape)}"
-        raise ValueError(msg)
-    args = [pred, target.rechunk(pred.chunks)]
+    x = pred.reshape(1) if not shape else pred  # a 0-d prediction is one element
+    x = x.rechunk({x.ndim - 1: -1})  # pos_weight runs along the last axis
+    args = [x, target.reshape(x.shape).rechunk(x.chunks)]
     if weight is not None:
-        args.append(da.broadcast_to(_as_dask(weight, "weight"), pred.shape).rechunk(pred.chunks))
+        args.append(da.broadcast_to(_as_dask(weight), shape).reshape(x.shape).rechunk(x.chunks))
     if sample_weight is not None:
-        sw = _as_dask(sample_weight, "sample_weight")
+        sw = _as_dask(sample_weight)
         k = sw.ndim
-        if tuple(sw.shape) != tuple(pred.shape[:k]):
-            msg = (
-                f"`sample_weight` of shape {tuple(sw.shape)} must be a prefix of the prediction's shape "
-                f"{tuple(pred.shape)}"
-            )
+        if tuple(sw.shape) != shape[:k]:
+            msg = f"`sample_weight` of shape {tuple(sw.shape)} must be a prefix of the prediction's shape {shape}"
             raise ValueError(msg)
-        sw = sw.rechunk(pred.chunks[:k]).reshape(tuple(sw.shape) + (1,) * (pred.ndim - k))
-        args.append(sw)
-    opts = dict(
-        kind=kind,
-        pos_weight=None if pos_weight is None else np.asarray(pos_weight),
-        focal_gamma=focal_gamma,
-        label_smoothing=label_smoothing,
-        ignore_index=ignore_index,
-        validate=validate,
-    )
+        args.append(sw.rechunk(x.chunks[:k]).reshape(tuple(sw.shape) + (1,) * (x.ndim - k)))
+    opts: dict[str, Any] = dict(kind=kind, focal_gamma=focal_gamma, validate=validate)
+    opts.update(label_smoothing=label_smoothing, ignore_index=ignore_index)
+    opts["pos_weight"] = None if pos_weight is None else np.asarray(to_numpy(pos_weight))
     T = da.map_blocks(
         _binary_block,
         *args,
@@ -597,45 +496,10 @@ def binary_cross_entropy(
         has_s=sample_weight is not None,
         opts=opts,
         dtype=dtype,
-        new_axis=pred.ndim,
-        chunks=pred.chunks + ((2,),),
-        meta=np.empty((0,) * (pred.ndim + 1), dtype=dtype),
-        name="crossentropy-bce",
+        new_axis=x.ndim,
+        chunks=x.chunks + ((2,),),
+        meta=np.empty((0,) * (x.ndim + 1), dtype=dtype),
+        token="crossentropy-binary-terms",
     )
-    if reduction == "none":
-        loss = T[..., 0]
-        return loss / scale if scale != 1.0 else loss
-    S = T.sum(axis=tuple(range(pred.ndim)), dtype=np.float64)
-    n = math.prod(pred.shape)
-    return S.map_blocks(
-        _finish_binary,
-        drop_axis=0,
-        dtype=dtype,
-        meta=np.empty((), dtype=dtype),
-        reduction=reduction,
-        empty=empty,
-        validate=validate,
-        out_dtype=dtype,
-        n=n,
-        scale=scale,
-    )
-
-
-def _finish_binary(S: np.ndarray, *, reduction, empty, validate, out_dtype, n, scale) -> np.ndarray:
-    total, den = float(S[0]), float(S[1])
-    if den == 0 and (empty == "raise" or validate):
-        if empty == "raise":
-            msg = "cannot reduce: no unmasked element (empty='raise')"
-            raise ValueError(msg)
-        if empty == "nan" and reduction == "mean":
-            _v.warn(
-                _v.EmptyReductionWarning,
-                "mean over no element; returning NaN (empty='zero' returns 0)",
-            )
-    if reduction == "sum":
-        out = total
-    elif den == 0:
-        out = math.nan if empty == "nan" else 0.0
-    else:
-        out = total / den
-    return np.asarray(out / scale if scale != 1.0 else out, dtype=out_dtype)
+    out = _reduce(T, x.ndim, red, n=math.prod(shape), validate=validate)
+    return out.reshape(shape) if red.reduction == "none" else out
