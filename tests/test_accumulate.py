@@ -11,6 +11,7 @@ import pytest
 from sklearn.metrics import brier_score_loss, log_loss
 
 import crossentropy as ce
+from crossentropy import kernels
 from crossentropy.accumulate import Accumulator, evaluate
 
 RTOL = 1e-12
@@ -261,7 +262,59 @@ def test_state_round_trip_through_json(rng):
     back = Accumulator.from_state(st)
     assert_same(acc.finalize().to_dict(), back.finalize().to_dict(), rtol=0.0)
     more = back.merge(acc)  # a rebuilt state merges like the original
-    assert more.n_rows == 2 * acc.n_rows
+    assert more.finalize().n_rows == 2 * acc.finalize().n_rows
+
+
+def test_every_statistic_survives_a_json_round_trip(rng):
+    """Soft targets, classwise bins, bootstrap and sequences: every statistic in the state."""
+    B, T, C = 7, 5, 4
+    x = rng.normal(size=(B, T, C))
+    y = rng.dirichlet(np.ones(C), size=(B, T))
+    y[0, 0] = 0.0  # a masked row
+    opts = dict(classwise=True, bootstrap=6, seed=2, sequence_axis=1, label_smoothing=0.1)
+    acc = Accumulator(**opts)
+    acc.update(x[:3], y[:3])
+    acc.update(x[3:], y[3:])
+    st = json.loads(json.dumps(acc.to_state(), allow_nan=False))
+    assert set(st["stats"]) == set(acc.stats) and len(acc.stats) == 7
+    back = Accumulator.from_state(st)
+    assert all(back.stats[k] == s for k, s in acc.stats.items())
+    r = back.finalize()
+    assert_same(acc.finalize().to_dict(), r.to_dict(), rtol=0.0)
+    assert_same(evaluate(x, y, block_rows=2, **opts).to_dict(), r.to_dict())
+    assert r.entropy is not None and r.intervals and r.calibration.classwise_ece is not None
+    with pytest.raises(ValueError, match="schema_version 1"):
+        Accumulator.from_state({**st, "schema_version": 1})
+
+
+def test_statistics_merge_only_like_with_like():
+    from crossentropy.stats import BootstrapSums, ClassSums, LossSums
+
+    with pytest.raises(ValueError, match="seed: 0 vs 1"):
+        BootstrapSums.zeros(3, 0, 5).merge(BootstrapSums.zeros(3, 1, 5))
+    with pytest.raises(ValueError, match="shape"):
+        ClassSums.zeros(3).merge(ClassSums.zeros(4))
+    with pytest.raises(TypeError):
+        LossSums().merge(ClassSums.zeros(3))
+
+
+def test_out_of_range_label_unvalidated_is_nan_not_an_index_error():
+    """docs/semantics.md §10: a bad row makes the loss sums NaN and is in no class."""
+    r = ce.evaluate(np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([0, 7]), validate=False)
+    assert math.isnan(r.cross_entropy) and math.isnan(r.nll) and math.isnan(r.accuracy)
+    assert r.n_valid == 2 and [c.count for c in r.per_class] == [1, 0]
+    assert r.per_class[0].nll_mean == pytest.approx(math.log(1 + math.exp(-1.0)), rel=1e-12)
+    with pytest.raises(ValueError, match="7"):  # validated, the same label is an error
+        ce.evaluate(np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([0, 7]))
+
+
+def test_impl_is_not_an_option_of_the_report(rng):
+    x, y = _data(rng, n=50)
+    r = evaluate(x, y, impl="array_api")
+    assert "impl" not in r.options
+    assert_same(r.to_dict(), evaluate(x, y).to_dict())
+    with pytest.raises(ValueError, match="impl"):
+        Accumulator(impl="fast")
 
 
 def test_torch_input_matches_numpy(rng):
@@ -326,11 +379,9 @@ def test_bad_options_raise():
         Accumulator().update(np.zeros((2, 2)), np.array([0, 1]), row_offset=-1)
 
 
+@pytest.mark.skipif(not kernels.available(), reason="needs numba (the fast extra)")
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_fused_row_pass_equals_the_to_log_probs_path(rng, monkeypatch, dtype):
-    import crossentropy.accumulate as acc_mod
-
-    monkeypatch.setattr(acc_mod, "FUSED_MIN_ELEMENTS", 0)  # small input, still the fused pass
+def test_fused_row_pass_equals_the_to_log_probs_path(rng, dtype):
     x, y = _data(rng, n=300, C=7)
     x = x.astype(dtype)
     x[4, 2] = -np.inf  # a masked class
@@ -338,9 +389,8 @@ def test_fused_row_pass_equals_the_to_log_probs_path(rng, monkeypatch, dtype):
         x[3] = -np.inf  # a row with no finite logit: NaN, in both paths
         y[3] = 1
     s = rng.random(len(y))
-    fused = evaluate(x, y, sample_weight=s).to_dict()
-    monkeypatch.setattr(acc_mod, "FUSED", False)
-    ref = evaluate(x, y, sample_weight=s).to_dict()
+    fused = evaluate(x, y, sample_weight=s, impl="kernel").to_dict()  # small input, still fused
+    ref = evaluate(x, y, sample_weight=s, impl="array_api").to_dict()
     if dtype == np.float64:
         assert_same(fused, ref, rtol=1e-12)
     else:

@@ -47,7 +47,9 @@ RANKS = {
     "calibration": 10,
     "bootstrap": 10,
     "temperature": 11,
+    "_batchrows": 10.5,
     "report": 12,
+    "stats": 12.5,
     "accumulate": 13,
     # files, figures, commands (L5-L7)
     "pipeline": 14,
@@ -60,7 +62,7 @@ RANKS = {
 }
 
 #: Packages whose submodules may import each other at the same rank.
-PACKAGES = {"kernels", "torch", "dask", "examples"}
+PACKAGES = {"kernels", "torch", "dask", "examples", "explain"}
 
 
 def _modules():

@@ -1,8 +1,8 @@
 """The fused evaluation row pass (crossentropy.kernels.rowstats) against the NumPy path.
 
-Oracle: the Accumulator's NumPy path (``FUSED = False``: per-example terms from the core,
-statistics from ``to_log_probs``), itself checked against scikit-learn in test_accumulate;
-and a float64 NumPy reference for the per-row numbers.
+Oracle: the Accumulator's NumPy path (``impl="array_api"``: per-example terms from the
+core, the other per-row numbers from the full ``log q``), itself checked against
+scikit-learn in test_accumulate; and a float64 NumPy reference for the per-row numbers.
 """
 
 from __future__ import annotations
@@ -12,8 +12,12 @@ import math
 import numpy as np
 import pytest
 
-import crossentropy.accumulate as acc_mod
+import crossentropy as ce_mod
+import crossentropy._dispatch as dispatch
 from crossentropy import kernels
+from crossentropy._batchrows import BatchRows, batch_rows
+from crossentropy._options import LossOptions
+from crossentropy._prepare import prepare
 from crossentropy.accumulate import NLL_EDGES, Accumulator, evaluate
 from test_accumulate import assert_same
 
@@ -22,15 +26,13 @@ pytestmark = pytest.mark.skipif(not kernels.available(), reason="needs numba (th
 
 @pytest.fixture
 def fused_always(monkeypatch):
-    monkeypatch.setattr(acc_mod, "FUSED_MIN_ELEMENTS", 0)
+    """impl="auto" sends every NumPy logit batch to the fused pass."""
+    monkeypatch.setattr(dispatch, "KERNEL_MIN_ELEMENTS", 0)
 
 
-def _both(monkeypatch, *args, **kw):
-    monkeypatch.setattr(acc_mod, "FUSED", True)
-    a = evaluate(*args, **kw).to_dict()
-    monkeypatch.setattr(acc_mod, "FUSED", False)
-    b = evaluate(*args, **kw).to_dict()
-    monkeypatch.setattr(acc_mod, "FUSED", True)
+def _both(*args, **kw):
+    a = evaluate(*args, impl="kernel", **kw).to_dict()
+    b = evaluate(*args, impl="array_api", **kw).to_dict()
     return a, b
 
 
@@ -52,21 +54,21 @@ OPTIONS = [
 
 @pytest.mark.parametrize("opts", OPTIONS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_fused_equals_numpy_path(rng, monkeypatch, fused_always, opts, dtype):
+def test_fused_equals_numpy_path(rng, opts, dtype):
     x, y = _data(rng, 700, 5, dtype)
     s = rng.random(len(y)) * 2
     s[::13] = 0.0  # zero-weight rows are masked
     x[4, 2] = -np.inf  # a class with q = 0
     x[5] = [1.0, 1.0, 0.0, 0.0, 1.0]  # ties: the first maximum is the argmax
     x[6, 1] = 1e30  # huge logits (log q formed as (x - M) - log S)
-    a, b = _both(monkeypatch, x, y, sample_weight=s, block_rows=97, **opts)
+    a, b = _both(x, y, sample_weight=s, block_rows=97, **opts)
     if dtype == np.float64:
         assert_same(a, b, rtol=1e-12)
     else:
         assert_same(a, b, rtol=1e-5)  # the NumPy path computes float32 statistics in float32
 
 
-def test_non_finite_rows(rng, monkeypatch, fused_always):
+def test_non_finite_rows(rng):
     x, y = _data(rng, 300, 4)
     x[3] = -np.inf  # no finite logit: ℓ NaN, confidence NaN
     y[3] = 1
@@ -74,19 +76,19 @@ def test_non_finite_rows(rng, monkeypatch, fused_always):
     y[7] = 0
     x[9, :] = [-np.inf, 3.0, -np.inf, -np.inf]  # one finite logit: q = 1 there
     y[9] = 1
-    a, b = _both(monkeypatch, x, y)
+    a, b = _both(x, y)
     assert_same(a, b, rtol=1e-12)
     assert a["cross_entropy"] == "nan" and a["accuracy"] == "nan"  # to_dict writes NaN as "nan"
     assert a["n_valid"] == int((y != -100).sum())
 
 
-def test_many_classes_online_rescale(rng, monkeypatch, fused_always):
+def test_many_classes_online_rescale(rng):
     # C > BLOCK (2048): the running maximum grows across blocks, S and S2 are rescaled
     n, C = 40, 5000
     x = rng.normal(size=(n, C))
     x[:, 3000:] += np.linspace(0, 30, 2000)  # larger logits in later blocks
     y = rng.integers(0, C, n)
-    a, b = _both(monkeypatch, x, y, bins=5)
+    a, b = _both(x, y, bins=5)
     assert_same(a, b, rtol=1e-12)
 
 
@@ -161,9 +163,11 @@ def test_default_threshold_sends_large_batches_to_the_fused_pass(rng, monkeypatc
     assert calls == [(30_000, 10)]
     small = evaluate(x[:1000], y[:1000])  # below the threshold: the NumPy path
     assert len(calls) == 1 and small.n_rows == 1000
-    monkeypatch.setattr(acc_mod, "FUSED", False)
-    ref = evaluate(x, y).to_dict()
+    ref = evaluate(x, y, impl="array_api").to_dict()  # never the fused pass
+    assert len(calls) == 1
     assert_same(big, ref, rtol=1e-5)
+    evaluate(x[:10], y[:10], impl="kernel")  # asked for: the fused pass at any size
+    assert calls[-1] == (10, 10)
 
 
 def test_unvalidated_out_of_range_target_gives_nan_not_a_crash(rng, fused_always):
@@ -182,3 +186,75 @@ def test_numpy_only_path_without_numba(rng, monkeypatch, fused_always):
     assert not kernels.available()
     plain = evaluate(x, y).to_dict()
     assert_same(fused, plain, rtol=1e-12)
+
+
+def _record(x, y, impl, **opts):
+    kw = {k: opts.pop(k) for k in ("weight", "sample_weight") if k in opts}
+    p = prepare(x, y, LossOptions(**opts), **kw)
+    return batch_rows(p, x, y, impl=impl, offset=5, **kw)
+
+
+@pytest.mark.parametrize(
+    "opts",
+    [
+        {},
+        {"validate": False},
+        {"label_smoothing": 0.2, "smoothing": "others", "weight": np.array([1.0, 2, 0.5, 1, 3])},
+    ],
+)
+def test_one_record_whichever_path(rng, opts):
+    """BatchRows from the fused kernel and from log q agree field by field (float64 rounding)."""
+    x, y = _data(rng, 200, 5)
+    x[3] = -np.inf  # no finite logit
+    x[7, 2] = np.nan
+    if not opts.get("validate", True):
+        y[[10, 11]] = [5, -3]  # out of range, unvalidated: bad rows
+    s = rng.random(len(y))
+    s[::17] = 0.0
+    a = _record(x, y, "kernel", sample_weight=s, **dict(opts))
+    b = _record(x, y, "array_api", sample_weight=s, **dict(opts))
+    assert a.offset == b.offset == 5 and a.batch_shape == b.batch_shape == (200,)
+    for name in BatchRows.__dataclass_fields__:
+        u, v = getattr(a, name), getattr(b, name)
+        if isinstance(u, np.ndarray):
+            np.testing.assert_allclose(u, v, rtol=1e-12, atol=1e-15, err_msg=name)
+        else:
+            assert u == v, name
+    if not opts.get("validate", True):
+        bad = [10, 11]
+        assert a.valid[bad].all() and (a.true[bad] == -1).all()
+        for name in ("ell", "w", "w_correct", "w_brier", "conf", "q_true"):
+            assert np.isnan(getattr(a, name)[bad]).all(), name
+    masked = (y == -100) | (s == 0)
+    assert not a.valid[masked].any() and (a.ell[masked] == 0).all() and (a.true[masked] == -1).all()
+
+
+def test_bad_rows_give_nan_means_and_stay_out_of_the_class_table(rng, fused_always):
+    """validate=False with an out-of-range label: NaN loss and weight (the core's rule) on both
+    paths; the row has no class, so the per-class table and histograms leave it out."""
+    x, y = _data(rng, 60, 4)
+    y[y == -100] = 0
+    y[[2, 9]] = [4, 99]
+    reports = [evaluate(x, y, validate=False, impl=impl) for impl in ("kernel", "array_api")]
+    for r in reports:
+        assert math.isnan(r.cross_entropy) and math.isnan(r.nll) and math.isnan(r.weight_sum)
+        assert math.isnan(r.accuracy) and r.calibration is None
+        assert r.n_valid == 60 and r.n_ignored == 0
+        assert sum(c.count for c in r.per_class) == 58 == sum(r.histograms.p_true.count)
+        good = np.ones(60, bool)
+        good[[2, 9]] = False
+        c1 = r.per_class[1]
+        sel = good & (y == 1)
+        assert c1.count == sel.sum()
+        assert math.isclose(c1.nll_mean, ce_mod.cross_entropy(x[sel], y[sel]), rel_tol=1e-12)
+    assert_same(reports[0].to_dict(), reports[1].to_dict(), rtol=1e-12)
+
+
+def test_states_of_either_path_merge(rng):
+    """impl= is not an option of the numbers: a fused-pass state merges with a NumPy-path one."""
+    x, y = _data(rng, 400, 6)
+    one = evaluate(x, y, bootstrap=8, impl="array_api").to_dict()
+    a, b = Accumulator(bootstrap=8, impl="kernel"), Accumulator(bootstrap=8, impl="array_api")
+    a.update(x[:150], y[:150])
+    b.update(x[150:], y[150:], row_offset=150)
+    assert_same(one, b.merge(a).finalize().to_dict(), rtol=1e-12)

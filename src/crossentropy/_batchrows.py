@@ -1,0 +1,198 @@
+r"""One batch as per-example numbers: the record every evaluation statistic reads.
+
+:func:`batch_rows` turns a prepared batch (:func:`crossentropy._prepare.prepare`: the
+core's validation, masks and weights ``w_i``) into a :class:`BatchRows` of float64
+NumPy arrays over the batch's N examples, once per batch, on one of two paths that
+agree to rounding (docs/semantics.md §10–11):
+
+- the fused kernel :func:`crossentropy.kernels.eval_rows` (NumPy float logits with
+  index targets, when ``_dispatch.choose_path`` picks ``"kernel"``): one read of each
+  logit row;
+- otherwise ``(ℓ_i, w_i)`` from :func:`crossentropy._prepare.terms` and the rest from
+  the full ``log q``.
+
+For example ``i`` with true class ``y_i`` (a soft target: its argmax)::
+
+    conf_i = max_c q_ic      correct_i = [argmax_c q_ic = y_i]      q_true_i = q_{i, y_i}
+    brier_i = Σ_c (q_ic − ȳ_ic)²     (ȳ_i: the one-hot or normalised target, unsmoothed)
+
+Masked rows (ignored, all-zero target, zero sample weight) are not ``valid`` and carry
+zeros. A *bad* row (an out-of-range index under ``validate=False``) is valid, has no
+class (``true = -1``) and is NaN in ``ℓ``, ``w`` and every number derived from ``q``.
+
+>>> import numpy as np
+>>> from crossentropy._options import LossOptions
+>>> from crossentropy._prepare import prepare
+>>> x, y = np.log(np.array([[0.7, 0.2, 0.1], [0.2, 0.3, 0.5]])), np.array([0, -100])
+>>> r = batch_rows(prepare(x, y, LossOptions()), x, y, impl="array_api")
+>>> r.valid.tolist(), r.true.tolist(), r.conf.round(6).tolist(), r.w_correct.tolist()
+([True, False], [0, -1], [0.7, 0.0], [1.0, 0.0])
+>>> round(float(r.w_brier[0]), 6)                    # 0.3² + 0.2² + 0.1²
+0.14
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ._array import to_numpy
+from ._prepare import Prepared, kernel_arrays, terms
+
+__all__ = ["BatchRows", "batch_rows"]
+
+
+@dataclass
+class BatchRows:
+    """The per-example numbers of one batch (flattened: N rows), float64 unless noted."""
+
+    batch_shape: tuple[int, ...]
+    offset: int  # global index of the batch's first unit (its leading axis)
+    valid: np.ndarray  # bool: not masked (active, or bad)
+    true: np.ndarray  # intp: the true class; -1 on masked and bad rows
+    ell: np.ndarray  # ℓ_i (0 on masked rows, NaN on bad rows)
+    w: np.ndarray  # w_i (0 on masked rows, NaN on bad rows)
+    w_correct: np.ndarray  # w_i · correct_i (0 on masked rows)
+    w_brier: np.ndarray  # w_i · brier_i (0 on masked rows)
+    conf: np.ndarray  # max_c q_ic (0 on masked rows)
+    q_true: np.ndarray  # q_{i, y_i} (0 on masked rows)
+    entropy: np.ndarray | None = None  # soft targets: H_i, KL_i of CE = H + KL (weighted as ℓ_i)
+    kl: np.ndarray | None = None
+    log_q: np.ndarray | None = None  # (N, C) in the compute dtype: classwise calibration only
+    observed: np.ndarray | None = None  # (N, C) normalised soft target (with ``log_q``)
+
+    @property
+    def n(self) -> int:
+        return math.prod(self.batch_shape)
+
+    @property
+    def units(self) -> int:
+        """Entries of the leading axis: what the bootstrap resamples."""
+        return self.batch_shape[0] if self.batch_shape else 1
+
+    @property
+    def correct(self) -> np.ndarray:
+        """``correct_i`` where ``w_i ≠ 0`` (every statistic uses it multiplied by ``w_i``)."""
+        return self.w_correct != 0
+
+
+def batch_rows(
+    p: Prepared,
+    pred: Any,
+    target: Any,
+    *,
+    impl: str,
+    offset: int = 0,
+    classwise: bool = False,
+    sample_weight: Any = None,
+    weight: Any = None,
+) -> BatchRows:
+    """The :class:`BatchRows` of a prepared batch; ``impl`` as in :func:`crossentropy.cross_entropy`.
+
+    ``pred``, ``target``, ``sample_weight`` and ``weight`` are the arrays ``p`` was
+    prepared from (soft targets: the entropy / KL split). ``classwise`` keeps ``log q``.
+    """
+    r = p.rows
+    valid = to_numpy(r.active | r.bad)
+    if p.n == 0:
+        e = np.zeros(0)
+        return BatchRows(p.batch_shape, offset, valid, np.zeros(0, np.intp), e, e, e, e, e, e)
+    if r.soft is None and not classwise and p.path(impl) == "kernel":
+        return BatchRows(p.batch_shape, offset, valid, **_fused(p, valid))
+    rows = BatchRows(p.batch_shape, offset, valid, **_from_log_q(p, impl, valid))
+    if r.soft is not None:
+        rows.entropy, rows.kl = _decomposition(p, pred, target, sample_weight, weight)
+    if not classwise:
+        rows.log_q = rows.observed = None
+    return rows
+
+
+def _fused(p: Prepared, valid: np.ndarray) -> dict[str, np.ndarray]:
+    """The fields of :class:`BatchRows` from :func:`crossentropy.kernels.eval_rows` (one pass)."""
+    from . import kernels
+
+    x2, tgt, cw, s = kernel_arrays(p)  # bad rows carry the out-of-range class C: NaN rows
+    rows, _, _, _ = kernels.eval_rows(
+        np.ascontiguousarray(x2),
+        tgt,
+        valid,
+        weight=cw,
+        sample_weight=s,
+        label_smoothing=p.opts.label_smoothing,
+        smoothing=p.opts.smoothing,
+        nll_inner_edges=np.zeros(0),  # its binned sums are unused: the statistics bin the rows
+    )
+    named = {"wc": "w_correct", "wb": "w_brier"}
+    out = {named.get(k, k): v for k, v in rows.items()}
+    return {"true": to_numpy(p.rows.index).astype(np.intp), **out}
+
+
+def _from_log_q(p: Prepared, impl: str, valid: np.ndarray) -> dict[str, np.ndarray | None]:
+    """The fields of :class:`BatchRows`: the core's ``(ℓ_i, w_i)``, the rest from ``log q``."""
+    r, n = p.rows, p.n
+    loss, w = terms(p, impl)
+    ell, w = _f64(loss), _f64(w)
+    bad = to_numpy(r.bad)
+    observed = None
+    with np.errstate(all="ignore"):
+        lq = to_numpy(p.log_q())
+        if bad.any():  # an out-of-range class has no q to score: a NaN row, as in the kernel
+            lq = np.where(bad[:, None], np.nan, lq)
+        if r.soft is None:
+            true = to_numpy(r.index).astype(np.intp)
+        else:  # the class is the target's argmax, ȳ its normalised row
+            y = np.asarray(to_numpy(r.soft), dtype=np.float64)
+            true = np.where(valid, np.argmax(y, axis=1), -1)
+            mass = np.where(valid, y.sum(axis=1), 1.0)
+            observed = np.where(valid[:, None], y / mass[:, None], 0.0)
+        i = np.arange(n)
+        top = np.argmax(lq, axis=1)
+        conf = np.exp(lq[i, top])
+        q = np.exp(lq)
+        q_true = q[i, np.maximum(true, 0)]
+        if observed is None:
+            brier = np.einsum("ij,ij->i", q, q) - 2 * q_true + 1
+        else:
+            d = q - observed
+            brier = np.einsum("ij,ij->i", d, d)
+        del q
+        zero = np.zeros(n)
+        return {
+            "true": true,
+            "ell": ell,
+            "w": w,
+            "w_correct": np.where(valid, w * (top == true), zero),
+            "w_brier": np.where(valid, w * brier.astype(np.float64), zero),
+            "conf": np.where(valid, conf.astype(np.float64), zero),
+            "q_true": np.where(valid, q_true.astype(np.float64), zero),
+            "log_q": lq,
+            "observed": observed,
+        }
+
+
+def _decomposition(p: Prepared, pred, target, sample_weight, weight) -> tuple[np.ndarray, ...]:
+    """Per-example ``(H_i, KL_i)`` of a soft-target batch (:func:`crossentropy.decompose`)."""
+    from .information import decompose
+
+    o = p.opts
+    d = decompose(
+        pred,
+        target,
+        kind=p.kind,
+        axis=o.axis,
+        reduction="none",
+        sample_weight=sample_weight,
+        weight=weight,
+        ignore_index=o.ignore_index,
+        label_smoothing=o.label_smoothing,
+        smoothing=o.smoothing,
+        validate=False,
+    )
+    return _f64(d.entropy), _f64(d.kl)
+
+
+def _f64(a: Any) -> np.ndarray:
+    return np.asarray(to_numpy(a), dtype=np.float64).reshape(-1)
