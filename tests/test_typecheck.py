@@ -1,4 +1,4 @@
-"""A type checker runs clean on the core modules (the option Literals, Rows, the chain)."""
+"""A type checker runs clean on the core modules (the option Literals, Rows, the chain, torch)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ CORE = [
     "binary.py",
     "information.py",
     "gradients.py",
-    "torch/_common.py",
+    "torch",
 ]
 
 

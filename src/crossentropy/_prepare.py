@@ -17,7 +17,7 @@ import numpy as np
 
 from . import _validate as v
 from ._array import asarray_like, compute_dtype, namespace
-from ._dispatch import KERNEL_MIN_ELEMENTS, choose_path  # noqa: F401  (transitional re-export)
+from ._dispatch import choose_path
 from ._options import LossOptions
 from ._rows import Rows, prepare_rows
 from ._types import Array, DivideBy

@@ -125,6 +125,14 @@ class Rows:
             y = y * self.class_weight
         return xp.where(self.active[:, None], y, xp.zeros_like(y))
 
+    def soft_columns(self, r: Any, v0: int, width: int) -> Array:
+        """The distribution of rows ``r`` over local columns ``[v0, v0 + width)`` (a vocabulary tile)."""
+        if self.soft is None:
+            msg = "an index target has no distribution columns"
+            raise TypeError(msg)
+        y = self.soft[r]
+        return y if y.shape[1] == width else y[:, v0 : v0 + width]
+
     def finish_soft(self, u: Array, m: Array) -> None:
         """Install the global (all-ranks) ``u`` and ``m`` of soft targets and mask all-zero rows."""
         xp = self.xp

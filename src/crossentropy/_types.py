@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 Array = Any  # any array-API array (NumPy, PyTorch, JAX, array-api-strict, Dask, ...)
 
+ConcreteKind = Literal["logits", "probs", "log_probs"]
 Kind = Literal["logits", "probs", "log_probs", "auto"]
 Reduction = Literal["mean", "sum", "none"]
 Empty = Literal["nan", "zero", "raise"]
@@ -19,4 +20,4 @@ Smoothing = Literal["uniform", "others"]
 Impl = Literal["auto", "kernel", "blocked", "array_api"]
 Base = Literal["e"] | float
 
-__all__ = ["Array", "Kind", "Reduction", "Empty", "DivideBy", "Smoothing", "Impl", "Base"]
+__all__ = ["Array", "ConcreteKind", "Kind", "Reduction", "Empty", "DivideBy", "Smoothing", "Impl", "Base"]

@@ -49,11 +49,6 @@ __all__ = [
 ]
 
 
-# Transitional names for modules not yet ported to _options (removed when they are).
-from ._options import DIVIDE_BY, EMPTY, REDUCTIONS  # noqa: E402,F401
-from ._options import log_base as _log_base  # noqa: E402,F401
-
-
 class Terms(NamedTuple):
     """Per-example loss ``ℓ_i`` and its weight ``w_i`` in the mean (docs/semantics.md §4)."""
 

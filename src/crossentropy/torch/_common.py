@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any
+from typing import Any, get_args
 
 import array_api_compat
 import torch
@@ -21,12 +21,12 @@ import torch
 from .._options import DIVIDE_BY, EMPTY, REDUCTIONS, ReductionOptions
 from .._rows import Rows, smoothing_coefficients
 from .._rows import prepare_rows as _prepare_rows
-from .._types import DivideBy, Empty, Reduction, Smoothing
+from .._types import ConcreteKind, DivideBy, Empty, Reduction, Smoothing
 from .._validate import check_option
 
 __all__ = ["Rows", "prepare_rows", "reduce_loss", "smoothing_coefficients"]
 
-KINDS = ("logits", "log_probs", "probs")  # the torch adapters take a concrete kind
+KINDS: tuple[str, ...] = get_args(ConcreteKind)  # the torch adapters take a concrete kind
 
 
 def xp_of(x: torch.Tensor) -> Any:
@@ -48,7 +48,9 @@ def compute_dtype(*tensors: torch.Tensor | None, name: str = "pred") -> torch.dt
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
-def legacy_reduction(size_average: bool | None, reduce: bool | None, reduction: str) -> str:
+def legacy_reduction(
+    size_average: bool | None, reduce: bool | None, reduction: Reduction
+) -> Reduction:
     """PyTorch's mapping of the deprecated ``size_average`` / ``reduce`` flags."""
     if size_average is None and reduce is None:
         return reduction

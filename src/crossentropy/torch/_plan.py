@@ -250,10 +250,13 @@ def accumulate(plan: Plan, g, hc, wv, r: RowIndex, v0: int, v1: int, grads: Grad
 
 def online_state(plan: Plan, h, w, b, r: RowIndex) -> OnlineState:
     """The :class:`OnlineState` of rows ``r`` over this weight's rows, one vocabulary chunk at a time."""
-    st = None
+    st: OnlineState | None = None
     for v0, v1 in chunks(w.shape[0], plan.vc):
         z, _, _ = plan.logits(h, w, b, r, v0, v1)
         st = plan.ops.stats(z, plan.rows, r, v0, st)
+    if st is None:
+        msg = "a weight with no vocabulary rows has no online state"
+        raise ValueError(msg)
     return st
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 
 from ._common import Rows
-from ._plan import OnlineState, RowIndex, row_dot
+from ._plan import OnlineState, RowIndex
 
 __all__ = [
     "TORCH_TILES",
@@ -32,7 +32,6 @@ __all__ = [
     "max_sumexp",
     "merge_max_sumexp",
     "partial_pq",
-    "row_dot",
     "softcap",
     "softcap_slope",
     "tile_grad_",
@@ -99,7 +98,7 @@ def partial_pq(z: torch.Tensor, rows: Rows, r, v0: int) -> tuple[torch.Tensor, t
         coef = rows.u[r] if cw is not None else torch.ones_like(zt)
         p = torch.where(inside & (coef != 0), coef * zt, torch.zeros_like(zt))
     else:
-        y = rows.soft[r][:, v0 : v0 + vt] if rows.soft.shape[1] != vt else rows.soft[r]
+        y = rows.soft_columns(r, v0, vt)
         coef = y if cw is None else y * cw
         p = _guarded_dot(coef, z)
     q = None
@@ -143,7 +142,7 @@ def tile_grad_(
         val = torch.where(inside, val, torch.zeros_like(val))
         g.scatter_add_(1, col.clamp(0, max(vt - 1, 0))[:, None], -val[:, None])
     else:
-        y = rows.soft[r][:, v0 : v0 + vt] if rows.soft.shape[1] != vt else rows.soft[r]
+        y = rows.soft_columns(r, v0, vt)
         a = y * (gs * rows.alpha)[:, None]
         g.sub_(a * cw if cw is not None else a)
     return g
@@ -161,7 +160,7 @@ class TorchTiles:
         if state is None:
             return OnlineState(m, s, p, q)
         M, S = merge_max_sumexp(state.m, state.s, m, s)
-        return OnlineState(M, S, state.p + p, None if q is None else state.q + q)
+        return OnlineState(M, S, state.p + p, None if q is None or state.q is None else state.q + q)
 
     def grad(
         self,

@@ -32,7 +32,8 @@ from __future__ import annotations
 import torch
 
 from ._common import Rows
-from ._tiles import partial_pq, row_dot, softcap, softcap_slope, tile_grad_
+from ._plan import row_dot
+from ._tiles import partial_pq, softcap, softcap_slope, tile_grad_
 
 __all__ = ["CrossEntropyFunction", "cross_entropy_rows"]
 
@@ -88,7 +89,7 @@ class CrossEntropyFunction(torch.autograd.Function):
                 g = g * softcap_slope(x.to(ctx.dtype), ctx.cap)
         else:
             # ∂ℓ/∂log q = −g s a: reuse the tile code with q ≡ 0 (A·q vanishes)
-            a = _coefficients(rows, x.shape[1], ctx.dtype, x.device) * gs[:, None]
+            a = rows.coefficients(ctx.dtype) * gs[:, None]
             if kind == "probs":
                 p = x.to(ctx.dtype)
                 g = torch.where(a == 0, torch.zeros_like(a), -a / p)
@@ -96,26 +97,6 @@ class CrossEntropyFunction(torch.autograd.Function):
                 g = -a
         g = torch.where(rows.active[:, None], g, torch.zeros_like(g))
         return g.to(x.dtype), None, None, None, None, None
-
-
-def _coefficients(rows: Rows, num_classes: int, dtype, device) -> torch.Tensor:
-    """Dense a_ic = weight_c · y'_ic for every row (N, C)."""
-    n = rows.s.shape[0]
-    if rows.index is not None:
-        a = torch.zeros(n, num_classes, dtype=dtype, device=device)
-        if rows.beta:
-            a += rows.beta
-        col = rows.index.clamp(min=0)[:, None]
-        a.scatter_add_(
-            1,
-            col,
-            torch.where(rows.active, torch.full_like(rows.s, rows.alpha), torch.zeros_like(rows.s))[
-                :, None
-            ],
-        )
-    else:
-        a = rows.alpha * rows.soft + rows.beta * rows.m[:, None]
-    return a if rows.class_weight is None else a * rows.class_weight
 
 
 def cross_entropy_rows(

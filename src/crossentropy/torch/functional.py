@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import torch
 
+from .._options import IGNORE_INDEX
 from .._rows import binary_target
+from .._types import ConcreteKind, DivideBy, Empty, Reduction, Smoothing
 from .._validate import check_label_smoothing
 from ..kinds import target_kind
 from ._common import check_common, compute_dtype, legacy_reduction, prepare_rows, reduce_loss, xp_of
@@ -94,17 +96,17 @@ def cross_entropy(
     target: torch.Tensor,
     weight: torch.Tensor | None = None,
     size_average: bool | None = None,
-    ignore_index: int = -100,
+    ignore_index: int = IGNORE_INDEX,
     reduce: bool | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     label_smoothing: float = 0.0,
     *,
-    kind: str = "logits",
-    smoothing: str = "uniform",
-    empty: str = "nan",
+    kind: ConcreteKind = "logits",
+    smoothing: Smoothing = "uniform",
+    empty: Empty = "nan",
     z_loss: float = 0.0,
     softcap: float | None = None,
-    divide_by: str = "weight",
+    divide_by: DivideBy = "weight",
     sample_weight: torch.Tensor | None = None,
     validate: bool = True,
 ) -> torch.Tensor:
@@ -246,14 +248,14 @@ def nll_loss(
     target: torch.Tensor,
     weight: torch.Tensor | None = None,
     size_average: bool | None = None,
-    ignore_index: int = -100,
+    ignore_index: int = IGNORE_INDEX,
     reduce: bool | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     *,
     label_smoothing: float = 0.0,
-    smoothing: str = "uniform",
-    empty: str = "nan",
-    divide_by: str = "weight",
+    smoothing: Smoothing = "uniform",
+    empty: Empty = "nan",
+    divide_by: DivideBy = "weight",
     sample_weight: torch.Tensor | None = None,
     validate: bool = True,
 ) -> torch.Tensor:
@@ -325,12 +327,12 @@ def binary_cross_entropy_with_logits(
     weight: torch.Tensor | None = None,
     size_average: bool | None = None,
     reduce: bool | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     pos_weight: torch.Tensor | None = None,
     *,
     label_smoothing: float = 0.0,
     ignore_index: int | None = None,
-    empty: str = "nan",
+    empty: Empty = "nan",
     validate: bool = True,
 ) -> torch.Tensor:
     """Binary (multi-label) cross-entropy from logits, element by element (docs/semantics.md §8).

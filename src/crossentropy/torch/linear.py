@@ -59,10 +59,13 @@ Offsets are Python/int64 integers throughout: no 32-bit index arithmetic.
 from __future__ import annotations
 
 import math
+from typing import Literal, get_args, overload
 
 import torch
 
-from .._options import ReductionOptions
+from .._options import IGNORE_INDEX, ReductionOptions
+from .._types import DivideBy, Empty, Reduction, Smoothing
+from .._validate import check_option
 from ..kinds import target_kind
 from ._common import check_common, compute_dtype, prepare_rows, reduce_loss, xp_of
 from ._plan import (
@@ -80,7 +83,8 @@ from ._tiles import TORCH_TILES
 
 __all__ = ["linear_cross_entropy", "IMPLS", "chunks", "online_partials"]
 
-IMPLS = ("auto", "torch", "triton")
+LinearImpl = Literal["auto", "torch", "triton"]
+IMPLS: tuple[str, ...] = get_args(LinearImpl)
 
 #: Floats of logits a chunk may hold by default (16 MiB in float32); the one-pass path
 #: (gradient formed in the forward) takes twice that, and at least MIN_GRAD_ROWS tokens.
@@ -212,16 +216,17 @@ class _RowsLinearCE(torch.autograd.Function):
         return (*in_dtypes(grads, (h, w, b)), None)
 
 
+@overload
 def linear_cross_entropy(
     hidden: torch.Tensor,
     weight: torch.Tensor,
     target: torch.Tensor,
     *,
     bias: torch.Tensor | None = None,
-    ignore_index: int = -100,
-    reduction: str = "mean",
+    ignore_index: int = IGNORE_INDEX,
+    reduction: Reduction = "mean",
     label_smoothing: float = 0.0,
-    smoothing: str = "uniform",
+    smoothing: Smoothing = "uniform",
     softcap: float | None = None,
     z_loss: float = 0.0,
     shift: bool = False,
@@ -229,13 +234,66 @@ def linear_cross_entropy(
     vocab_chunk_size: int | None = None,
     class_weight: torch.Tensor | None = None,
     sample_weight: torch.Tensor | None = None,
-    empty: str = "nan",
-    divide_by: str = "weight",
-    impl: str = "auto",
+    empty: Empty = "nan",
+    divide_by: DivideBy = "weight",
+    impl: LinearImpl = "auto",
+    return_lse: Literal[False] = False,
+    recompute: bool = False,
+    validate: bool = True,
+) -> torch.Tensor: ...
+
+
+@overload
+def linear_cross_entropy(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    bias: torch.Tensor | None = None,
+    ignore_index: int = IGNORE_INDEX,
+    reduction: Reduction = "mean",
+    label_smoothing: float = 0.0,
+    smoothing: Smoothing = "uniform",
+    softcap: float | None = None,
+    z_loss: float = 0.0,
+    shift: bool = False,
+    chunk_size: int | None = None,
+    vocab_chunk_size: int | None = None,
+    class_weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
+    empty: Empty = "nan",
+    divide_by: DivideBy = "weight",
+    impl: LinearImpl = "auto",
+    return_lse: Literal[True],
+    recompute: bool = False,
+    validate: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+def linear_cross_entropy(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    bias: torch.Tensor | None = None,
+    ignore_index: int = IGNORE_INDEX,
+    reduction: Reduction = "mean",
+    label_smoothing: float = 0.0,
+    smoothing: Smoothing = "uniform",
+    softcap: float | None = None,
+    z_loss: float = 0.0,
+    shift: bool = False,
+    chunk_size: int | None = None,
+    vocab_chunk_size: int | None = None,
+    class_weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
+    empty: Empty = "nan",
+    divide_by: DivideBy = "weight",
+    impl: LinearImpl = "auto",
     return_lse: bool = False,
     recompute: bool = False,
     validate: bool = True,
-):
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Cross-entropy of ``hidden @ weightᵀ + bias`` against ``target``, chunked (no N × V logits).
 
     .. math::
@@ -307,14 +365,12 @@ def linear_cross_entropy(
     check_common(
         reduction=reduction, empty=empty, divide_by=divide_by, z_loss=z_loss, softcap=softcap
     )
-    if impl not in IMPLS:
-        msg = f"`impl` must be one of {', '.join(map(repr, IMPLS))}; got {impl!r}"
-        raise ValueError(msg)
+    check_option("impl", impl, IMPLS)
     for name, t in (("hidden", hidden), ("weight", weight), ("target", target)):
         if not isinstance(t, torch.Tensor):
             msg = f"`{name}` must be a torch.Tensor; got {type(t).__name__}"
             raise TypeError(msg)
-    impl = resolve_impl(impl, hidden.device)
+    resolved = resolve_impl(impl, hidden.device)
     if weight.dim() != 2:
         msg = f"`weight` must be the (V, d) classifier matrix; got shape {tuple(weight.shape)}"
         raise ValueError(msg)
@@ -329,9 +385,9 @@ def linear_cross_entropy(
         msg = f"`bias` must have shape ({V},); got {tuple(bias.shape)}"
         raise ValueError(msg)
     mdtype = hidden.dtype
-    for t in (weight, bias):
-        if t is not None:
-            mdtype = torch.promote_types(mdtype, t.dtype)
+    for other in (weight, bias):
+        if other is not None:
+            mdtype = torch.promote_types(mdtype, other.dtype)
     cdtype = compute_dtype(hidden, weight, bias, name="hidden")
     if mdtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
         msg = f"`hidden`, `weight` and `bias` must be floating point; got {hidden.dtype}, {weight.dtype}, {None if bias is None else bias.dtype}"
@@ -405,7 +461,7 @@ def linear_cross_entropy(
         int(vocab_chunk_size),
         float(z_loss),
         softcap,
-        _tile_ops(impl),
+        _tile_ops(resolved),
     )
 
     w_rows = rows.divisor_weights()

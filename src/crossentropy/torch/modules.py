@@ -20,6 +20,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .._options import IGNORE_INDEX
+from .._types import ConcreteKind, DivideBy, Empty, Reduction, Smoothing
 from . import functional as F
 from .linear import linear_cross_entropy
 
@@ -49,21 +51,23 @@ class CrossEntropyLoss(nn.Module):
     True
     """
 
+    weight: torch.Tensor | None
+
     def __init__(
         self,
         weight: torch.Tensor | None = None,
         size_average=None,
-        ignore_index: int = -100,
+        ignore_index: int = IGNORE_INDEX,
         reduce=None,
-        reduction: str = "mean",
+        reduction: Reduction = "mean",
         label_smoothing: float = 0.0,
         *,
-        kind: str = "logits",
-        smoothing: str = "uniform",
-        empty: str = "nan",
+        kind: ConcreteKind = "logits",
+        smoothing: Smoothing = "uniform",
+        empty: Empty = "nan",
         z_loss: float = 0.0,
         softcap: float | None = None,
-        divide_by: str = "weight",
+        divide_by: DivideBy = "weight",
         validate: bool = True,
     ) -> None:
         super().__init__()
@@ -117,14 +121,14 @@ class NLLLoss(CrossEntropyLoss):
         self,
         weight: torch.Tensor | None = None,
         size_average=None,
-        ignore_index: int = -100,
+        ignore_index: int = IGNORE_INDEX,
         reduce=None,
-        reduction: str = "mean",
+        reduction: Reduction = "mean",
         *,
         label_smoothing: float = 0.0,
-        smoothing: str = "uniform",
-        empty: str = "nan",
-        divide_by: str = "weight",
+        smoothing: Smoothing = "uniform",
+        empty: Empty = "nan",
+        divide_by: DivideBy = "weight",
         validate: bool = True,
     ) -> None:
         super().__init__(
@@ -157,17 +161,20 @@ class BCEWithLogitsLoss(nn.Module):
     True
     """
 
+    weight: torch.Tensor | None
+    pos_weight: torch.Tensor | None
+
     def __init__(
         self,
         weight: torch.Tensor | None = None,
         size_average=None,
         reduce=None,
-        reduction: str = "mean",
+        reduction: Reduction = "mean",
         pos_weight: torch.Tensor | None = None,
         *,
         label_smoothing: float = 0.0,
         ignore_index: int | None = None,
-        empty: str = "nan",
+        empty: Empty = "nan",
         validate: bool = True,
     ) -> None:
         super().__init__()

@@ -34,6 +34,8 @@ from dataclasses import replace
 import torch
 import torch.distributed as dist
 
+from .._options import IGNORE_INDEX
+from .._types import DivideBy, Empty, Reduction, Smoothing
 from ..kinds import target_kind
 from ._common import Rows, check_common, compute_dtype, prepare_rows, reduce_loss, xp_of
 from ._plan import OnlineState, Plan, in_dtypes, online_partials, recompute_gradients, row_loss
@@ -301,14 +303,14 @@ def vocab_parallel_cross_entropy(
     vocab_size: int | None = None,
     weight: torch.Tensor | None = None,
     sample_weight: torch.Tensor | None = None,
-    ignore_index: int = -100,
-    reduction: str = "mean",
+    ignore_index: int = IGNORE_INDEX,
+    reduction: Reduction = "mean",
     label_smoothing: float = 0.0,
-    smoothing: str = "uniform",
+    smoothing: Smoothing = "uniform",
     z_loss: float = 0.0,
     softcap: float | None = None,
-    empty: str = "nan",
-    divide_by: str = "weight",
+    empty: Empty = "nan",
+    divide_by: DivideBy = "weight",
     validate: bool = True,
 ) -> torch.Tensor:
     """Cross-entropy of logits sharded along the vocabulary (class axis last) over ``group``.
@@ -493,14 +495,14 @@ def vocab_parallel_linear_cross_entropy(
     local_bias: torch.Tensor | None = None,
     class_weight: torch.Tensor | None = None,
     sample_weight: torch.Tensor | None = None,
-    ignore_index: int = -100,
-    reduction: str = "mean",
+    ignore_index: int = IGNORE_INDEX,
+    reduction: Reduction = "mean",
     label_smoothing: float = 0.0,
-    smoothing: str = "uniform",
+    smoothing: Smoothing = "uniform",
     z_loss: float = 0.0,
     softcap: float | None = None,
-    empty: str = "nan",
-    divide_by: str = "weight",
+    empty: Empty = "nan",
+    divide_by: DivideBy = "weight",
     chunk_size: int | None = None,
     vocab_chunk_size: int | None = None,
     validate: bool = True,

@@ -375,8 +375,7 @@ def _rows_target(rows: Rows, r: RowIndex, v0: int, vt: int):
     cw = None if rows.class_weight is None else rows.class_weight[v0 : v0 + vt]
     if rows.index is not None:
         return rows.index[r], rows.u[r], None, cw
-    y = rows.soft[r]
-    return None, None, (y if y.shape[1] == vt else y[:, v0 : v0 + vt]), cw
+    return None, None, rows.soft_columns(r, v0, vt), cw
 
 
 class TritonTiles:
