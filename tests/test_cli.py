@@ -149,6 +149,29 @@ def test_help_documents_exit_codes(capsys):
         assert line in out
 
 
+def test_flag_defaults_are_the_options_defaults():
+    """argparse reads every default from EvaluateOptions: the flags left out give its defaults."""
+    import dataclasses
+
+    from crossentropy.pipeline import EvaluateOptions
+
+    args = cli.build_parser().parse_args(["evaluate"])
+    for f in dataclasses.fields(EvaluateOptions):
+        assert EvaluateOptions(**{f.name: getattr(args, f.name)}) == EvaluateOptions(), f.name
+
+
+def test_exit_codes_map_error_classes():
+    from crossentropy import io
+
+    assert [cli.exit_code(e("x")) for e in (io.SchemaError, io.DataError, io.FileError)] == [
+        2,
+        3,
+        4,
+    ]
+    assert cli.exit_code(RuntimeError("x")) == 1
+    assert not hasattr(io.InputError("x"), "exit_code")  # the reader knows no exit status
+
+
 # ----------------------------------------------------------------------------- P20
 def _write_formats(d, X, y, w):
     cols = {f"logit_{j}": X[:, j] for j in range(X.shape[1])}

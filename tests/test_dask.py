@@ -441,6 +441,30 @@ def test_evaluate_files_threaded_equals_in_memory(shards):
     assert got.n_rows == len(y) and got.n_ignored == int((y == -100).sum())
 
 
+def test_file_engine_equals_the_local_engine_counts_included(tmp_path):
+    """The Dask file engine is the pipeline's: the same JSON object as the local engine, the
+    rejected rows and the zero-probability and clamped cells counted on the workers too."""
+    from crossentropy import io, pipeline
+
+    rng = np.random.default_rng(11)
+    eps = np.finfo(np.float64).eps
+    for k in range(3):
+        p = rng.dirichlet(np.ones(3), size=40)
+        p[k, :] = [1.0 + 2 * eps, 0.0, 0.0]  # clamped and zero cells
+        p[10 + k, :] = [1.5, -0.5, 0.0]  # rejected
+        np.savez(tmp_path / f"p{k}.npz", probs=p, target=rng.integers(0, 3, 40))
+    opts = pipeline.EvaluateOptions(
+        kind="probs", on_invalid="skip", temperature=True, bootstrap=5, batch_size=9
+    )
+    files = [str(tmp_path / f"p{k}.npz") for k in range(3)]
+    local = pipeline.run(opts, pipeline.Source(files, io.Schema()), pipeline.LocalEngine())
+    with dask.config.set(scheduler="threads"):
+        dist = pipeline.run(opts, pipeline.Source(files, io.Schema()), ced.DaskEngine())
+    assert local.counts.neg_inf_cells == 6 and local.counts.clamped_cells == 3
+    assert local.counts.rejected == 3
+    close(local.to_dict(), dist.to_dict())
+
+
 def run_cli(argv, capsys):
     code = cli.main([str(a) for a in argv])
     out, err = capsys.readouterr()

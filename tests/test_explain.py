@@ -523,6 +523,31 @@ def test_errors_have_exit_codes(tmp_path, capsys):
     assert "label out of range" in capsys.readouterr().err
 
 
+def test_file_is_validated_as_evaluate_validates_it(tmp_path, capsys):
+    """explain reads through the evaluation pipeline: the same messages, and --on-invalid skip."""
+    X = EX.logits[:20].copy()
+    X[3, 2] = np.nan
+    path = tmp_path / "nan.npz"
+    np.savez(path, logits=X, target=EX.target[:20])
+    argv = [str(path), "--kind", "logits"]
+    assert cli.main(["explain", *argv]) == 3
+    err_explain = capsys.readouterr().err.split("error: ", 1)[1]
+    assert cli.main(["evaluate", *argv]) == 3
+    assert capsys.readouterr().err.split("error: ", 1)[1] == err_explain
+    assert "prediction is NaN at row 3" in err_explain
+    code, out = _run(["explain", *argv, "--on-invalid", "skip"])
+    assert code == 0 and out.splitlines()[0].startswith(f"Explaining {path}: 19 examples")
+
+
+def test_training_is_descent_with_the_library_gradient():
+    """The explain trainer is named for what it does (the examples' fit is a different method)."""
+    assert "descend_softmax_regression" in explain.__all__
+    assert not hasattr(explain, "fit_softmax_regression")
+    h = explain.descend_softmax_regression(EX.X_train, EX.y_train, steps=3, record=(0, 3))
+    assert h["nll"][0] == pytest.approx(len(EX.y_train) * math.log(10), rel=1e-12)  # W = 0
+    assert h["nll"][1] < h["nll"][0]
+
+
 def test_plot_writes_pngs(bundled_walk, tmp_path):
     w, _ = bundled_walk
     paths = explain.plot(w, str(tmp_path / "figs"))

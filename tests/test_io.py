@@ -178,12 +178,12 @@ def _err(paths, schema=None, **kw):
 
 def test_missing_and_empty_and_directory(tmp_path):
     e = _err([str(tmp_path / "nope.csv")])
-    assert e.exit_code == 4 and "no such file" in str(e)
+    assert type(e) is io.FileError and "no such file" in str(e)
     (tmp_path / "empty.csv").write_bytes(b"")
     e = _err([str(tmp_path / "empty.csv")])
-    assert e.exit_code == 4 and "empty" in str(e)
+    assert type(e) is io.FileError and "empty" in str(e)
     e = _err([str(tmp_path)])
-    assert e.exit_code == 4 and "is a directory" in str(e)
+    assert type(e) is io.FileError and "is a directory" in str(e)
 
 
 def test_truncated_or_not_parquet(tmp_path):
@@ -192,52 +192,56 @@ def test_truncated_or_not_parquet(tmp_path):
     raw = open(files["parquet"], "rb").read()
     (tmp_path / "trunc.parquet").write_bytes(raw[: len(raw) // 2])
     e = _err([str(tmp_path / "trunc.parquet")])
-    assert e.exit_code == 4 and str(e).startswith(
+    assert type(e) is io.FileError and str(e).startswith(
         f"file truncated or not Parquet: {tmp_path / 'trunc.parquet'}"
     )
     (tmp_path / "text.parquet").write_text("y,a\n1,2\n")
     e = _err([str(tmp_path / "text.parquet")])
-    assert e.exit_code == 4 and "file truncated or not Parquet" in str(e)
+    assert type(e) is io.FileError and "file truncated or not Parquet" in str(e)
 
 
 def test_pickled_and_truncated_npz(tmp_path):
     np.savez(tmp_path / "obj.npz", y=np.array([0, 1]), logits=np.array([{"a": 1}, None], object))
     e = _err([str(tmp_path / "obj.npz")], io.Schema())
-    assert e.exit_code == 4 and "pickled" in str(e)
+    assert type(e) is io.FileError and "pickled" in str(e)
     X, y, _ = _data()
     raw = open(write_all(str(tmp_path), X, y)["npz"], "rb").read()
     (tmp_path / "cut.npz").write_bytes(raw[: len(raw) - 40])
     e = _err([str(tmp_path / "cut.npz")])
-    assert e.exit_code == 4 and "truncated or not NPZ" in str(e)
+    assert type(e) is io.FileError and "truncated or not NPZ" in str(e)
 
 
 def test_missing_column_lists_available(tmp_path):
     X, y, _ = _data()
     p = write_all(str(tmp_path), X, y)["parquet"]
     e = _err([p], io.Schema(target="label"))
-    assert e.exit_code == 2 and "'label' not found" in str(e) and "logit_0" in str(e)
+    assert type(e) is io.SchemaError and "'label' not found" in str(e) and "logit_0" in str(e)
     e = _err([p], io.Schema(target="y", pred="prob_*"))
-    assert e.exit_code == 2 and "no column" in str(e) and "available columns: y, logit_0" in str(e)
+    assert (
+        type(e) is io.SchemaError
+        and "no column" in str(e)
+        and "available columns: y, logit_0" in str(e)
+    )
 
 
 def test_wrong_types(tmp_path):
     tab = pa.table({"y": [True, False], "a": [0.0, 1.0], "b": [1.0, 0.0]})
     pq.write_table(tab, tmp_path / "b.parquet")
     e = _err([str(tmp_path / "b.parquet")])
-    assert e.exit_code == 2 and "boolean" in str(e)
+    assert type(e) is io.SchemaError and "boolean" in str(e)
     tab = pa.table({"y": [0, 1], "a": ["x", "y"], "b": [1.0, 0.0]})
     pq.write_table(tab, tmp_path / "s.parquet")
     e = _err([str(tmp_path / "s.parquet")])
-    assert e.exit_code == 2 and "'a'" in str(e)
+    assert type(e) is io.SchemaError and "'a'" in str(e)
     (tmp_path / "bad.csv").write_text("y,a,b\n0,0.5,0.5\n1,oops,0.5\n")
     e = _err([str(tmp_path / "bad.csv")])
-    assert e.exit_code == 3 and "'a'" in str(e) and "'oops' at row 1" in str(e)
+    assert type(e) is io.DataError and "'a'" in str(e) and "'oops' at row 1" in str(e)
 
 
 def test_duplicate_header(tmp_path):
     (tmp_path / "d.csv").write_text("y,a,a\n0,1,2\n")
     e = _err([str(tmp_path / "d.csv")])
-    assert e.exit_code == 2 and "duplicate" in str(e)
+    assert type(e) is io.SchemaError and "duplicate" in str(e)
 
 
 def test_mixed_schemas_across_files(tmp_path):
@@ -247,11 +251,11 @@ def test_mixed_schemas_across_files(tmp_path):
     d2.mkdir()
     b = write_all(str(d2), X[:, :3], y % 3)["parquet"]
     e = _err([a, b], io.Schema(target="y", pred="logit_*"))
-    assert e.exit_code == 2 and "mixed schemas" in str(e) and a in str(e) and b in str(e)
+    assert type(e) is io.SchemaError and "mixed schemas" in str(e) and a in str(e) and b in str(e)
 
 
 def test_variable_length_list_column(tmp_path):
     tab = pa.table({"y": [0, 1], "logits": pa.array([[0.0, 1.0], [0.0, 1.0, 2.0]])})
     pq.write_table(tab, tmp_path / "v.parquet")
     e = _err([str(tmp_path / "v.parquet")], io.Schema())
-    assert e.exit_code == 2 and "different lengths" in str(e)
+    assert type(e) is io.SchemaError and "different lengths" in str(e)

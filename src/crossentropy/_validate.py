@@ -311,3 +311,85 @@ def check_sample_weight(xp: Any, sample_weight: Array, batch_shape: tuple) -> No
             "Use 0 to mask an example"
         )
         raise ValueError(msg)
+
+
+# ----------------------------------------------------------------------------- row masks
+# The value rules above as one bool per row of an (N, C) or (N,) NumPy batch, each with the
+# reason a caller that rejects rows instead of raising reports (pipeline.RowFilter).
+
+
+def nan_rows(x: np.ndarray) -> tuple[np.ndarray, str]:
+    """Rows of ``x`` (N, C) holding a NaN.
+
+    >>> nan_rows(np.array([[0.0, 1.0], [np.nan, 0.0]]))
+    (array([False,  True]), 'prediction is NaN')
+    """
+    return np.isnan(x).any(axis=1), "prediction is NaN"
+
+
+def bad_logit_rows(x: np.ndarray) -> tuple[np.ndarray, str]:
+    """Rows of logits (N, C) holding ``+inf`` (``−inf`` is a class of probability 0: legal).
+
+    >>> bad_logit_rows(np.array([[np.inf, 0.0], [-np.inf, 0.0]]))
+    (array([ True, False]), 'logit is +inf')
+    """
+    return np.isposinf(x).any(axis=1), "logit is +inf"
+
+
+def bad_prob_rows(x: np.ndarray) -> tuple[np.ndarray, str]:
+    """Rows of probabilities (N, C) with an entry outside [0, 1] by more than 10·eps
+    (:func:`check_probs`'s rule; NaN is not flagged here, see :func:`nan_rows`).
+
+    >>> eps = np.finfo(np.float64).eps
+    >>> bad_prob_rows(np.array([[1.0 + 2 * eps, 0.0], [1.2, -0.2]]))
+    (array([False,  True]), 'probability outside [0, 1]')
+    """
+    vtol, _ = _tolerance(np, x.dtype)
+    return ((x < -vtol) | (x > 1 + vtol)).any(axis=1), "probability outside [0, 1]"
+
+
+def bad_log_prob_rows(x: np.ndarray) -> tuple[np.ndarray, str]:
+    """Rows of log-probabilities (N, C) with an entry above 0 by more than 10·eps
+    (:func:`check_log_probs`'s rule).
+
+    >>> bad_log_prob_rows(np.array([[0.0, -np.inf], [0.5, -1.0]]))
+    (array([False,  True]), 'log-probability above 0')
+    """
+    vtol, _ = _tolerance(np, x.dtype)
+    return (x > vtol).any(axis=1), "log-probability above 0"
+
+
+def bad_label_rows(
+    t: np.ndarray, num_classes: int, ignore_index: int | None
+) -> tuple[np.ndarray, str]:
+    """Class indices (N,) outside ``[0, num_classes)`` that are not ``ignore_index``
+    (:func:`check_index_target`'s rule).
+
+    >>> bad_label_rows(np.array([0, 3, -100, -1]), 3, -100)
+    (array([False,  True, False,  True]), 'label out of range [0, 3)')
+    """
+    out = (t < 0) | (t >= num_classes)
+    if ignore_index is not None:
+        out &= t != ignore_index
+    return out, f"label out of range [0, {num_classes})"
+
+
+def bad_soft_target_rows(t: np.ndarray) -> tuple[np.ndarray, str]:
+    """Distributions (N, C) with a negative or non-finite entry (:func:`check_soft_target`'s rule).
+
+    >>> bad_soft_target_rows(np.array([[0.5, 0.5], [1.5, -0.5]]))
+    (array([False,  True]), 'target distribution has negative or non-finite entries')
+    """
+    return (
+        (~np.isfinite(t) | (t < 0)).any(axis=1),
+        "target distribution has negative or non-finite entries",
+    )
+
+
+def bad_weight_rows(w: np.ndarray) -> tuple[np.ndarray, str]:
+    """Sample weights (N,) that are negative or non-finite (:func:`check_sample_weight`'s rule).
+
+    >>> bad_weight_rows(np.array([1.0, 0.0, -1.0, np.nan]))
+    (array([False, False,  True,  True]), 'sample weight negative or non-finite')
+    """
+    return ~np.isfinite(w) | (w < 0), "sample weight negative or non-finite"

@@ -110,7 +110,7 @@ def cross_entropy_grad(
             g = kernels.softmax_terms_grad(
                 x2,
                 tgt,
-                row_scale=np.asarray(scale, dtype=np.float64) / np.float64(den),
+                row_scale=np.where(r.active, np.asarray(scale, dtype=np.float64) / den, 0.0),
                 weight=w,
                 ignore_index=KERNEL_IGNORE,
                 label_smoothing=label_smoothing,
@@ -196,10 +196,11 @@ def binary_cross_entropy_grad(
         if grad_output is not None:
             go = asarray_like(xp, grad_output, pred, dtype)
             scale = scale * (go if reduction == "none" else xp.reshape(go, ()))
+        n = math.prod(count.shape)
+        if red.empty == "raise" and (n == 0 or (reduction != "none" and bool(xp.sum(count) == 0))):
+            raise ValueError(empty_message(n))  # wherever the value raises
         if reduction == "mean":
             den = xp.sum(count)
-            if red.empty == "raise" and bool(den == 0):
-                raise ValueError(empty_message(math.prod(count.shape)))
             scale = xp.where(
                 den == 0, xp.zeros_like(scale), scale / xp.where(den == 0, xp.ones_like(den), den)
             )

@@ -25,10 +25,10 @@ NPY        read in row blocks (Fortran order: memory-mapped). A structured array
 
 Rows are numbered from 0 in each file (a CSV header is not a row).
 
-Errors are :class:`InputError` subclasses carrying the command line's exit status:
-:class:`SchemaError` (2: missing columns, wrong types, mixed schemas),
-:class:`DataError` (3: labels or values that fail validation) and
-:class:`FileError` (4: unreadable, truncated or corrupt files).
+Errors are :class:`InputError` subclasses: :class:`SchemaError` (missing columns,
+wrong types, mixed schemas), :class:`DataError` (labels or values that fail
+validation) and :class:`FileError` (unreadable, truncated or corrupt files); the
+command line maps them to its exit statuses.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ __all__ = [
     "Schema",
     "SchemaError",
     "Table",
+    "check_same_columns",
     "detect_format",
     "format_rows",
     "natural_key",
@@ -79,27 +80,19 @@ PRED_NAMES = (
 
 # ----------------------------------------------------------------------------- errors
 class InputError(Exception):
-    """A problem with the input files; ``exit_code`` is the command line's status."""
-
-    exit_code = 4
+    """A problem with the input files."""
 
 
 class SchemaError(InputError):
-    """Missing, extra or mistyped columns, or files whose schemas differ (exit 2)."""
-
-    exit_code = 2
+    """Missing, extra or mistyped columns, or files whose schemas differ."""
 
 
 class DataError(InputError):
-    """Values that fail validation: bad labels, out-of-range probabilities (exit 3)."""
-
-    exit_code = 3
+    """Values that fail validation: bad labels, out-of-range probabilities."""
 
 
 class FileError(InputError):
-    """Unreadable, empty, truncated or corrupt files (exit 4)."""
-
-    exit_code = 4
+    """Unreadable, empty, truncated or corrupt files."""
 
 
 def format_rows(rows: np.ndarray, offset: int = 0, limit: int = 5) -> str:
@@ -826,6 +819,18 @@ class Layout:
         return (self.target, self.pred, self.weight, self.num_classes, self.soft_target)
 
 
+def check_same_columns(first_path: str, first: Layout, path: str, layout: Layout) -> None:
+    """Raise :class:`SchemaError` naming both files when ``layout`` differs from the first file's."""
+    if layout.signature() != first.signature():
+        a, b = first, layout
+        raise SchemaError(
+            f"mixed schemas: {first_path} has target {list(a.target)}, prediction "
+            f"{list(a.pred)} ({a.num_classes} classes), weight {a.weight}; {path} has "
+            f"target {list(b.target)}, prediction {list(b.pred)} ({b.num_classes} classes), "
+            f"weight {b.weight}. Every file must have the same columns"
+        )
+
+
 def resolve(table: Table, schema: Schema) -> Layout:
     """Resolve ``schema`` against ``table``'s columns; raise :class:`SchemaError` naming them."""
     names = list(table.columns)
@@ -1076,15 +1081,9 @@ def read_batches(
     for path in paths:
         table = open_table(path, input_format=input_format, na_values=schema.na_values)
         layout = resolve(table, schema)
-        if first is not None and layout.signature() != first[1].signature():
-            a, b = first[1], layout
-            raise SchemaError(
-                f"mixed schemas: {first[0]} has target {list(a.target)}, prediction "
-                f"{list(a.pred)} ({a.num_classes} classes), weight {a.weight}; {path} has "
-                f"target {list(b.target)}, prediction {list(b.pred)} ({b.num_classes} classes), "
-                f"weight {b.weight}. Every file must have the same columns"
-            )
-        if first is None:
+        if first is not None:
+            check_same_columns(first[0], first[1], path, layout)
+        else:
             first = (path, layout)
         if on_layout is not None:
             on_layout(path, table, layout)

@@ -66,6 +66,13 @@ def _row_lse(row):
             for c in range(s0, min(s0 + SUB, b1)):
                 acc += vexp(row[c] - big)
             total += float(acc)
+    if big == -ninf:
+        # a +inf logit: shift by 0 as the array-API path does, so lse = +inf and a finite
+        # logit's log q is -inf (a +inf entry's is NaN); a NaN still poisons the row
+        for c in range(n):
+            if row[c] != row[c]:
+                return 0.0, np.nan
+        return 0.0, np.inf
     return float(big), math.log(total)
 
 
@@ -87,8 +94,11 @@ def _index_row_grad(row, gr, t, w, has_w, alpha, beta, wsum_all, r, big, logs):
     n = row.shape[0]
     wt = w[t] if has_w else 1.0
     big_a = wt * alpha + beta * wsum_all
-    if big_a == 0.0:
-        _zero_row(gr)
+    if big_a == 0.0:  # no coefficient: 0, or NaN under a NaN scale (a NaN divisor)
+        if r != r:
+            _fill_nan(gr)
+        else:
+            _zero_row(gr)
         return
     bigx = cast_like(row, big)
     inv_s = cast_like(row, math.exp(-logs))
@@ -233,8 +243,11 @@ def _soft_row_grad(row, yr, gr, w, has_w, alpha, beta, m, r, big, logs):
         if has_w:
             a *= w[c]
         big_a += a
-    if big_a == 0.0:
-        _zero_row(gr)
+    if big_a == 0.0:  # no coefficient: 0, or NaN under a NaN scale (a NaN divisor)
+        if r != r:
+            _fill_nan(gr)
+        else:
+            _zero_row(gr)
         return
     bigx = cast_like(row, big)
     inv_s = cast_like(row, math.exp(-logs))

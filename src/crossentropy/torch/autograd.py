@@ -96,6 +96,7 @@ class CrossEntropyFunction(torch.autograd.Function):
             else:
                 g = -a
         g = torch.where(rows.active[:, None], g, torch.zeros_like(g))
+        g = torch.where(rows.bad[:, None], torch.full_like(g, float("nan")), g)
         return g.to(x.dtype), None, None, None, None, None
 
 

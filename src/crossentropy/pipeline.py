@@ -1,0 +1,668 @@
+"""The evaluation of prediction files, whatever runs it: options, rows, passes, result.
+
+``crossentropy evaluate`` and :func:`crossentropy.dask.evaluate_files` are one pipeline::
+
+    files → io batches → kind decision → RowFilter → Accumulator → Report
+                                                   → temperature passes (fit_from_passes)
+
+:func:`run` drives it on an :class:`Engine`, which only maps a pass over the files and
+merges the partial results in file order: :class:`LocalEngine` (here) streams every file
+in one process; the Dask engine (:mod:`crossentropy.dask`) runs one task per file and
+merges in a tree. The options (:class:`EvaluateOptions`, each default once), the row
+rules (:class:`RowFilter`, on :mod:`crossentropy._validate`'s row masks), the counts and
+the temperature passes are written once, here, for every engine.
+
+Errors are :class:`crossentropy.io.InputError` subclasses naming the file and rows;
+``crossentropy evaluate`` maps them to its exit statuses.
+
+>>> import os, tempfile, numpy as np
+>>> p = os.path.join(tempfile.mkdtemp(), "a.npz")
+>>> np.savez(p, logits=np.array([[2.0, 0.0], [0.0, 1.0]]), target=np.array([0, 1]))
+>>> ev = run(EvaluateOptions(kind="logits"), Source([p], io.Schema()), LocalEngine())
+>>> ev.counts.read, round(ev.report.cross_entropy, 6)
+(2, 0.22009)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, cast
+
+import numpy as np
+
+from . import _validate as v
+from . import io
+from ._options import log_base
+from ._types import ConcreteKind, Kind
+from .accumulate import Accumulator
+from .temperature import TemperatureSums, fit_from_passes, temperature_sums
+
+__all__ = [
+    "Counts",
+    "Engine",
+    "EvaluateOptions",
+    "Evaluation",
+    "LocalEngine",
+    "OptionError",
+    "Part",
+    "Pass",
+    "PassResult",
+    "RowFilter",
+    "Source",
+    "WarningSink",
+    "accumulator",
+    "check_classes",
+    "decide_kind",
+    "merge_results",
+    "read_all",
+    "run",
+    "run_pass",
+    "stream",
+]
+
+KINDS = ("auto", "logits", "probs", "log_probs")
+MISSING_LABELS = ("error", "ignore")
+ON_INVALID = ("error", "skip")
+Say = Callable[[str], None]
+
+
+# ----------------------------------------------------------------------------- options
+class OptionError(ValueError):
+    """An evaluate option outside its range; ``option`` names the field, ``rule`` the range."""
+
+    def __init__(self, option: str, rule: str, value: Any):
+        self.option, self.rule, self.value = option, rule, value
+        super().__init__(f"`{option}` must be {rule}; got {value!r}")
+
+
+@dataclass(frozen=True)
+class EvaluateOptions:
+    """Every option of an evaluation and its default (the command line's flags take theirs here).
+
+    ``kind``: what the prediction holds, ``"auto"`` = decided on the first batch.
+    ``ignore_index``: the label of ignored rows. ``missing_labels``: ``"error"`` or
+    ``"ignore"`` (count the rows as ignored). ``on_invalid``: ``"error"`` or ``"skip"``
+    (reject the rows that fail validation and count them). ``input_format``: ``"auto"`` or
+    one of :data:`crossentropy.io.FORMATS`. ``bins``, ``bootstrap``, ``seed``, ``base``
+    (``"e"``, 2 or ``"2"``, any number > 0 and ≠ 1): the :class:`~crossentropy.Accumulator`'s. ``temperature``: fit T (more
+    passes). ``batch_size``: rows per batch. ``progress``: show progress.
+
+    >>> EvaluateOptions(base="2").base, EvaluateOptions().bins
+    (2, 15)
+    >>> EvaluateOptions(batch_size=0)
+    Traceback (most recent call last):
+    ...
+    crossentropy.pipeline.OptionError: `batch_size` must be ≥ 1; got 0
+    """
+
+    kind: Kind = "auto"
+    ignore_index: int = -100
+    missing_labels: str = "error"
+    on_invalid: str = "error"
+    input_format: str = "auto"
+    bins: int = 15
+    temperature: bool = False
+    bootstrap: int = 0
+    seed: int = 0
+    base: Any = "e"
+    batch_size: int = 65536
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        v.check_option("kind", self.kind, KINDS)
+        v.check_option("missing_labels", self.missing_labels, MISSING_LABELS)
+        v.check_option("on_invalid", self.on_invalid, ON_INVALID)
+        v.check_option("input_format", self.input_format, ("auto", *io.FORMATS))
+        for name, low in (("batch_size", 1), ("bins", 1), ("bootstrap", 0)):
+            if getattr(self, name) < low:
+                raise OptionError(name, f"≥ {low}", getattr(self, name))
+        base = 2 if str(self.base) == "2" else self.base
+        log_base(base)  # raises on a base that is not a positive number ≠ 1
+        object.__setattr__(self, "base", base)
+
+
+def accumulator(options: EvaluateOptions, source: Source, kind: ConcreteKind | None) -> Accumulator:
+    """The Accumulator of an evaluation (the report's options: ignore_index, bins, base, bootstrap)."""
+    return Accumulator(
+        kind=kind or "logits",
+        num_classes=source.num_classes,
+        ignore_index=options.ignore_index,
+        bins=options.bins,
+        base=options.base,
+        bootstrap=options.bootstrap,
+        seed=options.seed,
+    )
+
+
+# ----------------------------------------------------------------------------- bookkeeping
+@dataclass
+class Source:
+    """The files, their columns, and what the first batch decided (layout, kind and why, classes)."""
+
+    files: list[str]
+    schema: io.Schema
+    bundled: bool = False
+    layout: io.Layout | None = None
+    kind: ConcreteKind | None = None
+    kind_reason: str = ""
+    num_classes: int | None = None
+
+
+@dataclass
+class Counts:
+    """Rows read, evaluated, missing, rejected (by reason) and the cells worth a note."""
+
+    read: int = 0
+    evaluated: int = 0
+    missing_labels: int = 0
+    rejected: int = 0
+    by_reason: dict[str, int] = field(default_factory=dict)
+    neg_inf_cells: int = 0  # −inf logits/log-probs or 0 probabilities: legal, counted
+    clamped_cells: int = 0  # probabilities within 10·eps outside [0, 1], set to the bound
+
+    def merge(self, other: Counts) -> Counts:
+        reasons = dict(self.by_reason)
+        for k, n in other.by_reason.items():
+            reasons[k] = reasons.get(k, 0) + n
+        sums = {
+            f.name: getattr(self, f.name) + getattr(other, f.name)
+            for f in dataclasses.fields(self)
+            if f.name != "by_reason"
+        }
+        return Counts(**sums, by_reason=reasons)
+
+    def add_cells(self, pred: np.ndarray, kind: str) -> None:
+        if kind == "probs":
+            self.neg_inf_cells += int(np.count_nonzero(pred == 0))
+            self.clamped_cells += int(np.count_nonzero((pred < 0) | (pred > 1)))
+        else:
+            rows = _non_finite_rows(pred)
+            self.neg_inf_cells += (
+                int(np.count_nonzero(np.isneginf(pred[rows]))) if rows.any() else 0
+            )
+
+
+class WarningSink:
+    """The core's warnings during a pass: each distinct one kept once, with its first place."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, str] = {}
+
+    def run(self, fn: Callable, *a: Any, where: str = "", **k: Any) -> Any:
+        with warnings.catch_warnings(record=True) as rec:
+            warnings.simplefilter("always")
+            out = fn(*a, **k)
+        for w in rec:
+            self.seen.setdefault(f"{w.category.__name__}: {w.message}", where)
+        return out
+
+    def merge(self, seen: dict[str, str]) -> None:
+        for msg, where in seen.items():
+            self.seen.setdefault(msg, where)
+
+
+# ----------------------------------------------------------------------------- rows
+def _non_finite_rows(pred: np.ndarray) -> np.ndarray:
+    """Rows that may hold a non-finite value: a superset (a row of finite values whose sum
+    overflows is in it too), found with one matrix-vector product instead of elementwise
+    passes; callers check these rows exactly."""
+    with np.errstate(all="ignore"):
+        return ~np.isfinite(pred @ np.ones(pred.shape[1], dtype=pred.dtype))
+
+
+@dataclass(frozen=True)
+class RowFilter:
+    """The rows of a batch that fail validation, by reason (``_validate``'s row masks), and
+    what to do with them: ``on_invalid="error"`` raises naming the first reason and its rows,
+    ``"skip"`` rejects them and counts them."""
+
+    kind: str
+    num_classes: int
+    options: EvaluateOptions = EvaluateOptions()
+
+    def _prediction(self, pred: np.ndarray) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        if self.kind == "logits" and pred.ndim == 2:  # the common case: screen rows first
+            rows = np.flatnonzero(_non_finite_rows(pred))
+            if rows.size:
+                for hit, reason in (v.nan_rows(pred[rows]), v.bad_logit_rows(pred[rows])):
+                    if hit.any():
+                        mask = np.zeros(pred.shape[0], dtype=bool)
+                        mask[rows[hit]] = True
+                        out[reason] = mask
+            return out
+        nan, reason = v.nan_rows(pred)
+        if nan.any():
+            out[reason] = nan
+        check = {"probs": v.bad_prob_rows, "log_probs": v.bad_log_prob_rows}
+        bad, reason = check.get(self.kind, v.bad_logit_rows)(pred)
+        bad &= ~nan
+        if bad.any():
+            out[reason] = bad
+        return out
+
+    def problems(self, batch: io.Batch) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+        """Reasons → masks of the rows to reject (or raise on), and the missing labels to ignore."""
+        problems = self._prediction(batch.pred)
+        missing = batch.missing
+        if batch.bad_labels is not None:
+            vals = ", ".join(repr(x) for x in batch.bad_label_values)
+            problems[
+                f"label is not a class index or class name (found {vals}; pass --classes "
+                "NAMES for named classes, or --na-values to mark missing labels)"
+            ] = batch.bad_labels
+        if missing is not None and self.options.missing_labels == "error":
+            problems[
+                "label is missing (pass --missing-labels ignore to count such rows as ignored)"
+            ] = missing
+            missing = None
+        t = batch.target
+        if t.ndim == 1:
+            out, reason = v.bad_label_rows(t, self.num_classes, self.options.ignore_index)
+            for known in (batch.bad_labels, batch.missing):
+                if known is not None:
+                    out &= ~known
+            if out.any():
+                found = sorted({int(x) for x in t[out][:5]})
+                problems[
+                    f"{reason} (found {found}; --ignore-index is {self.options.ignore_index})"
+                ] = out
+        else:
+            bad, reason = v.bad_soft_target_rows(t)
+            if bad.any():
+                problems[reason] = bad
+        if batch.weight is not None:
+            bad, reason = v.bad_weight_rows(batch.weight)
+            if bad.any():
+                problems[reason] = bad
+        return problems, missing
+
+    def __call__(self, batch: io.Batch, counts: Counts) -> tuple[np.ndarray, np.ndarray, Any]:
+        """``(pred, target, weight)`` of the rows that pass; missing labels set to ignore_index."""
+        problems, missing = self.problems(batch)
+        pred, target, weight = batch.pred, batch.target, batch.weight
+        if missing is not None:
+            target = target.copy()
+            target[missing] = self.options.ignore_index
+            counts.missing_labels += int(missing.sum())
+        if not problems:
+            return pred, target, weight
+        if self.options.on_invalid == "error":
+            reason, mask = next(iter(problems.items()))
+            more = len(problems) - 1
+            raise io.DataError(
+                f"{batch.path}: {reason} at {io.format_rows(np.flatnonzero(mask), batch.offset)}"
+                + (f" (and {more} other problem{'s' if more > 1 else ''})" if more else "")
+                + "; fix the file or pass --on-invalid skip to reject such rows"
+            )
+        reject = np.zeros(len(batch), dtype=bool)
+        for reason, mask in problems.items():
+            key = reason.split(" (")[0]
+            counts.by_reason[key] = counts.by_reason.get(key, 0) + int(mask.sum())
+            reject |= mask
+        counts.rejected += int(reject.sum())
+        keep = ~reject
+        return pred[keep], target[keep], None if weight is None else weight[keep]
+
+
+def decide_kind(
+    options: EvaluateOptions, source: Source, pred: np.ndarray, where: str, say: Say | None
+) -> ConcreteKind:
+    """Set (and return) ``source.kind`` and why: ``options.kind``, or inferred on ``pred`` (a
+    first batch); ``say`` gets the note on an inferred kind."""
+    if options.kind != "auto":
+        source.kind = options.kind
+        source.kind_reason = (
+            "the bundled example holds logits" if source.bundled else "given by --kind"
+        )
+        return options.kind
+    from .kinds import infer_kind
+
+    try:
+        inferred, reason = infer_kind(pred[~np.isnan(pred).any(axis=1)])
+    except ValueError as e:
+        raise io.DataError(
+            f"--kind auto could not decide on {where}: {e}. Pass --kind logits|probs|log_probs"
+        ) from None
+    kind = cast(ConcreteKind, inferred)
+    source.kind, source.kind_reason = kind, f"auto: {reason}"
+    if say is not None and not source.bundled:
+        say(f"kind: {kind} (decided on {where}: {reason}); pass --kind to set it")
+    return kind
+
+
+def check_classes(num_classes: int | None, path: str, layout: io.Layout) -> None:
+    """``--classes`` against the prediction columns of the first file."""
+    if num_classes is not None and layout.num_classes not in (-1, num_classes):
+        raise io.SchemaError(
+            f"--classes says {num_classes} classes but the prediction columns of {path} hold "
+            f"{layout.num_classes}"
+        )
+
+
+def stream(
+    options: EvaluateOptions,
+    source: Source,
+    counts: Counts,
+    on_batch: Callable[..., None],
+    part: Part | None = None,
+) -> None:
+    """Read every batch of ``part``'s files (default: the source's), decide the kind on the
+    first, validate, count, and call ``on_batch(pred, target, weight, offset, where)``.
+
+    ``offset`` is the global row index of the batch's first row (``part.row_base`` + rows
+    before it); ``where`` names the file and rows; ``part.on_rows(n)``: rows done so far.
+    """
+    part = part or Part(source.files)
+
+    def on_layout(path: str, table: io.Table, layout: io.Layout) -> None:
+        if source.layout is None:
+            source.layout = layout
+            check_classes(source.num_classes, path, layout)
+
+    offset = part.row_base
+    batches = io.read_batches(
+        part.files,
+        source.schema,
+        batch_size=options.batch_size,
+        input_format=options.input_format,
+        on_layout=on_layout,
+    )
+    for batch in batches:
+        n = len(batch)
+        where = f"{batch.path} rows {batch.offset}–{batch.offset + n - 1}"
+        if source.num_classes is None:
+            source.num_classes = batch.pred.shape[1]
+        if batch.pred.shape[1] != source.num_classes:
+            raise io.SchemaError(
+                f"{where}: the prediction has {batch.pred.shape[1]} classes, expected "
+                f"{source.num_classes}"
+            )
+        kind = source.kind or decide_kind(options, source, batch.pred, where, part.say)
+        pred, target, weight = RowFilter(kind, source.num_classes, options)(batch, counts)
+        counts.read += n
+        counts.evaluated += int(pred.shape[0])
+        counts.add_cells(pred, kind)
+        try:
+            on_batch(pred, target, weight, offset, where)
+        except ValueError as e:
+            raise io.DataError(f"{where}: {e}") from None
+        offset += n
+        if part.on_rows is not None:
+            part.on_rows(offset - part.row_base)
+
+
+def read_all(
+    options: EvaluateOptions, source: Source, *, say: Say | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, Counts]:
+    """Every row of the source's files in memory, validated as an evaluation validates them:
+    ``(pred, target, weight or None, counts)``; rejected rows are dropped. The arrays are empty
+    when the files hold no row."""
+    preds, targets, weights = [], [], []
+    counts = Counts()
+
+    def keep(pred, target, weight, offset, where):
+        preds.append(pred)
+        targets.append(target)
+        if weight is not None:
+            weights.append(weight)
+
+    stream(options, source, counts, keep, Part(source.files, say=say))
+    if not preds:
+        return np.empty((0, 0)), np.empty(0, dtype=np.int64), None, counts
+    w = np.concatenate(weights) if weights else None
+    return np.concatenate(preds), np.concatenate(targets), w, counts
+
+
+# ----------------------------------------------------------------------------- passes
+@dataclass(frozen=True)
+class Pass:
+    """One pass over the files: ``"eval"`` (the report), ``"sums"`` (temperature sums at
+    ``t = log T = param``) or ``"scaled"`` (the report of the logits divided by ``T = param``)."""
+
+    mode: str
+    param: float = 0.0
+
+
+@dataclass
+class Part:
+    """The files one engine task reads, the global index of their first row, and (local
+    engine) where notes go and a progress callback."""
+
+    files: list[str]
+    row_base: int = 0
+    say: Say | None = None
+    on_rows: Callable[[int], None] | None = None
+
+
+@dataclass
+class PassResult:
+    """What a pass over some files gives; :func:`merge_results` merges them in file order.
+    An input error is kept, not raised, so that the first one in file order is reported."""
+
+    counts: Counts = field(default_factory=Counts)
+    warnings: dict[str, str] = field(default_factory=dict)
+    state: Any = None  # the Accumulator ("eval", "scaled")
+    sums: np.ndarray | None = None  # (batches, 4) temperature sums in stream order ("sums")
+    error: io.InputError | None = None
+
+
+def merge_results(*results: PassResult) -> PassResult:
+    """Merge in file order; the first error stops it (files after it do not count)."""
+    out = PassResult()
+    for r in results:
+        if r.error is not None:
+            out.error = r.error
+            break
+        for msg, where in r.warnings.items():
+            out.warnings.setdefault(msg, where)
+        out.counts = out.counts.merge(r.counts)
+        if r.state is not None:
+            out.state = r.state if out.state is None else out.state.merge(r.state)
+        if r.sums is not None:
+            out.sums = r.sums if out.sums is None else np.concatenate([out.sums, r.sums])
+    return out
+
+
+def _as_logits(pred: np.ndarray, kind: str | None) -> np.ndarray:
+    """Probabilities as log p (as the core reads them: within 10·eps outside [0, 1] → the bound)."""
+    with np.errstate(divide="ignore"):
+        return np.log(np.clip(pred, 0.0, 1.0)) if kind == "probs" else pred
+
+
+def run_pass(options: EvaluateOptions, source: Source, step: Pass, part: Part) -> PassResult:
+    """One pass of ``step`` over ``part``'s files (an engine's task)."""
+    res = PassResult()
+    sink = WarningSink()
+    sums: list[list[float]] = []
+    ts_kind = "log_probs" if source.kind == "probs" else source.kind
+    ii = {"ignore_index": options.ignore_index}  # the report's loss options (temperature_sums)
+
+    def add(pred, target, weight, offset, where):
+        if step.mode == "sums":
+            kw = {} if weight is None else {"sample_weight": weight}
+            p, t = _as_logits(pred, source.kind), step.param
+            s = sink.run(temperature_sums, p, target, t, kind=ts_kind, where=where, **kw, **ii)
+            sums.append([s.nll, s.grad, s.hess, s.weight])
+            return
+        if res.state is None:
+            kind = source.kind if step.mode == "eval" else "logits"
+            res.state = accumulator(options, source, kind)
+        kw = {"sample_weight": weight, "row_offset": offset, "where": where}
+        if step.mode == "eval":
+            sink.run(res.state.update, pred, target, **kw)
+        else:
+            with np.errstate(divide="ignore"):
+                p = _as_logits(pred, source.kind) / step.param
+                sink.run(res.state.update, p, target, **kw)
+
+    try:
+        stream(options, source, res.counts, add, part)
+    except io.InputError as e:
+        res.error = e
+        return res
+    res.warnings = sink.seen
+    if step.mode == "sums":
+        res.sums = np.asarray(sums, dtype=np.float64).reshape(-1, 4)
+    return res
+
+
+class Engine(Protocol):
+    """What runs the passes: ``prepare`` looks at the files once (before any pass; may set
+    the source's layout, kind and classes); ``map_files(fn, merge)`` runs ``fn(Part)`` over
+    the files and merges the results in file order with ``merge``."""
+
+    def prepare(self, options: EvaluateOptions, source: Source, say: Say | None) -> None: ...
+
+    def map_files(
+        self, fn: Callable[[Part], PassResult], merge: Callable[..., PassResult]
+    ) -> PassResult: ...
+
+
+class LocalEngine:
+    """One process streams every file in turn (memory stays flat). ``on_rows(n)`` follows the
+    first pass (the report's); the temperature passes re-read the files silently."""
+
+    def __init__(self, on_rows: Callable[[int], None] | None = None):
+        self.on_rows = on_rows
+        self.files: list[str] = []
+        self.say: Say | None = None
+
+    def prepare(self, options: EvaluateOptions, source: Source, say: Say | None) -> None:
+        self.files, self.say = list(source.files), say
+
+    def map_files(
+        self, fn: Callable[[Part], PassResult], merge: Callable[..., PassResult]
+    ) -> PassResult:
+        on_rows, self.on_rows = self.on_rows, None
+        return fn(Part(self.files, 0, self.say, on_rows))
+
+
+# ----------------------------------------------------------------------------- run
+@dataclass(frozen=True)
+class Evaluation:
+    """What :func:`run` gives: the report (with ``report.temperature`` when fitted), the report
+    after temperature scaling (or None), the source as decided, the counts and the warnings
+    (message → first place)."""
+
+    options: EvaluateOptions
+    source: Source
+    counts: Counts
+    report: Any
+    after: Any
+    warnings: dict[str, str]
+
+    def source_dict(self) -> dict:
+        src, lay = self.source, self.source.layout
+        return {
+            "files": [] if src.bundled else list(src.files),
+            "bundled_example": src.bundled,
+            "target": list(lay.target) if lay else None,
+            "pred": list(lay.pred) if lay else None,
+            "weight": lay.weight if lay else None,
+            "kind": src.kind,
+            "kind_reason": src.kind_reason,
+            "classes": list(src.schema.classes) if src.schema.classes else None,
+            "batch_size": self.options.batch_size,
+        }
+
+    def rows_dict(self) -> dict:
+        c = self.counts
+        return {
+            "read": c.read,
+            "evaluated": c.evaluated,
+            "ignored": int(self.report.n_ignored),
+            "missing_labels": c.missing_labels,
+            "rejected": c.rejected,
+            "rejected_by_reason": dict(c.by_reason),
+            "zero_probability_cells": c.neg_inf_cells,
+            "clamped_cells": c.clamped_cells,
+        }
+
+    def to_dict(self) -> dict:
+        """The ``crossentropy evaluate --format json`` object, schema version 1 (bumped on any
+        incompatible change):
+
+        ``schema`` (``"crossentropy.evaluate"``), ``schema_version``;
+        ``source``: ``files`` (``[]`` for the bundled example), ``bundled_example``,
+        ``target``, ``pred`` (column names), ``weight`` (or null), ``kind`` and
+        ``kind_reason`` (how it was chosen), ``classes`` (names or null), ``batch_size``;
+        ``rows``: ``read`` (rows in the files), ``evaluated`` (given to the accumulator),
+        ``ignored`` (masked rows, missing labels under ``missing_labels="ignore"`` too),
+        ``missing_labels``, ``rejected`` (dropped under ``on_invalid="skip"``),
+        ``rejected_by_reason``, ``zero_probability_cells`` (−inf logits/log-probabilities or
+        probabilities exactly 0: legal, kept), ``clamped_cells`` (probabilities within 10·eps
+        outside [0, 1], set to the bound by the core);
+        ``report``: :meth:`crossentropy.Report.to_dict` (non-finite numbers as the strings
+        ``"inf"``, ``"-inf"``, ``"nan"``); with ``temperature``, ``temperature_scaled``: the
+        report of the logits divided by the fitted T (the fit is ``report.temperature``).
+        """
+        out = {
+            "schema": "crossentropy.evaluate",
+            "schema_version": 1,
+            "source": self.source_dict(),
+            "rows": self.rows_dict(),
+            "report": self.report.to_dict(),
+        }
+        if self.after is not None:
+            out["temperature_scaled"] = self.after.to_dict()
+        return out
+
+
+def _ece(report: Any) -> float:
+    return report.calibration.ece if report.calibration is not None else math.nan
+
+
+def _checked(
+    engine: Engine, options: EvaluateOptions, source: Source, step: Pass, sink: WarningSink
+) -> PassResult:
+    """One pass on ``engine``: raise its first input error, keep its warnings."""
+    res = engine.map_files(functools.partial(run_pass, options, source, step), merge_results)
+    if res.error is not None:
+        raise res.error
+    sink.merge(res.warnings)
+    return res
+
+
+def run(
+    options: EvaluateOptions, source: Source, engine: Engine, *, say: Say | None = None
+) -> Evaluation:
+    """Evaluate the source's files on ``engine``: one pass for the report, and with
+    ``options.temperature`` one pass per Newton step of the fit (temperature.fit_from_passes)
+    and one with the logits divided by the fitted T. Raises the first input error in file
+    order; ``say`` receives the notes (kind decision, temperature on probabilities)."""
+    engine.prepare(options, source, say)
+    sink = WarningSink()
+    first = _checked(engine, options, source, Pass("eval"), sink)
+    if first.counts.read == 0:
+        raise io.DataError(f"no rows in {', '.join(source.files)}: nothing to evaluate")
+    acc = first.state if first.state is not None else accumulator(options, source, source.kind)
+    report = acc.finalize()
+    after = None
+    if options.temperature:
+        if source.kind == "probs" and say is not None:
+            say("note: --temperature on probabilities: fitting on log p (a valid logit vector)")
+
+        def sums_at(t: float) -> TemperatureSums:
+            r = _checked(engine, options, source, Pass("sums", t), sink)
+            tot = np.zeros(4)
+            for row in () if r.sums is None else r.sums:
+                tot[:] += row  # stream order: the same sums, bit for bit, on every engine
+            return TemperatureSums(*(float(x) for x in tot))
+
+        scaled: list = []
+
+        def ece_at(T: float) -> float:  # the pass with the logits divided by T: its report
+            r = _checked(engine, options, source, Pass("scaled", T), sink)
+            acc = r.state if r.state is not None else accumulator(options, source, "logits")
+            scaled.append(acc.finalize())
+            return _ece(scaled[-1])
+
+        temp = fit_from_passes(sums_at, ece_at=ece_at, ece_before=_ece(report), base=report.base)
+        report, after = dataclasses.replace(report, temperature=temp), scaled[-1]
+    return Evaluation(options, source, first.counts, report, after, sink.seen)
