@@ -20,4 +20,14 @@ Smoothing = Literal["uniform", "others"]
 Impl = Literal["auto", "kernel", "blocked", "array_api"]
 Base = Literal["e"] | float
 
-__all__ = ["Array", "ConcreteKind", "Kind", "Reduction", "Empty", "DivideBy", "Smoothing", "Impl", "Base"]
+__all__ = [
+    "Array",
+    "ConcreteKind",
+    "Kind",
+    "Reduction",
+    "Empty",
+    "DivideBy",
+    "Smoothing",
+    "Impl",
+    "Base",
+]
