@@ -577,11 +577,9 @@ def test_unreadable_path(tmp_path, capsys, good):
 
 def test_permission_denied_branch(monkeypatch, capsys, good):
     """Runs as root too (where chmod cannot make a file unreadable): the OS answers 'no' to R_OK."""
-    import crossentropy.io as cio
-
     real = os.access
     monkeypatch.setattr(
-        cio.os,
+        os,
         "access",
         lambda p, mode: False if str(p) == str(good) and mode == os.R_OK else real(p, mode),
     )

@@ -51,6 +51,8 @@ RANKS = {
     "report": 12,
     "stats": 12.5,
     "accumulate": 13,
+    "evaluate_options": 13.4,
+    "rowfilter": 13.5,
     # files, figures, commands (L5-L7)
     "pipeline": 14,
     "plots": 14,
@@ -62,7 +64,7 @@ RANKS = {
 }
 
 #: Packages whose submodules may import each other at the same rank.
-PACKAGES = {"kernels", "torch", "dask", "examples", "explain"}
+PACKAGES = {"kernels", "torch", "dask", "examples", "explain", "io"}
 
 
 def _modules():

@@ -1,0 +1,71 @@
+"""Reading prediction files in bounded-memory batches.
+
+A prediction file holds one row per example: the target (a class index, a class
+name, or a distribution over classes), the model's prediction over the C classes
+(logits, probabilities or log-probabilities), and optionally a sample weight.
+This package turns CSV, Parquet, Arrow IPC (file and stream), NPZ and NPY files
+into a stream of :class:`Batch` objects of at most ``batch_size`` rows, so that
+the command line can feed an :class:`~crossentropy.Accumulator` whatever the
+file size.
+
+Formats
+-------
+=========  =======================================================================
+CSV        header row required; prediction and weight columns parsed to float64
+           (correctly rounded, so the same numbers written with ``repr`` read
+           back bit-identical); the label column is read as text, so a class
+           named ``"NA"`` stays a class unless ``na_values`` says otherwise.
+Parquet    streamed record batch by record batch (one row group at a time).
+Arrow IPC  file and stream formats, read record batch by record batch.
+NPZ        each member is streamed from the archive (no full load); arrays of
+           shape (N,) are scalar columns, (N, K) vector columns. Never unpickles.
+NPY        read in row blocks (Fortran order: memory-mapped). A structured array's fields are its columns;
+           a plain (N, K) array has the columns ``"0"`` … ``"K-1"``.
+=========  =======================================================================
+
+Rows are numbered from 0 in each file (a CSV header is not a row).
+
+Errors are :class:`InputError` subclasses: :class:`SchemaError` (missing columns,
+wrong types, mixed schemas), :class:`DataError` (labels or values that fail
+validation) and :class:`FileError` (unreadable, truncated or corrupt files); the
+command line maps them to its exit statuses.
+
+Modules: ``_table`` (the :class:`Table` protocol, :class:`Column`, the errors), one per
+format (``_csv``, ``_arrow`` for Parquet and Arrow IPC, ``_npy`` for NPY and NPZ),
+``_open`` (format detection, :func:`open_table`), ``_columns`` (:class:`Schema` →
+:class:`Layout`), ``_labels`` (label columns → class indices) and ``_batches``
+(:func:`read_batches`).
+"""
+
+from ._arrow import ArrowTable as ArrowTable
+from ._arrow import ParquetTable as ParquetTable
+from ._batches import Batch, read_batches
+from ._columns import PRED_NAMES as PRED_NAMES
+from ._columns import TARGET_NAMES as TARGET_NAMES
+from ._columns import Layout as Layout
+from ._columns import Schema, check_same_columns, natural_key, resolve_columns
+from ._columns import resolve as resolve
+from ._csv import CsvTable as CsvTable
+from ._npy import NpyTable as NpyTable
+from ._npy import NpzTable as NpzTable
+from ._open import FORMATS as FORMATS
+from ._open import detect_format, open_table
+from ._table import Column as Column
+from ._table import DataError, FileError, InputError, SchemaError, Table, format_rows
+
+__all__ = [
+    "Batch",
+    "DataError",
+    "FileError",
+    "InputError",
+    "Schema",
+    "SchemaError",
+    "Table",
+    "check_same_columns",
+    "detect_format",
+    "format_rows",
+    "natural_key",
+    "open_table",
+    "read_batches",
+    "resolve_columns",
+]

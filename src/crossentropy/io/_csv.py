@@ -1,0 +1,119 @@
+"""CSV tables: a header row required; prediction and weight columns parsed to float64
+(correctly rounded, so the same numbers written with ``repr`` read back bit-identical); the
+label column read as text, so a class named ``"NA"`` stays a class unless ``na_values`` says
+otherwise."""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Sequence
+
+from ._arrow import _require_pyarrow
+from ._table import Column, DataError, FileError, InputError, SchemaError, Table, _short
+
+
+class CsvTable(Table):
+    format = "csv"
+
+    def __init__(self, path: str, na_values: Sequence[str] = ()):
+        _require_pyarrow("CSV")
+        self.path = path
+        self.na_values = tuple(na_values)
+        self.num_rows = None
+        try:
+            with open(path, newline="", encoding="utf-8-sig") as f:
+                header = next(csv.reader(f), None)
+        except UnicodeDecodeError:
+            raise FileError(f"{path}: not a UTF-8 text file (is it CSV?)") from None
+        except OSError as e:
+            raise FileError(f"{path}: cannot read ({e.strerror})") from None
+        if not header or all(h.strip() == "" for h in header):
+            raise FileError(f"{path}: file is empty (no header row)")
+        seen = set()
+        for h in header:
+            if h in seen:
+                raise SchemaError(f"{path}: duplicate column name {h!r} in the header")
+            seen.add(h)
+        self.header = header
+        # A CSV column has no declared type; the reader parses what it is asked for.
+        self.columns = {h: Column(h, None, "text") for h in header}
+
+    def batches(self, names, batch_size, column_types):
+        import pyarrow as pa
+        import pyarrow.csv as pcsv
+
+        types = {
+            n: (pa.string() if column_types.get(n) == "string" else pa.float64()) for n in names
+        }
+        convert = pcsv.ConvertOptions(
+            column_types=types,
+            include_columns=list(names),
+            null_values=[],
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        )
+        # ~64 bytes a row is a fair guess; blocks are then sliced to batch_size.
+        read = pcsv.ReadOptions(block_size=max(1 << 20, min(64 * batch_size, 1 << 26)))
+        try:
+            reader = pcsv.open_csv(self.path, read_options=read, convert_options=convert)
+        except pa.ArrowInvalid as e:
+            raise self._conversion_error(e, names) from None
+        except Exception as e:
+            raise FileError(f"{self.path}: cannot read as CSV ({_short(e)})") from None
+        offset = 0
+        while True:
+            try:
+                rb = reader.read_next_batch()
+            except StopIteration:
+                break
+            except pa.ArrowInvalid as e:
+                raise self._conversion_error(e, names) from None
+            except Exception as e:
+                raise FileError(f"{self.path}: cannot read as CSV ({_short(e)})") from None
+            for start in range(0, rb.num_rows, batch_size):
+                part = rb.slice(start, batch_size)
+                cols = {}
+                for n in names:
+                    a = part.column(part.schema.get_field_index(n))
+                    cols[n] = (
+                        a if column_types.get(n) == "string" else a.to_numpy(zero_copy_only=False)
+                    )
+                yield offset, cols
+                offset += part.num_rows
+
+    def _conversion_error(self, e, names) -> InputError:
+        msg = str(e)
+        m = re.search(r"column #(\d+)", msg)
+        if m and "conversion error" in msg:
+            col = self.header[int(m.group(1))]
+            where = self._find_bad_float(col)
+            return DataError(
+                f"{self.path}: column {col!r} must hold numbers; {where}"
+                + (
+                    " (missing values are not allowed in prediction or weight columns)"
+                    if "''" in where
+                    else ""
+                )
+            )
+        if "Expected" in msg and "columns" in msg:
+            return FileError(f"{self.path}: malformed CSV ({_short(e)})")
+        return FileError(f"{self.path}: cannot read as CSV ({_short(e)})")
+
+    def _find_bad_float(self, col: str) -> str:
+        j = self.header.index(col)
+        bad = []
+        with open(self.path, newline="", encoding="utf-8-sig") as f:
+            rd = csv.reader(f)
+            next(rd, None)
+            for i, row in enumerate(rd):
+                v = row[j] if j < len(row) else ""
+                try:
+                    float(v)
+                except ValueError:
+                    bad.append((i, v))
+                    if len(bad) >= 3:
+                        break
+        if not bad:
+            return "a value could not be parsed as a number"
+        return "found " + ", ".join(f"{v!r} at row {i}" for i, v in bad)
