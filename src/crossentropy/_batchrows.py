@@ -41,6 +41,7 @@ import numpy as np
 
 from ._array import to_numpy
 from ._prepare import Prepared, kernel_arrays, terms
+from ._types import Impl
 
 __all__ = ["BatchRows", "batch_rows"]
 
@@ -84,7 +85,7 @@ def batch_rows(
     pred: Any,
     target: Any,
     *,
-    impl: str,
+    impl: Impl,
     offset: int = 0,
     classwise: bool = False,
     sample_weight: Any = None,
@@ -102,7 +103,7 @@ def batch_rows(
         return BatchRows(p.batch_shape, offset, valid, np.zeros(0, np.intp), e, e, e, e, e, e)
     if r.soft is None and not classwise and p.path(impl) == "kernel":
         return BatchRows(p.batch_shape, offset, valid, **_fused(p, valid))
-    rows = BatchRows(p.batch_shape, offset, valid, **_from_log_q(p, impl, valid))
+    rows = _from_log_q(p, impl, valid, offset)
     if r.soft is not None:
         rows.entropy, rows.kl = _decomposition(p, pred, target, sample_weight, weight)
     if not classwise:
@@ -130,8 +131,8 @@ def _fused(p: Prepared, valid: np.ndarray) -> dict[str, np.ndarray]:
     return {"true": to_numpy(p.rows.index).astype(np.intp), **out}
 
 
-def _from_log_q(p: Prepared, impl: str, valid: np.ndarray) -> dict[str, np.ndarray | None]:
-    """The fields of :class:`BatchRows`: the core's ``(ℓ_i, w_i)``, the rest from ``log q``."""
+def _from_log_q(p: Prepared, impl: Impl, valid: np.ndarray, offset: int) -> BatchRows:
+    """The :class:`BatchRows`: the core's ``(ℓ_i, w_i)``, the rest from ``log q``."""
     r, n = p.rows, p.n
     loss, w = terms(p, impl)
     ell, w = _f64(loss), _f64(w)
@@ -160,17 +161,20 @@ def _from_log_q(p: Prepared, impl: str, valid: np.ndarray) -> dict[str, np.ndarr
             brier = np.einsum("ij,ij->i", d, d)
         del q
         zero = np.zeros(n)
-        return {
-            "true": true,
-            "ell": ell,
-            "w": w,
-            "w_correct": np.where(valid, w * (top == true), zero),
-            "w_brier": np.where(valid, w * brier.astype(np.float64), zero),
-            "conf": np.where(valid, conf.astype(np.float64), zero),
-            "q_true": np.where(valid, q_true.astype(np.float64), zero),
-            "log_q": lq,
-            "observed": observed,
-        }
+        return BatchRows(
+            p.batch_shape,
+            offset,
+            valid,
+            true=true,
+            ell=ell,
+            w=w,
+            w_correct=np.where(valid, w * (top == true), zero),
+            w_brier=np.where(valid, w * brier.astype(np.float64), zero),
+            conf=np.where(valid, conf.astype(np.float64), zero),
+            q_true=np.where(valid, q_true.astype(np.float64), zero),
+            log_q=lq,
+            observed=observed,
+        )
 
 
 def _decomposition(p: Prepared, pred, target, sample_weight, weight) -> tuple[np.ndarray, ...]:

@@ -61,7 +61,7 @@ from ._blocks import row_blocks, slice_target, slice_weight
 from ._json import encode
 from ._options import IGNORE_INDEX, LossOptions, log_base
 from ._prepare import Prepared, prepare
-from ._types import Impl, Kind, Smoothing
+from ._types import Base, ConcreteKind, Impl, Kind, Smoothing, Strategy, TargetKind
 from ._validate import check_option
 from .calibration import STRATEGIES, check_bins
 from .kinds import resolve_kind
@@ -148,8 +148,8 @@ class Accumulator:
         smoothing: Smoothing = "uniform",
         weight: Any = None,
         bins: int = 15,
-        strategy: str = "uniform",
-        base: Any = "e",
+        strategy: Strategy = "uniform",
+        base: Base = "e",
         bootstrap: int = 0,
         seed: int = 0,
         level: float = 0.95,
@@ -192,8 +192,8 @@ class Accumulator:
             impl=impl,
         )
         self.impl = impl
-        self.resolved_kind: str | None = None if kind == "auto" else kind
-        self.target_kind: str | None = None
+        self.resolved_kind: ConcreteKind | None = None if kind == "auto" else kind
+        self.target_kind: TargetKind | None = None
         self.num_classes: int | None = self.options["num_classes"]
         self.stats: dict[str, Sums] = {s.name: s for s in self._statistics(self.num_classes)}
 
@@ -250,7 +250,7 @@ class Accumulator:
         if len(pred.shape) == 0:
             msg = "`pred` must have a class axis; got a 0-d array"
             raise ValueError(msg)
-        kind = self.resolved_kind or o["kind"]
+        kind: Kind = self.resolved_kind or self.loss_options.kind
         if o["kind"] == "auto" and math.prod(pred.shape) > 0:
             kind = resolve_kind(pred, "auto", axis=o["axis"], validate=o["validate"])
         opts = replace(self.loss_options, kind="logits" if kind == "auto" else kind)
@@ -274,7 +274,7 @@ class Accumulator:
                 f"{self.num_classes}; every batch must have the same classes (pass num_classes= to fix it)"
             )
             raise ValueError(msg)
-        tk = "indices" if p.rows.soft is None else "distribution"
+        tk: TargetKind = "indices" if p.rows.soft is None else "distribution"
         if self.target_kind not in (None, tk):
             msg = (
                 f"this batch has {tk} targets but earlier batches had {self.target_kind}; "

@@ -51,13 +51,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 
 from ._array import to_numpy
 from ._blocks import row_blocks, slice_target, slice_weight
-from ._validate import check_option
+from ._options import IGNORE_INDEX
+from ._types import Kind, Norm, Strategy
+from ._validate import check_axis, check_option
 from .chain import loss_terms
 from .kinds import to_log_probs
 
@@ -72,8 +74,8 @@ __all__ = [
 ]
 
 FINE_BINS = 4096
-STRATEGIES = ("uniform", "quantile")
-NORMS = ("l1", "l2", "max")
+STRATEGIES: tuple[str, ...] = get_args(Strategy)
+NORMS: tuple[str, ...] = get_args(Norm)
 
 
 def check_bins(bins: Any) -> int:
@@ -122,7 +124,12 @@ class CalibrationSums:
         self.bins = check_bins(bins)
         self.uniform = np.zeros((4, self.bins))
         self.fine = np.zeros((4, FINE_BINS))
-        self.classwise = np.zeros((4, num_classes, self.bins)) if classwise else None
+        self.classwise: np.ndarray | None = None
+        if classwise:
+            if num_classes is None:
+                msg = "classwise calibration sums need `num_classes`; pass the number of classes"
+                raise ValueError(msg)
+            self.classwise = np.zeros((4, num_classes, self.bins))
         self.n_nan = 0
 
     def update(
@@ -182,12 +189,15 @@ class CalibrationSums:
         out = CalibrationSums(self.bins, None, False)
         out.uniform = self.uniform + other.uniform
         out.fine = self.fine + other.fine
-        if self.classwise is not None:
+        if self.classwise is not None or other.classwise is not None:
+            if self.classwise is None or other.classwise is None:
+                msg = "cannot merge classwise calibration sums with top-label-only sums"
+                raise ValueError(msg)
             out.classwise = self.classwise + other.classwise
         out.n_nan = self.n_nan + other.n_nan
         return out
 
-    def table(self, strategy: str = "uniform") -> CalibrationTable:
+    def table(self, strategy: Strategy = "uniform") -> CalibrationTable:
         """The top-label table for ``strategy``."""
         check_option("strategy", strategy, STRATEGIES)
         if strategy == "uniform":
@@ -258,8 +268,8 @@ class Calibration:
     mce: float
     rmsce: float
     bins: tuple[Bin, ...]
-    strategy: str
-    norm: str = "l1"
+    strategy: Strategy
+    norm: Norm = "l1"
     classwise_ece: float | None = None
 
 
@@ -275,7 +285,7 @@ class CalibrationTable:
     mean_confidence: np.ndarray
     accuracy: np.ndarray
     gap: np.ndarray
-    strategy: str
+    strategy: Strategy
     classwise: bool = False
     n_nan: int = 0
 
@@ -284,7 +294,7 @@ class CalibrationTable:
         cls,
         edges: np.ndarray,
         sums: np.ndarray,
-        strategy: str,
+        strategy: Strategy,
         n_nan: int = 0,
         classwise: bool = False,
     ) -> CalibrationTable:
@@ -304,7 +314,7 @@ class CalibrationTable:
             int(n_nan),
         )
 
-    def error(self, norm: str = "l1") -> float:
+    def error(self, norm: Norm = "l1") -> float:
         """The calibration error for ``norm`` (classwise tables: the mean over classes)."""
         check_option("norm", norm, NORMS)
         if self.n_nan:
@@ -352,7 +362,7 @@ def top_label_inputs(
     pred: Any,
     target: Any,
     *,
-    kind: str,
+    kind: Kind,
     axis: int,
     sample_weight: Any,
     ignore_index: int | None,
@@ -400,7 +410,7 @@ def top_label_inputs(
 def _calibration_sums(
     pred, target, *, kind, axis, bins, classwise, sample_weight, ignore_index, block_rows=None
 ) -> CalibrationSums:
-    acc = None
+    acc = CalibrationSums(bins, int(pred.shape[check_axis(pred, axis)]), classwise)
     nd = len(pred.shape)
     for _, _, idx in row_blocks(pred, axis, block_rows):
         lq, true, w, valid, obs = top_label_inputs(
@@ -411,8 +421,6 @@ def _calibration_sums(
             sample_weight=slice_weight(sample_weight, nd, axis, idx),
             ignore_index=ignore_index,
         )
-        if acc is None:
-            acc = CalibrationSums(bins, lq.shape[1], classwise)
         acc.update(lq, true, w, valid, obs)
     return acc
 
@@ -421,13 +429,13 @@ def calibration_bins(
     pred: Any,
     target: Any,
     *,
-    kind: str = "logits",
+    kind: Kind = "logits",
     axis: int = -1,
     bins: int = 15,
-    strategy: str = "uniform",
+    strategy: Strategy = "uniform",
     classwise: bool = False,
     sample_weight: Any = None,
-    ignore_index: int | None = -100,
+    ignore_index: int | None = IGNORE_INDEX,
 ) -> CalibrationTable:
     """The reliability table (edges, count, weight, mean confidence, accuracy, gap) of a prediction.
 
@@ -484,14 +492,14 @@ def calibration_error(
     pred: Any,
     target: Any,
     *,
-    kind: str = "logits",
+    kind: Kind = "logits",
     axis: int = -1,
     bins: int = 15,
-    strategy: str = "uniform",
-    norm: str = "l1",
+    strategy: Strategy = "uniform",
+    norm: Norm = "l1",
     classwise: bool = False,
     sample_weight: Any = None,
-    ignore_index: int | None = -100,
+    ignore_index: int | None = IGNORE_INDEX,
 ) -> float:
     r"""Expected (``norm="l1"``), root-mean-square (``"l2"``) or maximum (``"max"``) calibration error.
 

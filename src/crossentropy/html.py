@@ -16,6 +16,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from .report import Report
+
 __all__ = ["render", "write_report"]
 
 _CSS = """
@@ -83,7 +85,7 @@ class _Raw(str):
     """Already-escaped HTML."""
 
 
-def _metrics(report) -> str:
+def _metrics(report: Report) -> str:
     unit = (
         "nats"
         if report.base == "e"
@@ -92,9 +94,9 @@ def _metrics(report) -> str:
         else f"base {report.base}"
     )
     iv = report.intervals or {}
-    rows = []
+    rows: list[tuple[_Raw, Any, _Raw]] = []
 
-    def add(name, value, key=None):
+    def add(name: str, value: Any, key: str | None = None) -> None:
         ci = _Raw(f"[{_num(iv[key][0])}, {_num(iv[key][1])}]") if key in iv else _Raw("")
         rows.append((_Raw(_e(name)), value, ci))
 
@@ -127,7 +129,7 @@ def _metrics(report) -> str:
     return _table(head, rows) + note
 
 
-def _figures(report, after, class_names) -> str:
+def _figures(report: Report, after: Report | None, class_names: Sequence[str] | None) -> str:
     from . import plots
 
     out = []
@@ -141,9 +143,9 @@ def _figures(report, after, class_names) -> str:
 
 
 def render(
-    report,
+    report: Report,
     *,
-    after=None,
+    after: Report | None = None,
     class_names: Sequence[str] | None = None,
     source: dict | None = None,
     rows: dict | None = None,
@@ -178,7 +180,7 @@ def render(
         ]
         parts.append("<h2>Input</h2>")
         parts.append(_table(["", ""], [(_Raw(_e(k)), _Raw(_e(v))) for k, v in items], left=2))
-    counts = [
+    counts: list[tuple[str, Any]] = [
         ("rows in the report", report.n_rows),
         ("valid", report.n_valid),
         ("ignored (masked)", report.n_ignored),
@@ -284,7 +286,7 @@ def _short_list(names: Sequence[str]) -> str:
     return f"{names[0]} … {names[-1]} ({len(names)} columns)"
 
 
-def write_report(path: str, report, **kwargs) -> str:
+def write_report(path: str, report: Report, **kwargs: Any) -> str:
     """Write :func:`render` to ``path`` (UTF-8); returns ``path``."""
     page = render(report, **kwargs)
     with open(path, "w", encoding="utf-8") as f:

@@ -9,9 +9,7 @@ For a target distribution y and a model q (docs/semantics.md §7)::
 So minimising cross-entropy over q minimises KL: q is driven towards y, and the
 minimum CE is H(y) (0 for a hard label, where CE = KL = NLL).
 
->>> import math
-
-import numpy as np
+>>> import numpy as np
 >>> y = np.array([[0.5, 0.5, 0.0]])
 >>> q = np.array([[0.25, 0.5, 0.25]])
 >>> d = decompose(q, y, kind="probs")
@@ -24,15 +22,15 @@ True
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import NamedTuple, get_args
 
 import numpy as np
 
 from . import _validate as v
 from ._array import Array, compute_dtype, namespace
-from ._options import IGNORE_INDEX, LossOptions, ReductionOptions, log_base
+from ._options import IGNORE_INDEX, REDUCTIONS, LossOptions, ReductionOptions, log_base
 from ._prepare import Prepared, prepare
-from ._types import DivideBy, Empty, Kind, Reduction, Smoothing
+from ._types import Base, ConcreteKind, DivideBy, Empty, Kind, Reduction, Smoothing
 from .chain import perplexity
 from .special import xlogy
 
@@ -50,10 +48,10 @@ class Decomposition(NamedTuple):
 def entropy(
     p: Array,
     *,
-    kind: str = "probs",
+    kind: ConcreteKind = "probs",
     axis: int = -1,
-    base: Any = "e",
-    reduction: str = "none",
+    base: Base = "e",
+    reduction: Reduction = "none",
     validate: bool = True,
 ) -> Array:
     r"""Shannon entropy ``H(p) = −Σ_c p_c log p_c`` of each distribution along ``axis``.
@@ -67,8 +65,8 @@ def entropy(
     """
     xp = namespace(p)
     axis = v.check_axis(p, axis, name="p")
-    v.check_option("kind", kind, ("probs", "log_probs", "logits"))
-    v.check_option("reduction", reduction, ("none", "mean", "sum"))
+    v.check_option("kind", kind, get_args(ConcreteKind))
+    v.check_option("reduction", reduction, REDUCTIONS)
     x = xp.moveaxis(xp.astype(p, compute_dtype(xp, p, name="p")), axis, -1)
     from .kinds import log_probs_last
 
@@ -117,7 +115,7 @@ def decompose(
     smoothing: Smoothing = "uniform",
     empty: Empty = "nan",
     divide_by: DivideBy = "weight",
-    base: Any = "e",
+    base: Base = "e",
     validate: bool = True,
 ) -> Decomposition:
     r"""``(cross_entropy, entropy, kl)`` with ``CE = H(y') + KL(y' ‖ q)``, reduced like ``cross_entropy``.
@@ -167,15 +165,17 @@ def kl_divergence(
     smoothing: Smoothing = "uniform",
     empty: Empty = "nan",
     divide_by: DivideBy = "weight",
-    base: Any = "e",
+    base: Base = "e",
     validate: bool = True,
 ) -> Array:
     r"""``KL(target ‖ pred) = Σ_c y_c (log y_c − log q_c)``, reduced like ``cross_entropy``.
 
     Argument order follows the library (prediction first): the divergence of the
     model from the target. ``+inf`` where the target has mass on a class the model
-    gives probability 0. With ``reduction="mean"`` on normalised rows this is
-    PyTorch's ``kl_div(log_q, y, reduction="batchmean")``.
+    gives probability 0. PyTorch's ``kl_div(log_q, y, reduction="batchmean")`` is
+    ``reduction="sum"`` divided by ``log_q.shape[0]``: N for a batch of rows, but C for
+    one 1-D row; it equals ``reduction="mean"`` only for a 2-D batch of normalised
+    rows (docs/semantics.md §12).
 
     >>> import numpy as np
     >>> y = np.array([[0.5, 0.5]])

@@ -15,24 +15,26 @@ array([[0.25, 0.75]])
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, get_args
 
 from . import _validate as v
 from ._array import Array, compute_dtype, namespace
+from ._types import ConcreteKind, Kind, TargetKind
 from .special import log_softmax, logsumexp
 
 __all__ = ["KINDS", "infer_kind", "resolve_kind", "to_log_probs", "target_kind"]
 
-KINDS = ("logits", "probs", "log_probs", "auto")
+KINDS: tuple[str, ...] = get_args(Kind)
 
 
-def infer_kind(pred: Array, *, axis: int = -1) -> tuple[str, str]:
+def infer_kind(pred: Array, *, axis: int = -1) -> tuple[ConcreteKind, str]:
     """Decide the kind of a multi-class prediction from its values: ``(kind, reason)``.
 
     ``"probs"`` when every value is in [0, 1] and every row sums to 1;
     ``"log_probs"`` when every value is ≤ 0 and every row log-sum-exps to 0;
-    ``"logits"`` otherwise. Raises ``ValueError`` when some rows pass a test and
-    others do not, or when there is a single class.
+    ``"logits"`` otherwise. Rows holding NaN are NaN under every kind and are left out
+    of the decision (the reason says how many). Raises ``ValueError`` when some rows pass
+    a test and others do not, when every row holds NaN, or when there is a single class.
 
     >>> import numpy as np
     >>> infer_kind(np.array([[2.0, -1.0, 0.5]]))
@@ -56,29 +58,39 @@ def infer_kind(pred: Array, *, axis: int = -1) -> tuple[str, str]:
         msg = "kind='auto' cannot decide from an empty prediction; pass kind= explicitly"
         raise ValueError(msg)
     _, ntol = v._tolerance(xp, dtype)
+    # a NaN row is NaN under every kind (docs/semantics.md §3): it says nothing about the kind
+    nan_rows = xp.any(xp.isnan(x), axis=-1)
+    if bool(xp.all(nan_rows)):
+        msg = (
+            f"kind='auto' cannot decide: every row holds NaN ({v.positions(nan_rows)}); "
+            "fix the prediction or pass kind= explicitly"
+        )
+        raise ValueError(msg)
+    n_nan = int(xp.sum(xp.astype(nan_rows, xp.int64)))
+    left_out = "" if n_nan == 0 else f" ({n_nan} row{'s' if n_nan > 1 else ''} holding NaN left out)"
     finite_rows = xp.all(xp.isfinite(x) | (x == -math.inf), axis=-1)
     in_unit = xp.all((x >= 0) & (x <= 1), axis=-1)
     sums_one = xp.abs(xp.sum(x, axis=-1) - 1) <= ntol
     probs_rows = in_unit & sums_one & finite_rows
-    if bool(xp.all(probs_rows)):
-        return "probs", "every value is in [0, 1] and every row sums to 1"
+    if bool(xp.all(probs_rows | nan_rows)):
+        return "probs", "every value is in [0, 1] and every row sums to 1" + left_out
     nonpos = xp.all(x <= 0, axis=-1)
     lse_zero = xp.abs(logsumexp(x, axis=-1)) <= ntol
     log_rows = nonpos & lse_zero
-    if bool(xp.all(log_rows)):
-        return "log_probs", "every value is ≤ 0 and every row log-sum-exps to 0"
+    if bool(xp.all(log_rows | nan_rows)):
+        return "log_probs", "every value is ≤ 0 and every row log-sum-exps to 0" + left_out
     if bool(xp.any(probs_rows)) or bool(xp.any(log_rows)):
         which = probs_rows if bool(xp.any(probs_rows)) else log_rows
         name = "probability" if bool(xp.any(probs_rows)) else "log-probability"
         msg = (
             f"kind='auto' is ambiguous: some rows are {name} distributions and others are not "
-            f"({v.positions(which)} look like {name} rows). Pass kind= explicitly"
+            f"({v.positions(which)} look like {name} rows{left_out}). Pass kind= explicitly"
         )
         raise ValueError(msg)
-    return "logits", "values outside [0, 1] and rows are not log-distributions"
+    return "logits", "values outside [0, 1] and rows are not log-distributions" + left_out
 
 
-def resolve_kind(pred: Array, kind: str, *, axis: int = -1, validate: bool = True) -> str:
+def resolve_kind(pred: Array, kind: Kind, *, axis: int = -1, validate: bool = True) -> ConcreteKind:
     """The concrete kind for this call; ``"auto"`` decides and warns `KindDecisionWarning`."""
     v.check_option("kind", kind, KINDS)
     if kind != "auto":
@@ -88,7 +100,9 @@ def resolve_kind(pred: Array, kind: str, *, axis: int = -1, validate: bool = Tru
     return decided
 
 
-def log_probs_last(xp: Any, x: Array, kind: str, *, validate: bool, name: str = "pred") -> Array:
+def log_probs_last(
+    xp: Any, x: Array, kind: ConcreteKind, *, validate: bool, name: str = "pred"
+) -> Array:
     """log q over the last axis of ``x`` (already in the compute dtype) for a concrete kind."""
     num_classes = x.shape[-1]
     if kind == "logits":
@@ -105,7 +119,7 @@ def log_probs_last(xp: Any, x: Array, kind: str, *, validate: bool, name: str = 
 
 
 def to_log_probs(
-    pred: Array, *, kind: str = "logits", axis: int = -1, validate: bool = True
+    pred: Array, *, kind: Kind = "logits", axis: int = -1, validate: bool = True
 ) -> Array:
     """The model's log-distribution ``log q`` with the prediction's shape, in the compute dtype.
 
@@ -123,7 +137,7 @@ def to_log_probs(
     return xp.moveaxis(log_probs_last(xp, x, kind, validate=validate), -1, axis)
 
 
-def target_kind(xp: Any, pred_shape: tuple, target: Array, axis: int) -> str:
+def target_kind(xp: Any, pred_shape: tuple, target: Array, axis: int) -> TargetKind:
     """``"indices"`` or ``"distribution"``, from dtype and shape (never from values)."""
     if target.dtype == xp.bool:
         msg = (
@@ -143,8 +157,4 @@ def target_kind(xp: Any, pred_shape: tuple, target: Array, axis: int) -> str:
             f"shape {batch}"
         )
         raise TypeError(msg)
-    msg = (
-        f"`target` shape {tuple(target.shape)} matches neither class indices {batch} nor a distribution "
-        f"{tuple(pred_shape)} for a prediction of shape {tuple(pred_shape)} with classes on axis {axis}"
-    )
-    raise ValueError(msg)
+    raise ValueError(v.target_shape_message(pred_shape, tuple(target.shape), axis))

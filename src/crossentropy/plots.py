@@ -27,8 +27,15 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from .report import Report
+
+if TYPE_CHECKING:  # matplotlib is imported lazily (an optional dependency)
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = ["FIGURES", "figures", "png_bytes", "save_all"]
 
@@ -44,7 +51,7 @@ def _mpl():
     return Figure, FigureCanvasAgg
 
 
-def _unit(report) -> tuple[str, float]:
+def _unit(report: Report) -> tuple[str, float]:
     """Unit name and the divisor that turns nats into the report's base."""
     if report.base == 2 or report.base == "2":
         return "bits", math.log(2.0)
@@ -53,14 +60,14 @@ def _unit(report) -> tuple[str, float]:
     return f"base-{report.base} units", math.log(float(report.base))
 
 
-def _new(figsize=(6.4, 4.8)):
+def _new(figsize: tuple[float, float] = (6.4, 4.8)) -> Figure:
     Figure, FigureCanvasAgg = _mpl()
     fig = Figure(figsize=figsize, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
 
 
-def _empty(fig, ax, title: str):
+def _empty(fig: Figure, ax: Axes, title: str) -> Figure:
     ax.set_axis_off()
     ax.text(
         0.5, 0.5, "no valid rows: nothing to plot", ha="center", va="center", transform=ax.transAxes
@@ -69,7 +76,7 @@ def _empty(fig, ax, title: str):
     return fig
 
 
-def reliability(report, *, after=None):
+def reliability(report: Report, *, after: Report | None = None) -> Figure:
     """Reliability diagram with the confidence histogram below (before/after temperature)."""
     fig = _new((6.4, 6.0))
     gs = fig.add_gridspec(2, 1, height_ratios=[3, 1])
@@ -80,13 +87,13 @@ def reliability(report, *, after=None):
         axh.set_axis_off()
         return _empty(fig, ax, "Reliability diagram")
     ax.plot([0, 1], [0, 1], ls="--", color="0.5", lw=1, label="perfect calibration")
-    series = [("before" if after is not None else "model", report, "C0")]
+    series = [("before" if after is not None else "model", cal, "C0")]
     if after is not None and after.calibration is not None:
         T = report.temperature.T if report.temperature is not None else None
-        series.append((f"after T = {T:.3g}" if T else "after", after, "C1"))
+        series.append((f"after T = {T:.3g}" if T else "after", after.calibration, "C1"))
     width = None
-    for label, rep, color in series:
-        bins = [b for b in rep.calibration.bins if b.count > 0]
+    for label, c, color in series:
+        bins = [b for b in c.bins if b.count > 0]
         if not bins:
             continue
         conf = np.array([b.mean_confidence for b in bins])
@@ -117,7 +124,7 @@ def reliability(report, *, after=None):
                 edgecolor="C3",
                 label="gap (confidence − accuracy)",
             )
-        ax.plot(conf, acc, marker="o", color=color, label=f"{label}: ECE {rep.calibration.ece:.4f}")
+        ax.plot(conf, acc, marker="o", color=color, label=f"{label}: ECE {c.ece:.4f}")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_ylabel("accuracy")
@@ -145,7 +152,7 @@ def reliability(report, *, after=None):
     return fig
 
 
-def nll_curve(report):
+def nll_curve(report: Report) -> Figure:
     """The −log p curve over the histogram of the observed p(true class)."""
     fig = _new()
     ax = fig.add_subplot()
@@ -192,7 +199,9 @@ def nll_curve(report):
     return fig
 
 
-def per_class(report, *, class_names: Sequence[str] | None = None, limit: int = 50):
+def per_class(
+    report: Report, *, class_names: Sequence[str] | None = None, limit: int = 50
+) -> Figure:
     """Mean NLL per true class (bars), accuracy as a marker on a second axis."""
     fig = _new((max(6.4, 0.35 * min(len(report.per_class), limit) + 2), 4.8))
     ax = fig.add_subplot()
@@ -225,7 +234,7 @@ def per_class(report, *, class_names: Sequence[str] | None = None, limit: int = 
     return fig
 
 
-def nll_distribution(report):
+def nll_distribution(report: Report) -> Figure:
     """Histogram of per-example NLL (log-spaced bins; under/overflow bins drawn at the ends)."""
     fig = _new()
     ax = fig.add_subplot()
@@ -261,7 +270,9 @@ def nll_distribution(report):
     return fig
 
 
-def figures(report, *, after=None, class_names: Sequence[str] | None = None) -> dict:
+def figures(
+    report: Report, *, after: Report | None = None, class_names: Sequence[str] | None = None
+) -> dict[str, Figure]:
     """All four figures, by name (see :data:`FIGURES`)."""
     return {
         "reliability": reliability(report, after=after),
@@ -271,7 +282,7 @@ def figures(report, *, after=None, class_names: Sequence[str] | None = None) -> 
     }
 
 
-def png_bytes(fig, dpi: int = 100) -> bytes:
+def png_bytes(fig: Figure, dpi: int = 100) -> bytes:
     """The figure rendered as PNG bytes."""
     import io
 
@@ -280,7 +291,14 @@ def png_bytes(fig, dpi: int = 100) -> bytes:
     return buf.getvalue()
 
 
-def save_all(report, directory: str, *, after=None, class_names=None, dpi: int = 100) -> list[str]:
+def save_all(
+    report: Report,
+    directory: str,
+    *,
+    after: Report | None = None,
+    class_names: Sequence[str] | None = None,
+    dpi: int = 100,
+) -> list[str]:
     """Write every figure as ``DIRECTORY/<name>.png``; returns the paths.
 
     >>> import tempfile, numpy as np

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 from ._json import encode as jsonable
+from ._types import Base, Kind, TargetKind
 from .calibration import Bin, Calibration
 from .temperature import Temperature
 
@@ -113,9 +114,9 @@ class Report:
     n_valid: int
     weight_sum: float
     num_classes: int
-    kind: str
-    base: Any
-    target_kind: str
+    kind: Kind  # the kind decided ("auto" only when no batch decided it)
+    base: Base
+    target_kind: TargetKind
     log_likelihood: float
     nll: float
     cross_entropy: float

@@ -42,6 +42,7 @@ import numpy as np
 
 from ._batchrows import BatchRows
 from ._json import decode, encode
+from ._types import Strategy
 from .bootstrap import ReplicateSums, percentile_interval, poisson_weights
 from .calibration import CalibrationSums, bin_index
 from .report import ClassStats, Histogram
@@ -78,7 +79,7 @@ class Context:
     weight: float  # Σ w_i over the data
     nan_rows: bool  # some valid row has a NaN loss or confidence
     soft: bool  # soft (distribution) targets
-    strategy: str  # calibration bins
+    strategy: Strategy  # calibration bins
     level: float  # interval level
 
     @property
@@ -338,6 +339,9 @@ class CalibrationStat(Sums):
         if self.classwise is None:
             c.update_top(rows.conf, rows.correct, rows.w, rows.valid)
         else:
+            if rows.log_q is None:
+                msg = "classwise calibration needs log q: build the rows with classwise=True"
+                raise ValueError(msg)
             c.update(rows.log_q, np.maximum(rows.true, 0), rows.w, rows.valid, rows.observed)
         for f in fields(self):
             setattr(self, f.name, getattr(c, f.name))
@@ -346,7 +350,7 @@ class CalibrationStat(Sums):
         c = self.sums()
         table = c.table(ctx.strategy) if not ctx.empty or ctx.strategy == "uniform" else None
         calibration = None
-        if not ctx.empty:
+        if table is not None and not ctx.empty:  # a table exists whenever it is not empty
             cw = c.classwise_table().error("l1") if self.classwise is not None else None
             calibration = table.summary(cw)
         if table is None:
@@ -434,7 +438,7 @@ class BootstrapSums(Sums):
         per_unit = rows.n // units
         r = self.sums()
         K, m = r.shape
-        ub = bin_index(rows.conf, B) if B else None
+        ub = bin_index(rows.conf, B) if B else np.zeros(0, dtype=np.intp)  # (B = 0: unused)
         for u0 in range(0, units, _BOOT_CHUNK):
             u1 = min(units, u0 + _BOOT_CHUNK)
             nu = u1 - u0

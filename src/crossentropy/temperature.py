@@ -39,13 +39,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, get_args
 
 import numpy as np
 
 from ._array import to_numpy
 from ._blocks import row_blocks, slice_target, slice_weight
-from ._options import log_base
+from ._options import IGNORE_INDEX, log_base
+from ._types import Base, Smoothing, TemperatureKind
 from ._validate import check_option
 from .calibration import CalibrationSums, top_label_inputs
 from .chain import loss_terms
@@ -98,7 +99,7 @@ class Temperature:
     ece_after: float
     iterations: int
     converged: bool
-    base: Any = "e"
+    base: Base = "e"
 
 
 class TemperatureSums(NamedTuple):
@@ -118,7 +119,7 @@ def check_temperature_kind(kind: str) -> None:
             "np.log(p) with kind='log_probs' (log p is a valid logit vector up to a constant)"
         )
         raise ValueError(msg)
-    check_option("kind", kind, ("logits", "log_probs"))
+    check_option("kind", kind, get_args(TemperatureKind))
 
 
 def loss_options(options: Mapping[str, Any]) -> dict[str, Any]:
@@ -143,13 +144,13 @@ def temperature_sums(
     target: Any,
     log_T: float,
     *,
-    kind: str = "logits",
+    kind: TemperatureKind = "logits",
     axis: int = -1,
     sample_weight: Any = None,
     weight: Any = None,
-    ignore_index: int | None = -100,
+    ignore_index: int | None = IGNORE_INDEX,
     label_smoothing: float = 0.0,
-    smoothing: str = "uniform",
+    smoothing: Smoothing = "uniform",
     validate: bool = True,
 ) -> TemperatureSums:
     r"""Mergeable sums for the temperature fit at ``t = log T`` (add them across batches).
@@ -224,7 +225,7 @@ def fit_log_temperature(
     tol: float = 1e-10,
     max_iter: int = 50,
     bounds: tuple[float, float] = (-math.log(1e4), math.log(1e4)),
-):
+) -> tuple[float, float, float, float, int, bool]:
     """Minimise ``Σℓ(t)`` over ``t = log T`` given a function returning :class:`TemperatureSums`.
 
     Safeguarded Newton: the step is ``−g/h`` when ``h > 0`` (else a unit step downhill), capped
@@ -285,7 +286,7 @@ def fit_from_passes(
     *,
     ece_at: Callable[[float], float] | None = None,
     ece_before: float | None = None,
-    base: Any = "e",
+    base: Base = "e",
     tol: float = 1e-10,
     max_iter: int = 50,
 ) -> Temperature:
@@ -326,15 +327,15 @@ def fit_temperature(
     pred: Any,
     target: Any,
     *,
-    kind: str = "logits",
+    kind: TemperatureKind = "logits",
     axis: int = -1,
     sample_weight: Any = None,
     weight: Any = None,
-    ignore_index: int | None = -100,
+    ignore_index: int | None = IGNORE_INDEX,
     label_smoothing: float = 0.0,
-    smoothing: str = "uniform",
+    smoothing: Smoothing = "uniform",
     validate: bool = True,
-    base: Any = "e",
+    base: Base = "e",
     tol: float = 1e-10,
     max_iter: int = 50,
     bins: int = 15,

@@ -11,6 +11,9 @@ import numpy as np
 
 from .. import _validate as v
 from .._options import LossOptions
+from .._types import Base
+from ..report import Report
+from ..temperature import Temperature
 from ._lazy import _as_dask
 from ._tree import _compute, _key, _merge_states, _tree
 
@@ -136,7 +139,7 @@ def evaluate(
     temperature: bool = False,
     progress: bool = False,
     **options: Any,
-) -> Any:
+) -> Report:
     r"""The :class:`~crossentropy.Report` of dask arrays: an Accumulator per partition, states merged in a tree.
 
     Partitions are the chunks of the unit axis (the first non-class axis); the other
@@ -187,7 +190,9 @@ def evaluate(
     return report
 
 
-def _fit_temperature_parts(parts: _Parts, *, loss: dict, bins: int, base: Any, progress: bool):
+def _fit_temperature_parts(
+    parts: _Parts, *, loss: dict, bins: int, base: Base, progress: bool
+) -> Temperature:
     """temperature.fit_from_passes with one Dask pass over the partitions per call."""
     from ..temperature import TemperatureSums, fit_from_passes
 

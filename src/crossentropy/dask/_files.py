@@ -21,6 +21,7 @@ import numpy as np
 
 from .. import io
 from .. import pipeline as pl
+from ..report import Report
 from ._cluster import client_for, close_client
 from ._tree import _compute, _key, _tree
 
@@ -169,7 +170,7 @@ def evaluate_files(
     num_classes: int | None = None,
     progress: bool = False,
     **options: Any,
-) -> Any:
+) -> Report:
     r"""The :class:`~crossentropy.Report` of many prediction files, one Dask task per file.
 
     Exactly what ``crossentropy evaluate FILES`` computes (same column resolution,

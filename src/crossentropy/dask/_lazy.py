@@ -24,7 +24,7 @@ import contextlib
 import dataclasses
 import math
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, get_args
 
 import dask.array as da
 import numpy as np
@@ -33,7 +33,18 @@ from .. import _validate as v
 from .._array import compute_dtype, namespace, to_numpy
 from .._options import IGNORE_INDEX, KINDS, LossOptions, ReductionOptions
 from .._prepare import prepare, terms
-from .._types import Array, DivideBy, Empty, Impl, Kind, Reduction, Smoothing
+from .._types import (
+    Array,
+    Base,
+    DivideBy,
+    Empty,
+    Focal,
+    Impl,
+    Kind,
+    PerplexityReduction,
+    Reduction,
+    Smoothing,
+)
 from ..binary import binary_terms
 from ..chain import Terms
 from ..kinds import target_kind
@@ -276,7 +287,7 @@ def nll(
     smoothing: Smoothing = "uniform",
     empty: Empty = "nan",
     divide_by: DivideBy = "weight",
-    base: Any = "e",
+    base: Base = "e",
     validate: bool = True,
     impl: Impl = "auto",
 ) -> Array:
@@ -308,7 +319,7 @@ def log_likelihood(
     smoothing: Smoothing = "uniform",
     empty: Empty = "nan",
     divide_by: DivideBy = "weight",
-    base: Any = "e",
+    base: Base = "e",
     validate: bool = True,
     impl: Impl = "auto",
 ) -> Array:
@@ -367,7 +378,7 @@ def cross_entropy(
     smoothing: Smoothing = "uniform",
     empty: Empty = "nan",
     divide_by: DivideBy = "weight",
-    base: Any = "e",
+    base: Base = "e",
     validate: bool = True,
     impl: Impl = "auto",
 ) -> Array:
@@ -394,7 +405,7 @@ def perplexity(
     *,
     kind: Kind = "logits",
     axis: int = -1,
-    reduction: Reduction = "mean",
+    reduction: PerplexityReduction = "mean",
     sample_weight: Array | None = None,
     weight: Array | None = None,
     ignore_index: int | None = IGNORE_INDEX,
@@ -411,7 +422,7 @@ def perplexity(
     >>> float(perplexity(da.zeros((4, 10), chunks=(3, 10)), np.arange(4)).compute())
     10.000000000000002
     """
-    v.check_option("reduction", reduction, ("mean", "none"))
+    v.check_option("reduction", reduction, get_args(PerplexityReduction))
     opts = LossOptions(kind, axis, ignore_index, label_smoothing, smoothing, validate, impl)
     red = ReductionOptions("mean", empty, divide_by)
     if reduction == "mean":
@@ -443,12 +454,13 @@ def binary_cross_entropy(
     pos_weight: Array | None = None,
     weight: Array | None = None,
     focal_gamma: float | None = None,
+    focal: Focal = "expected",
     label_smoothing: float = 0.0,
     reduction: Reduction = "mean",
     sample_weight: Array | None = None,
     ignore_index: int | None = None,
     empty: Empty = "nan",
-    base: Any = "e",
+    base: Base = "e",
     validate: bool = True,
 ) -> Array:
     r"""Lazy binary / multi-label cross-entropy (:func:`crossentropy.binary_cross_entropy` per block).
@@ -486,7 +498,7 @@ def binary_cross_entropy(
             msg = f"`sample_weight` of shape {tuple(sw.shape)} must be a prefix of the prediction's shape {shape}"
             raise ValueError(msg)
         args.append(sw.rechunk(x.chunks[:k]).reshape(tuple(sw.shape) + (1,) * (x.ndim - k)))
-    opts: dict[str, Any] = dict(kind=kind, focal_gamma=focal_gamma, validate=validate)
+    opts: dict[str, Any] = dict(kind=kind, focal_gamma=focal_gamma, focal=focal, validate=validate)
     opts.update(label_smoothing=label_smoothing, ignore_index=ignore_index)
     opts["pos_weight"] = None if pos_weight is None else np.asarray(to_numpy(pos_weight))
     T = da.map_blocks(

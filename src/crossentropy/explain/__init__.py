@@ -51,6 +51,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .._options import IGNORE_INDEX
+from .._types import Kind
 from ..chain import cross_entropy, likelihood, log_likelihood, log_prob, nll, perplexity
 from ..information import decompose
 from ._data import (
@@ -67,6 +69,7 @@ from ._data import (
     Section,
     Step,
     Walkthrough,
+    _core,
     _f,
     _identity,
     _log10_text,
@@ -118,9 +121,9 @@ def chain_steps(
     pred: np.ndarray,
     target: np.ndarray,
     *,
-    kind: str = "logits",
+    kind: Kind = "logits",
     sample_weight: np.ndarray | None = None,
-    ignore_index: int = -100,
+    ignore_index: int = IGNORE_INDEX,
 ) -> tuple[tuple[Step, ...], tuple[Identity, ...]]:
     r"""Every link of the chain on ``(pred, target)`` and the identities between them.
 
@@ -142,7 +145,7 @@ def chain_steps(
     []
     """
     o = _opts(sample_weight, ignore_index)
-    k = {"kind": kind, "impl": _IMPL}
+    k = _core(kind)
     lp = np.asarray(log_prob(pred, target, kind=kind, ignore_index=ignore_index, impl=_IMPL))
     ll = float(log_likelihood(pred, target, **k, **o))
     lik = float(likelihood(pred, target, **k, **o))

@@ -7,15 +7,17 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
 from .. import io, pipeline
+from .._options import IGNORE_INDEX
+from .._types import ConcreteKind, Impl, Kind
 from ..kinds import to_log_probs
 
 # The reference (array-API) path: exact, and no compiled kernel to load for a short run.
-_IMPL = "array_api"
+_IMPL: Impl = "array_api"
 RTOL = 1e-12
 SHARPNESS = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 TEMPERATURES = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
@@ -67,10 +69,10 @@ class Data:
 
     pred: np.ndarray
     target: np.ndarray
-    kind: str
+    kind: ConcreteKind
     source: str
     sample_weight: np.ndarray | None = None
-    ignore_index: int = -100
+    ignore_index: int = IGNORE_INDEX
     bundled: bool = False
     X_train: np.ndarray | None = None
     y_train: np.ndarray | None = None
@@ -81,6 +83,14 @@ class Data:
     def hard(self) -> bool:
         return self.target.ndim == 1
 
+    @property
+    def splits(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        """``(X_train, y_train, X_test, y_test)`` when all four are given (the bundled example)."""
+        X, y, Xt, yt = self.X_train, self.y_train, self.X_test, self.y_test
+        if X is None or y is None or Xt is None or yt is None:
+            return None
+        return X, y, Xt, yt
+
 
 @dataclass(frozen=True)
 class Walkthrough:
@@ -89,7 +99,7 @@ class Walkthrough:
     source: str
     n: int
     num_classes: int
-    kind: str
+    kind: ConcreteKind
     steps: tuple[Step, ...]
     identities: tuple[Identity, ...]
     sections: tuple[Section, ...]
@@ -132,8 +142,26 @@ def _identity(
     return Identity(name, float(lhs), float(rhs), _close(lhs, rhs, scale=scale, rtol=rtol))
 
 
-def _opts(sample_weight, ignore_index):
+class _Masks(TypedDict):
+    """The masking options of the core's functions, as the answers pass them."""
+
+    sample_weight: np.ndarray | None
+    ignore_index: int
+
+
+class _Core(TypedDict):
+    """The prediction kind and the path of the core's functions, as the answers pass them."""
+
+    kind: Kind
+    impl: Impl
+
+
+def _opts(sample_weight: np.ndarray | None, ignore_index: int) -> _Masks:
     return {"sample_weight": sample_weight, "ignore_index": ignore_index}
+
+
+def _core(kind: Kind) -> _Core:
+    return {"kind": kind, "impl": _IMPL}
 
 
 def _log10_text(log_e: float) -> str:

@@ -102,7 +102,9 @@ def descend_softmax_regression(
     W = np.zeros((X.shape[1], C))
     b = np.zeros(C)
     rec = sorted(set(int(r) for r in record if 0 <= r <= steps))
-    out = {k: [] for k in ("step", "nll", "log10_likelihood", "cross_entropy", "entropy_q")}
+    out: dict[str, list[float]] = {
+        k: [] for k in ("step", "nll", "log10_likelihood", "cross_entropy", "entropy_q")
+    }
     with _one_blas_thread():
         W, b = _descend(X, y, W, b, steps, lr, rec, out)
     res = {k: np.asarray(v) for k, v in out.items()}

@@ -19,6 +19,7 @@ from ._data import (
     TRAIN_LR,
     Data,
     Section,
+    _core,
     _f,
     _fixed,
     _log10_text,
@@ -137,20 +138,22 @@ def _section2(data: Data) -> Section:
 
 def _section3(data: Data) -> tuple[Section, dict]:
     curves: dict[str, np.ndarray] = {}
-    if data.X_train is not None:
+    splits = data.splits
+    if splits is not None:
+        X_train, y_train, X_test, y_test = splits
         C = data.pred.shape[1]
         rows, tr, te = [], [], []
-        d_train = class_distances(data.X_train, data.y_train, data.X_train, num_classes=C)
-        d_test = class_distances(data.X_train, data.y_train, data.X_test, num_classes=C)
+        d_train = class_distances(X_train, y_train, X_train, num_classes=C)
+        d_test = class_distances(X_train, y_train, X_test, num_classes=C)
         for s in SHARPNESS:
             lt = nearest_neighbour_logits(d_train, s)
-            a = float(cross_entropy(lt, data.y_train, impl=_IMPL))
-            b = float(cross_entropy(nearest_neighbour_logits(d_test, s), data.y_test, impl=_IMPL))
+            a = float(cross_entropy(lt, y_train, impl=_IMPL))
+            b = float(cross_entropy(nearest_neighbour_logits(d_test, s), y_test, impl=_IMPL))
             tr.append(a)
             te.append(b)
             rows.append(f"  {_f(s, 3):>6}  {_f(a):>14}  {_f(b):>14}")
         best = SHARPNESS[int(np.argmin(te))]
-        lik_train = float(likelihood(lt, data.y_train, impl=_IMPL))
+        lik_train = float(likelihood(lt, y_train, impl=_IMPL))
         lines = [
             "The likelihood Π q(y_i|x_i) ≤ 1 is maximal (= 1) when every q(y_i|x_i) = 1: all the",
             "mass on the observed labels. A nearest-neighbour model of sharpness s,",
@@ -364,7 +367,7 @@ def _section7(data: Data) -> Section:
     hide = np.zeros(n, dtype=bool)
     hide[np.flatnonzero(keep)[::10]] = True
     sw = np.ones(n) if data.sample_weight is None else data.sample_weight
-    kw = {"kind": data.kind, "impl": _IMPL}
+    kw = _core(data.kind)
     terms = np.asarray(
         nll(
             data.pred,
@@ -434,7 +437,8 @@ def _section7(data: Data) -> Section:
 
 
 def _section8(data: Data) -> tuple[Section, dict]:
-    if data.X_train is None:
+    splits = data.splits
+    if splits is None:
         lines = [
             "Training needs the inputs x; a prediction file holds only q. Run",
             "`crossentropy explain` without a file to see a softmax regression trained on the",
@@ -443,7 +447,8 @@ def _section8(data: Data) -> tuple[Section, dict]:
         return Section(
             8, "Training minimises cross-entropy = maximises likelihood", tuple(lines)
         ), {}
-    h = descend_softmax_regression(data.X_train, data.y_train, num_classes=data.pred.shape[1])
+    X_train, y_train, _, _ = splits
+    h = descend_softmax_regression(X_train, y_train, num_classes=data.pred.shape[1])
     lines = [
         "Softmax regression on the training digits, gradient descent from W = 0 with the",
         f"library's closed-form gradient softmax − onehot (learning rate {_f(TRAIN_LR)}):",

@@ -37,6 +37,8 @@ import importlib.util
 
 import numpy as np
 
+from .._options import IGNORE_INDEX
+from .._types import Smoothing
 from ._args import grad_buffer, row_scale_vector, softmax_args
 from .blocked import blocked_softmax_terms
 
@@ -86,11 +88,11 @@ def softmax_terms(
     target,
     *,
     weight=None,
-    ignore_index=-100,
-    label_smoothing=0.0,
-    smoothing="uniform",
+    ignore_index: int = IGNORE_INDEX,
+    label_smoothing: float = 0.0,
+    smoothing: Smoothing = "uniform",
     sample_weight=None,
-    return_lse=False,
+    return_lse: bool = False,
 ):
     """Per-example softmax cross-entropy terms ``(loss, wsum)`` in one fused pass.
 
@@ -168,9 +170,9 @@ def softmax_terms_grad(
     *,
     row_scale,
     weight=None,
-    ignore_index=-100,
-    label_smoothing=0.0,
-    smoothing="uniform",
+    ignore_index: int = IGNORE_INDEX,
+    label_smoothing: float = 0.0,
+    smoothing: Smoothing = "uniform",
     out=None,
 ):
     """Gradient of the softmax cross-entropy terms with respect to the logits.
@@ -232,12 +234,12 @@ def softmax_terms_and_grad(
     *,
     row_scale=1.0,
     weight=None,
-    ignore_index=-100,
-    label_smoothing=0.0,
-    smoothing="uniform",
+    ignore_index: int = IGNORE_INDEX,
+    label_smoothing: float = 0.0,
+    smoothing: Smoothing = "uniform",
     sample_weight=None,
     out=None,
-    return_lse=False,
+    return_lse: bool = False,
 ):
     """Forward and backward in one pass: ``(loss, wsum, grad)``.
 
@@ -305,8 +307,8 @@ def eval_rows(
     *,
     weight=None,
     sample_weight=None,
-    label_smoothing=0.0,
-    smoothing="uniform",
+    label_smoothing: float = 0.0,
+    smoothing: Smoothing = "uniform",
     bins=15,
     fine_bins=4096,
     p_true_bins=50,

@@ -7,6 +7,8 @@ for an index target ``t`` the smoothed target is ``y'_t = α + β`` and ``y'_c =
 elsewhere, times the class weight ``w_c``.
 """
 
+from typing import TypedDict
+
 from numba import njit
 from numba.extending import overload
 
@@ -17,12 +19,21 @@ from ._simd import FASTMATH
 #: loop sums in independent vector lanes, so in practice it is about 1e-7).
 SUB = 128
 
+
+class JitOptions(TypedDict):
+    """The keyword arguments of ``numba.njit`` that every kernel passes."""
+
+    cache: bool
+    fastmath: set[str]
+    nogil: bool
+
+
 #: compile options of every kernel but the exp-sums. Re-association is allowed only inside
 #: the exp-sums (compiled on their own, so their instructions keep their flags). Everywhere
 #: else the order of operations is kept: ``(x_c - M) - log S`` re-associated to
 #: ``x_c - (M + log S)`` loses every digit when |M| >> log S (e.g. logits [1e30, 1e30]
 #: would give log q = 0 instead of -log 2).
-JIT = {"cache": True, "fastmath": FASTMATH - {"reassoc"}, "nogil": True}
+JIT: JitOptions = {"cache": True, "fastmath": FASTMATH - {"reassoc"}, "nogil": True}
 
 
 def cast_like(arr, v):  # pragma: no cover - replaced by the overload in compiled code

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._options import IGNORE_INDEX
+from .._types import Smoothing
 from ._args import softmax_args
 
 __all__ = ["blocked_softmax_terms", "DEFAULT_BLOCK_BYTES"]
@@ -50,11 +52,11 @@ def blocked_softmax_terms(
     target,
     *,
     weight=None,
-    ignore_index=-100,
-    label_smoothing=0.0,
-    smoothing="uniform",
+    ignore_index: int = IGNORE_INDEX,
+    label_smoothing: float = 0.0,
+    smoothing: Smoothing = "uniform",
     sample_weight=None,
-    return_lse=False,
+    return_lse: bool = False,
     block_bytes=DEFAULT_BLOCK_BYTES,
 ):
     """Per-example ``(loss, wsum)`` like :func:`~crossentropy.kernels.softmax_terms`, row-blocked NumPy.
@@ -108,7 +110,7 @@ def blocked_softmax_terms(
         xb = x[r0:r1]
         s = a.s[r0:r1] if a.has_s else np.ones(k)
         big, logs = _block_lse(xb, scratch[:k])
-        if return_lse:
+        if lse is not None:
             lse[r0:r1] = big + logs
         db = d[:k]
         with np.errstate(invalid="ignore"):
