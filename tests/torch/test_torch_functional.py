@@ -447,3 +447,20 @@ def test_non_contiguous_views():
         ref = F.cross_entropy(xr, y.contiguous(), label_smoothing=0.1)
         _close(ours, ref)
         _close(_grad(ours, xv, None), _grad(ref, xr, None))
+
+
+@pytest.mark.parametrize("name", ["weight", "pos_weight"])
+@pytest.mark.parametrize("bad", [-1.0, -1e-300, float("nan"), float("inf"), float("-inf")])
+def test_bce_weights_are_validated_like_the_core(name, bad):
+    """Negative or non-finite BCE weights raise with the core's message on both paths (M1)."""
+    x = torch.tensor([[0.5, -1.0, 2.0], [0.0, 1.0, -3.0]], dtype=torch.float64)
+    y = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]], dtype=torch.float64)
+    w = torch.ones(3, dtype=torch.float64)
+    w[1] = bad
+    with pytest.raises(ValueError, match=f"`{name}` must be finite and non-negative") as ours:
+        ct.binary_cross_entropy_with_logits(x, y, **{name: w})
+    with pytest.raises(ValueError) as core:
+        ce.binary_cross_entropy(x.numpy(), y.numpy(), **{name: w.numpy()})
+    assert str(ours.value) == str(core.value)
+    # validate=False is the caller's promise: no check, no synchronisation
+    ct.binary_cross_entropy_with_logits(x, y, validate=False, **{name: w})

@@ -30,7 +30,7 @@ import torch
 from .._options import IGNORE_INDEX
 from .._rows import binary_target
 from .._types import ConcreteKind, DivideBy, Empty, Reduction, Smoothing
-from .._validate import check_label_smoothing
+from .._validate import check_label_smoothing, check_nonnegative
 from ..kinds import target_kind
 from ._common import check_common, compute_dtype, legacy_reduction, prepare_rows, reduce_loss, xp_of
 from .autograd import cross_entropy_rows
@@ -378,9 +378,15 @@ def binary_cross_entropy_with_logits(
     if eps:
         y = (1 - eps) * y + eps / 2
     c = active.to(dtype)
+    xp = xp_of(input)
     if weight is not None:
-        c = c * torch.as_tensor(weight, device=input.device).to(dtype)
+        w = torch.as_tensor(weight, device=input.device).to(dtype)
+        if validate:
+            check_nonnegative(xp, w, "weight")
+        c = c * w
     pw = None if pos_weight is None else torch.as_tensor(pos_weight, device=input.device).to(dtype)
+    if validate and pw is not None:
+        check_nonnegative(xp, pw, "pos_weight")
     c, y = torch.broadcast_tensors(c, y)
     loss = _BinaryFunction.apply(input, y, c.contiguous(), pw, dtype)
     count = active.to(dtype)
