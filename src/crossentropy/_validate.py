@@ -70,10 +70,52 @@ def check_ignore_index(ignore_index: Any) -> int | None:
     """``ignore_index`` is an integer (bool excluded) or ``None``."""
     if ignore_index is None:
         return None
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
+    if isinstance(ignore_index, (bool, np.bool_)) or not isinstance(ignore_index, (int, np.integer)):
         msg = f"`ignore_index` must be an integer or None; got {ignore_index!r}"
         raise TypeError(msg)
+    if not -(2**63) <= int(ignore_index) < 2**63:
+        msg = (
+            f"`ignore_index` must fit a 64-bit signed integer; got {int(ignore_index)} "
+            "(class indices are int64, so no label can equal it)"
+        )
+        raise ValueError(msg)
     return int(ignore_index)
+
+
+def real_number(name: str, value: Any, what: str) -> float:
+    """``value`` as a float when it is a real number (bool, str and complex are refused).
+
+    >>> real_number("label_smoothing", "0.1", "a number in [0, 1]")
+    Traceback (most recent call last):
+    ...
+    TypeError: `label_smoothing` must be a number in [0, 1]; got '0.1' (str)
+    """
+    if value is None or isinstance(value, (bool, np.bool_, str, bytes, complex)):
+        msg = f"`{name}` must be {what}; got {value!r} ({type(value).__name__})"
+        raise TypeError(msg)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        msg = f"`{name}` must be {what}; got {value!r} ({type(value).__name__})"
+        raise TypeError(msg) from None
+
+
+def check_focal_gamma(gamma: Any) -> float | None:
+    """``focal_gamma``: ``None`` or a finite number ≥ 0 (``inf`` would zero every loss).
+
+    >>> check_focal_gamma(2), check_focal_gamma(None)
+    (2.0, None)
+    """
+    if gamma is None:
+        return None
+    g = real_number("focal_gamma", gamma, "None or a finite number ≥ 0")
+    if not (math.isfinite(g) and g >= 0):
+        msg = (
+            f"`focal_gamma` must be a finite number ≥ 0; got {gamma!r} "
+            "(γ = inf would make every loss 0; 0 is the plain cross-entropy)"
+        )
+        raise ValueError(msg)
+    return g
 
 
 def positions(mask: Array, values: Array | None = None, *, offset_axis0: int = 0) -> str:
@@ -106,7 +148,11 @@ def check_axis(pred: Array, axis: int, *, name: str = "pred") -> int:
     if ndim == 0:
         msg = f"`{name}` must have a class axis; got a 0-d array (a single score is not a distribution)"
         raise ValueError(msg)
-    if not isinstance(axis, (int, np.integer)) or not -ndim <= axis < ndim:
+    if (
+        isinstance(axis, (bool, np.bool_))
+        or not isinstance(axis, (int, np.integer))
+        or not -ndim <= axis < ndim
+    ):
         msg = f"`axis` must be an integer in [{-ndim}, {ndim - 1}] for `{name}` of shape {tuple(pred.shape)}; got {axis!r}"
         raise ValueError(msg)
     axis = int(axis) % ndim
@@ -118,11 +164,7 @@ def check_axis(pred: Array, axis: int, *, name: str = "pred") -> int:
 
 def check_label_smoothing(eps: float, smoothing: str, num_classes: int) -> float:
     check_option("smoothing", smoothing, ("uniform", "others"))
-    try:
-        eps = float(eps)
-    except (TypeError, ValueError):
-        msg = f"`label_smoothing` must be a number in [0, 1]; got {eps!r}"
-        raise TypeError(msg) from None
+    eps = real_number("label_smoothing", eps, "a number in [0, 1]")
     if not (0.0 <= eps <= 1.0):
         msg = f"`label_smoothing` must be in [0, 1]; got {eps!r} (0 means no smoothing)"
         raise ValueError(msg)
@@ -138,38 +180,84 @@ def _tolerance(xp: Any, dtype: Any) -> tuple[float, float]:
     return 10 * eps, 10 * math.sqrt(eps)
 
 
+def index_masks(
+    xp: Any, target: Array, num_classes: int, ignore_index: int | None
+) -> tuple[Array, Array]:
+    """``(ignored, bad)`` of class indices, decided in the target's own dtype, before any cast.
+
+    ``ignored``: exactly ``ignore_index``. ``bad``: every other value that is not a class in
+    ``[0, num_classes)`` — out of range in any width (the uint64 ``2**64 − 100`` is a huge
+    label, not −100), or a float that is fractional, huge or not finite (never truncated).
+
+    >>> t = np.array([0, 2**64 - 100, 2**64 - 1, 3], dtype=np.uint64)
+    >>> index_masks(np, t, 3, -100)
+    (array([False, False, False, False]), array([False,  True,  True,  True]))
+    >>> index_masks(np, np.array([1.0, 1.5, -100.0, 1e300]), 3, -100)
+    (array([False, False,  True, False]), array([False,  True, False,  True]))
+    """
+    none = xp.zeros(target.shape, dtype=xp.bool, device=_device(target))
+    if xp.isdtype(target.dtype, "real floating"):
+        ignored = none if ignore_index is None else target == ignore_index
+        with np.errstate(invalid="ignore"):
+            whole = xp.isfinite(target) & (target == xp.round(target))
+            ok = whole & (target >= 0) & (target < num_classes)
+        return ignored, ~ok & ~ignored
+    # int64 holds every signed integer and every unsigned one below 2**63; a uint64 value at or
+    # above 2**63 turns negative in the cast, and no unsigned label is negative: such a value is
+    # huge (bad), and can never match a negative ignore_index
+    t = target if target.dtype == xp.int64 else xp.astype(target, xp.int64)
+    huge = (t < 0) if xp.iinfo(target.dtype).min == 0 else none
+    ignored = none if ignore_index is None else (t == ignore_index) & ~huge
+    return ignored, ((t < 0) | (t >= num_classes)) & ~ignored
+
+
+def _device(x: Array) -> Any:
+    import array_api_compat
+
+    return array_api_compat.device(x)
+
+
 def check_index_target(
     xp: Any, target: Array, num_classes: int, ignore_index: int | None, batch_shape: tuple
 ) -> Array:
-    """Integer class indices (int64) after checks; float exact-integers are accepted (the CSV case)."""
+    """Class indices as int64 after checks (float exact integers accepted: the CSV case).
+
+    Every check reads the target in its own dtype (:func:`index_masks`), so no value can
+    wrap or round onto a class or onto ``ignore_index``.
+    """
     check_index_shape(xp, target, batch_shape)
+    ignored, bad = index_masks(xp, target, num_classes, ignore_index)
     if xp.isdtype(target.dtype, "real floating"):
-        bad = ~xp.isfinite(target) | (target != xp.round(target))
-        if any_true(xp, bad):
+        frac = ~xp.isfinite(target) | (target != xp.round(target))
+        if any_true(xp, frac & ~ignored):
             msg = (
                 "`target` is floating point with the shape of class indices, but not every value is a "
-                f"finite whole number ({positions(bad, target)}); class indices are never truncated: "
-                "fix the labels, or pass a distribution with the prediction's shape for soft labels"
+                f"finite whole number ({positions(frac & ~ignored, target)}); class indices are never "
+                "truncated: fix the labels, or pass a distribution with the prediction's shape for "
+                "soft labels"
             )
             raise ValueError(msg)
-    elif not xp.isdtype(target.dtype, "integral"):
-        msg = f"`target` must hold integer class indices or floating distributions; got dtype {target.dtype}"
-        raise TypeError(msg)
-    t = xp.astype(target, xp.int64) if target.dtype != xp.int64 else target
-    if xp.isdtype(target.dtype, "real floating") and any_true(xp, xp.abs(target) > 2.0**62):
-        msg = "`target` holds values too large to be class indices"
-        raise ValueError(msg)
-    ignored = (t == ignore_index) if ignore_index is not None else xp.zeros(t.shape, dtype=xp.bool)
-    bad = ((t < 0) | (t >= num_classes)) & ~ignored
     if any_true(xp, bad):
         hint = "" if ignore_index is None else f" or equal `ignore_index` ({ignore_index})"
         msg = (
             f"`target` class indices must be in [0, {num_classes - 1}]{hint}; got out-of-range labels: "
-            f"{positions(bad, t)}. Check the number of classes (the prediction has {num_classes}) "
+            f"{positions(bad, target)}. Check the number of classes (the prediction has {num_classes}) "
             "or set `ignore_index` to the value that marks padding"
         )
         raise ValueError(msg)
-    return t
+    return safe_indices(xp, target, ignored, bad, ignore_index)
+
+
+def safe_indices(
+    xp: Any, target: Array, ignored: Array, bad: Array, ignore_index: int | None
+) -> Array:
+    """int64 class indices: ignored entries hold ``ignore_index``, bad ones 0 (they are masked apart)."""
+    zero = xp.zeros_like(target)
+    t = xp.where(ignored | bad, zero, target)
+    t = t if t.dtype == xp.int64 else xp.astype(t, xp.int64)
+    if ignore_index is None:
+        return t
+    return xp.where(ignored, xp.full_like(t, ignore_index), t)
 
 
 def check_index_shape(xp: Any, target: Array, batch_shape: tuple) -> None:
@@ -180,10 +268,53 @@ def check_index_shape(xp: Any, target: Array, batch_shape: tuple) -> None:
             "or a floating distribution with the prediction's shape"
         )
         raise TypeError(msg)
+    if not xp.isdtype(target.dtype, ("real floating", "integral")):
+        msg = f"`target` must hold integer class indices or floating distributions; got dtype {target.dtype}"
+        raise TypeError(msg)
     if tuple(target.shape) != tuple(batch_shape):
         msg = (
             f"`target` of class indices must have the prediction's shape without the class axis, "
             f"{tuple(batch_shape)}; got {tuple(target.shape)}"
+        )
+        raise ValueError(msg)
+
+
+def target_shape_message(pred_shape: tuple, target_shape: tuple, axis: int) -> str:
+    """The one wording of a target whose shape fits neither target kind."""
+    pred_shape, target_shape = tuple(pred_shape), tuple(target_shape)
+    batch = tuple(s for i, s in enumerate(pred_shape) if i != axis % len(pred_shape))
+    return (
+        f"`target` shape {target_shape} matches neither class indices {batch} nor a distribution "
+        f"{pred_shape} for a prediction of shape {pred_shape} with classes on axis "
+        f"{axis % len(pred_shape)}"
+    )
+
+
+def check_rows(pred: Any, target: Any, axis: int, sample_weight: Any = None) -> None:
+    """Shapes only: ``target`` and ``sample_weight`` cover exactly the prediction's examples.
+
+    For entry points that walk the arrays in row blocks (``evaluate``, the calibration
+    tables, the temperature fit): a longer target must not be silently cut to the
+    prediction's rows.
+
+    >>> check_rows(np.zeros((4, 3)), np.zeros(5, dtype=int), -1)
+    Traceback (most recent call last):
+    ...
+    ValueError: `target` shape (5,) matches neither class indices (4,) nor a distribution (4, 3) for a prediction of shape (4, 3) with classes on axis 1
+    """
+    pshape = tuple(int(n) for n in pred.shape)
+    if not pshape:
+        msg = "`pred` must have a class axis; got a 0-d array"
+        raise ValueError(msg)
+    a = check_axis(pred, axis)
+    batch = pshape[:a] + pshape[a + 1 :]
+    tshape = tuple(int(n) for n in np.shape(target))
+    if tshape not in (pshape, batch):
+        raise ValueError(target_shape_message(pshape, tshape, a))
+    if sample_weight is not None and tuple(np.shape(sample_weight)) != batch:
+        msg = (
+            f"`sample_weight` must have one entry per example, shape {batch} (the prediction "
+            f"{pshape} without the class axis {a}); got {tuple(np.shape(sample_weight))}"
         )
         raise ValueError(msg)
 
@@ -287,6 +418,39 @@ def warn_double_softmax(xp: Any, x: Array, num_classes: int, *, name: str = "pre
         )
 
 
+def check_weight_dtype(xp: Any, a: Array, name: str) -> None:
+    """Weights are real numbers: floating, integer or bool (complex and other dtypes raise)."""
+    if xp.isdtype(a.dtype, ("real floating", "integral", "bool")):
+        return
+    if xp.isdtype(a.dtype, "complex floating"):
+        msg = (
+            f"`{name}` must be real; got complex dtype {a.dtype} (its imaginary part would be "
+            f"dropped). Pass `{name}.real` if that is what you mean"
+        )
+        raise TypeError(msg)
+    msg = f"`{name}` must be a real numeric array; got dtype {a.dtype}"
+    raise TypeError(msg)
+
+
+def check_representable(xp: Any, wide: Array, cast: Array, name: str) -> None:
+    """Weights cast to the compute dtype keep every value: none becomes 0, subnormal or inf.
+
+    Used where the weights are not rescaled by their maximum (the PyTorch adapters); the
+    core rescales them instead (docs/semantics.md §4).
+    """
+    tiny = float(xp.finfo(cast.dtype).smallest_normal)
+    with np.errstate(all="ignore"):
+        lost = ((wide != 0) & (xp.abs(cast) < tiny)) | (xp.isfinite(wide) & ~xp.isfinite(cast))
+        overflow = math.prod(cast.shape) > 0 and not bool(xp.isfinite(xp.sum(cast)))
+    if any_true(xp, lost) or overflow:
+        where = positions(lost, wide) if any_true(xp, lost) else "their sum overflows"
+        msg = (
+            f"`{name}` cannot be represented in the compute dtype {cast.dtype}: {where}. A weighted "
+            "mean does not depend on the weights' common scale: divide them by their maximum"
+        )
+        raise ValueError(msg)
+
+
 def check_class_weight(xp: Any, weight: Array, num_classes: int) -> None:
     if tuple(weight.shape) != (num_classes,):
         msg = f"`weight` must have one entry per class, shape ({num_classes},); got {tuple(weight.shape)}"
@@ -362,16 +526,14 @@ def bad_log_prob_rows(x: np.ndarray) -> tuple[np.ndarray, str]:
 def bad_label_rows(
     t: np.ndarray, num_classes: int, ignore_index: int | None
 ) -> tuple[np.ndarray, str]:
-    """Class indices (N,) outside ``[0, num_classes)`` that are not ``ignore_index``
-    (:func:`check_index_target`'s rule).
+    """Class indices (N,) that are not a class in ``[0, num_classes)`` nor ``ignore_index``
+    (:func:`check_index_target`'s rule, in the labels' own dtype: :func:`index_masks`).
 
     >>> bad_label_rows(np.array([0, 3, -100, -1]), 3, -100)
     (array([False,  True, False,  True]), 'label out of range [0, 3)')
     """
-    out = (t < 0) | (t >= num_classes)
-    if ignore_index is not None:
-        out &= t != ignore_index
-    return out, f"label out of range [0, {num_classes})"
+    _, bad = index_masks(np, np.asarray(t), num_classes, ignore_index)
+    return bad, f"label out of range [0, {num_classes})"
 
 
 def bad_soft_target_rows(t: np.ndarray) -> tuple[np.ndarray, str]:
@@ -393,3 +555,18 @@ def bad_weight_rows(w: np.ndarray) -> tuple[np.ndarray, str]:
     (array([False, False,  True,  True]), 'sample weight negative or non-finite')
     """
     return ~np.isfinite(w) | (w < 0), "sample weight negative or non-finite"
+
+
+def check_nonnegative(xp: Any, a: Array, name: str) -> None:
+    """Weights (``pos_weight``, per-element ``weight``, ...): finite and ≥ 0, or a ValueError naming them.
+
+    >>> import numpy as np
+    >>> check_nonnegative(np, np.array([1.0, -2.0]), "pos_weight")
+    Traceback (most recent call last):
+    ...
+    ValueError: `pos_weight` must be finite and non-negative; got 1 entry, at index 1 (value -2.0)
+    """
+    bad = ~xp.isfinite(a) | (a < 0)
+    if any_true(xp, bad):
+        msg = f"`{name}` must be finite and non-negative; got {positions(bad, a)}"
+        raise ValueError(msg)
