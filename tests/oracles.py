@@ -4,12 +4,17 @@ Written from the formulas of docs/semantics.md with plain NumPy/SciPy — dense
 one-hot targets, explicit loops where that is clearer — and sharing no code with
 the library. PyTorch, scikit-learn and SciPy oracles are called directly in the
 tests, side by side with these.
+
+Peers that are not installed here (Keras 3, optax) are reproduced at the end of
+this module: each function follows the named peer function's source line by line
+in float64 (their clipping, renormalising and reductions included), so that
+docs/semantics.md §12 can be tested route by route.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import log_softmax, logsumexp
+from scipy.special import expit, log_softmax, logsumexp
 
 # Tolerance policy (../shared/reference/properties.md §2), one table keyed by dtype.
 TOL = {
@@ -162,3 +167,182 @@ def ref_entropy(p):
 
 def ref_lse(x):
     return logsumexp(np.asarray(x, dtype=np.float64), axis=-1)
+
+
+# ============================================================================ peers
+#: ``keras.config.epsilon()``: Keras clips probabilities to [ε, 1 − ε].
+KERAS_EPSILON = 1e-7
+
+
+def _keras_log_sigmoid(x):
+    return -np.logaddexp(0.0, -x)  # jax.nn.log_sigmoid
+
+
+def keras_bce_elements(y_true, y_pred, *, from_logits=False):
+    """``keras.ops.binary_crossentropy`` (Keras 3, JAX/NumPy backends): per element, no mean."""
+    y = np.asarray(y_true, dtype=np.float64)
+    out = np.asarray(y_pred, dtype=np.float64)
+    if y.shape != out.shape:
+        raise ValueError("Arguments `target` and `output` must have the same shape")
+    if from_logits:
+        return -y * _keras_log_sigmoid(out) - (1.0 - y) * _keras_log_sigmoid(-out)
+    out = np.clip(out, KERAS_EPSILON, 1.0 - KERAS_EPSILON)
+    return -(y * np.log(out) + (1.0 - y) * np.log(1.0 - out))
+
+
+def keras_same_rank(x1, x2):
+    """``keras.src.losses.loss.squeeze_or_expand_to_same_rank`` (expand_rank_1=True)."""
+    x1, x2 = np.asarray(x1), np.asarray(x2)
+    if x1.ndim == x2.ndim + 1 and x1.shape[-1] == 1:
+        if x2.ndim == 1:
+            x2 = x2[..., None]
+        else:
+            x1 = x1[..., 0]
+    if x2.ndim == x1.ndim + 1 and x2.shape[-1] == 1:
+        if x1.ndim == 1:
+            x1 = x1[..., None]
+        else:
+            x2 = x2[..., 0]
+    return x1, x2
+
+
+def keras_binary_crossentropy(y_true, y_pred, *, from_logits=False, label_smoothing=0.0):
+    """``keras.losses.BinaryCrossentropy(reduction=None)``: ranks matched, smoothing towards 0.5,
+    the element losses averaged over the last axis."""
+    y_true, y_pred = keras_same_rank(y_true, y_pred)
+    y = np.asarray(y_true, dtype=np.float64)
+    if label_smoothing:
+        y = y * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    return keras_bce_elements(y, y_pred, from_logits=from_logits).mean(-1)
+
+
+def keras_binary_focal_crossentropy(
+    y_true,
+    y_pred,
+    *,
+    apply_class_balancing=False,
+    alpha=0.25,
+    gamma=2.0,
+    from_logits=False,
+    label_smoothing=0.0,
+):
+    """``keras.losses.binary_focal_crossentropy``: the BCE from clipped probabilities (the sigmoid
+    first when ``from_logits``), times ``(1 − p_t)^γ`` of the unclipped ones, mean over the last axis."""
+    y = np.asarray(y_true, dtype=np.float64)
+    p = np.asarray(y_pred, dtype=np.float64)
+    if label_smoothing:
+        y = y * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    if from_logits:
+        p = expit(p)
+    bce = keras_bce_elements(y, p)
+    p_t = y * p + (1 - y) * (1 - p)
+    focal_bce = (1.0 - p_t) ** gamma * bce
+    if apply_class_balancing:
+        focal_bce = (y * alpha + (1 - y) * (1 - alpha)) * focal_bce
+    return focal_bce.mean(-1)
+
+
+def keras_probs(y_pred, *, from_logits=False):
+    """What Keras's categorical losses take the log of: the softmax, or the renormalised and clipped input."""
+    out = np.asarray(y_pred, dtype=np.float64)
+    if from_logits:
+        out = np.exp(log_softmax(out, axis=-1))
+    out = out / out.sum(-1, keepdims=True)
+    return np.clip(out, KERAS_EPSILON, 1.0 - KERAS_EPSILON)
+
+
+def keras_categorical_focal_crossentropy(
+    y_true, y_pred, *, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0
+):
+    """``keras.losses.categorical_focal_crossentropy``: ``−Σ_c α_c (1 − q_c)^γ y'_c log q_c`` with
+    ``q`` renormalised and clipped, ``y' = (1 − ε) y + ε / C`` (``α`` a scalar or one per class)."""
+    y = np.asarray(y_true, dtype=np.float64)
+    if label_smoothing:
+        y = y * (1.0 - label_smoothing) + label_smoothing / y.shape[-1]
+    q = keras_probs(y_pred, from_logits=from_logits)
+    cce = -y * np.log(q)
+    return np.sum((1.0 - q) ** gamma * alpha * cce, axis=-1)
+
+
+def keras_sparse_categorical_crossentropy(y_true, y_pred, *, from_logits=False, ignore_class=None):
+    """``keras.losses.sparse_categorical_crossentropy`` → ``(values, mask)``: an ``(N, 1)`` label is
+    squeezed; ignored positions get 0 and a False mask (``mask`` is None without ``ignore_class``)."""
+    t = np.asarray(y_true)
+    x = np.asarray(y_pred, dtype=np.float64)
+    if t.ndim == x.ndim and t.shape[-1] == 1:
+        t = t[..., 0]
+    mask = None
+    if ignore_class is not None:
+        mask = t != ignore_class
+        t = np.where(mask, t, 0)
+    logq = log_softmax(x, axis=-1) if from_logits else np.log(keras_probs(x))
+    values = -np.take_along_axis(logq, t[..., None].astype(np.int64), axis=-1)[..., 0]
+    if mask is not None:
+        values = np.where(mask, values, 0.0)
+    return values, mask
+
+
+def keras_reduce(values, sample_weight=None, mask=None, reduction="sum_over_batch_size"):
+    """``keras.src.losses.loss.reduce_weighted_values``: the mask folded into the sample weight
+    (scaled by total/valid for the mean reductions), then ``Σ s·ℓ`` divided by the number of
+    loss values (``"sum_over_batch_size"``), or by ``Σ s`` (``"mean_with_sample_weight"``)."""
+    values = np.asarray(values, dtype=np.float64)
+    s = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    if mask is not None:
+        m = np.asarray(mask, dtype=np.float64)
+        if reduction in ("mean", "sum_over_batch_size"):
+            valid = m.sum()
+            m = m * (m.size / valid if valid else 0.0)
+        s = m if s is None else s * m
+    if s is not None:
+        values, s = keras_same_rank(values, s)
+        values = values * s
+    if reduction in (None, "none") or values.shape in ((), (0,)):
+        return values
+    loss = values.sum()
+    if reduction == "sum":
+        return loss
+    if reduction == "mean_with_sample_weight" and s is not None:
+        den = s.sum()
+    else:
+        den = values.size
+    return loss / den if den else 0.0
+
+
+def optax_sigmoid_focal_loss(logits, labels, *, alpha=None, gamma=2.0):
+    """``optax.losses.sigmoid_focal_loss`` (0.2.5+): ``sigmoid_binary_cross_entropy`` times
+    ``(1 − p_t)^γ`` with ``log(1 − p_t) = logsumexp([log p, log(1 − p)], b=[1 − y, y])``,
+    times ``α_t = α y + (1 − α)(1 − y)`` when ``alpha`` is given. Element-wise, unreduced."""
+    x = np.asarray(logits, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.float64)
+    log_p, log_q = _keras_log_sigmoid(x), _keras_log_sigmoid(-x)
+    ce_loss = -y * log_p - (1.0 - y) * log_q
+    log_one_minus_p_t = logsumexp(np.stack([log_p, log_q], -1), axis=-1, b=np.stack([1 - y, y], -1))
+    loss = ce_loss * np.exp(gamma * log_one_minus_p_t)
+    if alpha is None:
+        return loss
+    return (alpha * y + (1.0 - alpha) * (1.0 - y)) * loss
+
+
+def optax_smooth_labels(labels, alpha):
+    """``optax.smooth_labels``: ``(1 − α)·y + α / C`` whatever the row's mass."""
+    y = np.asarray(labels, dtype=np.float64)
+    return (1.0 - alpha) * y + alpha / y.shape[-1]
+
+
+def optax_softmax_cross_entropy(logits, labels):
+    """``optax.softmax_cross_entropy``: ``−Σ_c y_c log_softmax(x)_c`` per example (labels as given;
+    a zero label on a −inf logit is ``0 · (−inf) = NaN``)."""
+    with np.errstate(invalid="ignore"):
+        return -(
+            np.asarray(labels, dtype=np.float64)
+            * log_softmax(np.asarray(logits, np.float64), axis=-1)
+        ).sum(-1)
+
+
+def optax_safe_softmax_cross_entropy(logits, labels):
+    """``optax.safe_softmax_cross_entropy``: as above with ``0 · log 0 = 0``."""
+    y = np.asarray(labels, dtype=np.float64)
+    lq = log_softmax(np.asarray(logits, dtype=np.float64), axis=-1)
+    with np.errstate(invalid="ignore"):
+        return -np.where(y != 0, y * lq, 0.0).sum(-1)

@@ -11,7 +11,11 @@ from sklearn.metrics import log_loss
 
 import crossentropy as ce
 
-from oracles import assert_close
+from oracles import (
+    assert_close,
+    keras_categorical_focal_crossentropy,
+    optax_sigmoid_focal_loss,
+)
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
@@ -115,3 +119,58 @@ def test_binary_bad_targets():
         ce.binary_cross_entropy(np.zeros(2), np.array([0.5, 1.5]))
     with pytest.raises(ValueError, match="shape"):
         ce.binary_cross_entropy(np.zeros(3), np.zeros(2))
+
+
+def test_focal_forms_agree_on_hard_labels_and_p_t_is_optax(rng):
+    """§8: focal="p_t" is optax's sigmoid_focal_loss (soft labels included); the two forms
+    agree on 0/1 labels; α-balancing is weight=α·y + (1−α)·(1−y)."""
+    x = rng.normal(size=(6, 5)) * 3
+    y = rng.uniform(size=(6, 5))
+    y[0] = [0, 1, 0, 1, 1]
+    for gamma in (0.5, 2.0):
+        got = ce.binary_cross_entropy(x, y, focal_gamma=gamma, focal="p_t", reduction="none")
+        assert_close(got, optax_sigmoid_focal_loss(x, y, gamma=gamma), atol=1e-15)
+        alpha_t = 0.25 * y + 0.75 * (1 - y)
+        got = ce.binary_cross_entropy(
+            x, y, focal_gamma=gamma, focal="p_t", weight=alpha_t, reduction="none"
+        )
+        assert_close(got, optax_sigmoid_focal_loss(x, y, alpha=0.25, gamma=gamma), atol=1e-15)
+        expected = ce.binary_cross_entropy(x, y, focal_gamma=gamma, reduction="none")
+        assert_close(expected[0], got[0] / alpha_t[0], atol=1e-15)  # hard labels: the same
+        assert not np.allclose(expected[1:], got[1:] / alpha_t[1:])  # soft labels: not
+
+
+def test_focal_expected_is_linear_in_the_label_and_two_class_keras_focal(rng):
+    """§8: focal="expected" of a soft label is the y-weighted average of the two hard-label
+    focal losses, which is Keras's categorical focal loss (α = 1) on the classes [1 − p, p]."""
+    p = rng.uniform(0.01, 0.99, size=12)
+    y = rng.uniform(size=12)
+    x = np.log(p) - np.log1p(-p)
+
+    def focal(t):
+        return ce.binary_cross_entropy(x, t, focal_gamma=2.0, reduction="none")
+
+    assert_close(focal(y), y * focal(np.ones(12)) + (1 - y) * focal(np.zeros(12)), atol=1e-15)
+    two = keras_categorical_focal_crossentropy(
+        np.stack([1 - y, y], -1), np.stack([1 - p, p], -1), alpha=1.0, gamma=2.0
+    )
+    assert_close(focal(y), two, atol=1e-14)
+
+
+def test_focal_gamma_zero_and_infinite_logits_are_finite():
+    """γ = 0 is the plain loss exactly (it gave NaN at a confident correct prediction);
+    both forms keep 0·log 0 = 0 at ±inf logits."""
+    p = np.array([1.0, 0.0, 0.3])
+    y = np.array([1.0, 0.0, 1.0])
+    for focal in ("expected", "p_t"):
+        got = ce.binary_cross_entropy(
+            p, y, kind="probs", focal_gamma=0.0, focal=focal, reduction="none"
+        )
+        assert_close(got, [0.0, 0.0, -np.log(0.3)])
+        inf = np.array([np.inf, -np.inf, np.inf])
+        got = ce.binary_cross_entropy(
+            inf, np.array([1.0, 0.0, 0.5]), focal_gamma=2.0, focal=focal, reduction="none"
+        )
+        assert got[0] == 0 and got[1] == 0 and got[2] == np.inf
+    with pytest.raises(ValueError, match="focal"):
+        ce.binary_cross_entropy(np.zeros(2), np.zeros(2), focal_gamma=2.0, focal="whole")

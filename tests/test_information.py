@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -58,6 +59,55 @@ def test_kl_equals_scipy_and_torch_batchmean(rng):
     assert_close(
         ce.kl_divergence(q, q, kind="probs", reduction="none"), np.zeros(len(q)), atol=1e-15
     )
+
+
+def test_torch_kl_div_batchmean_1d_divides_by_classes(rng):
+    """§12: torch's batchmean divides by ``input.shape[0]`` — C for one 1-D row, not 1."""
+    y = _dist(rng, 1, 5, zeros=False)[0]
+    lq = log_softmax(rng.normal(size=5))
+    theirs = F.kl_div(torch.as_tensor(lq), torch.as_tensor(y), reduction="batchmean").numpy()
+    ours = ce.kl_divergence(lq, y, kind="log_probs", reduction="sum")
+    assert_close(ours / lq.shape[0], theirs)
+    # reduction="mean" is the row's KL itself: C times theirs, so it is not their route
+    assert_close(ce.kl_divergence(lq, y, kind="log_probs", reduction="mean"), 5 * theirs)
+    assert_close(ce.kl_divergence(lq, y, kind="log_probs", reduction="none"), 5 * theirs)
+
+
+def test_torch_kl_div_routes_every_reduction_and_shape(rng):
+    """§12: batchmean = sum / shape[0]; mean = sum / size; none summed over the class axis;
+    log_target=True takes exp(target) as the distribution."""
+    lq = log_softmax(rng.normal(size=(4, 3, 2)), axis=1)  # (N, C, d), classes on axis 1
+    y = softmax(rng.normal(size=(4, 3, 2)), axis=1)
+    tl, ty = torch.as_tensor(lq), torch.as_tensor(y)
+    total = ce.kl_divergence(lq, y, kind="log_probs", axis=1, reduction="sum")
+    assert_close(total / 4, F.kl_div(tl, ty, reduction="batchmean").numpy())
+    with warnings.catch_warnings():  # torch warns that its "mean" is not a KL
+        warnings.simplefilter("ignore", UserWarning)
+        assert_close(total / lq.size, F.kl_div(tl, ty, reduction="mean").numpy())
+    assert_close(total, F.kl_div(tl, ty, reduction="sum").numpy())
+    assert_close(
+        ce.kl_divergence(lq, y, kind="log_probs", axis=1, reduction="none"),
+        F.kl_div(tl, ty, reduction="none").sum(1).numpy(),
+    )
+    theirs = F.kl_div(tl, torch.log(ty), reduction="batchmean", log_target=True).numpy()
+    assert_close(total / 4, theirs)
+    # 2-D rows that are not normalised: batchmean divides by N, our mean by Σ_i m_i
+    y2 = rng.uniform(0.1, 1, size=(5, 4))
+    lq2 = log_softmax(rng.normal(size=(5, 4)), axis=-1)
+    theirs = F.kl_div(torch.as_tensor(lq2), torch.as_tensor(y2), reduction="batchmean").numpy()
+    with pytest.warns(ce.NotNormalizedWarning):
+        ours = ce.kl_divergence(lq2, y2, kind="log_probs", reduction="sum")
+        mean = ce.kl_divergence(lq2, y2, kind="log_probs", reduction="mean")
+    assert_close(ours / 5, theirs)
+    assert_close(mean, ours / y2.sum())
+
+
+def test_torch_kl_div_nan_where_we_give_zero():
+    """§12 difference: a zero target on a −inf log-probability is NaN in torch (0·(−inf)), 0 here."""
+    lq = np.array([[-np.inf, 0.0]])
+    y = np.array([[0.0, 1.0]])
+    assert np.isnan(F.kl_div(torch.as_tensor(lq), torch.as_tensor(y), reduction="sum").item())
+    assert ce.kl_divergence(lq, y, kind="log_probs", reduction="sum") == 0.0
 
 
 def test_kl_inf_where_model_gives_zero():

@@ -9,6 +9,10 @@ PyTorch adapters and the Dask layer all end in it.
 
     "sum":  Σ_i ℓ_i          "mean":  Σ_i ℓ_i / Σ_i w_i    (the ``empty=`` row when Σ_i w_i = 0)
 
+With a ``normalizer`` (the total weight ``Σw`` of a whole optimiser step, summed over its
+micro-batches and ranks) the mean divides by it instead of by the batch's own ``Σ_i w_i``,
+so the step's loss and gradients do not depend on how it was split (docs/semantics.md §14).
+
 >>> import numpy as np
 >>> r = ReductionOptions(reduction="mean", empty="zero")
 >>> float(r.finish(np, np.asarray(0.0), np.asarray(0.0), n=3, host_check=True))
@@ -24,13 +28,15 @@ from dataclasses import dataclass, fields
 from typing import Any, get_args
 
 from . import _validate as v
-from ._types import Array, DivideBy, Empty, Impl, Kind, Reduction, Smoothing
+from ._array import asarray_like
+from ._types import Array, DivideBy, Empty, Focal, Impl, Kind, Reduction, Smoothing
 
 KINDS: tuple[str, ...] = get_args(Kind)
 REDUCTIONS: tuple[str, ...] = get_args(Reduction)
 EMPTY: tuple[str, ...] = get_args(Empty)
 DIVIDE_BY: tuple[str, ...] = get_args(DivideBy)
 SMOOTHINGS: tuple[str, ...] = get_args(Smoothing)
+FOCALS: tuple[str, ...] = get_args(Focal)
 IMPLS: tuple[str, ...] = get_args(Impl)
 
 #: PyTorch's default ``ignore_index`` (the index-target sentinel of every multi-class loss).
@@ -69,12 +75,30 @@ class ReductionOptions:
     empty: Empty = "nan"
     divide_by: DivideBy = "weight"
     base: Any = "e"
+    #: the mean's divisor for a whole optimiser step (a number or a 0-d array), or None: this batch's Σw
+    normalizer: Any = None
 
     def __post_init__(self) -> None:
         v.check_option("reduction", self.reduction, REDUCTIONS)
         v.check_option("empty", self.empty, EMPTY)
         v.check_option("divide_by", self.divide_by, DIVIDE_BY)
         log_base(self.base)
+        if self.normalizer is not None:
+            check_normalizer(self.normalizer, self.reduction)
+
+    def divisor(self, xp: Any, den: Array, *, host_check: bool = False) -> Array:
+        """The mean's divisor: ``den`` (this batch's ``Σ_i w_i``), or the ``normalizer`` if given.
+
+        The normalizer comes back as a 0-d array of ``den``'s dtype on its device; an array
+        normalizer is checked (finite, ≥ 0) on the host only under ``host_check``.
+        """
+        if self.normalizer is None:
+            return den
+        nz = asarray_like(xp, self.normalizer, den, den.dtype, name="normalizer")
+        nz = xp.reshape(nz, ())
+        if host_check and hasattr(self.normalizer, "shape"):
+            v.check_nonnegative(xp, nz, "normalizer")
+        return nz
 
     def finish(self, xp: Any, total: Array, den: Array, *, n: int, host_check: bool) -> Array:
         """``total`` (``"sum"``) or ``total / den`` (``"mean"``), in nats, with the ``empty=`` policy.
@@ -87,12 +111,14 @@ class ReductionOptions:
         if self.reduction == "none":
             msg = "ReductionOptions.finish reduces; call check_none for reduction='none'"
             raise ValueError(msg)
+        den = self.divisor(xp, den, host_check=host_check)
+        step = self.normalizer is not None
         if self.empty == "raise" or host_check:
             if bool(den == 0):
                 if self.empty == "raise":
-                    raise ValueError(empty_message(n))
+                    raise ValueError(empty_message(n, step=step))
                 if self.empty == "nan" and self.reduction == "mean":
-                    v.warn(v.EmptyReductionWarning, empty_warning(n))
+                    v.warn(v.EmptyReductionWarning, empty_warning(n, step=step))
         if self.reduction == "sum":
             return total
         nothing = den == 0
@@ -107,6 +133,7 @@ class ReductionOptions:
         is ``(1, 0)``; ``"mean"`` is ``(1/den, 0)``, or ``(0, NaN | 0)`` by ``empty=`` when
         ``den == 0`` — the same values as :meth:`finish`, without a host synchronisation.
         """
+        den = self.divisor(xp, den)
         one, zero = xp.ones_like(den), xp.zeros_like(den)
         if self.reduction == "sum":
             return one, zero
@@ -126,21 +153,44 @@ class ReductionOptions:
         return log_base(self.base)
 
 
-def _reason(n: int) -> str:
+def check_normalizer(normalizer: Any, reduction: str) -> None:
+    """A ``normalizer`` divides a mean: a finite number ≥ 0, or a one-element array (checked later)."""
+    if reduction != "mean":
+        msg = (
+            f"`normalizer` is the divisor of reduction='mean'; got reduction={reduction!r}. "
+            "Pass reduction='mean' with normalizer=<the step's total weight>, or drop normalizer"
+        )
+        raise ValueError(msg)
+    if hasattr(normalizer, "shape"):
+        if math.prod(normalizer.shape) != 1:
+            msg = f"`normalizer` must be one number (the step's Σw); got shape {tuple(normalizer.shape)}"
+            raise ValueError(msg)
+        return
+    value = v.real_number("normalizer", normalizer, "a number ≥ 0 (the step's total weight Σw)")
+    if not (math.isfinite(value) and value >= 0):
+        msg = (
+            f"`normalizer` must be finite and ≥ 0 (the step's total weight Σw); got {normalizer!r}"
+        )
+        raise ValueError(msg)
+
+
+def _reason(n: int, step: bool = False) -> str:
+    if step:
+        return "the normalizer is 0 (no example of the whole step counts)"
     if n == 0:
         return "the batch is empty (N = 0)"
     return f"all {n} examples are masked (ignored, all-zero targets or zero weight)"
 
 
-def empty_message(n: int) -> str:
+def empty_message(n: int, *, step: bool = False) -> str:
     """The one wording of the ``empty="raise"`` error."""
-    return f"cannot reduce: {_reason(n)} (empty='raise'); use empty='nan' or 'zero' to get a value"
+    return f"cannot reduce: {_reason(n, step)} (empty='raise'); use empty='nan' or 'zero' to get a value"
 
 
-def empty_warning(n: int) -> str:
+def empty_warning(n: int, *, step: bool = False) -> str:
     """The one wording of :class:`EmptyReductionWarning`."""
     return (
-        f"mean over no example: {_reason(n)}; returning NaN as PyTorch does "
+        f"mean over no example: {_reason(n, step)}; returning NaN as PyTorch does "
         "(empty='zero' returns 0; the gradient is zero either way)"
     )
 

@@ -23,6 +23,8 @@ Smoothing = Literal["uniform", "others"]
 #: or the whole element loss through ``p_t`` (optax, Keras) — docs/semantics.md §8
 Focal = Literal["expected", "p_t"]
 Impl = Literal["auto", "kernel", "blocked", "array_api"]
+#: which divergence a distillation loss takes between teacher p and student q (docs/semantics.md §13)
+Direction = Literal["forward", "reverse", "jsd"]
 Base = Literal["e"] | float
 #: the kinds temperature scaling takes (``"probs"`` raises: pass ``log p`` as ``"log_probs"``)
 TemperatureKind = Literal["logits", "log_probs"]
@@ -44,6 +46,7 @@ __all__ = [
     "Smoothing",
     "Focal",
     "Impl",
+    "Direction",
     "Base",
     "TemperatureKind",
     "TargetKind",

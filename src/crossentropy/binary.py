@@ -17,6 +17,15 @@ computed in log space from logits (``log p = −softplus(−x)``, ``log(1−p) =
 >>> b = cross_entropy(np.stack([np.zeros(2), x], axis=1), np.stack([1 - y, y], axis=1))
 >>> bool(np.isclose(a, b))
 True
+
+With ``focal_gamma=γ`` the loss is one of two named focal forms (docs/semantics.md §8)::
+
+    focal="expected" (default):  − [ y · (1 − p)^γ · log p + (1 − y) · p^γ · log(1 − p) ]
+    focal="p_t" (optax, Keras):  − (1 − p_t)^γ · [ y · log p + (1 − y) · log(1 − p) ],
+                                 1 − p_t = y · (1 − p) + (1 − y) · p
+
+equal for 0/1 labels. ``"expected"`` is linear in ``y``: a soft label ``y`` gets the
+average of the two hard-label focal losses, as it gets their average cross-entropy.
 """
 
 from __future__ import annotations
@@ -28,9 +37,9 @@ import numpy as np
 
 from . import _validate as v
 from ._array import Array, asarray_like, compute_dtype, namespace
-from ._options import KINDS, ReductionOptions
+from ._options import FOCALS, KINDS, ReductionOptions
 from ._rows import binary_target
-from ._types import Empty, Kind, Reduction
+from ._types import Empty, Focal, Kind, Reduction
 from .special import log1mexp, log_sigmoid
 
 __all__ = ["binary_cross_entropy", "binary_terms"]
@@ -74,6 +83,18 @@ def _log_p_pair(xp: Any, x: Array, kind: str, validate: bool) -> tuple[Array, Ar
     return x, log1mexp(xp.minimum(x, xp.zeros_like(x)))
 
 
+def _focal_gamma(focal_gamma: float | None, focal: str) -> float:
+    """γ as a float (0 without focal loss, where either form is the plain loss); checks ``focal``."""
+    v.check_option("focal", focal, FOCALS)
+    if focal_gamma is None:
+        return 0.0
+    g = float(focal_gamma)
+    if not g >= 0:
+        msg = f"`focal_gamma` must be ≥ 0; got {focal_gamma!r}"
+        raise ValueError(msg)
+    return g
+
+
 def _broadcast_prefix(xp: Any, a: Array, shape: tuple, name: str) -> Array:
     """Per-example weights (a prefix of ``shape``) broadcast over the trailing label axes."""
     if tuple(a.shape) == tuple(shape):
@@ -96,6 +117,7 @@ def binary_terms(
     pos_weight: Array | None = None,
     weight: Array | None = None,
     focal_gamma: float | None = None,
+    focal: Focal = "expected",
     label_smoothing: float = 0.0,
     sample_weight: Array | None = None,
     ignore_index: int | None = None,
@@ -124,11 +146,8 @@ def binary_terms(
             raise ValueError(msg)
         pos = y * pw
     neg = 1 - y
-    if focal_gamma is not None:
-        g = float(focal_gamma)
-        if not g >= 0:
-            msg = f"`focal_gamma` must be ≥ 0; got {focal_gamma!r}"
-            raise ValueError(msg)
+    g = _focal_gamma(focal_gamma, focal)
+    if g and focal == "expected":
         with np.errstate(all="ignore"):
             pos = pos * xp.exp(g * l1p)  # (1 − p)^γ
             neg = neg * xp.exp(g * lp)  # p^γ
@@ -138,6 +157,10 @@ def binary_terms(
         inner = xp.where(pos == 0, xp.zeros_like(t_pos), t_pos) + xp.where(
             neg == 0, xp.zeros_like(t_neg), t_neg
         )
+        if g and focal == "p_t":
+            # log(1 − p_t) = log(y·(1 − p) + (1 − y)·p), in log space
+            factor = xp.exp(g * xp.logaddexp(xp.log(y) + l1p, xp.log1p(-y) + lp))
+            inner = xp.where(factor == 0, xp.zeros_like(inner), inner * factor)
     scale = None
     if weight is not None:
         w = asarray_like(xp, weight, pred, dtype)
@@ -156,7 +179,7 @@ def binary_terms(
         scale = s if scale is None else scale * s
         count = count * s
         mask = mask | (count == 0)
-    loss = -inner if scale is None else -inner * scale
+    loss = 0.0 - inner if scale is None else (0.0 - inner) * scale  # 0, never −0
     zero = xp.zeros_like(loss)
     loss = xp.where(mask, zero, loss)
     count = xp.where(mask, zero, count)
@@ -172,6 +195,7 @@ def binary_cross_entropy(
     pos_weight: Array | None = None,
     weight: Array | None = None,
     focal_gamma: float | None = None,
+    focal: Focal = "expected",
     label_smoothing: float = 0.0,
     reduction: Reduction = "mean",
     sample_weight: Array | None = None,
@@ -183,16 +207,24 @@ def binary_cross_entropy(
     r"""Binary / multi-label cross-entropy (independent sigmoids), PyTorch's conventions.
 
     ``ℓ = −s·weight·[pos_weight·y'·log p·(1−p)^γ + (1−y')·log(1−p)·p^γ]`` per element,
-    ``y' = (1−ε)·y + ε/2``; soft targets in [0, 1] allowed. ``"mean"`` divides by
-    the (sample-weighted) number of unmasked elements — PyTorch's
+    ``y' = (1−ε)·y + ε/2``; soft targets in [0, 1] allowed. ``focal="p_t"`` instead
+    multiplies the whole bracket ``[pos_weight·y'·log p + (1−y')·log(1−p)]`` by
+    ``(1 − p_t)^γ = (y'·(1−p) + (1−y')·p)^γ``: optax's ``sigmoid_focal_loss`` and Keras's
+    ``binary_focal_crossentropy`` (the forms differ only for labels strictly inside (0, 1)).
+    ``"mean"`` divides by the (sample-weighted) number of unmasked elements — PyTorch's
     ``binary_cross_entropy_with_logits`` when no ``sample_weight`` is given,
     scikit-learn's weighted ``log_loss`` when it is. ``weight`` rescales elements
     without entering the divisor (PyTorch's ``weight``); ``pos_weight`` broadcasts
-    along the last axis. ``focal_gamma=γ`` gives the focal loss.
+    along the last axis. ``focal_gamma=γ`` gives the focal loss (``γ = 0``: the plain loss).
 
     >>> import numpy as np
     >>> float(binary_cross_entropy(np.array([1e9, -1e9]), np.array([0.0, 0.0])))  # (1e9 + 0) / 2
     500000000.0
+    >>> x, y = np.array([2.0, 2.0]), np.array([1.0, 0.7])          # a hard and a soft label
+    >>> binary_cross_entropy(x, y, focal_gamma=2.0, reduction="none")
+    array([0.00180356, 0.49628595])
+    >>> binary_cross_entropy(x, y, focal_gamma=2.0, focal="p_t", reduction="none")
+    array([0.00180356, 0.08787265])
     >>> float(binary_cross_entropy(np.array([0.9, 0.2]), np.array([1, 0]), kind="probs"))
     0.164252033486018
     """
@@ -204,6 +236,7 @@ def binary_cross_entropy(
         pos_weight=pos_weight,
         weight=weight,
         focal_gamma=focal_gamma,
+        focal=focal,
         label_smoothing=label_smoothing,
         sample_weight=sample_weight,
         ignore_index=ignore_index,

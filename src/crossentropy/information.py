@@ -27,9 +27,10 @@ from typing import NamedTuple, get_args
 import numpy as np
 
 from . import _validate as v
-from ._array import Array, compute_dtype, namespace
+from ._array import Array, compute_dtype, namespace, to_numpy
 from ._options import IGNORE_INDEX, REDUCTIONS, LossOptions, ReductionOptions, log_base
 from ._prepare import Prepared, prepare
+from ._rows import unscale
 from ._types import Base, ConcreteKind, DivideBy, Empty, Kind, Reduction, Smoothing
 from .chain import perplexity
 from .special import xlogy
@@ -101,6 +102,18 @@ def _decompose_terms(p: Prepared) -> tuple[Array, Array, Array]:
     return out[0], out[1], out[2]
 
 
+def host_decomposition(p: Prepared) -> tuple[np.ndarray, np.ndarray]:
+    """Per-example ``(H_i, KL_i)`` of a prepared batch as flat float64 NumPy arrays.
+
+    Weighted like ``ℓ_i`` at the caller's weight scale, restored in float64 (the
+    Accumulator's per-row record: float32 predictions keep weights below float32's range).
+    """
+    _, h, kl = _decompose_terms(p)
+    factors = tuple(np.float64(to_numpy(f)) for f in p.rows.scales("loss"))
+    out = [np.asarray(to_numpy(t), dtype=np.float64).reshape(-1) for t in (h, kl)]
+    return unscale(np, out[0], factors), unscale(np, out[1], factors)
+
+
 def decompose(
     pred: Array,
     target: Array,
@@ -137,15 +150,10 @@ def decompose(
     opts = LossOptions(kind, axis, ignore_index, label_smoothing, smoothing, validate)
     red = ReductionOptions(reduction, empty, divide_by, base)
     p = prepare(pred, target, opts, weight=weight, sample_weight=sample_weight)
-    parts = _decompose_terms(p)
-    xp = p.xp
+    parts = _decompose_terms(p)  # from the rescaled weights, like the divisor below
+    w = p.weights(divide_by)
     with np.errstate(all="ignore"):
-        if reduction == "none":
-            red.check_none(p.n)
-            out = list(parts)
-        else:
-            den = xp.sum(p.weights(divide_by))
-            out = [red.finish(xp, xp.sum(t), den, n=p.n, host_check=validate) for t in parts]
+        out = [p.reduce(t, w, red, host_check=validate and i == 0) for i, t in enumerate(parts)]
     if red.scale != 1.0:
         out = [t / red.scale for t in out]
     return Decomposition(*out)
