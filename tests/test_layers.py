@@ -42,6 +42,7 @@ RANKS = {
     "binary": 8,
     "torch": 8,
     "information": 9,
+    "distillation": 9,
     "gradients": 9,
     # evaluation statistics (L2-L4)
     "calibration": 10,

@@ -24,6 +24,7 @@ from .chain import (
     nll,
     perplexity,
 )
+from .distillation import distillation_grad, distillation_loss
 from .gradients import binary_cross_entropy_grad, cross_entropy_grad
 from .information import Decomposition, decompose, entropy, kl_divergence
 from .kinds import infer_kind, to_log_probs
@@ -55,6 +56,8 @@ __all__ = [
     "cross_entropy",
     "cross_entropy_grad",
     "decompose",
+    "distillation_grad",
+    "distillation_loss",
     "entropy",
     "evaluate",
     "fit_temperature",

@@ -26,7 +26,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     )
     raise ImportError(msg) from exc
 
-from .functional import binary_cross_entropy_with_logits, cross_entropy, nll_loss
+from .functional import binary_cross_entropy_with_logits, cross_entropy, nll_loss, step_weight
 from .linear import linear_cross_entropy
 from .modules import BCEWithLogitsLoss, CrossEntropyLoss, LinearCrossEntropyLoss, NLLLoss
 from .parallel import vocab_parallel_cross_entropy, vocab_parallel_linear_cross_entropy
@@ -35,6 +35,7 @@ __all__ = [
     "cross_entropy",
     "nll_loss",
     "binary_cross_entropy_with_logits",
+    "step_weight",
     "linear_cross_entropy",
     "vocab_parallel_cross_entropy",
     "vocab_parallel_linear_cross_entropy",

@@ -147,14 +147,16 @@ def reduce_loss(
     empty: Empty,
     host_check: bool,
     batch_shape: tuple | None = None,
+    normalizer: Any = None,
 ) -> torch.Tensor:
     """Per-example ``ℓ`` with weights ``w`` reduced by :meth:`ReductionOptions.finish` (§4).
 
     The mean is ``Σℓ / Σw``; when ``Σw = 0`` it is NaN (``"nan"``) or 0 (``"zero"``) and its
     gradient is exactly zero, computed without a host synchronisation; ``host_check`` adds
-    the synchronising checks (the warning of ``"nan"``).
+    the synchronising checks (the warning of ``"nan"``). ``normalizer`` replaces ``Σw``
+    (the whole optimiser step's total weight, docs/semantics.md §14).
     """
-    red = ReductionOptions(reduction, empty)
+    red = ReductionOptions(reduction, empty, normalizer=normalizer)
     n = loss.numel()
     if reduction == "none":
         red.check_none(n)

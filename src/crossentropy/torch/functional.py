@@ -15,7 +15,10 @@ torch functions in a training loop. The extra options are keyword-only:
   (Gemma 2); the gradient flows through it;
 - ``divide_by`` — ``"weight"`` (``Σ_i w_i``, docs/semantics.md §4) or ``"count"``
   (``Σ_i s_i [not masked]``: PyTorch's divisor for probability targets with class weights);
-- ``sample_weight`` — one weight per example; ``validate`` — host-side checks.
+- ``sample_weight`` — one weight per example; ``validate`` — host-side checks;
+- ``normalizer`` — under ``"mean"``, divide by this number (the total weight ``Σw`` of the whole
+  optimiser step, from :func:`step_weight`) instead of by this batch's own ``Σw``: micro-batches
+  and data-parallel ranks then add up to exactly the step's mean (docs/semantics.md §14).
 
 Values equal :func:`crossentropy.cross_entropy` and, for index targets,
 ``torch.nn.functional.cross_entropy`` exactly. Differences from PyTorch: float16
@@ -27,7 +30,7 @@ from __future__ import annotations
 
 import torch
 
-from .._options import IGNORE_INDEX
+from .._options import IGNORE_INDEX, ReductionOptions
 from .._rows import binary_target
 from .._types import ConcreteKind, DivideBy, Empty, Reduction, Smoothing
 from .._validate import check_label_smoothing, check_nonnegative
@@ -35,7 +38,7 @@ from ..kinds import target_kind
 from ._common import check_common, compute_dtype, legacy_reduction, prepare_rows, reduce_loss, xp_of
 from .autograd import cross_entropy_rows
 
-__all__ = ["cross_entropy", "nll_loss", "binary_cross_entropy_with_logits"]
+__all__ = ["cross_entropy", "nll_loss", "binary_cross_entropy_with_logits", "step_weight"]
 
 
 def _is_dtensor(x: torch.Tensor) -> bool:
@@ -108,6 +111,7 @@ def cross_entropy(
     softcap: float | None = None,
     divide_by: DivideBy = "weight",
     sample_weight: torch.Tensor | None = None,
+    normalizer: float | torch.Tensor | None = None,
     validate: bool = True,
 ) -> torch.Tensor:
     """Cross-entropy between predictions over C classes (class axis 1) and targets.
@@ -141,7 +145,7 @@ def cross_entropy(
     reduction : {"mean", "sum", "none"}
     label_smoothing : float
         ε in [0, 1].
-    kind, smoothing, empty, z_loss, softcap, divide_by, sample_weight, validate
+    kind, smoothing, empty, z_loss, softcap, divide_by, sample_weight, normalizer, validate
         Keyword-only extras; see the module docstring.
 
     Returns
@@ -174,26 +178,31 @@ def cross_entropy(
         softcap=softcap,
         kind=kind,
     )
+    red = ReductionOptions(reduction, empty, divide_by, normalizer=normalizer)  # checks normalizer
     if not isinstance(input, torch.Tensor):
         msg = f"`input` must be a torch.Tensor; got {type(input).__name__}"
         raise TypeError(msg)
     if _is_dtensor(input):
-        return _dtensor_cross_entropy(
+        total = _dtensor_cross_entropy(
             input,
             target,
             weight=weight,
             ignore_index=ignore_index,
-            reduction=reduction,
+            reduction=reduction if normalizer is None else "sum",
             label_smoothing=label_smoothing,
             kind=kind,
             smoothing=smoothing,
-            empty=empty,
+            empty=empty if normalizer is None else "zero",  # the step's emptiness is decided below
             z_loss=z_loss,
             softcap=softcap,
             divide_by=divide_by,
             sample_weight=sample_weight,
             validate=validate,
         )
+        if normalizer is None:
+            return total
+        n = input.numel() // max(1, input.shape[1 if input.dim() > 1 else 0])
+        return red.finish(xp_of(total), total, total, n=n, host_check=validate)
     dtype = compute_dtype(input, name="input")
     if input.dim() == 0:
         msg = "`input` must have a class axis: shape (C,), (N, C) or (N, C, d1, ...); got a 0-d tensor"
@@ -240,6 +249,7 @@ def cross_entropy(
         empty=empty,
         host_check=validate,
         batch_shape=out_shape,
+        normalizer=normalizer,
     )
 
 
@@ -257,6 +267,7 @@ def nll_loss(
     empty: Empty = "nan",
     divide_by: DivideBy = "weight",
     sample_weight: torch.Tensor | None = None,
+    normalizer: float | torch.Tensor | None = None,
     validate: bool = True,
 ) -> torch.Tensor:
     """Negative log-likelihood of log-probabilities: :func:`cross_entropy` with ``kind="log_probs"``.
@@ -291,6 +302,7 @@ def nll_loss(
         empty=empty,
         divide_by=divide_by,
         sample_weight=sample_weight,
+        normalizer=normalizer,
         validate=validate,
     )
 
@@ -398,3 +410,68 @@ def binary_cross_entropy_with_logits(
         host_check=validate,
         batch_shape=tuple(input.shape),
     )
+
+
+def step_weight(
+    target: torch.Tensor,
+    num_classes: int,
+    *,
+    weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
+    ignore_index: int = IGNORE_INDEX,
+    divide_by: DivideBy = "weight",
+    shift: bool = False,
+    validate: bool = True,
+) -> torch.Tensor:
+    """``Σ_i w_i`` of a target: the divisor of its mean (docs/semantics.md §4), as a float64 scalar.
+
+    Sum it over every micro-batch of an optimiser step (and all-reduce it over data-parallel
+    ranks) and pass the total as ``normalizer=`` to every micro-batch's loss: the losses then
+    add up to the mean of the whole step, and so do their gradients, however the step was split
+    (docs/semantics.md §14). ``w_i = s_i · weight[y_i]`` for class indices (integer ``target``;
+    0 where ``y_i == ignore_index``), ``s_i · Σ_c weight_c y_ic`` for a distribution (a floating
+    ``target`` with the ``num_classes`` classes on its last axis); ``divide_by="count"`` counts
+    ``s_i`` instead. ``shift=True`` drops the first position of the sequence axis, as
+    :func:`linear_cross_entropy`'s ``shift`` does.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from crossentropy.torch import cross_entropy, step_weight
+    >>> x = torch.randn(6, 4, dtype=torch.float64); y = torch.tensor([0, 1, -100, 3, 2, -100])
+    >>> total = step_weight(y, 4)                        # 4 tokens count in this step
+    >>> parts = [cross_entropy(x[i : i + 2], y[i : i + 2], normalizer=total) for i in (0, 2, 4)]
+    >>> bool(torch.allclose(sum(parts), cross_entropy(x, y), rtol=1e-14))
+    True
+    """
+    if not isinstance(target, torch.Tensor):
+        msg = f"`target` must be a torch.Tensor; got {type(target).__name__}"
+        raise TypeError(msg)
+    soft = target.dtype.is_floating_point
+    if soft and (target.dim() < 1 or target.shape[-1] != num_classes):
+        msg = (
+            f"a floating `target` is a distribution with its {num_classes} classes on the last axis; "
+            f"got shape {tuple(target.shape)} (pass class indices as integers)"
+        )
+        raise ValueError(msg)
+    if shift:
+        target = target[..., 1:, :] if soft else target[..., 1:]
+        if sample_weight is not None:
+            sample_weight = sample_weight[..., 1:]
+    rows = prepare_rows(
+        target,
+        num_classes=num_classes,
+        local_classes=num_classes,
+        batch_shape=tuple(target.shape[:-1]) if soft else tuple(target.shape),
+        dtype=torch.float64,
+        device=target.device,
+        class_weight=weight,
+        sample_weight=sample_weight,
+        ignore_index=None if soft else ignore_index,
+        label_smoothing=0.0,
+        smoothing="uniform",
+        divide_by=divide_by,
+        validate=validate,
+        soft=soft,
+    )
+    return rows.divisor_weights().sum()

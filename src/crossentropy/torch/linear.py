@@ -236,6 +236,7 @@ def linear_cross_entropy(
     sample_weight: torch.Tensor | None = None,
     empty: Empty = "nan",
     divide_by: DivideBy = "weight",
+    normalizer: float | torch.Tensor | None = None,
     impl: LinearImpl = "auto",
     return_lse: Literal[False] = False,
     recompute: bool = False,
@@ -263,6 +264,7 @@ def linear_cross_entropy(
     sample_weight: torch.Tensor | None = None,
     empty: Empty = "nan",
     divide_by: DivideBy = "weight",
+    normalizer: float | torch.Tensor | None = None,
     impl: LinearImpl = "auto",
     return_lse: Literal[True],
     recompute: bool = False,
@@ -289,6 +291,7 @@ def linear_cross_entropy(
     sample_weight: torch.Tensor | None = None,
     empty: Empty = "nan",
     divide_by: DivideBy = "weight",
+    normalizer: float | torch.Tensor | None = None,
     impl: LinearImpl = "auto",
     return_lse: bool = False,
     recompute: bool = False,
@@ -317,8 +320,9 @@ def linear_cross_entropy(
         (soft targets, e.g. distillation; it is N·V floats itself).
     bias : Tensor, optional
         ``(V,)``.
-    ignore_index, reduction, label_smoothing, smoothing, empty, divide_by, validate
-        As in :func:`crossentropy.torch.cross_entropy`.
+    ignore_index, reduction, label_smoothing, smoothing, empty, divide_by, normalizer, validate
+        As in :func:`crossentropy.torch.cross_entropy` (``normalizer``: the whole optimiser
+        step's ``Σw`` under ``"mean"``, docs/semantics.md §14).
     softcap : float, optional
         Logits become ``softcap · tanh(logits / softcap)`` (Gemma 2).
     z_loss : float
@@ -365,6 +369,7 @@ def linear_cross_entropy(
     check_common(
         reduction=reduction, empty=empty, divide_by=divide_by, z_loss=z_loss, softcap=softcap
     )
+    red = ReductionOptions(reduction, empty, normalizer=normalizer)  # checks normalizer
     check_option("impl", impl, IMPLS)
     for name, t in (("hidden", hidden), ("weight", weight), ("target", target)):
         if not isinstance(t, torch.Tensor):
@@ -474,15 +479,20 @@ def linear_cross_entropy(
             empty=empty,
             host_check=validate,
             batch_shape=batch_shape,
+            normalizer=normalizer,
         )
         return (loss, lse.reshape(batch_shape)) if return_lse else loss
     # the host checks of `empty=` (its warning and error need the row count, not the losses)
     if validate or empty == "raise":
         reduce_loss(
-            torch.zeros_like(w_rows), w_rows, reduction=reduction, empty=empty, host_check=validate
+            torch.zeros_like(w_rows),
+            w_rows,
+            reduction=reduction,
+            empty=empty,
+            host_check=validate,
+            normalizer=normalizer,
         )
     # the mean's scale and fill, known before the forward forms the gradients (no synchronisation)
-    red = ReductionOptions(reduction, empty)
     scale, fill = red.scale_and_fill(xp_of(w_rows), w_rows.sum().to(cdtype))
     loss, lse = _ReducedLinearCE.apply(h2, weight, bias, plan, scale, fill, return_lse)
     return (loss, lse.reshape(batch_shape)) if return_lse else loss

@@ -40,7 +40,9 @@ class CrossEntropyLoss(nn.Module):
     Parameters are PyTorch's (``weight``, ``size_average``, ``ignore_index``, ``reduce``,
     ``reduction``, ``label_smoothing``) plus the keyword-only extras ``kind``, ``smoothing``,
     ``empty``, ``z_loss``, ``softcap``, ``divide_by``, ``validate``. ``forward(input, target,
-    sample_weight=None)``.
+    sample_weight=None, normalizer=None)``: ``normalizer`` (under ``"mean"``) is the whole
+    optimiser step's ``Σw`` (:func:`~crossentropy.torch.step_weight`), so that micro-batch
+    losses add up to the step's mean (docs/semantics.md §14).
 
     Examples
     --------
@@ -84,7 +86,11 @@ class CrossEntropyLoss(nn.Module):
         )
 
     def forward(
-        self, input: torch.Tensor, target: torch.Tensor, sample_weight: torch.Tensor | None = None
+        self,
+        input: torch.Tensor,
+        target: torch.Tensor,
+        sample_weight: torch.Tensor | None = None,
+        normalizer: float | torch.Tensor | None = None,
     ):
         return F.cross_entropy(
             input,
@@ -100,6 +106,7 @@ class CrossEntropyLoss(nn.Module):
             softcap=self.softcap,
             divide_by=self.divide_by,
             sample_weight=sample_weight,
+            normalizer=normalizer,
             validate=self.validate,
         )
 
@@ -206,8 +213,8 @@ class LinearCrossEntropyLoss(nn.Module):
     """A linear classifier head and its cross-entropy, without materialising the logits.
 
     Holds the classifier ``weight`` (V, d) (and an optional ``bias``) like ``nn.Linear``;
-    ``forward(hidden, target)`` returns :func:`crossentropy.torch.linear_cross_entropy`
-    of them, with the options given here.
+    ``forward(hidden, target, **overrides)`` returns :func:`crossentropy.torch.linear_cross_entropy`
+    of them, with the options given here (``overrides`` per call, e.g. the step's ``normalizer=``).
 
     Examples
     --------
