@@ -12,6 +12,7 @@ pa = pytest.importorskip("pyarrow")
 import pyarrow.parquet as pq  # noqa: E402
 
 from crossentropy import io  # noqa: E402
+from test_file_fuzz import _ce, _refused, _stream_bytes  # noqa: E402
 
 N, C = 53, 4
 
@@ -259,3 +260,159 @@ def test_variable_length_list_column(tmp_path):
     pq.write_table(tab, tmp_path / "v.parquet")
     e = _err([str(tmp_path / "v.parquet")], io.Schema())
     assert type(e) is io.SchemaError and "different lengths" in str(e)
+
+
+# ----------------------------------------------------------------------------- special inputs
+def test_npy_versions_1_2_3_read_alike(tmp_path):
+    X, y, _ = _data(5)
+    st = np.zeros(N, dtype=[("y", "<i8"), ("logits", "<f8", (C,))])
+    st["y"], st["logits"] = y, X
+    got = {}
+    for v in ((1, 0), (2, 0), (3, 0)):
+        p = tmp_path / f"v{v[0]}.npy"
+        with open(p, "wb") as f:
+            with __import__("warnings").catch_warnings():
+                __import__("warnings").simplefilter("ignore")  # numpy notes 3.0 needs numpy ≥ 1.17
+                np.lib.format.write_array(f, st, version=v)
+        assert p.read_bytes()[6:8] == bytes(v)
+        _, pred, target, _ = _collect([str(p)], io.Schema(target="y"))
+        got[v] = (pred.tobytes(), target.tolist())
+    assert got[(1, 0)] == got[(2, 0)] == got[(3, 0)] == (X.tobytes(), y.tolist())
+    # np.save picks 3.0 itself for a field name outside Latin-1; Fortran order is mapped
+    X32 = np.random.default_rng(9).normal(size=(N, C)).astype(np.float32)
+    st3 = np.zeros(N, dtype=[("метка", "<i4"), ("logits", "<f4", (C,))])
+    st3["метка"], st3["logits"] = y, X32
+    with __import__("warnings").catch_warnings():
+        __import__("warnings").simplefilter("ignore")  # numpy's note on 3.0
+        np.save(tmp_path / "u.npy", st3)
+    assert (tmp_path / "u.npy").read_bytes()[6] == 3
+    _, pred, target, _ = _collect([str(tmp_path / "u.npy")], io.Schema(target="метка"))
+    assert pred.tobytes() == X32.astype(np.float64).tobytes() and target.tolist() == y.tolist()
+    np.save(tmp_path / "f.npy", np.asfortranarray(np.column_stack([y, X])))
+    _, pred, target, _ = _collect([str(tmp_path / "f.npy")], io.Schema(target="0"))
+    assert pred.tobytes() == X.tobytes() and target.tolist() == y.tolist()
+
+
+def test_special_inputs_are_named(tmp_path):
+    import socket
+
+    (tmp_path / "l1").symlink_to(tmp_path / "l2")
+    (tmp_path / "l2").symlink_to(tmp_path / "l1")
+    _refused([tmp_path / "l1"], 4, "symbolic link loop")
+    (tmp_path / "d.csv").symlink_to(tmp_path / "gone.csv")
+    _refused([tmp_path / "d.csv"], 4, "dangling symbolic link", "gone.csv")
+    _refused([tmp_path], 4, "is a directory")
+    if os.path.exists("/dev/zero"):
+        _refused(["/dev/zero"], 4, "character device")
+    if os.path.exists("/proc/self/status"):
+        _refused(["/proc/self/status"], 4, "virtual file")
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.bind(str(tmp_path / "sock"))
+        _refused([tmp_path / "sock"], 4, "is a socket")
+    finally:
+        s.close()
+
+
+def _csv_bytes(X, y) -> bytes:
+    lines = ["y," + ",".join(f"p{j}" for j in range(X.shape[1]))]
+    lines += [
+        ",".join([str(int(t))] + [repr(float(v)) for v in row]) for t, row in zip(y, X, strict=True)
+    ]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_stdin_and_fifo_stream_csv_and_arrow(tmp_path):
+    import threading
+
+    from crossentropy import evaluate
+
+    X, y, _ = _data(8)
+    want = evaluate(X, y).cross_entropy
+    data = _csv_bytes(X, y)
+    (tmp_path / "f.csv").write_bytes(data)
+    by_path = _ce([tmp_path / "f.csv"])
+    by_stdin = _ce(["-"], stdin=data)
+    assert by_stdin["report"] == by_path["report"] and by_stdin["rows"]["read"] == N
+    assert by_stdin["report"]["cross_entropy"] == pytest.approx(want, rel=1e-12)
+    tab = pa.table({"y": y, **{f"p{j}": X[:, j] for j in range(C)}})
+    raw, _ = _stream_bytes(tab, 10)
+    assert _ce(["-"], stdin=raw)["report"] == by_path["report"]
+    # a FIFO (as a shell's <(...) gives): read once, in the same way
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_bytes(data))
+    writer.start()
+    try:
+        assert _ce([fifo, "--progress"])["report"] == by_path["report"]
+    finally:
+        writer.join(10)
+    # what a pipe cannot do, said as such
+    buf = pa.BufferOutputStream()
+    pq.write_table(tab, buf)
+    _refused(
+        ["-"], 4, "<stdin>: parquet cannot be read from a pipe", stdin=buf.getvalue().to_pybytes()
+    )
+    _refused(["-"], 4, "<stdin>: is empty", stdin=b"")
+    _refused(["-", "--temperature"], 2, "read only once", "--temperature", stdin=data)
+    _refused(["-", "-", "--kind", "logits"], 4, "already read", stdin=data)
+    lines = data.split(b"\n")
+    lines[6] = b"1,oops,0,0,0"
+    _refused(
+        ["-", "--kind", "logits"], 3, "'p0' must hold numbers", "'oops'", stdin=b"\n".join(lines)
+    )
+
+
+# ----------------------------------------------------------------------------- labels
+def _labels_csv(tmp_path, labels, name="l.csv") -> str:
+    p = tmp_path / name
+    p.write_text("y,a,b,c\n" + "".join(f"{t},0.1,0.2,0.3\n" for t in labels), encoding="utf-8")
+    return str(p)
+
+
+def test_text_labels_are_ascii_integers_or_names_never_both(tmp_path):
+    # written class indices: ASCII digits, a sign, a zero fraction; nothing else
+    ok = _labels_csv(tmp_path, ["2", "+1", "0", " 1", "2.0", "-100", "007"], "ok.csv")
+    b = next(io.read_batches([ok], io.Schema(target="y")))
+    assert b.target.tolist() == [2, 1, 0, 1, 2, -100, 7] and b.bad_labels is None
+    for bad in ("1_0", "\u0663", "\u0661\u0660", "1e1", "0x1", "2.5", "½", "٣", "1 0"):
+        p = _labels_csv(tmp_path, ["0", bad, "1"], "bad.csv")
+        _refused([p, "--kind", "logits"], 3, "label is not a class index", repr(bad), "row 1")
+    # names: the names and nothing else, even when a label looks like an index
+    names = _labels_csv(tmp_path, ["20", "10", "30", "2"], "n.csv")
+    err = _refused(
+        [names, "--classes", "10,20,30", "--kind", "logits"],
+        3,
+        "not one of the --classes names",
+        "'2'",
+        "row 3",
+    )
+    assert "never mix" in err
+    fine = _labels_csv(tmp_path, ["20", "10", "30"], "n2.csv")
+    b = next(io.read_batches([fine], io.Schema(target="y", classes=("10", "20", "30"))))
+    assert b.target.tolist() == [1, 0, 2]
+    # --on-invalid skip counts them under their own reason
+    d = _ce([names, "--classes", "10,20,30", "--on-invalid", "skip"])
+    assert d["rows"]["rejected_by_reason"] == {"label is not one of the --classes names": 1}
+
+
+def test_huge_labels_are_out_of_range_in_their_own_width(tmp_path):
+    for big in ("184467440737095516160", "-9223372036854775809", "9" * 5000):
+        p = _labels_csv(tmp_path, ["1", big], "h.csv")
+        _refused([p, "--kind", "logits"], 3, "label out of range [0, 3)", "64-bit", "row 1")
+    # uint64 above int64: never wrapped (onto -100 or anything else)
+    for v in (2**64 - 100, 2**63, 2**64 - 1):
+        np.savez(tmp_path / "u.npz", target=np.array([0, v, 1], np.uint64), logits=np.zeros((3, 3)))
+        _refused([tmp_path / "u.npz", "--kind", "logits"], 3, f"found {v}", "row 1")
+    np.savez(tmp_path / "u.npz", target=np.array([0, 2, 1], np.uint64), logits=np.zeros((3, 3)))
+    assert _ce([tmp_path / "u.npz"])["rows"]["evaluated"] == 3
+    # float labels: whole numbers only, beyond int64 out of range; float16 without warnings
+    np.savez(tmp_path / "f.npz", target=np.array([0, 1e19, 2], np.float64), logits=np.zeros((3, 3)))
+    _refused([tmp_path / "f.npz", "--kind", "logits"], 3, "out of range", "1e+19")
+    for bad, needle in ((np.inf, "inf"), (2.5, "2.5"), (65504.0, "found [65504]")):
+        np.savez(
+            tmp_path / "h.npz", target=np.array([0, bad, 1], np.float16), logits=np.zeros((3, 3))
+        )
+        _refused([tmp_path / "h.npz", "--kind", "logits"], 3, needle, "row 1")
+    np.savez(tmp_path / "h.npz", target=np.array([0, 2, 1], np.float16), logits=np.zeros((3, 3)))
+    assert _ce([tmp_path / "h.npz"])["rows"]["evaluated"] == 3

@@ -23,7 +23,19 @@ NPY        read in row blocks (Fortran order: memory-mapped). A structured array
            a plain (N, K) array has the columns ``"0"`` … ``"K-1"``.
 =========  =======================================================================
 
-Rows are numbered from 0 in each file (a CSV header is not a row).
+``-`` is standard input; it, a pipe or a FIFO (``<(zcat preds.csv.gz)``) is read once, so it
+can hold CSV or an Arrow IPC stream (the formats that need seeking must be files). Rows are
+numbered from 0 in each file (a CSV header is not a row).
+
+Labels: a numeric column holds class indices; a text column holds class indices written
+with the ASCII digits 0-9 (``"3"``, ``"-100"``, ``"3.0"``) or, with ``--classes NAMES``, the
+names and nothing else: names and indices never mix (``_labels`` has the rule).
+
+Integrity: Parquet page checksums are verified where the file has them; NPY headers (1.0,
+2.0, 3.0) are parsed with Python integers and a file must hold exactly the bytes its header
+announces; NPZ members are read to their end so their CRC-32 is checked; an Arrow IPC
+stream must end with its end-of-stream marker. Special files (directories, devices,
+sockets, symbolic-link loops, virtual files) are refused, each by name.
 
 Errors are :class:`InputError` subclasses: :class:`SchemaError` (missing columns,
 wrong types, mixed schemas), :class:`DataError` (labels or values that fail
@@ -32,7 +44,8 @@ command line maps them to its exit statuses.
 
 Modules: ``_table`` (the :class:`Table` protocol, :class:`Column`, the errors), one per
 format (``_csv``, ``_arrow`` for Parquet and Arrow IPC, ``_npy`` for NPY and NPZ),
-``_open`` (format detection, :func:`open_table`), ``_columns`` (:class:`Schema` →
+``_open`` (what a path is, format detection, :func:`open_table`), ``_stream`` (standard input
+and pipes, read once), ``_columns`` (:class:`Schema` →
 :class:`Layout`), ``_labels`` (label columns → class indices) and ``_batches``
 (:func:`read_batches`).
 """
@@ -49,7 +62,8 @@ from ._csv import CsvTable as CsvTable
 from ._npy import NpyTable as NpyTable
 from ._npy import NpzTable as NpzTable
 from ._open import FORMATS as FORMATS
-from ._open import detect_format, open_table
+from ._open import STREAM_FORMATS as STREAM_FORMATS
+from ._open import detect_format, is_stream, open_table
 from ._table import Column as Column
 from ._table import DataError, FileError, InputError, SchemaError, Table, format_rows
 
@@ -64,6 +78,7 @@ __all__ = [
     "check_same_columns",
     "detect_format",
     "format_rows",
+    "is_stream",
     "natural_key",
     "open_table",
     "read_batches",

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._columns import Layout, Schema, check_same_columns, resolve
-from ._labels import _parse_labels
+from ._labels import parse_labels
 from ._open import open_table
 from ._table import SchemaError
 
@@ -21,8 +21,10 @@ class Batch:
     ``pred``: float64 (n, C). ``target``: int64 (n,) class indices or float64 (n, C)
     distributions. ``weight``: float64 (n,) or ``None``. ``offset``: the file row of
     the first row. ``missing``: bool (n,) rows whose label is missing, or ``None``.
-    ``bad_labels``: bool (n,) rows whose label is not a valid integer/class name,
-    with ``bad_label_values`` the first offending texts.
+    ``label_problems``: reason → bool (n,) mask of the rows whose label is invalid (not a
+    class index or name, not a whole number, beyond the 64-bit integers; the reason quotes
+    the first values); ``bad_labels`` is their union and ``bad_label_values`` the first
+    offending values.
     """
 
     pred: np.ndarray
@@ -33,6 +35,7 @@ class Batch:
     missing: np.ndarray | None = None
     bad_labels: np.ndarray | None = None
     bad_label_values: list = field(default_factory=list)
+    label_problems: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.pred.shape[0])
@@ -77,6 +80,7 @@ def read_batches(
     first: tuple[str, Layout] | None = None
     for path in paths:
         table = open_table(path, input_format=input_format, na_values=schema.na_values)
+        path = table.path  # "-" is read as "<stdin>"
         layout = resolve(table, schema)
         if first is not None:
             check_same_columns(first[0], first[1], path, layout)
@@ -100,8 +104,7 @@ def read_batches(
         )
         for offset, cols in _rebatch(table.batches(needed, batch_size, types), batch_size):
             pred = _as_matrix(cols, layout.pred, path, offset, "prediction")
-            missing = bad = None
-            bad_values: list = []
+            labels = None
             if layout.soft_target:
                 target = _as_matrix(cols, layout.target, path, offset, "target")
                 if target.shape[1] != pred.shape[1]:
@@ -110,13 +113,30 @@ def read_batches(
                         f"prediction has {pred.shape[1]} (rows from {offset})"
                     )
             else:
-                target, missing, bad, bad_values = _parse_labels(
-                    cols[layout.target[0]], layout, schema, path, offset
-                )
+                labels = parse_labels(cols[layout.target[0]], layout, schema, path)
+                target = labels.target
             weight = None
             if layout.weight:
                 weight = np.ascontiguousarray(cols[layout.weight], dtype=np.float64)
-            yield Batch(pred, target, weight, path, offset, missing, bad, bad_values)
+            if labels is None:
+                yield Batch(pred, target, weight, path, offset)
+                continue
+            bad = labels.bad
+            shown = [] if bad is None else _first_values(cols[layout.target[0]], bad)
+            yield Batch(
+                pred, target, weight, path, offset, labels.missing, bad, shown, labels.problems
+            )
+
+
+def _first_values(col, bad: np.ndarray, limit: int = 3) -> list:
+    """The first ``limit`` label values at ``bad`` rows, as read (text, int or float)."""
+    rows = np.flatnonzero(bad)[:limit]
+    out = []
+    for i in rows.tolist():
+        v = col[i]
+        v = v.as_py() if hasattr(v, "as_py") else v
+        out.append(v.item() if isinstance(v, np.generic) else v)
+    return out
 
 
 def _rebatch(pieces, batch_size: int):

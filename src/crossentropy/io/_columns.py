@@ -134,12 +134,12 @@ def resolve(table: Table, schema: Schema) -> Layout:
         target = [hits[0]]
     else:
         target = resolve_columns(schema.target, names, role="--target", path=path)
-    weight = None
+    weight: str | None = None
     if schema.weight is not None:
-        weight = resolve_columns(schema.weight, names, role="--weight-col", path=path)
-        if len(weight) != 1:
-            raise SchemaError(f"--weight-col must name one column, got {weight}")
-        weight = weight[0]
+        weights = resolve_columns(schema.weight, names, role="--weight-col", path=path)
+        if len(weights) != 1:
+            raise SchemaError(f"--weight-col must name one column, got {weights}")
+        weight = weights[0]
     # pred
     if schema.pred is None:
         conventional = [n for n in PRED_NAMES if n in table.columns and n not in target]

@@ -1,7 +1,7 @@
 """CSV tables: a header row required; prediction and weight columns parsed to float64
 (correctly rounded, so the same numbers written with ``repr`` read back bit-identical); the
 label column read as text, so a class named ``"NA"`` stays a class unless ``na_values`` says
-otherwise."""
+otherwise. Standard input and pipes are read once (the header from the bytes looked at first)."""
 
 from __future__ import annotations
 
@@ -10,24 +10,55 @@ import re
 from collections.abc import Sequence
 
 from ._arrow import _require_pyarrow
+from ._stream import Stream
 from ._table import Column, DataError, FileError, InputError, SchemaError, Table, _short
+
+_MAX_HEADER = 1 << 24  # bytes looked at for the header row of a piped CSV
+
+
+def _header_end(buf: bytes) -> int | None:
+    """Where the first record of ``buf`` ends (a line break outside quotes), or None.
+
+    >>> _header_end(b'a,"b\\nc"\\n1,2\\n')
+    7
+    """
+    i, quoted = 0, False
+    while True:
+        q = buf.find(b'"', i)
+        if quoted:
+            if q < 0:
+                return None
+            quoted, i = False, q + 1
+            continue
+        ends = [k for k in (buf.find(b"\n", i), buf.find(b"\r", i)) if k >= 0]
+        if ends and (q < 0 or min(ends) < q):
+            return min(ends)
+        if q < 0:
+            return None
+        quoted, i = True, q + 1
 
 
 class CsvTable(Table):
     format = "csv"
 
-    def __init__(self, path: str, na_values: Sequence[str] = ()):
+    def __init__(self, path: str, na_values: Sequence[str] = (), *, stream: Stream | None = None):
         _require_pyarrow("CSV")
         self.path = path
         self.na_values = tuple(na_values)
         self.num_rows = None
+        self._stream = stream
         try:
-            with open(path, newline="", encoding="utf-8-sig") as f:
-                header = next(csv.reader(f), None)
+            if stream is None:
+                with open(path, newline="", encoding="utf-8-sig") as f:
+                    header = next(csv.reader(f), None)
+            else:
+                header = self._stream_header(stream)
         except UnicodeDecodeError:
             raise FileError(f"{path}: not a UTF-8 text file (is it CSV?)") from None
         except OSError as e:
             raise FileError(f"{path}: cannot read ({e.strerror})") from None
+        except csv.Error as e:
+            raise FileError(f"{path}: malformed CSV header ({_short(e)})") from None
         if not header or all(h.strip() == "" for h in header):
             raise FileError(f"{path}: file is empty (no header row)")
         seen = set()
@@ -38,6 +69,16 @@ class CsvTable(Table):
         self.header = header
         # A CSV column has no declared type; the reader parses what it is asked for.
         self.columns = {h: Column(h, None, "text") for h in header}
+
+    def _stream_header(self, stream: Stream) -> list[str] | None:
+        buf, ended = stream.peek_until(lambda b: _header_end(b) is not None, _MAX_HEADER)
+        end = _header_end(buf)
+        if end is None and not ended:
+            raise FileError(
+                f"{self.path}: no line break in the first {len(buf)} bytes (is it CSV?)"
+            )
+        text = buf[: len(buf) if end is None else end].decode("utf-8-sig")
+        return next(csv.reader([text]), None)
 
     def batches(self, names, batch_size, column_types):
         import pyarrow as pa
@@ -55,8 +96,9 @@ class CsvTable(Table):
         )
         # ~64 bytes a row is a fair guess; blocks are then sliced to batch_size.
         read = pcsv.ReadOptions(block_size=max(1 << 20, min(64 * batch_size, 1 << 26)))
+        source = self.path if self._stream is None else self._stream.take()
         try:
-            reader = pcsv.open_csv(self.path, read_options=read, convert_options=convert)
+            reader = pcsv.open_csv(source, read_options=read, convert_options=convert)
         except pa.ArrowInvalid as e:
             raise self._conversion_error(e, names) from None
         except Exception as e:
@@ -85,9 +127,11 @@ class CsvTable(Table):
     def _conversion_error(self, e, names) -> InputError:
         msg = str(e)
         m = re.search(r"column #(\d+)", msg)
-        if m and "conversion error" in msg:
-            col = self.header[int(m.group(1))]
-            where = self._find_bad_float(col)
+        col = self.header[int(m.group(1))] if m and int(m.group(1)) < len(self.header) else None
+        if col is not None and "invalid UTF8" in msg:
+            return FileError(f"{self.path}: column {col!r} holds bytes that are not UTF-8 text")
+        if col is not None and "conversion error" in msg:
+            where = self._find_bad_float(col, msg)
             return DataError(
                 f"{self.path}: column {col!r} must hold numbers; {where}"
                 + (
@@ -100,20 +144,29 @@ class CsvTable(Table):
             return FileError(f"{self.path}: malformed CSV ({_short(e)})")
         return FileError(f"{self.path}: cannot read as CSV ({_short(e)})")
 
-    def _find_bad_float(self, col: str) -> str:
+    def _find_bad_float(self, col: str, msg: str) -> str:
+        """The first values of ``col`` that are not numbers, with their rows (the reader's
+        own words when the file cannot be read again: a pipe)."""
+        m = re.search(r"invalid value ('.*')", msg)
+        fallback = f"found {m.group(1)}" if m else "a value could not be parsed as a number"
+        if self._stream is not None:
+            return fallback
         j = self.header.index(col)
         bad = []
-        with open(self.path, newline="", encoding="utf-8-sig") as f:
-            rd = csv.reader(f)
-            next(rd, None)
-            for i, row in enumerate(rd):
-                v = row[j] if j < len(row) else ""
-                try:
-                    float(v)
-                except ValueError:
-                    bad.append((i, v))
-                    if len(bad) >= 3:
-                        break
+        try:
+            with open(self.path, newline="", encoding="utf-8-sig") as f:
+                rd = csv.reader(f)
+                next(rd, None)
+                for i, row in enumerate(rd):
+                    v = row[j] if j < len(row) else ""
+                    try:
+                        float(v)
+                    except ValueError:
+                        bad.append((i, v))
+                        if len(bad) >= 3:
+                            break
+        except (OSError, UnicodeDecodeError, csv.Error):
+            return fallback
         if not bad:
-            return "a value could not be parsed as a number"
+            return fallback
         return "found " + ", ".join(f"{v!r} at row {i}" for i, v in bad)
