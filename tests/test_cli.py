@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 
@@ -145,8 +146,13 @@ def test_python_dash_m(tmp_path):
 def test_help_documents_exit_codes(capsys):
     code, out, _ = run(["evaluate", "--help"], capsys)
     assert code == 0
-    for line in ("2  usage or schema error", "3  data validation error", "4  I/O error"):
-        assert line in out
+    for status, what in (
+        (2, "usage or schema error"),
+        (3, "data validation error"),
+        (4, "I/O error"),
+        (130, "interrupted"),
+    ):
+        assert re.search(rf"^\s+{status}\s+{what}", out, re.M), (status, what)
 
 
 def test_flag_defaults_are_the_options_defaults():
@@ -698,3 +704,577 @@ def test_ten_million_rows_flat_memory(tmp_path):
     assert got["rc"] == 0 and got["rows"] == n
     assert got["ce"] == pytest.approx(sums / n, rel=1e-10)  # float64 reference, same data
     assert got["rss_mb"] < 300, got
+
+
+# ----------------------------------------------------------------------------- outputs
+# Outputs are checked before anything is read, never written over an input, and written
+# all or nothing. Each class of problem is tried over several spellings, formats and names.
+def _inputs(tmp_path, rng=None):
+    """The same 20 rows as CSV, Parquet and NPZ (the inputs whose outputs we aim at them)."""
+    rng = rng or np.random.default_rng(12)
+    X, y = rng.normal(size=(20, 3)), rng.integers(0, 3, 20)
+    paths = {}
+    paths["csv"] = tmp_path / "data.csv"
+    with open(paths["csv"], "w") as f:
+        f.write("y,l0,l1,l2\n")
+        for t, row in zip(y, X, strict=True):
+            f.write(",".join([str(int(t))] + [repr(float(v)) for v in row]) + "\n")
+    paths["parquet"] = tmp_path / "preds.parquet"
+    pq.write_table(
+        pa.table({"y": y, "l0": X[:, 0], "l1": X[:, 1], "l2": X[:, 2]}), paths["parquet"]
+    )
+    paths["npz"] = tmp_path / "scores.npz"
+    np.savez(paths["npz"], y=y, logits=X)
+    return paths
+
+
+def _digest(path) -> bytes:
+    import hashlib
+
+    return hashlib.sha256(open(path, "rb").read()).digest()
+
+
+def _aliases(tmp_path, inp):
+    """Output paths that name ``inp`` without being its spelling: (flag, path) pairs."""
+    sub = tmp_path / "sub"
+    sub.mkdir(exist_ok=True)
+    (tmp_path / "link.html").symlink_to(inp)
+    (sub / "chain").symlink_to(tmp_path / "link.html")  # a link to a link
+    os.link(inp, tmp_path / "hard.html")
+    rel = os.path.relpath(inp, os.getcwd())
+    return {
+        "as given": ("--report", str(inp)),
+        "relative": ("--report", rel),
+        "dot-dot": ("--report", str(sub / ".." / inp.name)),
+        "symlink": ("--report", str(tmp_path / "link.html")),
+        "symlink chain": ("--report", str(sub / "chain")),
+        "hard link": ("--report", str(tmp_path / "hard.html")),
+        "plots folder is the input": ("--plots", str(inp)),
+    }
+
+
+ALIAS_KINDS = [
+    "as given",
+    "relative",
+    "dot-dot",
+    "symlink",
+    "symlink chain",
+    "hard link",
+    "plots folder is the input",
+]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "npz"])
+@pytest.mark.parametrize("how", ALIAS_KINDS)
+def test_an_output_that_is_an_input_is_a_usage_error(tmp_path, capsys, fmt, how):
+    inp = _inputs(tmp_path)[fmt]
+    before = {p.name: _digest(p) for p in tmp_path.iterdir() if p.is_file()}
+    flag, out = _aliases(tmp_path, inp)[how]
+    err = _fails(["evaluate", inp, "--kind", "logits", flag, out], capsys, 2, flag, "input")
+    assert "rows" not in err  # refused before reading
+    assert _digest(inp) == before[inp.name]
+    assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".") and p.is_file()]
+
+
+@pytest.mark.parametrize(
+    "figure", ["reliability.png", "nll_curve.png", "per_class.png", "nll_distribution.png"]
+)
+def test_plots_folder_holding_the_input_under_a_figure_name(tmp_path, capsys, figure):
+    from crossentropy import plots
+
+    assert figure in plots.FILES.values()
+    figs = tmp_path / "figs"
+    figs.mkdir()
+    src = _inputs(tmp_path)["csv"]
+    inp = figs / figure
+    inp.write_bytes(src.read_bytes())
+    argv = ["evaluate", inp, "--input-format", "csv", "--kind", "logits", "--plots", figs]
+    _fails(argv, capsys, 2, "--plots", figure, "input")
+    assert inp.read_bytes() == src.read_bytes() and sorted(os.listdir(figs)) == [figure]
+    # a folder holding the input under another name is fine: nothing is written over it
+    other = figs / "inputs.csv"
+    other.write_bytes(src.read_bytes())
+    code, _, err = run(["evaluate", other, "--kind", "logits", "--plots", figs], capsys)
+    assert code == 0, err
+    assert other.read_bytes() == src.read_bytes()
+
+
+def test_explain_plot_folder_holding_the_input(tmp_path, capsys):
+    from crossentropy import explain
+
+    figs = tmp_path / "walk"
+    figs.mkdir()
+    for name in explain.PLOT_FILES:
+        inp = figs / name
+        inp.write_bytes(_inputs(tmp_path)["csv"].read_bytes())
+        argv = ["explain", inp, "--input-format", "csv", "--kind", "logits", "--plot", figs]
+        _fails(argv, capsys, 2, "--plot", name, "input")
+        inp.unlink()
+
+
+def test_two_outputs_on_one_file_is_a_usage_error(tmp_path, capsys):
+    inp = _inputs(tmp_path)["npz"]
+    for report in ("figs/per_class.png", "./figs/../figs/reliability.png"):
+        argv = ["evaluate", inp, "--report", tmp_path / report, "--plots", tmp_path / "figs"]
+        _fails(argv, capsys, 2, "--report", "--plots")
+    assert not (tmp_path / "figs").exists()
+
+
+@pytest.mark.parametrize("flag", ["--report", "--plots"])
+def test_empty_output_path_is_a_usage_error(tmp_path, capsys, flag):
+    _fails(["evaluate", _inputs(tmp_path)["npz"], flag, ""], capsys, 2, flag, "empty path")
+
+
+def _bad_data(tmp_path):
+    """A file that fails validation (exit 3) if read: an output error must come first."""
+    p = tmp_path / "bad.csv"
+    p.write_text("y,a,b\n7,0.0,1.0\n")
+    return p
+
+
+def test_output_paths_are_checked_before_reading(tmp_path, capsys):
+    bad = _bad_data(tmp_path)
+    d = tmp_path / "adir"
+    d.mkdir()
+    f = tmp_path / "afile.txt"
+    f.write_text("keep")
+    cases = [
+        (["--report", tmp_path / "missing" / "r.html"], "missing"),
+        (["--report", tmp_path / "missing" / "deeper" / "r.html"], "does not exist"),
+        (["--report", d], "is a folder"),
+        (["--report", f / "r.html"], "is not a folder"),
+        (["--plots", f], "is not a folder"),
+        (["--plots", f / "sub"], "is not a folder"),
+        (["--report", d / "r.html", "--plots", f], "is not a folder"),
+    ]
+    for extra, needle in cases:
+        err = _fails(["evaluate", bad, "--kind", "logits", *extra], capsys, 4, needle)
+        assert "label" not in err, err  # the data were not read
+    for p in (d / "r.html", f / "r.html"):
+        assert not p.exists()
+    assert f.read_text() == "keep" and os.listdir(d) == []
+
+
+def test_explain_plot_path_checked_before_reading(tmp_path, capsys):
+    bad = _bad_data(tmp_path)
+    f = tmp_path / "afile.txt"
+    f.write_text("keep")
+    _fails(["explain", bad, "--kind", "logits", "--plot", f], capsys, 4, "--plot", "not a folder")
+    _fails(["explain", bad, "--kind", "logits", "--plot", ""], capsys, 2, "--plot", "empty path")
+
+
+def test_read_only_output_branch(monkeypatch, tmp_path, capsys):
+    """As root chmod does not stop a write: the OS answers 'no' to W_OK for these paths."""
+    inp = _inputs(tmp_path)["npz"]
+    ro_file = tmp_path / "old.html"
+    ro_file.write_text("old")
+    ro_dir = tmp_path / "locked"
+    ro_dir.mkdir()
+    denied = {str(ro_file), str(ro_dir)}
+    real = os.access
+    monkeypatch.setattr(
+        os,
+        "access",
+        lambda p, mode: False if str(p) in denied and mode & os.W_OK else real(p, mode),
+    )
+    _fails(["evaluate", inp, "--report", ro_file], capsys, 4, str(ro_file), "not writable")
+    _fails(["evaluate", inp, "--report", ro_dir / "r.html"], capsys, 4, str(ro_dir), "not writable")
+    _fails(["evaluate", inp, "--plots", ro_dir / "figs"], capsys, 4, str(ro_dir), "not writable")
+    assert ro_file.read_text() == "old" and os.listdir(ro_dir) == []
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_write_failures_are_exit_4(tmp_path):
+    inp = _inputs(tmp_path)["csv"]
+    cmd = [sys.executable, "-m", "crossentropy", "evaluate", str(inp), "--kind", "logits"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.run(
+        [*cmd, "--report", "/dev/full"], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert proc.returncode == 4 and "/dev/full" in proc.stderr and "Traceback" not in proc.stderr
+    for fmt in ("table", "json"):
+        with open("/dev/full", "w") as full:
+            proc = subprocess.run(
+                [*cmd, "--format", fmt],
+                stdout=full,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+                timeout=120,
+            )
+        assert proc.returncode == 4, proc.stderr
+        assert "standard output" in proc.stderr and "Traceback" not in proc.stderr
+        assert "Exception ignored" not in proc.stderr
+
+
+def test_outputs_replace_files_atomically_and_keep_their_mode(tmp_path, capsys):
+    inp = _inputs(tmp_path)["parquet"]
+    rep = tmp_path / "r.html"
+    rep.write_text("old report")
+    os.chmod(rep, 0o640)
+    link = tmp_path / "latest.html"
+    link.symlink_to(rep)
+    code, _, err = run(["evaluate", inp, "--report", link, "--plots", tmp_path / "a" / "b"], capsys)
+    assert code == 0, err
+    assert link.is_symlink() and rep.read_text().startswith("<!DOCTYPE html>")
+    assert oct(os.stat(rep).st_mode & 0o777) == oct(0o640)
+    assert sorted(os.listdir(tmp_path / "a" / "b")) == sorted(
+        ["reliability.png", "nll_curve.png", "per_class.png", "nll_distribution.png"]
+    )
+    assert not [p for p in tmp_path.rglob(".*.tmp")]
+
+
+@pytest.mark.parametrize("stop_at", range(5))
+def test_an_interrupt_while_writing_leaves_no_output(monkeypatch, tmp_path, capsys, stop_at):
+    """Ctrl-C at each figure or at the HTML page: exit 130, no new file, no temporary file,
+    and a report already there is untouched."""
+    from crossentropy import html, plots
+
+    inp = _inputs(tmp_path)["csv"]
+    old = tmp_path / "r.html"
+    old.write_text("the report of yesterday")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    calls = {"n": 0}
+    png, page = plots.png_bytes, html.render
+
+    def interrupt_at(fn):
+        def wrapped(*a, **k):
+            calls["n"] += 1
+            if calls["n"] > stop_at:
+                raise KeyboardInterrupt
+            return fn(*a, **k)
+
+        return wrapped
+
+    monkeypatch.setattr(plots, "png_bytes", interrupt_at(png))
+    monkeypatch.setattr(html, "render", interrupt_at(page))
+    argv = [
+        "evaluate",
+        inp,
+        "--kind",
+        "logits",
+        "--plots",
+        tmp_path / "new" / "figs",
+        "--report",
+        old,
+    ]
+    code, _, err = run(argv, capsys)
+    assert code == 130 and "interrupted" in err
+    assert old.read_text() == "the report of yesterday"
+    assert not (tmp_path / "new").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+SIGINT_CHILD = r"""
+import os, signal, sys, time
+from crossentropy import cli, plots
+real = plots.png_bytes
+def slow(fig, *a, **k):
+    out = real(fig, *a, **k)
+    print("STAGED", file=sys.stderr, flush=True)  # one figure written to a temporary file
+    time.sleep(60)
+    return out
+plots.png_bytes = slow
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_sigint_during_the_report_phase_exits_130_and_writes_nothing(tmp_path):
+    import signal
+
+    inp = _inputs(tmp_path)["npz"]
+    rep = tmp_path / "out" / "r.html"
+    (tmp_path / "out").mkdir()
+    argv = ["evaluate", str(inp), "--plots", str(tmp_path / "out" / "figs"), "--report", str(rep)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SIGINT_CHILD, *argv],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    try:
+        for line in proc.stderr:
+            if line.startswith("STAGED"):
+                proc.send_signal(signal.SIGINT)
+                break
+        rest = proc.stderr.read()
+        assert proc.wait(timeout=60) == 130, rest
+    finally:
+        proc.kill()
+    assert "interrupted" in rest and "Traceback" not in rest
+    assert os.listdir(tmp_path / "out") == []  # no figure, no report, no temporary file
+
+
+# ----------------------------------------------------------------------------- options
+HUGE = 10**30
+
+
+@pytest.mark.parametrize(
+    "flag,value",
+    [
+        ("--batch-size", 2**63),
+        ("--batch-size", HUGE),
+        ("--batch-size", -5),
+        ("--ignore-index", 2**63),
+        ("--ignore-index", -(2**63) - 1),
+        ("--ignore-index", -HUGE),
+        ("--bins", 0),
+        ("--bins", 4097),
+        ("--bins", HUGE),
+        ("--seed", -1),
+        ("--seed", 2**64),
+        ("--seed", HUGE),
+        ("--bootstrap", -1),
+        ("--bootstrap", 2**31),
+        ("--bootstrap", HUGE),
+        ("--classes", 0),
+        ("--classes", -3),
+        ("--classes", 2**31),
+        ("--classes", HUGE),
+    ],
+)
+def test_option_values_out_of_range_are_usage_errors(tmp_path, capsys, flag, value):
+    inp = _inputs(tmp_path)["csv"]
+    err = _fails(["evaluate", inp, flag, str(value)], capsys, 2, flag, str(value))
+    assert "rows" not in err and "internal error" not in err
+    if flag in ("--ignore-index", "--classes"):  # explain reads these options too
+        err = _fails(["explain", inp, flag, str(value)], capsys, 2, flag)
+
+
+@pytest.mark.parametrize("text,n", [("+3", 3), (" 3 ", 3), ("003", 3), ("+03", 3)])
+def test_classes_as_a_signed_count(tmp_path, capsys, text, n):
+    inp = _inputs(tmp_path)["npz"]
+    d, _, _ = run_json(["evaluate", inp, "--classes", text], capsys)
+    ref, _, _ = run_json(["evaluate", inp], capsys)
+    assert d["report"] == ref["report"] and d["source"]["classes"] is None
+    assert d["report"]["num_classes"] == n
+
+
+@pytest.mark.parametrize("value", ["0", str(HUGE), "-1"])
+def test_workers_out_of_range(tmp_path, capsys, value):
+    pytest.importorskip("distributed")
+    argv = ["evaluate", _inputs(tmp_path)["npz"], "--engine", "dask", "--workers", value]
+    _fails(argv, capsys, 2, "--workers")
+
+
+@pytest.mark.parametrize("address", ["garbage://x", "x y", "tcp://", "", "   "])
+def test_scheduler_that_is_not_an_address(tmp_path, capsys, address):
+    pytest.importorskip("distributed")
+    argv = ["evaluate", _inputs(tmp_path)["npz"], "--engine", "dask", "--scheduler", address]
+    _fails(argv, capsys, 2, "--scheduler")
+
+
+def test_unreachable_scheduler_is_exit_4_within_the_timeout(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("distributed")
+    import socket
+    import time
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setattr(cli, "CONNECT_TIMEOUT", 1.5)
+    t0 = time.perf_counter()
+    argv = ["evaluate", _inputs(tmp_path)["npz"], "--engine", "dask"]
+    _fails([*argv, "--scheduler", f"tcp://127.0.0.1:{port}"], capsys, 4, f"127.0.0.1:{port}")
+    assert time.perf_counter() - t0 < 30
+
+
+# ----------------------------------------------------------------------------- rows
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "npz"])
+@pytest.mark.parametrize("row,classes,batch", [(0, 2, 1000), (7, 3, 4), (19, 5, 3)])
+def test_row_with_no_finite_logit_is_a_data_error_naming_it(
+    tmp_path, capsys, fmt, row, classes, batch
+):
+    rng = np.random.default_rng(row)
+    X, y = rng.normal(size=(20, classes)), rng.integers(0, classes, 20)
+    X[row] = -np.inf
+    X[(row + 1) % 20, 1:] = -np.inf  # one finite logit left, the true class: a valid row
+    y[(row + 1) % 20] = 0
+    cols = {f"l{j}": X[:, j] for j in range(classes)}
+    path = tmp_path / f"f.{fmt}"
+    if fmt == "csv":
+        with open(path, "w") as f:
+            f.write(",".join(["y", *cols]) + "\n")
+            for i in range(20):
+                f.write(",".join([str(y[i])] + [repr(float(v)) for v in X[i]]) + "\n")
+    elif fmt == "parquet":
+        pq.write_table(pa.table({"y": y, **cols}), path)
+    else:
+        np.savez(path, y=y, **cols)
+    argv = ["evaluate", path, "--kind", "logits", "--batch-size", str(batch)]
+    _fails(argv, capsys, 3, "no finite logit", f"row {row}")
+    _fails(["explain", path, "--kind", "logits"], capsys, 3, "no finite logit", f"row {row}")
+    d, _, _ = run_json([*argv, "--on-invalid", "skip"], capsys)
+    assert d["rows"]["rejected_by_reason"] == {"no finite logit": 1}
+    keep = np.arange(20) != row
+    ref = evaluate(X[keep], y[keep])
+    assert d["report"]["cross_entropy"] == pytest.approx(ref.cross_entropy, rel=1e-12)
+
+
+# ----------------------------------------------------------------------------- terminal
+_RAW_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+NASTY = {
+    "osc title": "\x1b]0;owned\x07",
+    "clear screen": "\x1b[2J\x1b[H",
+    "c1 csi": "\x9b31m",
+    "backspace": "ok\x08\x08no",
+    "right-to-left": "cod\u202egnp.",
+    "delete": "x\x7fy",
+}
+
+
+@pytest.mark.parametrize("what", sorted(NASTY))
+def test_file_and_column_names_reach_the_terminal_escaped(tmp_path, capsys, what):
+    nasty = NASTY[what]
+    path = tmp_path / f"in{nasty}.npz"
+    rng = np.random.default_rng(5)
+    np.savez(
+        path,
+        y=rng.integers(0, 2, 6),
+        **{f"p{nasty}0": rng.normal(size=6), "p1": rng.normal(size=6)},
+    )
+    code, out, err = run(["evaluate", path, "--pred", "p*"], capsys)
+    assert code == 0, err
+    assert not _RAW_CONTROL.search(out) and not _RAW_CONTROL.search(err)
+    escaped = nasty.encode("unicode_escape").decode("ascii")
+    assert f"in{escaped}.npz" in out and f"p{escaped}0" in out and "kind:" in err
+    code, _, err = run(["evaluate", path, "--pred", "missing"], capsys)
+    assert code == 2 and not _RAW_CONTROL.search(err) and f"p{escaped}0" in err
+    code, out, err = run(["explain", path, "--pred", "p*", "--kind", "logits"], capsys)
+    assert code == 0 and not _RAW_CONTROL.search(out + err), err
+    d, _, _ = run_json(["evaluate", path, "--pred", "p*"], capsys)  # JSON keeps the names exact
+    assert d["source"]["files"] == [str(path)] and f"p{nasty}0" in d["source"]["pred"]
+
+
+def test_newline_in_a_file_name_cannot_forge_a_line(tmp_path, capsys):
+    path = tmp_path / "a\nrows: 0 read.npz"
+    np.savez(path, y=np.array([0, 1]), logits=np.zeros((2, 2)))
+    code, out, _ = run(["evaluate", path], capsys)
+    assert code == 0 and [ln for ln in out.splitlines() if ln.startswith("rows:")] == [
+        "rows: 2 read, 2 evaluated, 0 ignored, 0 rejected"
+    ]
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ("$\\foo$", "b", "c"),
+        ("$x$", "$y^2$", "$$"),
+        ("a_b", "\\alpha$", "50$"),
+        ("$\\frac{1}{0}$", "{}", "^"),
+    ],
+)
+def test_class_names_are_printed_literally_in_figures(tmp_path, capsys, names):
+    inp = _inputs(tmp_path)["npz"]
+    argv = ["evaluate", inp, "--classes", ",".join(names), "--plots", tmp_path / "f"]
+    code, _, err = run([*argv, "--report", tmp_path / "r.html"], capsys)
+    assert code == 0, err
+    assert len(os.listdir(tmp_path / "f")) == 4
+
+
+def test_runtime_warnings_are_one_line_notes(monkeypatch, tmp_path, capsys):
+    import warnings
+
+    real = pipeline_run = cli.pipeline.run
+
+    def noisy(*a, **k):
+        warnings.warn("overflow encountered in reduce", RuntimeWarning, stacklevel=1)
+        with np.errstate(all="warn"):
+            np.float64(1e308) * 10
+        return real(*a, **k)
+
+    monkeypatch.setattr(cli.pipeline, "run", noisy)
+    code, _, err = run(["evaluate", _inputs(tmp_path)["npz"]], capsys)
+    assert code == 0 and pipeline_run is real
+    notes = [ln for ln in err.splitlines() if "RuntimeWarning" in ln]
+    assert len(notes) == 2 and all(ln.startswith("crossentropy evaluate: warning:") for ln in notes)
+    assert ".py" not in err
+
+
+# ----------------------------------------------------------------------------- dask engine
+def _part_files(d):
+    """The same 60 rows in five parts, under names the local reader accepts (any extension
+    or none: the extension, else the first bytes), plus a dataset folder's bookkeeping."""
+    rng = np.random.default_rng(6)
+    X, y = rng.normal(size=(60, 3)), rng.integers(0, 3, 60)
+    tab = lambda sl: pa.table({"y": y[sl], "l0": X[sl, 0], "l1": X[sl, 1], "l2": X[sl, 2]})  # noqa: E731
+    names = []
+    with open(d / "a.txt", "w") as f:  # CSV text under .txt
+        f.write("y,l0,l1,l2\n")
+        for i in range(0, 12):
+            f.write(",".join([str(int(y[i]))] + [repr(float(v)) for v in X[i]]) + "\n")
+    names.append("a.txt")
+    pq.write_table(tab(slice(12, 24)), d / "b.PARQUET")
+    names.append("b.PARQUET")
+    with (
+        pa.OSFile(str(d / "c.arrows"), "wb") as s,
+        pa.ipc.new_stream(s, tab(slice(24, 36)).schema) as w,
+    ):
+        w.write_table(tab(slice(24, 36)))
+    names.append("c.arrows")
+    pq.write_table(tab(slice(36, 48)), d / "part-00003")  # no extension: Parquet by its bytes
+    names.append("part-00003")
+    with open(d / "e.NPZ", "wb") as f:  # (np.savez would add ".npz" to the name)
+        np.savez(f, y=y[48:], l0=X[48:, 0], l1=X[48:, 1], l2=X[48:, 2])
+    names.append("e.NPZ")
+    (d / "_SUCCESS").write_bytes(b"")
+    (d / ".part-00003.crc").write_bytes(b"\x00\x01")
+    (d / "_metadata").write_bytes(b"PAR1")
+    return sorted(names), X, y
+
+
+def test_dask_folder_reads_every_part_the_local_reader_reads(tmp_path, capsys):
+    pytest.importorskip("dask")
+    import dask
+
+    from crossentropy.dask import evaluate_files, expand_paths
+
+    d = tmp_path / "parts"
+    d.mkdir()
+    names, X, y = _part_files(d)
+    assert [os.path.basename(p) for p in expand_paths(str(d))] == names
+    files = [str(d / n) for n in names]
+    local, _, _ = run_json(["evaluate", *files, "--kind", "logits", "--pred", "l*"], capsys)
+    assert local["rows"]["read"] == 60
+    with dask.config.set(scheduler="threads"):
+        r = evaluate_files(str(d), kind="logits", pred="l*")
+    assert r.n_rows == 60
+    assert r.cross_entropy == pytest.approx(evaluate(X, y).cross_entropy, rel=1e-12)
+    assert r.cross_entropy == pytest.approx(local["report"]["cross_entropy"], rel=1e-12)
+
+
+def test_local_cluster_workers_log_only_critical():
+    """A worker that heartbeats while the scheduler closes logs an ERROR with a traceback:
+    the local cluster's workers are started so that it never reaches stderr."""
+    pytest.importorskip("distributed")
+    import logging
+
+    from crossentropy.dask import client_for, close_client
+
+    client = client_for(workers=1)
+    try:
+
+        def stderr_levels():  # what the worker's stream handlers let through
+            lg = logging.getLogger("distributed")
+            return [h.level for h in lg.handlers if isinstance(h, logging.StreamHandler)]
+
+        levels = client.run(stderr_levels)
+        assert levels and all(v and min(v) >= logging.CRITICAL for v in levels.values()), levels
+    finally:
+        close_client(client)
+
+
+@pytest.mark.parametrize(
+    "extra,advice", [([], "lower --batch-size"), (["--bootstrap", "7"], "fewer --bootstrap")]
+)
+def test_out_of_memory_advice_names_what_sizes_memory(monkeypatch, tmp_path, capsys, extra, advice):
+    def no_memory(*a, **k):
+        raise MemoryError
+
+    monkeypatch.setattr(cli.pipeline, "run", no_memory)
+    err = _fails(["evaluate", _inputs(tmp_path)["npz"], *extra], capsys, 4, "out of memory", advice)
+    assert ("bootstrap" in err) == bool(extra)

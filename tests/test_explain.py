@@ -11,6 +11,7 @@ text. A failed identity is an error exit (status 1).
 from __future__ import annotations
 
 import io
+import json
 import math
 import re
 import time
@@ -555,3 +556,114 @@ def test_plot_writes_pngs(bundled_walk, tmp_path):
     for p in paths:
         with open(p, "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+# ----------------------------------------------------------------------------- edge inputs
+# Every input `evaluate` accepts is explained (exit 0, identities hold), never "a bug".
+def _save(path, pred, target, weight=None, *, fmt):
+    cols = {f"c{j}": pred[:, j] for j in range(pred.shape[1])}
+    if target.ndim == 2:
+        cols.update({f"t{j}": target[:, j] for j in range(target.shape[1])})
+    else:
+        cols["y"] = target
+    if weight is not None:
+        cols["w"] = weight
+    if fmt == "npz":
+        np.savez(path, **cols)
+        return
+    with open(path, "w") as f:  # floats written exactly (repr), labels as integers
+        f.write(",".join(cols) + "\n")
+        for i in range(pred.shape[0]):
+            cells = [v[i] for v in cols.values()]
+            f.write(",".join(str(int(v)) if v.dtype.kind == "i" else repr(float(v)) for v in cells))
+            f.write("\n")
+
+
+def _edge_case(name):
+    rng = np.random.default_rng(len(name))
+    n, c = 12, 4
+    x = rng.normal(size=(n, c))
+    y = rng.integers(0, c, n)
+    kind, weight, target, extra = "logits", None, y, []
+    if name == "all ignored":
+        target = np.full(n, -100)
+    elif name == "all ignored, own ignore index":
+        target, extra = np.full(n, 9), ["--ignore-index", "9"]
+    elif name == "zero weights":
+        weight = np.zeros(n)
+    elif name == "ignored and zero weights":
+        target = np.where(np.arange(n) % 2 == 0, -100, y)
+        weight = np.where(np.arange(n) % 2 == 1, 0.0, 1.0)
+    elif name == "all-zero soft targets":
+        target = np.zeros((n, c))
+    elif name == "probability 0 on a true class":
+        kind = "probs"
+        x = sps.softmax(x, axis=1)
+        x[3] = 0.0
+        x[3, (y[3] + 1) % c] = 1.0
+    elif name == "log-probability −inf on a true class":
+        kind = "log_probs"
+        x = sps.log_softmax(x, axis=1)
+        rest = np.arange(c) != y[5]
+        x[5, y[5]] = -np.inf  # the others renormalised: still a log-distribution
+        x[5, rest] = sps.log_softmax(x[5, rest])
+    elif name == "logit −inf on a true class":
+        x[0, y[0]] = -np.inf
+    return x, target, weight, kind, extra
+
+
+EDGE_CASES = [
+    "all ignored",
+    "all ignored, own ignore index",
+    "zero weights",
+    "ignored and zero weights",
+    "all-zero soft targets",
+    "probability 0 on a true class",
+    "log-probability −inf on a true class",
+    "logit −inf on a true class",
+]
+
+
+@pytest.mark.parametrize("fmt", ["npz", "csv"])
+@pytest.mark.parametrize("case", EDGE_CASES)
+def test_explain_handles_every_input_evaluate_accepts(tmp_path, capsys, case, fmt):
+    x, target, weight, kind, extra = _edge_case(case)
+    path = tmp_path / f"edge.{fmt}"
+    _save(path, x, target, weight, fmt=fmt)
+    argv = [str(path), "--pred", "c*", "--kind", kind, *extra]
+    if target.ndim == 2:
+        argv += ["--target", ",".join(f"t{j}" for j in range(target.shape[1]))]
+    else:
+        argv += ["--target", "y"]
+    if weight is not None:
+        argv += ["--weight-col", "w"]
+    assert cli.main(["evaluate", *argv, "--format", "json"]) == 0
+    ce = json.loads(capsys.readouterr().out)["report"]["cross_entropy"]
+    code = cli.main(["explain", *argv])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "FAILED" not in out and "a bug" not in err and "Traceback" not in err
+    assert "RuntimeWarning" not in err and ".py:" not in err  # no raw numpy warning
+    printed = _printed(out, r"^  cross-entropy\s+(\S+)")
+    assert printed == (float(ce) if isinstance(ce, str) else pytest.approx(ce, rel=1e-5)) or (
+        math.isnan(printed) and ce == "nan"
+    )
+    if ce == "nan":  # nothing counts: the answers say so instead of showing NaN means
+        assert out.count("No example counts here") == 7 and "(better)" not in out
+    if ce == "inf":
+        assert "(better)" not in out  # inf is not better than inf
+
+
+def test_walkthrough_on_nothing_that_counts_holds_its_identities():
+    x = np.zeros((3, 2))
+    d = explain.Data(pred=x, target=np.full(3, -100), kind="logits", source="test")
+    with pytest.warns(RuntimeWarning, match="mean over no example"):  # the core's, as documented
+        w = explain.walkthrough(d)
+    assert all(i.holds for i in w.identities)
+    ce = {s.name: s for s in w.steps}["cross-entropy"]
+    assert math.isnan(ce.value) and "0/0" in ce.note
+    # NaN = NaN holds only where the value is undefined; a NaN on one side never holds
+    from crossentropy.explain._data import _close
+
+    assert not _close(math.nan, math.nan) and _close(math.nan, math.nan, undefined=True)
+    assert not _close(math.nan, 1.0, undefined=True) and not _close(0.0, math.nan, undefined=True)

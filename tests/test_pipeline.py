@@ -104,7 +104,9 @@ def test_missing_labels_become_ignored_rows():
 def test_options_validate_and_normalise():
     assert pipeline.EvaluateOptions(base="2").base == 2
     assert pipeline.EvaluateOptions(base=2).base == 2
-    with pytest.raises(pipeline.OptionError, match="`bins` must be ≥ 1; got 0"):
+    with pytest.raises(
+        pipeline.OptionError, match=r"`bins` must be an integer in \[1, 4096\]; got 0"
+    ):
         pipeline.EvaluateOptions(bins=0)
     with pytest.raises(ValueError, match="`kind` must be one of"):
         pipeline.EvaluateOptions(kind="softmax")
@@ -143,3 +145,80 @@ def test_read_all_drops_rejected_rows(tmp_path):
     assert counts.by_reason == {"prediction is NaN": 1}
     with pytest.raises(io.DataError, match="prediction is NaN at row 1"):
         pipeline.read_all(dataclasses.replace(opts, on_invalid="error"), src)
+
+
+@pytest.mark.parametrize("classes", [1, 2, 5, 300])
+def test_rows_with_no_finite_logit_are_rejected_exactly(rng, classes):
+    """A row whose every logit is −inf has no distribution (the core's NaN): the filter
+    rejects exactly those rows, whichever screening path finds them; a row with one finite
+    logit, or with NaN/+inf (their own reasons), is not one of them."""
+    x = rng.normal(size=(40, classes))
+    x[rng.random(x.shape) < 0.5] = -np.inf
+    x[3] = -np.inf
+    x[7, 0] = np.nan
+    x[9, -1] = np.inf
+    x[11] = -np.inf
+    x[11, classes // 2] = 0.0
+    want = np.array([np.isneginf(r).all() for r in x])
+    assert want[3] and not want[7] and not want[9] and not want[11]
+    counts = pipeline.Counts()
+    skip = pipeline.RowFilter("logits", classes, pipeline.EvaluateOptions(on_invalid="skip"))
+    kept, _, _ = skip(_batch(x, np.zeros(40, dtype=np.int64)), counts)
+    assert counts.by_reason.get("no finite logit", 0) == int(want.sum())
+    assert kept.shape[0] == 40 - counts.rejected
+    mask, reason = v.no_finite_logit_rows(x)
+    assert mask.tolist() == want.tolist() and "no finite logit" in reason
+    x[[0, 1, 2, 4], 0] = 1.0  # only row 3 of these: named as row 13 of the file (offset 10)
+    with pytest.raises(io.DataError, match="no finite logit .*at row 13;"):
+        pipeline.RowFilter("logits", classes)(
+            _batch(x[:5], np.zeros(5, dtype=np.int64)), pipeline.Counts()
+        )
+
+
+def test_no_finite_logit_is_a_logit_rule_only():
+    """Log-probabilities all −inf are probabilities 0 (a true class there costs +inf, legal)."""
+    lp = np.full((2, 3), -np.inf)
+    lp[1] = np.log([0.2, 0.3, 0.5])
+    counts = pipeline.Counts()
+    pipeline.RowFilter("log_probs", 3)(_batch(lp, np.array([0, 1])), counts)
+    assert counts.rejected == 0
+
+
+@pytest.mark.parametrize(
+    "name,value",
+    [
+        ("ignore_index", 2**63),
+        ("ignore_index", -(2**63) - 1),
+        ("batch_size", 2**63),
+        ("batch_size", 0),
+        ("bins", 4097),
+        ("bins", 2.0),
+        ("seed", 2**64),
+        ("seed", -1),
+        ("bootstrap", 2**31),
+        ("bootstrap", True),
+    ],
+)
+def test_integer_options_out_of_range(name, value):
+    with pytest.raises(pipeline.OptionError, match=f"`{name}` must be an integer in"):
+        pipeline.EvaluateOptions(**{name: value})
+
+
+@pytest.mark.parametrize("name", ["ignore_index", "batch_size", "bins", "seed", "bootstrap"])
+def test_integer_options_at_their_bounds(name):
+    from crossentropy.evaluate_options import INTEGER_RANGES
+
+    low, high, _ = INTEGER_RANGES[name]
+    for value in (low, high, np.int64(max(low, min(high, 7)))):
+        assert pipeline.EvaluateOptions(**{name: value}).__getattribute__(name) == int(value)
+
+
+@pytest.mark.parametrize("offset", [2**64, 2**63, -1, 1.5, True, np.uint64(2**64 - 1)])
+def test_row_offset_out_of_range_is_a_value_error(offset):
+    from crossentropy import Accumulator
+
+    acc = Accumulator(bootstrap=4)
+    with pytest.raises(ValueError, match="`row_offset` must be an integer in"):
+        acc.update(np.zeros((2, 3)), np.array([0, 1]), row_offset=offset)
+    acc.update(np.zeros((2, 3)), np.array([0, 1]), row_offset=2**63 - 2)  # the last that fits
+    assert acc.finalize().n_rows == 2

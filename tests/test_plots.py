@@ -84,3 +84,45 @@ def test_missing_matplotlib_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     with pytest.raises(ImportError, match=r"crossentropy\[plot\]"):
         plots.nll_curve(evaluate(np.zeros((2, 2)), np.array([0, 1])))
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ["$\\foo$", "b", "c", "d"],
+        ["$x$", "$y^2$", "$$", "a$b"],
+        ["\\alpha$", "50$", "_^{}", "$\\frac{1}{0}$"],
+    ],
+)
+def test_class_names_are_drawn_literally(names):
+    """No mathtext and no TeX for user text: the tick label is the name, character for
+    character, and renders (an unparsable '$\\foo$' used to raise)."""
+    import matplotlib
+
+    rng = np.random.default_rng(0)
+    r = evaluate(rng.normal(size=(40, 4)), np.arange(40) % 4)
+    for tex in (False, True):  # even a TeX default (rcParams) does not apply to the names
+        with matplotlib.rc_context({"text.usetex": tex}):
+            fig = plots.per_class(r, class_names=names)
+        labels = fig.axes[0].get_xticklabels()
+        assert [t.get_text() for t in labels] == names
+        assert not any(t.get_parse_math() or t.get_usetex() for t in labels)
+    fig = plots.per_class(r, class_names=names)
+    assert plots.png_bytes(fig)[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_save_all_is_all_or_nothing(reports, tmp_path, monkeypatch):
+    before, after = reports
+    real, calls = plots.png_bytes, []
+
+    def fail_third(fig, **k):
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        return real(fig, **k)
+
+    monkeypatch.setattr(plots, "png_bytes", fail_third)
+    target = tmp_path / "new" / "figs"
+    with pytest.raises(OSError):
+        plots.save_all(before, str(target), after=after)
+    assert not (tmp_path / "new").exists()  # no figure, no temporary file, no folder left

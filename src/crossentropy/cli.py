@@ -19,6 +19,11 @@ With ``--format json`` only JSON is written to stdout (notes and progress go to 
 the object of :meth:`crossentropy.pipeline.Evaluation.to_dict`, schema version 1, summed
 up in :data:`JSON_HELP`. The exit statuses are :data:`EXIT_CODES` (error class → status),
 explained in :data:`EXIT_CODES_HELP`; both texts are part of ``--help``.
+
+Outputs (``--report``, ``--plots``, ``explain --plot``) are checked before any input is
+read and written all or nothing at the end (:mod:`crossentropy.io._output`): an output
+that is an input is a usage error. Names that come from files (paths, columns) are
+printed with terminal control characters escaped (:func:`printable`).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import sys
 import time
 import warnings
@@ -36,23 +42,36 @@ from dataclasses import dataclass
 
 from . import io as _io
 from . import pipeline
+from .io._output import OutputError, OutputFiles, OutputUsageError, Target, check_outputs
 
-__all__ = ["main", "command", "COMMANDS", "EXIT_CODES"]
+__all__ = ["main", "command", "COMMANDS", "EXIT_CODES", "printable"]
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_DATA, EXIT_IO = 0, 1, 2, 3, 4
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shells' convention
 
 
 class UsageError(Exception):
     """A command line that cannot run: an option's value or a combination of options."""
 
 
+class ConnectError(Exception):
+    """A Dask scheduler that cannot be reached (``--scheduler``)."""
+
+
+class StdoutError(OutputError):
+    """Standard output that cannot be written (a full disk, a closed stream)."""
+
+
 #: The exit status of each error class (the first class that matches, in this order).
 EXIT_CODES: dict[type[Exception], int] = {
     UsageError: EXIT_USAGE,
+    OutputUsageError: EXIT_USAGE,
     _io.SchemaError: EXIT_USAGE,
     _io.DataError: EXIT_DATA,
     _io.FileError: EXIT_IO,
     _io.InputError: EXIT_IO,
+    OutputError: EXIT_IO,
+    ConnectError: EXIT_IO,
 }
 
 JSON_HELP = """\
@@ -67,14 +86,22 @@ Rows are numbered from 0 in each file (a CSV header is not a row).
 
 EXIT_CODES_HELP = """\
 exit status:
-  0  success
-  1  internal error (a bug: please report it with the command line)
-  2  usage or schema error: unknown option, missing or extra columns, wrong
-     column types, files whose columns differ
-  3  data validation error: bad, missing or out-of-range labels, non-finite
-     predictions, probabilities outside [0, 1], negative weights, no rows
-  4  I/O error: missing, unreadable, empty, truncated or corrupt file, a
-     directory, a pickled NPZ
+  0    success
+  1    internal error (a bug: please report it with the command line)
+  2    usage or schema error: unknown option, an option value out of range,
+       missing or extra columns, wrong column types, files whose columns
+       differ, an output path that is an input file (or another output)
+  3    data validation error: bad, missing or out-of-range labels, non-finite
+       predictions (a row with no finite logit), probabilities outside [0, 1],
+       negative weights, no rows
+  4    I/O error: missing, unreadable, empty, truncated or corrupt file (a
+       Parquet page failing its checksum, an Arrow IPC stream without its end
+       marker, an NPY/NPZ whose size disagrees with its header), a directory,
+       device, socket or link loop, a pickled or encrypted NPZ, a format that
+       cannot be read from a pipe; an output that cannot be written (missing
+       folder, a folder where a file is expected, read-only, disk full); a
+       Dask scheduler that cannot be reached; out of memory
+  130  interrupted (Ctrl-C, SIGINT): no output file is left half written
 """
 
 
@@ -101,8 +128,37 @@ def command(name: str, *, help: str, arguments: Callable, description: str | Non
     return register
 
 
+# C0 and C1 control characters (tab kept; newline kept in text) and the bidirectional
+# overrides: what lets a file or column name move the cursor, retitle or clear a terminal.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_CONTROL_OR_NEWLINE = re.compile(_CONTROL.pattern[:-1] + "\n]")
+
+
+def printable(text: str, *, lines: bool = False) -> str:
+    r"""``text`` with terminal control characters written as escapes (``\x1b``, ``\u202e``),
+    newlines too unless ``lines``.
+
+    >>> print(printable("in\x1b]0;owned\x07.csv"))
+    in\x1b]0;owned\x07.csv
+    """
+    pattern = _CONTROL if lines else _CONTROL_OR_NEWLINE
+    return pattern.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
 def _say(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+    print(printable(msg), file=sys.stderr, flush=True)
+
+
+def _out(text: str) -> None:
+    """Write ``text`` to stdout now (control characters escaped, newlines kept); a failure
+    (disk full, a closed stream) is a :class:`StdoutError`."""
+    try:
+        sys.stdout.write(printable(text, lines=True))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        raise StdoutError(f"cannot write to standard output: {e.strerror or e}") from None
 
 
 # ----------------------------------------------------------------------------- arguments
@@ -136,8 +192,9 @@ def _column_arguments(p: argparse.ArgumentParser) -> None:
     s.add_argument(
         "--classes",
         metavar="N|NAMES",
-        help="number of classes, or comma-separated class names (labels written as "
-        "names are mapped to their position)",
+        help="number of classes, or comma-separated class names. Text labels (CSV) are "
+        "class indices written with the digits 0-9, or with NAMES the names and nothing "
+        "else (names and indices never mix); numeric label columns are always indices",
     )
     s.add_argument(
         "--ignore-index",
@@ -181,7 +238,8 @@ def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
         nargs="*",
         metavar="FILE",
         help="prediction files (CSV, Parquet, Arrow IPC, NPZ, NPY); several files "
-        "must share their columns. None: the bundled digits example",
+        "must share their columns; - reads standard input (CSV or an Arrow IPC stream, as "
+        "can a pipe). None: the bundled digits example",
     )
     _column_arguments(p)
     m = p.add_argument_group("metrics")
@@ -263,14 +321,17 @@ def _options(args: argparse.Namespace) -> pipeline.EvaluateOptions:
         raise UsageError(f"{flag} must be {e.rule}, got {e.value}") from None
 
 
+_MAX_CLASSES = 2**31 - 1  # one prediction column per class
+
+
 def _parse_classes(text: str | None):
     if text is None:
         return None, None
     t = text.strip()
-    if t.isdigit():
+    if re.fullmatch(r"[+-]?[0-9]+", t):  # a number of classes: ASCII digits, a sign allowed
         n = int(t)
-        if n < 1:
-            raise UsageError(f"--classes must be ≥ 1, got {n}")
+        if not 1 <= n <= _MAX_CLASSES:
+            raise UsageError(f"--classes must be a number of classes in [1, 2**31 - 1], got {t}")
         return n, None
     names = tuple(x.strip() for x in t.split(","))
     if len(set(names)) != len(names) or any(x == "" for x in names):
@@ -312,15 +373,23 @@ def _evaluate(args) -> int:
     """Evaluate predictions: cross-entropy, perplexity, accuracy, Brier, calibration."""
     options = _options(args)
     source = _source(args, args.files or None)
+    _check_read_once(args, options, source)
+    _check_engine(args, source)
+    from . import plots
+
+    outputs = [Target("--report", args.report)] if args.report is not None else []
+    if args.plots is not None:
+        outputs.append(Target("--plots", args.plots, tuple(plots.FILES.values())))
+    check_outputs(outputs, source.files)  # before anything is read
+    if outputs and not _has_matplotlib():
+        raise UsageError("--plots/--report need matplotlib: pip install 'crossentropy[plot]'")
     if source.bundled:
         if options.kind == "auto":
             options = dataclasses.replace(options, kind="logits")
         if args.format == "table":
-            print(BUNDLED_FIRST_LINE, flush=True)
+            _out(BUNDLED_FIRST_LINE + "\n")
         else:
             _say(BUNDLED_FIRST_LINE)
-    if (args.plots or args.report) and not _has_matplotlib():
-        raise UsageError("--plots/--report need matplotlib: pip install 'crossentropy[plot]'")
     options = dataclasses.replace(options, progress=options.progress or sys.stderr.isatty())
     with _engine(args, options, source) as engine:
         ev = pipeline.run(options, source, engine, say=_say)
@@ -330,27 +399,73 @@ def _evaluate(args) -> int:
     return EXIT_OK
 
 
+def _check_read_once(args, options: pipeline.EvaluateOptions, source: pipeline.Source) -> None:
+    """Standard input and pipes are read once: refuse what would read them again."""
+    once = [] if source.bundled else [f for f in source.files if _io.is_stream(f)]
+    why = (
+        "--temperature reads the input several times"
+        if options.temperature
+        else "--engine dask reads the files in other processes"
+        if args.engine == "dask"
+        else None
+    )
+    if once and why:
+        raise UsageError(
+            f"{', '.join(once)}: standard input and pipes can be read only once, and {why}; "
+            "save the input to a file"
+        )
+
+
+#: Seconds ``--scheduler`` waits for the scheduler to answer.
+CONNECT_TIMEOUT = 10.0
+_MAX_WORKERS = 1024
+
+
+def _check_engine(args, source: pipeline.Source) -> None:
+    """The engine options, and the files of ``--engine dask`` (globs and folders expanded)."""
+    if args.engine != "dask":
+        if args.scheduler is not None or args.workers is not None:
+            raise UsageError("--scheduler and --workers need --engine dask")
+        return
+    try:
+        from .dask import expand_paths
+    except ImportError as e:
+        raise UsageError(f"--engine dask: {e}") from None
+    if args.scheduler is not None and args.workers is not None:
+        raise UsageError(
+            "--scheduler and --workers exclude each other (--workers starts a local cluster)"
+        )
+    if args.scheduler is not None and not args.scheduler.strip():
+        raise UsageError("--scheduler: empty address; give one such as tcp://host:8786")
+    if args.workers is not None and not 1 <= args.workers <= _MAX_WORKERS:
+        raise UsageError(f"--workers must be in [1, {_MAX_WORKERS}], got {args.workers}")
+    if not source.bundled:
+        source.files = expand_paths(source.files)
+
+
 @contextlib.contextmanager
 def _engine(args, options: pipeline.EvaluateOptions, source: pipeline.Source) -> Iterator:
     """The engine ``--engine`` names: local (with a progress bar) or dask (on a cluster)."""
     if args.engine == "dask":
+        from .dask import DaskEngine
+
+        connected = False
         try:
-            from .dask import DaskEngine, expand_paths
-        except ImportError as e:
-            raise UsageError(f"--engine dask: {e}") from None
-        if args.scheduler and args.workers:
-            raise UsageError(
-                "--scheduler and --workers exclude each other (--workers starts a local cluster)"
-            )
-        if args.workers is not None and args.workers < 1:
-            raise UsageError(f"--workers must be ≥ 1, got {args.workers}")
-        if not source.bundled:
-            source.files = expand_paths(source.files)
-        with DaskEngine.connect(args.scheduler, args.workers) as engine:
-            yield engine
+            with DaskEngine.connect(
+                args.scheduler, args.workers, timeout=CONNECT_TIMEOUT
+            ) as engine:
+                connected = True
+                yield engine
+        except (ValueError, OSError) as e:
+            if connected or args.scheduler is None:  # the run's own errors, a local cluster's
+                raise
+            if isinstance(e, ValueError):
+                raise UsageError(f"--scheduler {args.scheduler}: not an address ({e})") from None
+            raise ConnectError(
+                f"--scheduler {args.scheduler}: no Dask scheduler answered within "
+                f"{CONNECT_TIMEOUT:g} s ({e})"
+            ) from None
         return
-    if args.scheduler or args.workers is not None:
-        raise UsageError("--scheduler and --workers need --engine dask")
     bar = _progress(options, source.files)
     try:
         yield pipeline.LocalEngine(on_rows=bar)
@@ -419,61 +534,72 @@ def _progress(options: pipeline.EvaluateOptions, files):
 
 
 def _output(args, ev: pipeline.Evaluation) -> None:
+    _stdout(args, ev)
+    if args.plots is None and args.report is None:
+        return
+    from . import html, plots
+
+    src, report, after = ev.source, ev.report, ev.after
+    with OutputFiles() as out:  # every file or none, renamed into place at the end
+        if args.plots is not None:
+            figs = plots.figures(report, after=after, class_names=src.schema.classes)
+            for name, fig in figs.items():
+                path = os.path.join(args.plots, plots.FILES[name])
+                out.stage(path, plots.png_bytes(fig), make_folder=True)
+        if args.report is not None:
+            page = html.render(
+                report,
+                after=after,
+                class_names=src.schema.classes,
+                source=ev.source_dict(),
+                rows=ev.rows_dict(),
+            )
+            out.stage(args.report, page)
+    if args.plots is not None:
+        _say(f"wrote {len(plots.FILES)} figures to {args.plots}")
+    if args.report is not None:
+        _say(f"wrote {args.report}")
+
+
+def _stdout(args, ev: pipeline.Evaluation) -> None:
+    """The report on stdout: JSON, or the table with the input, columns and rows above it."""
     src, counts, report, after = ev.source, ev.counts, ev.report, ev.after
     if args.format == "json":
-        sys.stdout.write(json.dumps(ev.to_dict(), indent=2, allow_nan=False) + "\n")
-    else:
-        lay = src.layout
-        cols = (
-            ", ".join(lay.pred)
-            if lay and len(lay.pred) <= 6
-            else (f"{lay.pred[0]} … {lay.pred[-1]} ({len(lay.pred)} columns)" if lay else "?")
+        _out(json.dumps(ev.to_dict(), indent=2, allow_nan=False) + "\n")
+        return
+    lay = src.layout
+    cols = (
+        ", ".join(lay.pred)
+        if lay and len(lay.pred) <= 6
+        else (f"{lay.pred[0]} … {lay.pred[-1]} ({len(lay.pred)} columns)" if lay else "?")
+    )
+    rej = ""
+    if counts.rejected:
+        rej = " (" + ", ".join(f"{k}: {v}" for k, v in counts.by_reason.items()) + ")"
+    missing = counts.missing_labels
+    names = [  # from the files: one line each, whatever characters they hold
+        f"input: {'bundled example' if src.bundled else ', '.join(src.files)}",
+        f"columns: target {', '.join(lay.target) if lay else '?'}; prediction {cols}"
+        + (f"; weight {lay.weight}" if lay and lay.weight else "")
+        + f"; kind {src.kind}",
+    ]
+    lines = [printable(n) for n in names]
+    lines.append(
+        f"rows: {counts.read:,} read, {counts.evaluated:,} evaluated, "
+        f"{int(report.n_ignored):,} ignored"
+        + (f" (of which {missing:,} missing labels)" if missing else "")
+        + f", {counts.rejected:,} rejected{rej}"
+    )
+    if counts.neg_inf_cells or counts.clamped_cells:
+        lines.append(
+            f"cells: {counts.neg_inf_cells:,} with probability 0 (log q = −inf, kept: a "
+            f"true class there costs +inf), {counts.clamped_cells:,} probabilities within "
+            "10·eps outside [0, 1] set to the bound"
         )
-        print(f"input: {'bundled example' if src.bundled else ', '.join(src.files)}")
-        print(
-            f"columns: target {', '.join(lay.target) if lay else '?'}; prediction {cols}"
-            + (f"; weight {lay.weight}" if lay and lay.weight else "")
-            + f"; kind {src.kind}"
-        )
-        rej = ""
-        if counts.rejected:
-            rej = " (" + ", ".join(f"{k}: {v}" for k, v in counts.by_reason.items()) + ")"
-        missing = counts.missing_labels
-        print(
-            f"rows: {counts.read:,} read, {counts.evaluated:,} evaluated, "
-            f"{int(report.n_ignored):,} ignored"
-            + (f" (of which {missing:,} missing labels)" if missing else "")
-            + f", {counts.rejected:,} rejected{rej}"
-        )
-        if counts.neg_inf_cells or counts.clamped_cells:
-            print(
-                f"cells: {counts.neg_inf_cells:,} with probability 0 (log q = −inf, kept: a "
-                f"true class there costs +inf), {counts.clamped_cells:,} probabilities within "
-                "10·eps outside [0, 1] set to the bound"
-            )
-        print()
-        print(str(report))
-        if after is not None:
-            print()
-            print("after temperature scaling:")
-            print(str(after))
-    if args.plots:
-        from . import plots
-
-        paths = plots.save_all(report, args.plots, after=after, class_names=src.schema.classes)
-        _say(f"wrote {len(paths)} figures to {args.plots}")
-    if args.report:
-        from . import html
-
-        html.write_report(
-            args.report,
-            report,
-            after=after,
-            class_names=src.schema.classes,
-            source=ev.source_dict(),
-            rows=ev.rows_dict(),
-        )
-        _say(f"wrote {args.report}")
+    lines += ["", str(report)]
+    if after is not None:
+        lines += ["", "after temperature scaling:", str(after)]
+    _out("\n".join(lines) + "\n")
 
 
 # ----------------------------------------------------------------------------- explain
@@ -501,6 +627,10 @@ def _explain(args) -> int:
 
     options = _options(args)
     source = _source(args, None if args.file is None else [args.file])
+    outputs = [] if args.plot is None else [Target("--plot", args.plot, explain.PLOT_FILES)]
+    check_outputs(outputs, source.files)  # before anything is read
+    if outputs and not _has_matplotlib():
+        raise UsageError("--plot needs matplotlib: pip install 'crossentropy[plot]'")
     if source.bundled:
         data = explain.bundled_data()
     else:
@@ -514,10 +644,9 @@ def _explain(args) -> int:
         return EXIT_INTERNAL
     except ValueError as e:
         raise _io.DataError(f"{args.file or 'bundled example'}: {e}") from None
-    sys.stdout.write(explain.render(w))
-    sys.stdout.flush()
-    if args.plot:
-        paths = explain.plot(w, args.plot)
+    _out(explain.render(w))
+    if args.plot is not None:
+        paths = explain.plot(w, args.plot)  # every figure or none
         _say(f"wrote {len(paths)} figures to {args.plot}")
     return EXIT_OK
 
@@ -557,18 +686,34 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "_run", None) is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    with warnings.catch_warnings(record=True) as caught:
+        code = _run(args)
+    _say_warnings(args.command, caught)
+    return code
+
+
+def _run(args: argparse.Namespace) -> int:
+    """``args._run(args)`` with each failure mapped to its exit status and one line on stderr."""
     try:
         return int(args._run(args) or 0)
     except tuple(EXIT_CODES) as e:
         _say(f"crossentropy {args.command}: error: {e}")
+        if isinstance(e, StdoutError):
+            _quiet_stdout()
         return exit_code(e)
     except KeyboardInterrupt:
-        _say("interrupted")
-        return 130
+        _say(f"crossentropy {args.command}: interrupted")
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
+        _quiet_stdout()
         return EXIT_OK
     except MemoryError:
-        _say(f"crossentropy {args.command}: error: out of memory; lower --batch-size")
+        advice = (
+            "use fewer --bootstrap replicates or a lower --batch-size"
+            if getattr(args, "bootstrap", 0)
+            else "lower --batch-size"
+        )
+        _say(f"crossentropy {args.command}: error: out of memory; {advice}")
         return EXIT_IO
     except Exception as e:  # a bug: one line unless --debug
         if args.debug or os.environ.get("CROSSENTROPY_DEBUG"):
@@ -578,6 +723,26 @@ def main(argv: list[str] | None = None) -> int:
             "(rerun with --debug for the traceback and please report it)"
         )
         return EXIT_INTERNAL
+
+
+def _say_warnings(name: str, caught: list[warnings.WarningMessage]) -> None:
+    """Warnings no part of the program turned into a note, one line each (no source line)."""
+    seen: set[str] = set()
+    for w in caught:
+        line = f"crossentropy {name}: warning: {w.category.__name__}: {w.message}"
+        if line not in seen:
+            seen.add(line)
+            _say(line)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at the null device so the interpreter's last flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (tests): nothing to do
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,17 +6,39 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from . import _validate as v
 from . import io
 from ._options import log_base
 from ._types import Kind
+from .calibration import FINE_BINS
 
-__all__ = ["KINDS", "MISSING_LABELS", "ON_INVALID", "EvaluateOptions", "OptionError"]
+__all__ = [
+    "INTEGER_RANGES",
+    "KINDS",
+    "MISSING_LABELS",
+    "ON_INVALID",
+    "EvaluateOptions",
+    "OptionError",
+]
 
 
 KINDS = ("auto", "logits", "probs", "log_probs")
 MISSING_LABELS = ("error", "ignore")
 ON_INVALID = ("error", "skip")
+
+_I64 = 2**63
+#: The integer options: name → (lowest, highest, the rule as the messages write it).
+#: ``ignore_index`` is compared with int64 labels; ``seed`` keys uint64 replicate weights;
+#: ``bootstrap`` and ``batch_size`` size arrays.
+INTEGER_RANGES: dict[str, tuple[int, int, str]] = {
+    "ignore_index": (-_I64, _I64 - 1, "an integer in [-2**63, 2**63 - 1]"),
+    "bins": (1, FINE_BINS, f"an integer in [1, {FINE_BINS}]"),
+    "bootstrap": (0, 2**31 - 1, "an integer in [0, 2**31 - 1]"),
+    "seed": (0, 2**64 - 1, "an integer in [0, 2**64 - 1]"),
+    "batch_size": (1, _I64 - 1, "an integer in [1, 2**63 - 1]"),
+}
 
 
 class OptionError(ValueError):
@@ -44,7 +66,7 @@ class EvaluateOptions:
     >>> EvaluateOptions(batch_size=0)
     Traceback (most recent call last):
     ...
-    crossentropy.evaluate_options.OptionError: `batch_size` must be ≥ 1; got 0
+    crossentropy.evaluate_options.OptionError: `batch_size` must be an integer in [1, 2**63 - 1]; got 0
     """
 
     kind: Kind = "auto"
@@ -65,9 +87,15 @@ class EvaluateOptions:
         v.check_option("missing_labels", self.missing_labels, MISSING_LABELS)
         v.check_option("on_invalid", self.on_invalid, ON_INVALID)
         v.check_option("input_format", self.input_format, ("auto", *io.FORMATS))
-        for name, low in (("batch_size", 1), ("bins", 1), ("bootstrap", 0)):
-            if getattr(self, name) < low:
-                raise OptionError(name, f"≥ {low}", getattr(self, name))
+        for name, (low, high, rule) in INTEGER_RANGES.items():
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, np.integer))
+                or not low <= value <= high
+            ):
+                raise OptionError(name, rule, value)
+            object.__setattr__(self, name, int(value))
         base = 2 if str(self.base) == "2" else self.base
         log_base(base)  # raises on a base that is not a positive number ≠ 1
         object.__setattr__(self, "base", base)

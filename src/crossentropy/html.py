@@ -16,6 +16,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from .io._output import OutputFiles
 from .report import Report
 
 __all__ = ["render", "write_report"]
@@ -287,8 +288,9 @@ def _short_list(names: Sequence[str]) -> str:
 
 
 def write_report(path: str, report: Report, **kwargs: Any) -> str:
-    """Write :func:`render` to ``path`` (UTF-8); returns ``path``."""
+    """Write :func:`render` to ``path`` (UTF-8, whole or not at all: a temporary file renamed
+    into place); returns ``path``."""
     page = render(report, **kwargs)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(page)
+    with OutputFiles() as out:
+        out.stage(path, page)
     return path

@@ -19,7 +19,9 @@ per-example data, so they cost nothing extra on a 10-million-row file):
     cross-entropy) marked.
 
 Figures are built with :class:`matplotlib.figure.Figure` directly (no pyplot, no
-global state, no display needed); PNGs are rendered by the Agg canvas.
+global state, no display needed); PNGs are rendered by the Agg canvas. Class names are
+drawn literally (no mathtext, no TeX: ``$x$`` stays ``$x$``). :func:`save_all` writes
+the files all or nothing (:class:`crossentropy.io._output.OutputFiles`).
 """
 
 from __future__ import annotations
@@ -31,15 +33,18 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .io._output import OutputFiles
 from .report import Report
 
 if TYPE_CHECKING:  # matplotlib is imported lazily (an optional dependency)
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["FIGURES", "figures", "png_bytes", "save_all"]
+__all__ = ["FIGURES", "FILES", "figures", "png_bytes", "save_all"]
 
 FIGURES = ("reliability", "nll_curve", "per_class", "nll_distribution")
+#: The file of each figure in the folder :func:`save_all` writes (``--plots DIR``).
+FILES = {name: f"{name}.png" for name in FIGURES}
 
 
 def _mpl():
@@ -220,7 +225,8 @@ def per_class(
     x = np.arange(len(shown))
     ax.bar(x, [c.nll_mean for c in shown], color="C0", alpha=0.7, label=f"mean NLL ({unit})")
     ax.axhline(report.cross_entropy, color="k", ls=":", lw=1, label="overall cross-entropy")
-    ax.set_xticks(x, names, rotation=90 if len(shown) > 20 else 0)
+    # user text, drawn literally: no mathtext ($…$) and no TeX, whatever the rcParams say
+    ax.set_xticks(x, names, rotation=90 if len(shown) > 20 else 0, parse_math=False, usetex=False)
     ax.set_xlabel("true class")
     ax.set_ylabel(f"mean NLL ({unit})")
     ax2 = ax.twinx()
@@ -307,10 +313,10 @@ def save_all(
     >>> [os.path.basename(p) for p in save_all(r, tempfile.mkdtemp())]
     ['reliability.png', 'nll_curve.png', 'per_class.png', 'nll_distribution.png']
     """
-    os.makedirs(directory, exist_ok=True)
     paths = []
-    for name, fig in figures(report, after=after, class_names=class_names).items():
-        path = os.path.join(directory, f"{name}.png")
-        fig.savefig(path, dpi=dpi)
-        paths.append(path)
+    with OutputFiles() as out:  # all four or none (the folder is made when missing)
+        for name, fig in figures(report, after=after, class_names=class_names).items():
+            path = os.path.join(directory, FILES[name])
+            out.stage(path, png_bytes(fig, dpi=dpi), make_folder=True)
+            paths.append(path)
     return paths

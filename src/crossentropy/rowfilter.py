@@ -74,7 +74,12 @@ class RowFilter:
         if self.kind == "logits" and pred.ndim == 2:  # the common case: screen rows first
             rows = np.flatnonzero(_non_finite_rows(pred))
             if rows.size:
-                for hit, reason in (v.nan_rows(pred[rows]), v.bad_logit_rows(pred[rows])):
+                screened = pred[rows]
+                for hit, reason in (
+                    v.nan_rows(screened),
+                    v.bad_logit_rows(screened),
+                    v.no_finite_logit_rows(screened),
+                ):
                     if hit.any():
                         mask = np.zeros(pred.shape[0], dtype=bool)
                         mask[rows[hit]] = True
@@ -88,13 +93,19 @@ class RowFilter:
         bad &= ~nan
         if bad.any():
             out[reason] = bad
+        if self.kind == "logits":
+            empty, reason = v.no_finite_logit_rows(pred)
+            if empty.any():
+                out[reason] = empty
         return out
 
     def problems(self, batch: io.Batch) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
         """Reasons → masks of the rows to reject (or raise on), and the missing labels to ignore."""
         problems = self._prediction(batch.pred)
         missing = batch.missing
-        if batch.bad_labels is not None:
+        if batch.label_problems:  # io's reasons (not an index or name, not whole, beyond int64)
+            problems.update(batch.label_problems)
+        elif batch.bad_labels is not None:
             vals = ", ".join(repr(x) for x in batch.bad_label_values)
             problems[
                 f"label is not a class index or class name (found {vals}; pass --classes "

@@ -10,13 +10,20 @@ import dask
 
 
 def client_for(
-    scheduler: str | None = None, workers: int | None = None, *, quiet: bool = True
+    scheduler: str | None = None,
+    workers: int | None = None,
+    *,
+    quiet: bool = True,
+    timeout: float | None = None,
 ) -> Any:
     """A ``distributed.Client``: to ``scheduler`` (an address such as ``tcp://host:8786``), or to a new
     ``LocalCluster`` of ``workers`` processes (default: one per CPU), one thread each (the fused
-    CPU kernels too: ``NUMBA_NUM_THREADS=1``), no dashboard.
+    CPU kernels too: ``NUMBA_NUM_THREADS=1``), no dashboard. ``quiet``: the workers log only
+    critical messages (their errors reach the caller as the tasks' exceptions).
 
-    Close it (``client.close()``; a local cluster with ``client.cluster.close()``) when done.
+    Raises ``ValueError`` for an address that is not one (an unknown scheme, no port) and
+    ``OSError`` when the scheduler does not answer within ``timeout`` seconds (default:
+    Dask's ``distributed.comm.timeouts.connect``). Close it with :func:`close_client`.
     """
     import logging
 
@@ -26,7 +33,7 @@ def client_for(
         msg = "give either a scheduler address or a number of local workers, not both"
         raise ValueError(msg)
     if scheduler:
-        return Client(scheduler)
+        return Client(scheduler) if timeout is None else Client(scheduler, timeout=timeout)
     n = workers or (os.cpu_count() or 1)
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         msg = f"`workers` must be a positive integer; got {workers!r}"
@@ -44,7 +51,8 @@ def client_for(
             threads_per_worker=1,
             processes=True,
             dashboard_address=None,
-            silence_logs=logging.ERROR if quiet else logging.WARNING,
+            # a worker still heartbeating while the scheduler closes logs an ERROR: not news
+            silence_logs=logging.CRITICAL if quiet else logging.WARNING,
         )
     return Client(cluster)
 

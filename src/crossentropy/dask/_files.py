@@ -25,14 +25,26 @@ from ..report import Report
 from ._cluster import client_for, close_client
 from ._tree import _compute, _key, _tree
 
-_SUFFIXES = (".parquet", ".pq", ".arrow", ".feather", ".ipc", ".csv", ".npz", ".npy")
+
+def _hidden(name: str) -> bool:
+    """Names a dataset folder keeps beside its parts (``_SUCCESS``, ``_metadata``, ``.crc``)."""
+    return name.startswith((".", "_"))
 
 
 def expand_paths(paths_or_glob: Any) -> list[str]:
     """Files from a glob, a directory, a path, or a list of them (globs in sorted order).
 
-    >>> expand_paths([]) == []
-    True
+    A directory gives every file in it (sorted) except the hidden ones (names starting with
+    ``.`` or ``_``): each is read as ``crossentropy evaluate FILE`` reads it, whatever its
+    extension (:func:`crossentropy.io.detect_format`: the extension, else the first bytes),
+    so no part file is skipped silently; subdirectories are not entered.
+
+    >>> import os, tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> for name in ("b.TSV", "a.PARQUET", "part-0", "_SUCCESS", ".a.crc"):
+    ...     open(os.path.join(d, name), "w").close()
+    >>> [os.path.basename(p) for p in expand_paths(d)]
+    ['a.PARQUET', 'b.TSV', 'part-0']
     """
     items = (
         [paths_or_glob] if isinstance(paths_or_glob, (str, os.PathLike)) else list(paths_or_glob)
@@ -46,7 +58,11 @@ def expand_paths(paths_or_glob: Any) -> list[str]:
                 raise io.FileError(f"{p}: no file matches this pattern")
             out.extend(hits)
         elif os.path.isdir(p):
-            hits = sorted(os.path.join(p, f) for f in os.listdir(p) if f.endswith(_SUFFIXES))
+            hits = sorted(
+                os.path.join(p, f)
+                for f in os.listdir(p)
+                if not _hidden(f) and not os.path.isdir(os.path.join(p, f))
+            )
             out.extend(hits if hits else [p])  # an empty directory: io says "is a directory"
         else:
             out.append(p)
@@ -83,9 +99,17 @@ class DaskEngine:
 
     @classmethod
     @contextlib.contextmanager
-    def connect(cls, scheduler: str | None = None, workers: int | None = None) -> Iterator[Any]:
-        """The engine on a client of ``scheduler`` or of a new local cluster of ``workers``."""
-        client = client_for(scheduler, workers)
+    def connect(
+        cls,
+        scheduler: str | None = None,
+        workers: int | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> Iterator[Any]:
+        """The engine on a client of ``scheduler`` or of a new local cluster of ``workers``
+        (:func:`client_for`: ``ValueError`` for a bad address, ``OSError`` when the scheduler
+        does not answer within ``timeout`` seconds)."""
+        client = client_for(scheduler, workers, timeout=timeout)
         try:
             with client.as_current():
                 yield cls()

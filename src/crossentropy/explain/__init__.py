@@ -80,6 +80,7 @@ from ._data import (
     read_data,
 )
 from ._models import class_distances, descend_softmax_regression, nearest_neighbour_logits
+from ._plot import FILES as PLOT_FILES
 from ._plot import plot
 from ._sections import sections
 
@@ -88,6 +89,7 @@ __all__ = [
     "Data",
     "Identity",
     "IdentityError",
+    "PLOT_FILES",
     "RTOL",
     "SHARPNESS",
     "Section",
@@ -162,6 +164,7 @@ def chain_steps(
     else:
         w = s * np.asarray(target, dtype=np.float64).sum(axis=1)
     wsum = float(w.sum())
+    empty = not wsum > 0  # no example counts: the means are 0/0, undefined (NaN) on both sides
     q_obs = np.exp(lp[w > 0])
     with np.errstate(under="ignore"):
         product = float(np.prod(q_obs)) if target.ndim == 1 and sample_weight is None else math.nan
@@ -181,7 +184,13 @@ def chain_steps(
         ),
         Step("log-likelihood", "Σ_i log q(y_i|x_i)", ll),
         Step("NLL", "−Σ_i log q(y_i|x_i)", nll_),
-        Step("cross-entropy", "NLL / Σ_i w_i", ce, f"Σ w_i = {_f(wsum)}"),
+        Step(
+            "cross-entropy",
+            "NLL / Σ_i w_i",
+            ce,
+            f"Σ w_i = {_f(wsum)}"
+            + (": no example counts (all ignored or weight 0), so 0/0 = NaN" if empty else ""),
+        ),
         Step(
             "perplexity", "exp(cross-entropy)", ppl, "as unsure as this many equally likely classes"
         ),
@@ -194,20 +203,25 @@ def chain_steps(
         ),
         Step("KL(y ‖ q)", "Σ_c y_c log(y_c / q_c)", kl),
     ]
+    with np.errstate(invalid="ignore"):  # a masked row's log q may be −inf: it adds 0
+        terms = np.where(s > 0, s * lp, 0.0)
+    u = {"undefined": empty}
     ids = [
         _identity("likelihood = exp(log-likelihood)", lik, math.exp(ll)),
         _identity("NLL = −log-likelihood", nll_, -ll),
         _identity(
             "log-likelihood = Σ_i s_i log q(y_i|x_i)",
             ll,
-            float(np.sum(s * lp)),
-            scale=float(np.sum(np.abs(s * lp))),
+            float(np.sum(terms)),
+            scale=float(np.sum(np.abs(terms))),
         ),
-        _identity("cross-entropy = NLL / Σ w_i", ce, nll_ / wsum if wsum else math.nan),
-        _identity("perplexity = exp(cross-entropy)", ppl, math.exp(ce) if ce < 709 else math.inf),
-        _identity("bits = cross-entropy / ln 2", bits, ce / math.log(2)),
-        _identity("cross-entropy = H(y) + KL(y ‖ q)", ce, h + kl, scale=max(abs(h), abs(kl))),
-        _identity("decompose's cross-entropy = cross_entropy", ce_d, ce),
+        _identity("cross-entropy = NLL / Σ w_i", ce, nll_ / wsum if wsum else math.nan, **u),
+        _identity(
+            "perplexity = exp(cross-entropy)", ppl, math.inf if ce > 709 else math.exp(ce), **u
+        ),
+        _identity("bits = cross-entropy / ln 2", bits, ce / math.log(2), **u),
+        _identity("cross-entropy = H(y) + KL(y ‖ q)", ce, h + kl, scale=max(abs(h), abs(kl)), **u),
+        _identity("decompose's cross-entropy = cross_entropy", ce_d, ce, **u),
     ]
     if not math.isnan(product) and product > np.finfo(np.float64).tiny:
         # n roundings in the product and |log-likelihood| ulps in exp: a looser, derived tolerance
@@ -236,7 +250,15 @@ def check_identities(identities: Sequence[Identity]) -> None:
 
 
 def walkthrough(data: Data) -> Walkthrough:
-    """Steps, identities and the nine answers on ``data``; identities are checked (may raise)."""
+    """Steps, identities and the nine answers on ``data``; identities are checked (may raise).
+
+    Infinite and undefined values (a probability 0, no example that counts) are results
+    here, shown as ``inf`` and ``nan``: numpy's floating-point warnings are off."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        return _walkthrough(data)
+
+
+def _walkthrough(data: Data) -> Walkthrough:
     steps, ids = chain_steps(
         data.pred,
         data.target,

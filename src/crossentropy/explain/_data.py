@@ -125,11 +125,19 @@ def _fixed(x: float, width: int = 10, decimals: int = 6) -> str:
     return text.replace("-0." + "0" * decimals, " 0." + "0" * decimals)
 
 
-def _close(a: float, b: float, *, scale: float | None = None, rtol: float = RTOL) -> bool:
-    """``a == b`` up to ``rtol`` relative to ``max(|a|, |b|, |scale|)``; equal infinities hold."""
+def _close(
+    a: float,
+    b: float,
+    *,
+    scale: float | None = None,
+    rtol: float = RTOL,
+    undefined: bool = False,
+) -> bool:
+    """``a == b`` up to ``rtol`` relative to ``max(|a|, |b|, |scale|)``; equal infinities hold,
+    and two NaNs hold when the value is ``undefined`` (a mean over no example: 0/0)."""
     a, b = float(a), float(b)
     if math.isnan(a) or math.isnan(b):
-        return False
+        return undefined and math.isnan(a) and math.isnan(b)
     if math.isinf(a) or math.isinf(b):
         return a == b
     s = max(abs(a), abs(b)) if scale is None else max(abs(a), abs(b), abs(scale))
@@ -137,9 +145,16 @@ def _close(a: float, b: float, *, scale: float | None = None, rtol: float = RTOL
 
 
 def _identity(
-    name: str, lhs: float, rhs: float, *, scale: float | None = None, rtol: float = RTOL
+    name: str,
+    lhs: float,
+    rhs: float,
+    *,
+    scale: float | None = None,
+    rtol: float = RTOL,
+    undefined: bool = False,
 ) -> Identity:
-    return Identity(name, float(lhs), float(rhs), _close(lhs, rhs, scale=scale, rtol=rtol))
+    holds = _close(lhs, rhs, scale=scale, rtol=rtol, undefined=undefined)
+    return Identity(name, float(lhs), float(rhs), holds)
 
 
 class _Masks(TypedDict):

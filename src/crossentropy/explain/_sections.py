@@ -4,6 +4,7 @@ returning a :class:`Section` (text and the numbers in it) and, for the figures, 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
@@ -505,7 +506,8 @@ def _section9(data: Data, curves: Mapping[str, np.ndarray]) -> Section:
         f"targets H(y) {_f(hy)}.",
         f"Lowering H(q) is not the goal: sharpening the logits ×{_f(s)} gives H(q) {_f(hq_s)} "
         f"but CE {_f(ce_s)}",
-        f"({'worse' if ce_s > ce else 'better'}). A model that minimised H(q) would put all mass on "
+        f"({'worse' if ce_s > ce else 'better' if ce_s < ce else 'no better'}). A model that "
+        "minimised H(q) would put all mass on "
         "one class whatever the label.",
     ]
     if "train_ce" in curves:
@@ -529,22 +531,40 @@ def _section9(data: Data, curves: Mapping[str, np.ndarray]) -> Section:
     )
 
 
+_NOTHING_COUNTS = (
+    "No example counts here (every label is ignored or every weight is 0): every mean is",
+    "0/0, undefined (NaN, as `crossentropy evaluate` reports it), so this answer has no",
+    "numbers on these data. Run `crossentropy explain` without a file for the bundled example.",
+)
+#: The answers that show means on the data (the others hold with no example too).
+_ON_MEANS = (2, 3, 4, 5, 6, 7, 9)
+
+
 def sections(data: Data) -> tuple[tuple[Section, ...], dict]:
-    """The nine answers on ``data`` and the curves the figures draw."""
+    """The nine answers on ``data`` and the curves the figures draw. When no example counts
+    (all ignored, or every weight 0) the answers built on means say so instead."""
     curves: dict[str, np.ndarray] = {}
-    s3, c3 = _section3(data)
-    s8, c8 = _section8(data)
-    curves.update(c3)
-    curves.update(c8)
-    out = (
-        _section1(data),
-        _section2(data),
-        s3,
-        _section4(data),
-        _section5(data),
-        _section6(data),
-        _section7(data),
-        s8,
-        _section9(data, curves),
-    )
+    counted = bool(_observed_mask(data).any())
+    with warnings.catch_warnings():
+        if not counted:  # means of nothing: NaN, and numpy says so; the text says it instead
+            warnings.simplefilter("ignore", RuntimeWarning)
+        s3, c3 = _section3(data)
+        s8, c8 = _section8(data)
+        curves.update(c3)
+        curves.update(c8)
+        out: tuple[Section, ...] = (
+            _section1(data),
+            _section2(data),
+            s3,
+            _section4(data),
+            _section5(data),
+            _section6(data),
+            _section7(data),
+            s8,
+            _section9(data, curves),
+        )
+    if not counted:
+        out = tuple(
+            Section(s.number, s.title, _NOTHING_COUNTS) if s.number in _ON_MEANS else s for s in out
+        )
     return out, curves
