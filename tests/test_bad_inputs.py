@@ -19,8 +19,9 @@ import torch
 from scipy.special import log_softmax as sp_log_softmax
 
 import crossentropy as ce
+import crossentropy.torch as cet
 
-from oracles import TOL, assert_close, ref_cross_entropy, ref_grad_logits, ref_terms
+from oracles import TOL, assert_close, ref_cross_entropy, ref_grad_logits, ref_terms, to_np
 
 LOG2 = math.log(2.0)
 
@@ -738,3 +739,294 @@ def test_mixed_libraries_numpy_weights_with_torch_prediction():
 def test_unknown_option_names_the_choices(option, value):
     with pytest.raises(ValueError, match=rf"`{option}` must be one of .*; got '{value}'"):
         ce.cross_entropy(np.zeros((2, 3)), np.array([0, 1]), **{option: value})
+
+
+# --------------------------------------------------------------------------- labels in their own width
+# A label is read in its own dtype: no value may wrap (uint64) or round (float) onto a class or
+# onto ignore_index. Validated: a ValueError naming the true value; unvalidated: a NaN row.
+
+_X2 = np.array([[2.0, 0.5, -1.0], [0.1, 0.2, 3.0]])  # row 0 alone: −log softmax(x0)[0]
+
+
+@pytest.mark.parametrize(
+    "dtype, value, ignore_index",
+    [
+        (np.uint64, 2**64 - 100, -100),  # wraps onto −100 in a cast to int64
+        (np.uint64, 2**64 - 1, -1),  # wraps onto −1
+        (np.uint64, 2**64 - 7, None),
+        (np.uint64, 2**63, -100),  # the smallest value that wraps: −2**63
+        (np.uint32, 2**32 - 100, -100),
+        (np.int64, 2**63 - 1, -100),
+        (np.int8, -128, -100),
+        (np.uint8, 156, -100),  # 156 = −100 as int8 bits
+    ],
+)
+@pytest.mark.parametrize("lib", ["numpy", "torch"])
+def test_integer_labels_are_checked_in_their_own_width(impl, dtype, value, ignore_index, lib):
+    t = np.array([0, value], dtype=dtype)
+    x = _X2
+    if lib == "torch":
+        t, x, impl = torch.from_numpy(t), torch.as_tensor(x), "auto"  # impl= picks NumPy paths
+    # validated: the message names the value as given (digits of a Python int), and its position
+    with pytest.raises(ValueError, match=rf"index 1 \(value {value}\)"):
+        ce.cross_entropy(x, t, ignore_index=ignore_index, impl=impl)
+    # unvalidated: a bad row (NaN loss and weight), never the mean of row 0 alone
+    with quiet():
+        kw = dict(ignore_index=ignore_index, validate=False, impl=impl)
+        rows = to_np(ce.cross_entropy(x, t, reduction="none", **kw))
+        mean = float(ce.cross_entropy(x, t, **kw))
+    row0 = -sp_log_softmax(_X2[0])[0]
+    assert rows[0] == pytest.approx(row0, rel=1e-12) and np.isnan(rows[1]) and np.isnan(mean)
+
+
+@pytest.mark.parametrize("value", [1.5, -0.5, 2.25, 3.0, -3.0, 1e300, -1e20, np.inf, np.nan])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_unvalidated_non_class_float_labels_are_nan_rows(impl, value, dtype):
+    # §2: labels are never truncated; §4: without validation a label that is not a class gives
+    # NaN for its row, never a plausible number (1.5 used to be class 1)
+    t = np.array([0.0, value], dtype=dtype)
+    with quiet():
+        rows = ce.cross_entropy(_X2, t, reduction="none", validate=False, impl=impl)
+        grad = ce.cross_entropy_grad(_X2, t, reduction="none", validate=False, impl=impl)
+        torch_rows = cet.cross_entropy(
+            torch.as_tensor(_X2), torch.as_tensor(t), reduction="none", validate=False
+        )
+    for r in (rows, to_np(torch_rows)):
+        assert r[0] == pytest.approx(-sp_log_softmax(_X2[0])[0], rel=1e-12) and np.isnan(r[1])
+    assert np.isnan(grad[1]).all() and np.isfinite(grad[0]).all()
+    # validated: a ValueError naming the position and the value
+    shown = f"{float(np.asarray(value, dtype=dtype))!r}".replace("+", r"\+")
+    with pytest.raises(ValueError, match=rf"index 1 \(value {shown}\)"):
+        ce.cross_entropy(_X2, t)
+
+
+@pytest.mark.parametrize("dtype", [np.uint64, np.int64, np.uint8, np.bool_])
+def test_integer_and_bool_weights_are_read_before_any_cast(dtype):
+    # integer sample/class weights are numbers: a uint64 weight is never wrapped negative
+    big = {np.uint64: 2**64 - 1, np.int64: 2**63 - 1, np.uint8: 255, np.bool_: True}[dtype]
+    s = np.array([big, big], dtype=dtype)
+    w = np.array([big, big, big], dtype=dtype)
+    plain = float(ce.cross_entropy(_X2, np.array([0, 2])))
+    for kw in (dict(sample_weight=s), dict(weight=w), dict(sample_weight=s, weight=w)):
+        assert float(ce.cross_entropy(_X2, np.array([0, 2]), **kw)) == pytest.approx(
+            plain, rel=1e-12
+        )
+
+
+# --------------------------------------------------------------------------- the weights' scale
+# A weighted mean Σℓ/Σw does not depend on a common factor of the weights (§4): the core rescales
+# them by a power of two before the cast to the compute dtype. Expected values: the mean with the
+# unscaled base weights (the product base·scale is exact in float64).
+
+_XW = np.random.default_rng(41).normal(size=(5, 4)) * 3
+_TW = np.array([0, 3, 1, 1, 2])
+_BIG = np.array([0.25, 1.0, 0.5, 0.125])  # base weights for a large scale (products ≤ scale)
+_SMALL = np.array([4.0, 1.0, 2.0, 8.0])  # base weights for a tiny scale (products ≥ scale)
+
+
+def _scaled(scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """(class base, sample base) whose product with ``scale`` is exact and non-zero in float64."""
+    base = _BIG if scale >= 1 else _SMALL
+    return base, np.concatenate([base, base[:1]])
+
+
+@pytest.mark.parametrize(
+    "scale, dtype",
+    [
+        (1e308, np.float64),
+        (2.0**1023, np.float64),
+        (3e301, np.float64),
+        (5e-324, np.float64),  # the smallest subnormal
+        (1e-320, np.float64),
+        (2.0**-1060, np.float64),
+        (1e-300, np.float64),
+        (1e-50, np.float32),  # float64 weights below float32's range
+        (1e300, np.float32),  # float64 weights above float32's range
+        (1e-40, np.float32),
+    ],
+)
+@pytest.mark.parametrize("which", ["weight", "sample_weight", "both"])
+def test_weighted_mean_is_invariant_to_the_weights_scale(impl, scale, dtype, which):
+    cw, sw = _scaled(scale)
+    x = _XW.astype(dtype)
+
+    def kw(f):
+        out = {}
+        if which in ("weight", "both"):
+            out["weight"] = cw * f
+        if which in ("sample_weight", "both"):
+            out["sample_weight"] = sw * f
+        return out
+
+    tol = TOL[np.dtype(dtype)]["rtol"]
+    for smoothing in (0.0, 0.2):
+        want = float(ce.cross_entropy(x, _TW, label_smoothing=smoothing, impl=impl, **kw(1.0)))
+        got = float(ce.cross_entropy(x, _TW, label_smoothing=smoothing, impl=impl, **kw(scale)))
+        assert got == pytest.approx(want, rel=tol), (smoothing, got, want)
+    g1 = ce.cross_entropy_grad(x, _TW, impl=impl, **kw(1.0))
+    g2 = ce.cross_entropy_grad(x, _TW, impl=impl, **kw(scale))
+    assert_close(g2, g1, dtype, atol=TOL[np.dtype(dtype)]["atol"])
+    d1, d2 = (ce.decompose(x, np.eye(4)[_TW] * 0.9 + 0.025, **kw(f)) for f in (1.0, scale))
+    for a, b in zip(d2, d1, strict=True):
+        assert float(a) == pytest.approx(float(b), rel=tol)
+    p1, p2 = (float(ce.perplexity(x, _TW, **kw(f))) for f in (1.0, scale))
+    assert p2 == pytest.approx(p1, rel=tol)
+    # "sum" and "none" keep the caller's scale: they may over- or underflow, never turn NaN
+    total = float(ce.nll(x, _TW, reduction="sum", impl=impl, **kw(scale)))
+    assert not math.isnan(total)
+    if math.isfinite(total) and total != 0 and scale >= 1:
+        base = float(ce.nll(x, _TW, reduction="sum", impl=impl, **kw(1.0)))
+        f = scale * scale if which == "both" else scale
+        if math.isfinite(f):
+            assert total / f == pytest.approx(base, rel=tol)
+
+
+@pytest.mark.parametrize("tiny", [1e-50, 1e-45, 1e-300])
+def test_a_tiny_sample_weight_never_masks_its_row(impl, tiny):
+    # float32 prediction, float64 sample weight below float32's range: the row is weighted (its
+    # NaN prediction poisons the mean), not silently masked as a zero weight would be
+    x = _X2.astype(np.float32)
+    s = np.array([tiny, 1.0])
+    want = -sp_log_softmax(_X2[1])[2]  # row 0 weighs nothing next to row 1
+    got = float(ce.cross_entropy(x, np.array([0, 2]), sample_weight=s, impl=impl))
+    assert got == pytest.approx(want, rel=1e-5)
+    x_nan = x.copy()
+    x_nan[0, 1] = np.nan
+    assert np.isnan(float(ce.cross_entropy(x_nan, np.array([0, 2]), sample_weight=s, impl=impl)))
+    both = np.array([tiny, tiny])  # every weight tiny: the plain mean, not an empty one
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ce.EmptyReductionWarning)
+        plain = float(ce.cross_entropy(x, np.array([0, 2]), impl=impl))
+        assert float(
+            ce.cross_entropy(x, np.array([0, 2]), sample_weight=both, impl=impl)
+        ) == pytest.approx(plain, rel=1e-5)
+
+
+@pytest.mark.parametrize("scale", [1e308, 1e300, 1e-320, 5e-324, 1e-50, 1e100, 1e-280])
+def test_dataset_level_paths_give_the_mean_or_a_clear_error(scale):
+    # the Accumulator and the temperature fit sum in float64 at the weights' own scale, and the
+    # PyTorch adapters compute in the prediction's dtype without rescaling: each gives the mean
+    # of unscaled weights or a ValueError that says to rescale, never a silent wrong number
+    cw, sw = _scaled(scale)
+    want = float(ce.cross_entropy(_XW, _TW, sample_weight=sw, weight=cw))
+    for dtype in (np.float64, np.float32):
+        x = _XW.astype(dtype)
+        s = sw * scale
+        runs = {
+            "evaluate": lambda x, s: ce.evaluate(x, _TW, sample_weight=s, weight=cw).cross_entropy,
+            "temperature": lambda x, s: ce.fit_temperature(
+                x, _TW, sample_weight=s, weight=cw
+            ).nll_before,
+            "torch": lambda x, s: float(
+                cet.cross_entropy(
+                    torch.as_tensor(x), torch.as_tensor(_TW), weight=torch.as_tensor(cw),
+                    sample_weight=torch.as_tensor(s),
+                )
+            ),
+        }  # fmt: skip
+        for name, run in runs.items():
+            try:
+                got = run(x, s)
+            except ValueError as e:
+                assert "sample_weight" in str(e) and "maximum" in str(e), (name, str(e))
+                continue
+            assert got == pytest.approx(want, rel=TOL[np.dtype(dtype)]["rtol"]), (name, dtype)
+
+
+# --------------------------------------------------------------------------- messages
+
+
+@pytest.mark.parametrize(
+    "label, shown", [(1e300, "1e+300"), (-1e300, "-1e+300"), (3e19, "3e+19"), (7.0, "7.0")]
+)
+def test_label_too_large_names_position_and_value(label, shown):
+    t = np.array([0.0, 1.0, label])
+    with pytest.raises(
+        ValueError, match=rf"`target`.*index 2 \(value {shown.replace('+', '[+]')}\)"
+    ):
+        ce.cross_entropy(np.zeros((3, 4)), t)
+
+
+@pytest.mark.parametrize(
+    "rows, labels, kind",
+    [
+        ([[0.5, 0.5], [np.nan, 0.5], [0.1, 0.9]], [0, 0, 1], "probs"),
+        ([[np.log(0.5), np.log(0.5)], [0.0, np.nan]], [0, 1], "log_probs"),
+        ([[3.0, -1.0], [np.nan, np.nan]], [0, 1], "logits"),
+    ],
+)
+def test_auto_kind_leaves_nan_rows_out_and_says_so(rows, labels, kind):
+    # a NaN row is NaN under every kind (§3), so it says nothing about the kind: the others decide
+    x = np.array(rows)
+    with pytest.warns(ce.KindDecisionWarning, match=rf"kind={kind!r}.*1 row holding NaN left out"):
+        out = ce.cross_entropy(x, np.array(labels), kind="auto", reduction="none")
+    assert np.isnan(out[1]) and np.isfinite(out[0])
+    with pytest.raises(ValueError, match=r"every row holds NaN"):
+        ce.infer_kind(np.full((2, 3), np.nan))
+
+
+# --------------------------------------------------------------------------- lenient option types
+
+
+@pytest.mark.parametrize(
+    "kw, error",
+    [
+        (dict(label_smoothing=True), TypeError),
+        (dict(label_smoothing=np.True_), TypeError),
+        (dict(label_smoothing="0.1"), TypeError),
+        (dict(label_smoothing=0.1j), TypeError),
+        (dict(ignore_index=True), TypeError),
+        (dict(ignore_index=1.0), TypeError),
+        (dict(ignore_index="1"), TypeError),
+        (dict(ignore_index=2**64), ValueError),
+        (dict(axis=True), ValueError),
+        (dict(axis=np.False_), ValueError),
+        (dict(axis=1.0), ValueError),
+        (dict(weight=np.array([1.0, 1.0, 1.0 + 0j])), TypeError),
+        (dict(sample_weight=np.array([1.0, 1.0j])), TypeError),
+        (dict(weight=np.array(["1", "1", "1"])), TypeError),
+        (dict(base=-2.0), ValueError),
+    ],
+)
+@pytest.mark.parametrize("fn", ["cross_entropy", "nll", "cross_entropy_grad", "perplexity"])
+def test_lenient_option_types_are_refused(kw, error, fn):
+    name = next(iter(kw))
+    if fn == "cross_entropy_grad" and name == "base":
+        return  # the gradient has no unit
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", np.exceptions.ComplexWarning)
+        with pytest.raises(error, match=rf"`{name}`"):
+            getattr(ce, fn)(_X2, np.array([0, 2]), **kw)
+
+
+def test_perplexity_takes_a_base_and_does_not_depend_on_it():
+    # §7: perplexity is base-independent (2^bits = e^nats), so base is accepted and changes nothing
+    t = np.array([0, 2])
+    e = float(ce.perplexity(_X2, t))
+    assert e == pytest.approx(math.exp(float(ce.cross_entropy(_X2, t))), rel=1e-15)
+    assert float(ce.perplexity(_X2, t, base=2)) == e
+    assert float(2 ** ce.cross_entropy(_X2, t, base=2)) == pytest.approx(e, rel=1e-14)
+    none = ce.perplexity(_X2, t, base=10, reduction="none")
+    assert_close(none, ce.perplexity(_X2, t, reduction="none"))
+
+
+@pytest.mark.parametrize(
+    "dtype, kw",
+    [
+        (torch.float64, dict(weight=[1e308, 1.0, 1.0, 1.0])),  # Σ w_i = 2e308 over two rows
+        (torch.float64, dict(sample_weight=[1e308, 1e308])),
+        (torch.float64, dict(sample_weight=[1e-320, 1.0])),  # subnormal: few digits left
+        (torch.float32, dict(sample_weight=[1e-50, 1e-50])),  # 0 in float32
+        (torch.float32, dict(weight=[1e39, 1.0, 1.0, 1.0])),  # inf in float32
+    ],
+)
+def test_torch_adapters_raise_for_weights_they_cannot_hold(dtype, kw):
+    # the drop-in losses compute in the prediction's dtype without rescaling (§4): a weight the
+    # compute dtype cannot hold raises instead of giving a mean of 0, NaN or a masked row
+    x = torch.zeros((2, 4), dtype=dtype)
+    t = torch.tensor([0, 0])
+    kw = {k: torch.tensor(v, dtype=torch.float64) for k, v in kw.items()}
+    with pytest.raises(ValueError, match=r"`(sample_weight|weight)`.*divide them by their maximum"):
+        cet.cross_entropy(x, t, **kw)
+    core = ce.cross_entropy(x, t, **kw)  # the core rescales: the mean of weights of 1, log 4
+    assert float(core) == pytest.approx(math.log(4), rel=1e-6)

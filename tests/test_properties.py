@@ -1006,3 +1006,41 @@ def test_p19_inputs_are_never_written(impl, lib, dtype, data):
     for call in calls:
         call()
         assert _snapshot(inputs) == before
+
+
+# --------------------------------------------------------------------------- P11: the weights' scale
+
+
+@dtypes
+@SETTINGS
+@given(
+    data=st.data(),
+    k_sample=st.integers(-1020, 1020),
+    k_class=st.integers(-1020, 1020),
+    eps_=st.sampled_from([0.0, 0.2]),
+)
+def test_p11_weighted_mean_invariant_to_the_weights_scale(
+    impl, dtype, data, k_sample, k_class, eps_
+):
+    # sklearn's weight-scaling invariance, pushed to float64's range: a mean Σℓ/Σw (and its
+    # gradient) does not change when the sample weights or the class weights are multiplied by a
+    # power of two, however far it takes them from the compute dtype's range (§4). The weights
+    # are drawn in [1/2, 2] (or 0), so every scaled weight stays a normal float64 number.
+    x = data.draw(logits(dtype, min_c=2, neginf=False, extreme=False))
+    n, c = x.shape
+    t = data.draw(labels(n, c))
+    pos = st.one_of(st.just(0.0), st.floats(0.5, 2.0))
+    w = np.array(data.draw(hnp.arrays(np.float64, (c,), elements=pos)))
+    s = np.array(data.draw(hnp.arrays(np.float64, (n,), elements=pos)))
+    fs, fc = 2.0**k_sample, 2.0**k_class
+    kw = dict(label_smoothing=eps_, impl=impl)
+    base = ce.cross_entropy(x, t, weight=w, sample_weight=s, **kw)
+    scaled = ce.cross_entropy(x, t, weight=w * fc, sample_weight=s * fs, **kw)
+    check(scaled, to_np(base), dtype, what="mean with scaled weights")
+    g_base = ce.cross_entropy_grad(x, t, weight=w, sample_weight=s, **kw)
+    g_scaled = ce.cross_entropy_grad(x, t, weight=w * fc, sample_weight=s * fs, **kw)
+    check(g_scaled, to_np(g_base), dtype, what="mean gradient with scaled weights")
+    # divide_by="count" divides by Σ s: the sample weights' scale cancels there too
+    count = dict(divide_by="count", **kw)
+    cnt = ce.cross_entropy(x, t, weight=w, sample_weight=s * fs, **count)
+    check(cnt, to_np(ce.cross_entropy(x, t, weight=w, sample_weight=s, **count)), dtype)

@@ -29,6 +29,11 @@ class (``true = -1``) and is NaN in ``ℓ``, ``w`` and every number derived from
 ([True, False], [0, -1], [0.7, 0.0], [1.0, 0.0])
 >>> round(float(r.w_brier[0]), 6)                    # 0.3² + 0.2² + 0.1²
 0.14
+
+Given the statistics' :class:`Binning`, the kernel path also adds the rows into their
+bins in the same call (:class:`Binned`: calibration, per-class, histogram sums, in row
+order as ``np.bincount`` adds them); a statistic takes those sums when its edges match
+and bins the rows itself otherwise, so both give the same state.
 """
 
 from __future__ import annotations
@@ -40,10 +45,41 @@ from typing import Any
 import numpy as np
 
 from ._array import to_numpy
-from ._prepare import Prepared, kernel_arrays, terms
+from ._prepare import Prepared, host_terms, kernel_arrays
 from ._types import Impl
+from .calibration import FINE_BINS
 
-__all__ = ["BatchRows", "batch_rows"]
+__all__ = ["BatchRows", "Binning", "Binned", "batch_rows"]
+
+
+@dataclass(frozen=True, eq=False)
+class Binning:
+    """The edges the statistics bin rows on, for the kernel path to add into (:class:`Binned`)."""
+
+    calibration: int  # uniform top-label bins on [0, 1] (and FINE_BINS sub-bins)
+    p_true: int  # uniform bins of q(true) on [0, 1]
+    nll_edges: np.ndarray  # edges of ℓ_i / w_i, the last one +inf (``searchsorted`` "right")
+
+
+@dataclass(frozen=True, eq=False)
+class Binned:
+    """One batch's sums on a :class:`Binning`, added in row order over valid rows.
+
+    ``calibration`` (4, bins) and ``fine`` (4, FINE_BINS): count, Σw, Σw·conf, Σw·correct
+    of the rows with a confidence; ``per_class`` (4, C): count, Σw, Σℓ, Σw·correct by true
+    class; ``p_true`` (2, P): count and Σw of the rows with a q(true); ``nll`` (2, H): of the
+    rows with ``w_i > 0`` and a loss. ``n_nan``: rows with a NaN ℓ or confidence;
+    ``n_nan_conf``: rows with a NaN confidence.
+    """
+
+    binning: Binning
+    calibration: np.ndarray
+    fine: np.ndarray
+    per_class: np.ndarray
+    p_true: np.ndarray
+    nll: np.ndarray
+    n_nan: int
+    n_nan_conf: int
 
 
 @dataclass
@@ -64,6 +100,7 @@ class BatchRows:
     kl: np.ndarray | None = None
     log_q: np.ndarray | None = None  # (N, C) in the compute dtype: classwise calibration only
     observed: np.ndarray | None = None  # (N, C) normalised soft target (with ``log_q``)
+    binned: Binned | None = None  # the kernel path's sums on the statistics' edges
 
     @property
     def n(self) -> int:
@@ -90,11 +127,13 @@ def batch_rows(
     classwise: bool = False,
     sample_weight: Any = None,
     weight: Any = None,
+    binning: Binning | None = None,
 ) -> BatchRows:
     """The :class:`BatchRows` of a prepared batch; ``impl`` as in :func:`crossentropy.cross_entropy`.
 
     ``pred``, ``target``, ``sample_weight`` and ``weight`` are the arrays ``p`` was
     prepared from (soft targets: the entropy / KL split). ``classwise`` keeps ``log q``.
+    ``binning``: the kernel path also returns the rows' sums on these edges (``binned``).
     """
     r = p.rows
     valid = to_numpy(r.active | r.bad)
@@ -102,7 +141,7 @@ def batch_rows(
         e = np.zeros(0)
         return BatchRows(p.batch_shape, offset, valid, np.zeros(0, np.intp), e, e, e, e, e, e)
     if r.soft is None and not classwise and p.path(impl) == "kernel":
-        return BatchRows(p.batch_shape, offset, valid, **_fused(p, valid))
+        return BatchRows(p.batch_shape, offset, valid, **_fused(p, valid, binning))
     rows = _from_log_q(p, impl, valid, offset)
     if r.soft is not None:
         rows.entropy, rows.kl = _decomposition(p, pred, target, sample_weight, weight)
@@ -111,12 +150,13 @@ def batch_rows(
     return rows
 
 
-def _fused(p: Prepared, valid: np.ndarray) -> dict[str, np.ndarray]:
+def _fused(p: Prepared, valid: np.ndarray, binning: Binning | None) -> dict[str, Any]:
     """The fields of :class:`BatchRows` from :func:`crossentropy.kernels.eval_rows` (one pass)."""
     from . import kernels
 
     x2, tgt, cw, s = kernel_arrays(p)  # bad rows carry the out-of-range class C: NaN rows
-    rows, _, _, _ = kernels.eval_rows(
+    b = binning or Binning(1, 1, np.array([0.0, np.inf]))  # (the sums of a dummy are dropped)
+    rows, sums, n_nan, n_nan_conf = kernels.eval_rows(
         np.ascontiguousarray(x2),
         tgt,
         valid,
@@ -124,18 +164,32 @@ def _fused(p: Prepared, valid: np.ndarray) -> dict[str, np.ndarray]:
         sample_weight=s,
         label_smoothing=p.opts.label_smoothing,
         smoothing=p.opts.smoothing,
-        nll_inner_edges=np.zeros(0),  # its binned sums are unused: the statistics bin the rows
+        bins=b.calibration,
+        fine_bins=FINE_BINS,
+        p_true_bins=b.p_true,
+        nll_inner_edges=b.nll_edges[1:-1],
     )
     named = {"wc": "w_correct", "wb": "w_brier"}
-    out = {named.get(k, k): v for k, v in rows.items()}
-    return {"true": to_numpy(p.rows.index).astype(np.intp), **out}
+    out: dict[str, Any] = {named.get(k, k): v for k, v in rows.items()}
+    out["true"] = np.asarray(to_numpy(p.rows.index), dtype=np.intp)
+    if binning is not None:
+        out["binned"] = Binned(
+            binning,
+            calibration=sums["cal_uniform"],
+            fine=sums["cal_fine"],
+            per_class=sums["per_class"],
+            p_true=sums["p_true"],
+            nll=sums["nll_hist"],
+            n_nan=n_nan,
+            n_nan_conf=n_nan_conf,
+        )
+    return out
 
 
 def _from_log_q(p: Prepared, impl: Impl, valid: np.ndarray, offset: int) -> BatchRows:
     """The :class:`BatchRows`: the core's ``(ℓ_i, w_i)``, the rest from ``log q``."""
     r, n = p.rows, p.n
-    loss, w = terms(p, impl)
-    ell, w = _f64(loss), _f64(w)
+    ell, w = host_terms(p, impl)  # float64 at the caller's weight scale
     bad = to_numpy(r.bad)
     observed = None
     with np.errstate(all="ignore"):
@@ -179,24 +233,6 @@ def _from_log_q(p: Prepared, impl: Impl, valid: np.ndarray, offset: int) -> Batc
 
 def _decomposition(p: Prepared, pred, target, sample_weight, weight) -> tuple[np.ndarray, ...]:
     """Per-example ``(H_i, KL_i)`` of a soft-target batch (:func:`crossentropy.decompose`)."""
-    from .information import decompose
+    from .information import host_decomposition
 
-    o = p.opts
-    d = decompose(
-        pred,
-        target,
-        kind=p.kind,
-        axis=o.axis,
-        reduction="none",
-        sample_weight=sample_weight,
-        weight=weight,
-        ignore_index=o.ignore_index,
-        label_smoothing=o.label_smoothing,
-        smoothing=o.smoothing,
-        validate=False,
-    )
-    return _f64(d.entropy), _f64(d.kl)
-
-
-def _f64(a: Any) -> np.ndarray:
-    return np.asarray(to_numpy(a), dtype=np.float64).reshape(-1)
+    return host_decomposition(p)

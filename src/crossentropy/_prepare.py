@@ -3,7 +3,10 @@
 Moves the class axis last, picks the compute dtype, decides the input kind and
 validates the prediction once (docs/semantics.md §1, §6); the target, masks,
 weights and smoothing are :func:`crossentropy._rows.prepare_rows`'s. :func:`terms`
-computes the per-example pair ``(ℓ_i, w_i)`` of §4 on the path ``_dispatch`` picks.
+computes the per-example pair ``(ℓ_i, w_i)`` of §4 on the path ``_dispatch`` picks, and
+:meth:`Prepared.reduce` reduces it. The weights are rescaled by a power of two near their
+maximum (``_rows``): a mean is computed from the rescaled pairs, where the scale cancels, and
+everything else (``"none"``, ``"sum"``, the pairs a caller sees) gets the caller's scale back.
 Internal: the chain, the information functions, the gradients and the Accumulator use it.
 """
 
@@ -16,11 +19,11 @@ from typing import Any
 import numpy as np
 
 from . import _validate as v
-from ._array import asarray_like, compute_dtype, namespace
+from ._array import asarray_like, compute_dtype, namespace, refuse_lossy, to_numpy
 from ._dispatch import choose_path
-from ._options import LossOptions
-from ._rows import Rows, prepare_rows
-from ._types import Array, DivideBy
+from ._options import LossOptions, ReductionOptions
+from ._rows import Rows, prepare_rows, unscale
+from ._types import Array, ConcreteKind, DivideBy
 from .kinds import log_probs_last, resolve_kind
 from .special import xlogy
 
@@ -32,7 +35,7 @@ KERNEL_IGNORE = -1
 class Prepared:
     xp: Any
     x: Array  # prediction, class axis last, compute dtype, batch shape kept
-    kind: str  # the concrete kind ("auto" resolved)
+    kind: ConcreteKind  # "auto" resolved
     axis: int  # the caller's class axis (non-negative)
     batch_shape: tuple
     rows: Rows
@@ -66,8 +69,26 @@ class Prepared:
         return self.xp.reshape(a, self.batch_shape)
 
     def weights(self, divide_by: DivideBy = "weight") -> Array:
-        """``w_i`` (or the count) in the batch shape; NaN on bad rows."""
+        """``w_i`` (or the count) in the batch shape, with rescaled weights; NaN on bad rows."""
         return self.unflatten(self.rows.divisor_weights(divide_by))
+
+    def unscale(self, a: Array, quantity: str, divide_by: DivideBy = "weight") -> Array:
+        """``a`` (computed from the rescaled weights) at the caller's scale (:meth:`Rows.scales`)."""
+        return unscale(self.xp, a, self.rows.scales(quantity, divide_by))
+
+    def reduce(self, loss: Array, w: Array, red: ReductionOptions, *, host_check: bool) -> Array:
+        """Per-example ``(ℓ_i, w_i)`` from :func:`terms` (``normalized=True``) reduced by ``red``, in nats.
+
+        ``"mean"`` divides the rescaled sums (the scale cancels: weights of 1e308 or 1e-320
+        give the mean of weights of 1); ``"sum"`` and ``"none"`` are given back their scale,
+        where they may legitimately overflow or underflow the compute dtype.
+        """
+        xp = self.xp
+        if red.reduction == "none":
+            red.check_none(self.n)
+            return self.unscale(loss, "loss")
+        out = red.finish(xp, xp.sum(loss), xp.sum(w), n=self.n, host_check=host_check)
+        return self.unscale(out, "loss" if red.reduction == "sum" else "mean", red.divide_by)
 
     def mask(self) -> Array:
         """Masked rows (ℓ = 0, w = 0, zero gradient) in the batch shape."""
@@ -89,12 +110,15 @@ def prepare(
     sample_weight: Array | None = None,
 ) -> Prepared:
     """Check and normalise one call's arrays and options (docs/semantics.md §1–6)."""
+    for name, a in (("pred", pred), ("target", target), ("weight", weight)):
+        refuse_lossy(a, name)
+    refuse_lossy(sample_weight, "sample_weight")
     xp = namespace(pred)
     axis = v.check_axis(pred, opts.axis)
     kind = resolve_kind(pred, opts.kind, axis=axis, validate=opts.validate)
     dtype = compute_dtype(xp, pred)
     if not hasattr(target, "shape") or namespace(target) is not xp:
-        target = asarray_like(xp, target, pred)
+        target = asarray_like(xp, target, pred, name="target")
     from .kinds import target_kind
 
     soft = target_kind(xp, tuple(pred.shape), target, axis) == "distribution"
@@ -117,6 +141,7 @@ def prepare(
         smoothing=opts.smoothing,
         validate=opts.validate,
         soft=soft,
+        rescale=True,
     )
     if opts.validate:
         with np.errstate(all="ignore"):
@@ -131,22 +156,58 @@ def prepare(
     return Prepared(xp, x, kind, axis, batch_shape, rows, sample_weight is not None, opts)
 
 
-def kernel_arrays(p: Prepared) -> tuple:
+def kernel_arrays(p: Prepared, *, normalized: bool = False) -> tuple:
     """(logits (N, C), target (N,) or (N, C), weight, sample_weight) as the kernels take them.
 
     Index targets: active rows carry their class, masked rows ``KERNEL_IGNORE`` and bad
-    rows ``C`` (out of range: the kernels make them NaN).
+    rows ``C`` (out of range: the kernels make them NaN). The float64 weights are the
+    caller's (``normalized=False``) or the rescaled ones (``True``: for a mean, or for
+    values that :meth:`Prepared.unscale` restores).
     """
     r = p.rows
     tgt = r.soft if r.index is None else np.where(r.bad, p.num_classes, r.index)
-    w = None if r.class_weight is None else np.asarray(r.class_weight, dtype=np.float64)
-    # Rows.s is 0 on every inactive row; a bad row must reach the kernel unmasked (→ NaN)
-    s = np.asarray(np.where(r.bad, 1.0, r.s), dtype=np.float64) if p.has_sample_weight else None
+    w = None
+    if r.class_weight is not None:
+        w = np.asarray(r.class_weight, dtype=np.float64)
+        if not normalized and r.class_scale is not None:
+            w = unscale(np, w, (np.float64(to_numpy(r.class_scale)),))
+    s = None
+    if p.has_sample_weight:
+        # Rows.s is 0 on every inactive row; a bad row must reach the kernel unmasked (→ NaN)
+        s = np.asarray(np.where(r.bad, 1.0, to_numpy(r.s)), dtype=np.float64)
+        if not normalized and r.sample_scale is not None:
+            s = unscale(np, s, (np.float64(to_numpy(r.sample_scale)),))
     return p.x2, tgt, w, s
 
 
-def terms(p: Prepared, impl: str = "auto", divide_by: DivideBy = "weight") -> tuple[Array, Array]:
-    """Per-example ``(ℓ_i, w_i)`` of docs/semantics.md §4, in the batch shape."""
+def terms(
+    p: Prepared, impl: str = "auto", divide_by: DivideBy = "weight", *, normalized: bool = False
+) -> tuple[Array, Array]:
+    """Per-example ``(ℓ_i, w_i)`` of docs/semantics.md §4, in the batch shape.
+
+    At the caller's weight scale, or (``normalized=True``) both divided by the same
+    power of two (:meth:`Rows.scales`): what a mean (:meth:`Prepared.reduce`) divides.
+    """
+    loss, w = _scaled_terms(p, impl, divide_by)
+    if normalized:
+        return loss, w
+    return p.unscale(loss, "loss"), p.unscale(w, "weight", divide_by)
+
+
+def host_terms(p: Prepared, impl: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+    """``(ℓ_i, w_i)`` as flat float64 NumPy arrays at the caller's scale, for float64 sums.
+
+    The scale is restored in float64, so float32 predictions with weights below float32's
+    range (1e-50) keep them (the Accumulator's per-row record).
+    """
+    loss, w = _scaled_terms(p, impl, "weight")
+    f64 = [np.asarray(to_numpy(a), dtype=np.float64).reshape(-1) for a in (loss, w)]
+    factors = tuple(np.float64(to_numpy(f)) for f in p.rows.scales("loss"))
+    return unscale(np, f64[0], factors), unscale(np, f64[1], factors)
+
+
+def _scaled_terms(p: Prepared, impl: str, divide_by: DivideBy) -> tuple[Array, Array]:
+    """``(ℓ_i, w_i)`` from the rescaled weights."""
     xp, r = p.xp, p.rows
     path = p.path(impl)
     w = p.weights(divide_by)
@@ -154,7 +215,7 @@ def terms(p: Prepared, impl: str = "auto", divide_by: DivideBy = "weight") -> tu
         if path != "array_api":
             from . import kernels
 
-            x2, tgt, cw, s = kernel_arrays(p)
+            x2, tgt, cw, s = kernel_arrays(p, normalized=True)
             fn = kernels.softmax_terms if path == "kernel" else kernels.blocked_softmax_terms
             loss, _ = fn(
                 x2,

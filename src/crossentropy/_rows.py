@@ -20,8 +20,16 @@ so that, for logits ``z`` with ``lse_i = logsumexp_c z_ic``, ``ℓ_i = s_i (A_i 
 
 Masks: a row is *masked* (``active`` false: ``ℓ_i = w_i = 0``, zero gradient) when its
 index is ``ignore_index``, its distribution is all zero or its sample weight is 0. With
-``validate=False`` an out-of-range index is *bad*: its loss **and** its weight are NaN, so
-every reduction that includes it is NaN whatever ``empty=`` says.
+``validate=False`` an index that is not a class (out of range in its own width, fractional,
+not finite) is *bad*: its loss **and** its weight are NaN, so every reduction that includes
+it is NaN whatever ``empty=`` says.
+
+Weight scale (``rescale=True``, the core's choice): the sample weights and the class weights
+are each divided by a power of two near their largest value before the cast to the compute
+dtype, so a mean ``Σℓ/Σw`` does not depend on their common scale (weights of 1e308 do not
+overflow ``Σw``, 1e-320 lose no digits as subnormals, 1e-50 do not vanish in float32).
+:meth:`Rows.scales` names the factors that give back the caller's scale (exact: powers of two)
+for ``ℓ_i``, ``w_i``, sums and gradients; :func:`unscale` applies them.
 
 >>> import numpy as np
 >>> r = prepare_rows(np, np.array([2, -100, 0]), num_classes=3, label_smoothing=0.3)
@@ -39,11 +47,13 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from . import _validate as v
 from ._array import asarray_like
 from ._types import Array, DivideBy, Smoothing
 
-__all__ = ["Rows", "prepare_rows", "smoothing_coefficients"]
+__all__ = ["Rows", "prepare_rows", "smoothing_coefficients", "unscale"]
 
 
 def smoothing_coefficients(
@@ -85,6 +95,24 @@ class Rows:
     num_classes: int  # C, the global vocabulary
     vocab_start: int = 0
     divide_by: DivideBy = "weight"
+    sample_scale: Array | None = None  # true sample weights = s · sample_scale (a power of two)
+    class_scale: Array | None = None  # true class weights = class_weight · class_scale
+
+    def scales(self, quantity: str, divide_by: DivideBy | None = None) -> tuple[Array, ...]:
+        """The factors that restore a quantity computed from these rows to the caller's scale.
+
+        ``"loss"``: ``ℓ_i``, ``Σℓ`` and the gradient of a sum; ``"weight"``: ``w_i`` and ``Σw``
+        of ``divide_by``; ``"mean"``: ``Σℓ/Σw`` (nothing for ``divide_by="weight"``, where the
+        scale cancels; the class-weight scale for ``"count"``). Empty without rescaled weights.
+        """
+        by = self.divide_by if divide_by is None else divide_by
+        both = (self.sample_scale, self.class_scale)
+        pick = {
+            "loss": both,
+            "weight": both if by == "weight" else (self.sample_scale,),
+            "mean": () if by == "weight" else (self.class_scale,),
+        }[quantity]
+        return tuple(f for f in pick if f is not None)
 
     @property
     def A(self) -> Array:
@@ -147,6 +175,97 @@ def _device(x: Array) -> Any:
     return array_api_compat.device(x)
 
 
+def unscale(xp: Any, a: Array, factors: tuple[Array, ...]) -> Array:
+    """``a · Π factors`` in the factors' (wider) dtype, returned in ``a``'s dtype.
+
+    Two factors are applied as their product when it is a finite non-zero number, otherwise
+    one after the other, so that 0 stays 0 and no intermediate overflows needlessly.
+
+    >>> import numpy as np
+    >>> x, f = np.float32(2.0**100), np.float64(2.0**-200)    # f alone is 0 in float32
+    >>> float(x * np.float32(f)), float(unscale(np, x, (f,))) == 2.0**-100
+    (0.0, True)
+    """
+    if not factors:
+        return a
+    wide = factors[0].dtype
+    for f in factors[1:]:
+        wide = xp.result_type(wide, f.dtype)
+    b = a if a.dtype == wide else xp.astype(a, wide)
+    fs = [f if f.dtype == wide else xp.astype(f, wide) for f in factors]
+    with np.errstate(all="ignore"):
+        if len(fs) == 1:
+            out = b * fs[0]
+        else:
+            prod = fs[0] * fs[1]
+            ok = xp.isfinite(prod) & (prod > 0)
+            out = xp.where(ok, b * prod, (b * fs[0]) * fs[1])
+    return out if out.dtype == a.dtype else xp.astype(out, a.dtype)
+
+
+def _max_exponent(xp: Any, dtype: Any) -> int:
+    """The largest ``k`` with ``2**k`` finite in ``dtype`` (1023 for float64, 127 for float32)."""
+    return math.frexp(float(xp.finfo(dtype).max))[1] - 1
+
+
+def _wide_weights(xp: Any, value: Any, like: Array, dtype: Any, *, name: str, check: Any) -> Array:
+    """Weights in their own precision (float64 for integer or float64 input), checked by ``check``."""
+    a = asarray_like(xp, value, like, name=name)
+    v.check_weight_dtype(xp, a, name)
+    if xp.isdtype(a.dtype, "real floating"):
+        wide_dtype = xp.result_type(a.dtype, dtype)
+    else:
+        wide_dtype = xp.float64
+    wide = a if a.dtype == wide_dtype else xp.astype(a, wide_dtype)
+    check(wide)
+    return wide
+
+
+def _finite_abs(xp: Any, a: Array) -> Array:
+    """``|a|`` with non-finite entries as 0."""
+    mag = xp.abs(a)
+    return xp.where(xp.isfinite(mag), mag, xp.zeros_like(mag))
+
+
+def _to_compute(
+    xp: Any,
+    wide: Array,
+    dtype: Any,
+    *,
+    name: str,
+    validate: bool,
+    rescale: bool,
+    top: Array | None = None,
+) -> tuple[Array, Array | None]:
+    """``(weights in the compute dtype, their scale or None)``.
+
+    With ``rescale`` the weights are divided by ``2**floor(log2 M)`` (exact) before the cast,
+    ``M`` the largest finite weight, or ``top`` when given (the largest class weight a target
+    actually reads). A non-zero weight never becomes 0: one that falls below the
+    compute dtype's normal range is raised to it (a negligible change that keeps its row
+    unmasked); an unused one that would overflow is capped. Without ``rescale`` a weight the
+    cast would lose raises (under ``validate``).
+    """
+    if not rescale or math.prod(wide.shape) == 0:
+        out = wide if wide.dtype == dtype else xp.astype(wide, dtype)
+        if validate and not rescale:
+            v.check_representable(xp, wide, out, name)
+        return out, None
+    with np.errstate(all="ignore"):
+        if top is None:
+            top = xp.max(xp.reshape(_finite_abs(xp, wide), (-1,)))
+        k = xp.floor(xp.log2(xp.where(top > 0, top, xp.ones_like(top))))
+        scale = 2.0 ** xp.clip(k, None, _max_exponent(xp, wide.dtype))
+        scaled = wide / scale
+        cap = float(xp.finfo(dtype).max) / (4 * max(1, math.prod(wide.shape)))
+        scaled = xp.where(xp.isfinite(wide), xp.clip(scaled, -cap, cap), scaled)
+        out = xp.astype(scaled, dtype)
+        tiny = xp.full_like(out, float(xp.finfo(dtype).smallest_normal))
+        lost = (out == 0) & (wide != 0)
+        out = xp.where(lost, xp.where(wide > 0, tiny, -tiny), out)
+    return out, scale
+
+
 def prepare_rows(
     xp: Any,
     target: Array,
@@ -165,6 +284,7 @@ def prepare_rows(
     divide_by: DivideBy = "weight",
     validate: bool = True,
     soft: bool | None = None,
+    rescale: bool = False,
 ) -> Rows:
     """Validate a target (indices or distributions, class axis last) and reduce it to :class:`Rows`.
 
@@ -172,7 +292,11 @@ def prepare_rows(
     distribution over this shard's classes ``[vocab_start, vocab_start + local_classes)``).
     ``weight`` is the GLOBAL class weight (``num_classes``,). ``soft=None`` decides the
     target kind from dtype and shape (``kinds.target_kind``: never from values).
-    ``like`` is an array on the target device; ``dtype`` the compute dtype.
+    ``like`` is an array on the target device; ``dtype`` the compute dtype. ``rescale``
+    divides the sample weights and the class weights each by a power of two near their
+    largest (used) value (:attr:`Rows.sample_scale`, :attr:`Rows.class_scale`); the caller
+    restores sums with :meth:`Rows.scales`. Without it a weight the compute dtype cannot
+    hold raises (under ``validate``).
     """
     from .kinds import target_kind
 
@@ -189,21 +313,33 @@ def prepare_rows(
     n = math.prod(batch_shape)
     if soft is None:
         soft = target_kind(xp, (*batch_shape, local), target, len(batch_shape)) == "distribution"
+    cast = {"dtype": dtype, "validate": validate, "rescale": rescale}
 
-    cw = None
-    weight_total: Any = float(num_classes)
+    cw_wide = None
     if weight is not None:
-        cw_global = asarray_like(xp, weight, like, dtype)
-        v.check_class_weight(xp, cw_global, num_classes)
-        weight_total = xp.sum(cw_global)
-        cw = cw_global[vocab_start : vocab_start + local]
+        cw_wide = _wide_weights(
+            xp, weight, like, dtype, name="weight",
+            check=lambda a: v.check_class_weight(xp, a, num_classes),
+        )  # fmt: skip
+    sample_scale = None
     if sample_weight is not None:
-        sw = asarray_like(xp, sample_weight, like, dtype)
-        v.check_sample_weight(xp, sw, batch_shape)
+        sw = _wide_weights(
+            xp, sample_weight, like, dtype, name="sample_weight",
+            check=lambda a: v.check_sample_weight(xp, a, batch_shape),
+        )  # fmt: skip
+        sw, sample_scale = _to_compute(xp, sw, name="sample_weight", **cast)
         s = xp.reshape(sw, (n,))
     else:
         s = xp.ones((n,), dtype=dtype, device=_device(like))
     no = xp.zeros((n,), dtype=xp.bool, device=_device(like))
+
+    def class_weights(top: Array | None) -> tuple[Array, Any, Array, Array | None]:
+        """(global weights, W = their sum, this shard's weights, scale) in the compute dtype."""
+        assert cw_wide is not None
+        if beta != 0 or local != num_classes or n == 0:
+            top = None  # smoothing reads every class; a shard cannot see the others
+        cwg, scale = _to_compute(xp, cw_wide, name="weight", top=top, **cast)
+        return cwg, xp.sum(cwg), cwg[vocab_start : vocab_start + local], scale
 
     if soft:
         if not xp.isdtype(target.dtype, "real floating"):
@@ -215,35 +351,65 @@ def prepare_rows(
             v.check_soft_shard(xp, target, validate=validate)
         y = xp.reshape(target if target.dtype == dtype else xp.astype(target, dtype), (n, local))
         m = xp.sum(y, axis=-1)
+        cw, weight_total, class_scale = None, float(num_classes), None
+        if cw_wide is not None:
+            top = None
+            if rescale and n and local == num_classes:  # the classes the rows put mass on
+                read = xp.any((y != 0) & (s != 0)[:, None], axis=0)
+                mag = _finite_abs(xp, cw_wide)
+                top = xp.max(xp.where(read, mag, xp.zeros_like(mag)))
+            _, weight_total, cw, class_scale = class_weights(top)
         u = m if cw is None else xp.sum(y * cw, axis=-1)
         rows = Rows(
             xp, None, y, s != 0, no, s, u, m, alpha, beta, cw, weight_total, num_classes,
-            vocab_start, divide_by,
+            vocab_start, divide_by, sample_scale, class_scale,
         )  # fmt: skip
         if local == num_classes:
             rows.finish_soft(u, m)
+            _check_weight_sum(xp, rows, validate and not rescale and cw_wide is not None)
         return rows
 
-    if validate:
+    if validate:  # raises for any label that is not a class nor ignore_index
         t = v.check_index_target(xp, target, num_classes, ignore_index, batch_shape)
-    else:
+        ignored, bad = v.index_masks(xp, t, num_classes, ignore_index)
+    else:  # such a label is a bad row (NaN), decided in its own dtype: it never wraps nor rounds
         v.check_index_shape(xp, target, batch_shape)
-        t = target if target.dtype == xp.int64 else xp.astype(target, xp.int64)
-    t = xp.reshape(t, (n,))
-    ignored = (t == ignore_index) if ignore_index is not None else no
-    bad = ((t < 0) | (t >= num_classes)) & ~ignored
+        ignored, bad = v.index_masks(xp, target, num_classes, ignore_index)
+        t = xp.astype(xp.where(ignored | bad, xp.zeros_like(target), target), xp.int64)
+    t, ignored, bad = (xp.reshape(a, (n,)) for a in (t, ignored, bad))
     active = ~ignored & ~bad & (s != 0)
     index = xp.where(active, t, xp.full_like(t, -1))
-    if weight is None:
+    gather = xp.where(active, t, xp.zeros_like(t))
+    cw, weight_total, class_scale = None, float(num_classes), None
+    if cw_wide is None:
         u = xp.ones((n,), dtype=dtype, device=_device(like))
     else:
-        u = xp.take(cw_global, xp.where(active, t, xp.zeros_like(t)), axis=0)
+        top = None
+        if rescale and n:  # the largest weight of a class the active rows name
+            read = xp.take(_finite_abs(xp, cw_wide), gather, axis=0)
+            top = xp.max(xp.where(active, read, xp.zeros_like(read)))
+        cw_global, weight_total, cw, class_scale = class_weights(top)
+        u = xp.take(cw_global, gather, axis=0)
     s = xp.where(active, s, xp.zeros_like(s))
     m = xp.ones((n,), dtype=dtype, device=_device(like))
-    return Rows(
+    rows = Rows(
         xp, index, None, active, bad, s, u, m, alpha, beta, cw, weight_total, num_classes,
-        vocab_start, divide_by,
+        vocab_start, divide_by, sample_scale, class_scale,
     )  # fmt: skip
+    weighted = cw_wide is not None or sample_weight is not None
+    _check_weight_sum(xp, rows, validate and not rescale and weighted)
+    return rows
+
+
+def _check_weight_sum(xp: Any, rows: Rows, check: bool) -> None:
+    """Without rescaling, ``Σ w_i`` must be finite in the compute dtype (else the mean is 0 or NaN)."""
+    if check and not bool(xp.isfinite(xp.sum(rows.s * rows.u))):
+        msg = (
+            "`sample_weight` and `weight` give row weights whose sum overflows the compute dtype "
+            f"{rows.s.dtype}; a weighted mean does not depend on the weights' common scale: "
+            "divide them by their maximum"
+        )
+        raise ValueError(msg)
 
 
 def binary_target(

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ._array import Array, to_numpy
+from ._array import Array, refuse_lossy, to_numpy
 
 __all__ = [
     "CrossEntropyWarning",
@@ -70,7 +70,9 @@ def check_ignore_index(ignore_index: Any) -> int | None:
     """``ignore_index`` is an integer (bool excluded) or ``None``."""
     if ignore_index is None:
         return None
-    if isinstance(ignore_index, (bool, np.bool_)) or not isinstance(ignore_index, (int, np.integer)):
+    if isinstance(ignore_index, (bool, np.bool_)) or not isinstance(
+        ignore_index, (int, np.integer)
+    ):
         msg = f"`ignore_index` must be an integer or None; got {ignore_index!r}"
         raise TypeError(msg)
     if not -(2**63) <= int(ignore_index) < 2**63:
@@ -245,19 +247,9 @@ def check_index_target(
             "or set `ignore_index` to the value that marks padding"
         )
         raise ValueError(msg)
-    return safe_indices(xp, target, ignored, bad, ignore_index)
-
-
-def safe_indices(
-    xp: Any, target: Array, ignored: Array, bad: Array, ignore_index: int | None
-) -> Array:
-    """int64 class indices: ignored entries hold ``ignore_index``, bad ones 0 (they are masked apart)."""
-    zero = xp.zeros_like(target)
-    t = xp.where(ignored | bad, zero, target)
+    t = xp.where(ignored | bad, xp.zeros_like(target), target)  # bad is empty here
     t = t if t.dtype == xp.int64 else xp.astype(t, xp.int64)
-    if ignore_index is None:
-        return t
-    return xp.where(ignored, xp.full_like(t, ignore_index), t)
+    return t if ignore_index is None else xp.where(ignored, xp.full_like(t, ignore_index), t)
 
 
 def check_index_shape(xp: Any, target: Array, batch_shape: tuple) -> None:
@@ -291,7 +283,8 @@ def target_shape_message(pred_shape: tuple, target_shape: tuple, axis: int) -> s
 
 
 def check_rows(pred: Any, target: Any, axis: int, sample_weight: Any = None) -> None:
-    """Shapes only: ``target`` and ``sample_weight`` cover exactly the prediction's examples.
+    """Shapes only: ``target`` and ``sample_weight`` cover exactly the prediction's examples
+    (and none of the three is an array-like whose meaning would be lost: ``refuse_lossy``).
 
     For entry points that walk the arrays in row blocks (``evaluate``, the calibration
     tables, the temperature fit): a longer target must not be silently cut to the
@@ -302,6 +295,8 @@ def check_rows(pred: Any, target: Any, axis: int, sample_weight: Any = None) -> 
     ...
     ValueError: `target` shape (5,) matches neither class indices (4,) nor a distribution (4, 3) for a prediction of shape (4, 3) with classes on axis 1
     """
+    for name, a in (("pred", pred), ("target", target), ("sample_weight", sample_weight)):
+        refuse_lossy(a, name)
     pshape = tuple(int(n) for n in pred.shape)
     if not pshape:
         msg = "`pred` must have a class axis; got a 0-d array"
@@ -451,6 +446,37 @@ def check_representable(xp: Any, wide: Array, cast: Array, name: str) -> None:
         raise ValueError(msg)
 
 
+def check_float64_weights(w: np.ndarray, running: float = 0.0) -> None:
+    """Dataset-level sums are float64 at the weights' own scale: they must fit its range.
+
+    ``w`` are one batch's row weights ``w_i`` (NaN on bad rows, left aside), ``running`` the
+    weight summed so far. The batch's largest weight must lie in ``[2**-960, 2**960]``
+    (about 1e-289 to 1e289): beyond, the products ``w_i·(−log q)`` overflow or turn subnormal.
+
+    >>> check_float64_weights(np.array([1e300, 1e300]))
+    Traceback (most recent call last):
+    ...
+    ValueError: the weights are too large for float64 sums (the largest is 1e+300 > 1e289); a weighted mean does not depend on the weights' common scale: divide `sample_weight` and `weight` by their maximum
+    """
+    finite = np.abs(w[~np.isnan(w)])
+    top = float(finite.max()) if finite.size else 0.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = float(running) + float(np.sum(finite))
+    what = ""
+    if top > 2.0**960:
+        what = f"too large for float64 sums (the largest is {top:.3g} > 1e289)"
+    elif math.isinf(total):
+        what = "too large for float64 sums (Σw overflows beyond 1.8e308)"
+    elif 0 < top < 2.0**-960:
+        what = f"too small for float64 sums (the largest is {top:.3g} < 1e-289)"
+    if what:
+        msg = (
+            f"the weights are {what}; a weighted mean does not depend on the weights' common "
+            "scale: divide `sample_weight` and `weight` by their maximum"
+        )
+        raise ValueError(msg)
+
+
 def check_class_weight(xp: Any, weight: Array, num_classes: int) -> None:
     if tuple(weight.shape) != (num_classes,):
         msg = f"`weight` must have one entry per class, shape ({num_classes},); got {tuple(weight.shape)}"
@@ -570,3 +596,13 @@ def check_nonnegative(xp: Any, a: Array, name: str) -> None:
     if any_true(xp, bad):
         msg = f"`{name}` must be finite and non-negative; got {positions(bad, a)}"
         raise ValueError(msg)
+
+
+def no_finite_logit_rows(x: np.ndarray) -> tuple[np.ndarray, str]:
+    """Rows of logits (N, C) whose every entry is ``−inf``: no distribution (the core gives
+    NaN, docs/semantics.md §3); a caller that validates rows rejects them.
+
+    >>> no_finite_logit_rows(np.array([[-np.inf, -np.inf], [-np.inf, 0.0]]))
+    (array([ True, False]), 'no finite logit (every logit is −inf)')
+    """
+    return np.isneginf(x).all(axis=1), "no finite logit (every logit is −inf)"

@@ -62,7 +62,7 @@ from ._json import encode
 from ._options import IGNORE_INDEX, LossOptions, log_base
 from ._prepare import Prepared, prepare
 from ._types import Base, ConcreteKind, Impl, Kind, Smoothing, Strategy, TargetKind
-from ._validate import check_option
+from ._validate import check_float64_weights, check_option, check_rows
 from .calibration import STRATEGIES, check_bins
 from .kinds import resolve_kind
 from .report import Histograms, Report
@@ -79,6 +79,7 @@ from .stats import (
     LossSums,
     SequenceSums,
     Sums,
+    binning,
 )
 from .temperature import fit_temperature, loss_options
 
@@ -227,10 +228,14 @@ class Accumulator:
     ) -> None:
         """Add one batch. ``row_offset``: global index of the batch's first unit (default: units seen so far)."""
         p = self._prepare(pred, target, sample_weight)
-        offset = self._loss().n_units if row_offset is None else int(row_offset)
-        if offset < 0:
-            msg = f"`row_offset` must be ≥ 0; got {row_offset}"
+        if row_offset is not None and (
+            isinstance(row_offset, bool)
+            or not isinstance(row_offset, (int, np.integer))
+            or not 0 <= row_offset < 2**63
+        ):  # a global row index: an int64
+            msg = f"`row_offset` must be an integer in [0, 2**63 - 1]; got {row_offset!r}"
             raise ValueError(msg)
+        offset = self._loss().n_units if row_offset is None else int(row_offset)
         rows = batch_rows(
             p,
             pred,
@@ -240,7 +245,9 @@ class Accumulator:
             classwise=self.options["classwise"],
             sample_weight=sample_weight,
             weight=self._class_weight(),
+            binning=binning(self.options["bins"]),  # the kernel path bins in the same call
         )
+        check_float64_weights(rows.w, self._loss().weight)
         for s in self.stats.values():
             s.update(rows)
 
@@ -423,6 +430,7 @@ def evaluate(
     if nd == 0:
         msg = "`pred` must have a class axis; got a 0-d array"
         raise ValueError(msg)
+    check_rows(pred, target, axis, sample_weight)  # blocks must not cut a longer target
     for start, _, idx in row_blocks(pred, axis, block_rows):
         if nd == 1:
             acc.update(pred, target, sample_weight=sample_weight, row_offset=0)

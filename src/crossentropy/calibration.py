@@ -59,7 +59,7 @@ from ._array import to_numpy
 from ._blocks import row_blocks, slice_target, slice_weight
 from ._options import IGNORE_INDEX
 from ._types import Kind, Norm, Strategy
-from ._validate import check_axis, check_option
+from ._validate import check_axis, check_option, check_rows
 from .chain import loss_terms
 from .kinds import to_log_probs
 
@@ -410,6 +410,7 @@ def top_label_inputs(
 def _calibration_sums(
     pred, target, *, kind, axis, bins, classwise, sample_weight, ignore_index, block_rows=None
 ) -> CalibrationSums:
+    check_rows(pred, target, axis, sample_weight)  # blocks must not cut a longer target
     acc = CalibrationSums(bins, int(pred.shape[check_axis(pred, axis)]), classwise)
     nd = len(pred.shape)
     for _, _, idx in row_blocks(pred, axis, block_rows):

@@ -33,9 +33,9 @@ import numpy as np
 
 from . import _validate as v
 from ._array import Array, namespace
-from ._options import IGNORE_INDEX, LossOptions, ReductionOptions
+from ._options import IGNORE_INDEX, LossOptions, ReductionOptions, log_base
 from ._prepare import prepare, terms
-from ._types import DivideBy, Empty, Impl, Kind, Reduction, Smoothing
+from ._types import Base, DivideBy, Empty, Impl, Kind, Reduction, Smoothing
 
 __all__ = [
     "Terms",
@@ -104,14 +104,9 @@ def reduced_nll(
     :func:`likelihood` and :func:`perplexity`.
     """
     p = prepare(pred, target, opts, weight=weight, sample_weight=sample_weight)
-    loss, w = terms(p, opts.impl, red.divide_by)
-    xp = p.xp
+    loss, w = terms(p, opts.impl, red.divide_by, normalized=True)
     with np.errstate(all="ignore"):
-        if red.reduction == "none":
-            red.check_none(p.n)
-            out = loss
-        else:
-            out = red.finish(xp, xp.sum(loss), xp.sum(w), n=p.n, host_check=opts.validate)
+        out = p.reduce(loss, w, red, host_check=opts.validate)
         return out if red.scale == 1.0 else out / red.scale
 
 
@@ -333,6 +328,7 @@ def perplexity(
     smoothing: Smoothing = "uniform",
     empty: Empty = "nan",
     divide_by: DivideBy = "weight",
+    base: Base = "e",
     validate: bool = True,
     impl: Impl = "auto",
 ) -> Array:
@@ -340,16 +336,20 @@ def perplexity(
 
     Computed in log space: a huge mean gives ``+inf``, never an overflow error.
     ``reduction="none"`` gives ``exp(ℓ_i / w_i)`` per example (NaN for masked
-    rows). The number is the same in every base (``2^bits = e^nats``). For the
-    mean of per-sequence perplexities (HF evaluate's convention) see
-    :class:`crossentropy.Report`.
+    rows). The number is the same in every base (``2^bits = e^nats``): ``base`` is
+    accepted (and checked) like everywhere else so that one set of options serves every
+    function, and it does not change the result. For the mean of per-sequence
+    perplexities (HF evaluate's convention) see :class:`crossentropy.Report`.
 
     >>> import numpy as np
     >>> uniform = np.zeros((4, 10))                  # a uniform guess over 10 classes
     >>> float(perplexity(uniform, np.arange(4)))     # = 10: as unsure as 10 equal choices
     10.000000000000002
+    >>> float(perplexity(uniform, np.arange(4), base=2))   # 2^(log2 10 bits): the same number
+    10.000000000000002
     """
     v.check_option("reduction", reduction, ("mean", "none"))
+    log_base(base)  # checked; the number is base-independent
     opts = LossOptions(kind, axis, ignore_index, label_smoothing, smoothing, validate, impl)
     if reduction == "mean":
         red = ReductionOptions("mean", empty, divide_by)
@@ -357,8 +357,9 @@ def perplexity(
         with np.errstate(over="ignore"):
             return namespace(ce).exp(ce)
     p = prepare(pred, target, opts, weight=weight, sample_weight=sample_weight)
-    loss, w = terms(p, impl, divide_by)
+    loss, w = terms(p, impl, divide_by, normalized=True)
     xp = p.xp
     with np.errstate(all="ignore"):
         den = xp.where(w == 0, xp.ones_like(w), w)
-        return xp.where(w == 0, xp.full_like(loss, math.nan), xp.exp(loss / den))
+        per_unit = p.unscale(loss / den, "mean", divide_by)
+        return xp.where(w == 0, xp.full_like(loss, math.nan), xp.exp(per_unit))

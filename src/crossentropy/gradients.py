@@ -39,6 +39,8 @@ def _row_scale(p: Prepared, red: ReductionOptions, grad_output: Any) -> tuple[Ar
     The division comes last so that a tiny (subnormal) weight sum cannot overflow
     the scale before it meets the equally tiny coefficients. A NaN divisor (a bad
     row under ``validate=False``) makes the whole gradient of the mean NaN, like its value.
+    The coefficients ``a`` come from the rescaled weights (``_rows``): the scale cancels in
+    a mean (``divide_by="weight"``) and is given back here otherwise.
     """
     xp, r = p.xp, p.rows
     dtype = p.x.dtype
@@ -63,6 +65,7 @@ def _row_scale(p: Prepared, red: ReductionOptions, grad_output: Any) -> tuple[Ar
             if p.n == 0 or bool(xp.sum(r.divisor_weights(red.divide_by)) == 0):
                 raise ValueError(empty_message(p.n))
         safe = xp.ones((), dtype=dtype)
+    scale = p.unscale(scale, "mean" if red.reduction == "mean" else "loss", red.divide_by)
     return xp.where(r.active, scale, xp.zeros_like(scale)), safe
 
 
@@ -106,7 +109,7 @@ def cross_entropy_grad(
         if p.path(impl) == "kernel":
             from . import kernels
 
-            x2, tgt, w, _ = kernel_arrays(p)
+            x2, tgt, w, _ = kernel_arrays(p, normalized=True)
             g = kernels.softmax_terms_grad(
                 x2,
                 tgt,

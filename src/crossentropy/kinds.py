@@ -67,7 +67,9 @@ def infer_kind(pred: Array, *, axis: int = -1) -> tuple[ConcreteKind, str]:
         )
         raise ValueError(msg)
     n_nan = int(xp.sum(xp.astype(nan_rows, xp.int64)))
-    left_out = "" if n_nan == 0 else f" ({n_nan} row{'s' if n_nan > 1 else ''} holding NaN left out)"
+    left_out = (
+        "" if n_nan == 0 else f" ({n_nan} row{'s' if n_nan > 1 else ''} holding NaN left out)"
+    )
     finite_rows = xp.all(xp.isfinite(x) | (x == -math.inf), axis=-1)
     in_unit = xp.all((x >= 0) & (x <= 1), axis=-1)
     sums_one = xp.abs(xp.sum(x, axis=-1) - 1) <= ntol

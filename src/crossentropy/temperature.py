@@ -47,7 +47,7 @@ from ._array import to_numpy
 from ._blocks import row_blocks, slice_target, slice_weight
 from ._options import IGNORE_INDEX, log_base
 from ._types import Base, Smoothing, TemperatureKind
-from ._validate import check_option
+from ._validate import check_float64_weights, check_option, check_rows
 from .calibration import CalibrationSums, top_label_inputs
 from .chain import loss_terms
 from .gradients import cross_entropy_grad
@@ -171,6 +171,7 @@ def temperature_sums(
     True
     """
     check_temperature_kind(kind)
+    check_rows(pred, target, axis, sample_weight)  # the flattening below must not hide a mismatch
     beta = math.exp(-float(log_T))
     if kind == "log_probs" and validate:
         to_log_probs(pred, kind="log_probs", axis=axis, validate=True)
@@ -207,6 +208,7 @@ def temperature_sums(
         d2fb = np.where(on, K * var, 0.0).sum()
     ell = np.asarray(to_numpy(terms.loss), dtype=np.float64)
     w = np.asarray(to_numpy(terms.weight), dtype=np.float64)
+    check_float64_weights(w.reshape(-1))
     return TemperatureSums(
         float(ell.sum()), float(-beta * dfb), float(beta * beta * d2fb + beta * dfb), float(w.sum())
     )
@@ -380,6 +382,7 @@ def fit_temperature(
         "label_smoothing": label_smoothing,
         "smoothing": smoothing,
     }
+    check_rows(pred, target, axis, sample_weight)  # blocks must not cut a longer target
     nd = len(pred.shape)
     first = [validate]
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from .. import _validate as v
 from .._array import compute_dtype, namespace, to_numpy
-from .._options import IGNORE_INDEX, KINDS, LossOptions, ReductionOptions
+from .._options import IGNORE_INDEX, KINDS, LossOptions, ReductionOptions, log_base
 from .._prepare import prepare, terms
 from .._types import (
     Array,
@@ -413,6 +413,7 @@ def perplexity(
     smoothing: Smoothing = "uniform",
     empty: Empty = "nan",
     divide_by: DivideBy = "weight",
+    base: Base = "e",
     validate: bool = True,
     impl: Impl = "auto",
 ) -> Array:
@@ -423,6 +424,7 @@ def perplexity(
     10.000000000000002
     """
     v.check_option("reduction", reduction, get_args(PerplexityReduction))
+    log_base(base)  # checked; perplexity is the same number in every base
     opts = LossOptions(kind, axis, ignore_index, label_smoothing, smoothing, validate, impl)
     red = ReductionOptions("mean", empty, divide_by)
     if reduction == "mean":
