@@ -152,7 +152,10 @@ def ref_grad_logits(
         if y[i].sum() == 0 or s[i] == 0:
             continue
         a = wc * yp[i]
-        g[i] = s[i] * (a.sum() * q[i] - a)
+        # a row whose coefficients are all 0 does not depend on x: its gradient is 0 even
+        # where softmax is undefined (an all -inf row), as docs/semantics.md §9 states
+        aq = a.sum() * q[i] if a.sum() != 0 else 0.0
+        g[i] = s[i] * (aq - a)
         den += s[i] * np.sum(wc * y[i])
     if reduction == "mean":
         g = g / den if den else np.zeros_like(g)
