@@ -1030,3 +1030,27 @@ def test_torch_adapters_raise_for_weights_they_cannot_hold(dtype, kw):
         cet.cross_entropy(x, t, **kw)
     core = ce.cross_entropy(x, t, **kw)  # the core rescales: the mean of weights of 1, log 4
     assert float(core) == pytest.approx(math.log(4), rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    "kw,name",
+    [
+        ({"weight": np.ones(2)}, "weight"),
+        ({"weight": np.ones((3, 1))}, "weight"),
+        ({"pos_weight": np.ones(4)}, "pos_weight"),
+        ({"pos_weight": np.ones((2, 2))}, "pos_weight"),
+    ],
+)
+def test_binary_weights_that_do_not_broadcast_are_named(kw, name):
+    """A BCE weight of the wrong shape names the argument and both shapes, not numpy's message."""
+    x, y = np.zeros((2, 3)), np.ones((2, 3))
+    with pytest.raises(ValueError, match=rf"`{name}` of shape .* prediction's shape \(2, 3\)"):
+        ce.binary_cross_entropy(x, y, **kw)
+
+
+@pytest.mark.parametrize("gamma", [np.inf, float("nan"), -0.5, "2", True])
+def test_binary_focal_gamma_is_a_finite_number(gamma):
+    """γ = inf would make every loss 0; NaN, negatives and non-numbers are refused too."""
+    x, y = np.array([0.3, -1.0]), np.array([1.0, 0.0])
+    with pytest.raises((ValueError, TypeError), match="focal_gamma"):
+        ce.binary_cross_entropy(x, y, focal_gamma=gamma)

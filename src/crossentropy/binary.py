@@ -86,13 +86,21 @@ def _log_p_pair(xp: Any, x: Array, kind: str, validate: bool) -> tuple[Array, Ar
 def _focal_gamma(focal_gamma: float | None, focal: str) -> float:
     """γ as a float (0 without focal loss, where either form is the plain loss); checks ``focal``."""
     v.check_option("focal", focal, FOCALS)
-    if focal_gamma is None:
-        return 0.0
-    g = float(focal_gamma)
-    if not g >= 0:
-        msg = f"`focal_gamma` must be ≥ 0; got {focal_gamma!r}"
-        raise ValueError(msg)
-    return g
+    g = v.check_focal_gamma(focal_gamma)
+    return 0.0 if g is None else g
+
+
+def _broadcastable(xp: Any, a: Array, shape: tuple, name: str) -> Array:
+    """``a`` if it broadcasts against the prediction's ``shape`` (PyTorch's rule), else a ValueError."""
+    try:
+        np.broadcast_shapes(tuple(a.shape), tuple(shape))
+    except ValueError:
+        msg = (
+            f"`{name}` of shape {tuple(a.shape)} does not broadcast against the prediction's shape "
+            f"{tuple(shape)}; give one value per element, per label (the last axis) or a scalar"
+        )
+        raise ValueError(msg) from None
+    return a
 
 
 def _broadcast_prefix(xp: Any, a: Array, shape: tuple, name: str) -> Array:
@@ -140,10 +148,9 @@ def binary_terms(
         lp, l1p = _log_p_pair(xp, x, resolved, validate)
     pos = y
     if pos_weight is not None:
-        pw = asarray_like(xp, pos_weight, pred, dtype)
-        if validate and v.any_true(xp, ~xp.isfinite(pw) | (pw < 0)):
-            msg = f"`pos_weight` must be finite and non-negative; got {v.positions(~xp.isfinite(pw) | (pw < 0), pw)}"
-            raise ValueError(msg)
+        pw = _broadcastable(xp, asarray_like(xp, pos_weight, pred, dtype), x.shape, "pos_weight")
+        if validate:
+            v.check_nonnegative(xp, pw, "pos_weight")
         pos = y * pw
     neg = 1 - y
     g = _focal_gamma(focal_gamma, focal)
@@ -163,18 +170,16 @@ def binary_terms(
             inner = xp.where(factor == 0, xp.zeros_like(inner), inner * factor)
     scale = None
     if weight is not None:
-        w = asarray_like(xp, weight, pred, dtype)
-        if validate and v.any_true(xp, ~xp.isfinite(w) | (w < 0)):
-            msg = f"`weight` must be finite and non-negative; got {v.positions(~xp.isfinite(w) | (w < 0), w)}"
-            raise ValueError(msg)
+        w = _broadcastable(xp, asarray_like(xp, weight, pred, dtype), x.shape, "weight")
+        if validate:
+            v.check_nonnegative(xp, w, "weight")
         scale = w
     count = xp.ones(x.shape, dtype=dtype)
     mask = ignored
     if sample_weight is not None:
         s = asarray_like(xp, sample_weight, pred, dtype)
-        if validate and v.any_true(xp, ~xp.isfinite(s) | (s < 0)):
-            msg = f"`sample_weight` must be finite and non-negative; got {v.positions(~xp.isfinite(s) | (s < 0), s)}"
-            raise ValueError(msg)
+        if validate:
+            v.check_nonnegative(xp, s, "sample_weight")
         s = _broadcast_prefix(xp, s, tuple(x.shape), "sample_weight")
         scale = s if scale is None else scale * s
         count = count * s
