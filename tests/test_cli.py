@@ -17,7 +17,7 @@ import pytest
 pa = pytest.importorskip("pyarrow")
 import pyarrow.parquet as pq  # noqa: E402
 
-from crossentropy import cli  # noqa: E402
+from crossentropy import cli, pipeline  # noqa: E402
 from crossentropy.accumulate import evaluate  # noqa: E402
 from crossentropy.examples import load_example  # noqa: E402
 
@@ -380,7 +380,7 @@ def test_plots_and_report_from_the_command(tmp_path, capsys):
 
 
 def test_missing_plot_extra_is_one_line(monkeypatch, capsys):
-    monkeypatch.setattr(cli, "_has_matplotlib", lambda: False)
+    monkeypatch.setattr("crossentropy.cli._evaluate._has_matplotlib", lambda: False)
     _fails(["evaluate", "--plots", "x"], capsys, 2, "pip install 'crossentropy[plot]'")
 
 
@@ -1075,7 +1075,7 @@ def test_unreachable_scheduler_is_exit_4_within_the_timeout(tmp_path, capsys, mo
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    monkeypatch.setattr(cli, "CONNECT_TIMEOUT", 1.5)
+    monkeypatch.setattr("crossentropy.cli._evaluate.CONNECT_TIMEOUT", 1.5)
     t0 = time.perf_counter()
     argv = ["evaluate", _inputs(tmp_path)["npz"], "--engine", "dask"]
     _fails([*argv, "--scheduler", f"tcp://127.0.0.1:{port}"], capsys, 4, f"127.0.0.1:{port}")
@@ -1179,7 +1179,7 @@ def test_class_names_are_printed_literally_in_figures(tmp_path, capsys, names):
 def test_runtime_warnings_are_one_line_notes(monkeypatch, tmp_path, capsys):
     import warnings
 
-    real = pipeline_run = cli.pipeline.run
+    real = pipeline_run = pipeline.run
 
     def noisy(*a, **k):
         warnings.warn("overflow encountered in reduce", RuntimeWarning, stacklevel=1)
@@ -1187,7 +1187,7 @@ def test_runtime_warnings_are_one_line_notes(monkeypatch, tmp_path, capsys):
             np.float64(1e308) * 10
         return real(*a, **k)
 
-    monkeypatch.setattr(cli.pipeline, "run", noisy)
+    monkeypatch.setattr(pipeline, "run", noisy)
     code, _, err = run(["evaluate", _inputs(tmp_path)["npz"]], capsys)
     assert code == 0 and pipeline_run is real
     notes = [ln for ln in err.splitlines() if "RuntimeWarning" in ln]
@@ -1275,6 +1275,6 @@ def test_out_of_memory_advice_names_what_sizes_memory(monkeypatch, tmp_path, cap
     def no_memory(*a, **k):
         raise MemoryError
 
-    monkeypatch.setattr(cli.pipeline, "run", no_memory)
+    monkeypatch.setattr(pipeline, "run", no_memory)
     err = _fails(["evaluate", _inputs(tmp_path)["npz"], *extra], capsys, 4, "out of memory", advice)
     assert ("bootstrap" in err) == bool(extra)

@@ -65,7 +65,7 @@ RANKS = {
 }
 
 #: Packages whose submodules may import each other at the same rank.
-PACKAGES = {"kernels", "torch", "dask", "examples", "explain", "io"}
+PACKAGES = {"kernels", "torch", "dask", "examples", "explain", "io", "cli"}
 
 
 def _modules():
