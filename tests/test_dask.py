@@ -157,6 +157,63 @@ def test_soft_targets_kdim_count_divisor_and_float32():
     )
 
 
+@pytest.mark.parametrize(
+    "scale, dtype",
+    [
+        (1e308, np.float64),  # Σw overflows at the caller's scale
+        (2.0**1023, np.float64),
+        (5e-324, np.float64),  # the smallest subnormal: one digit
+        (1e-320, np.float64),
+        (1e-50, np.float32),  # float64 weights that are 0 in float32
+        (1e300, np.float32),  # ... and inf in float32
+    ],
+)
+@pytest.mark.parametrize("which", ["weight", "sample_weight", "both"])
+def test_lazy_means_with_extreme_weights_equal_the_core(scale, dtype, which):
+    # docs/semantics.md §4: a mean does not depend on the weights' common scale. Every lazy
+    # reduction gives the core's number on the same arrays, and the core's cross-entropy is
+    # the one of the same weights at scale 1 (the independent check).
+    rng = np.random.default_rng(17)
+    x, y = data(rng, n=40, C=4)
+    y[:7] = -100  # the first block is all masked: its sums are 0 at no particular scale
+    x = x.astype(dtype)
+    big = scale >= 1  # bases whose products with the scale are exact and non-zero
+    cw = np.array([1.0, 0.5, 0.25, 0.75]) if big else np.array([1.0, 2.0, 4.0, 3.0])
+    sw = 2.0 ** rng.integers(-2, 1, 40) if big else 2.0 ** rng.integers(0, 3, 40)
+
+    def kw(f: float) -> dict:
+        out = {}
+        if which in ("weight", "both"):
+            out["weight"] = cw * f
+        if which in ("sample_weight", "both"):
+            out["sample_weight"] = sw * f
+        return out
+
+    X = da.from_array(x, chunks=((7, 0, 13, 20), (4,)))
+    tol = {np.float64: dict(rtol=RTOL), np.float32: dict(rtol=1e-5, atol=1e-6)}[dtype]
+    runs = {
+        "cross_entropy": dict(),
+        "cross_entropy count": dict(divide_by="count"),
+        "cross_entropy smoothed": dict(label_smoothing=0.1),
+        "nll": dict(reduction="mean"),
+        "log_likelihood": dict(reduction="mean"),
+        "likelihood": dict(reduction="mean"),
+        "perplexity": dict(),
+        "perplexity none": dict(reduction="none"),
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow or empty-mean warning either
+        for label, opts in runs.items():
+            name = label.split()[0]
+            got = getattr(ced, name)(X, y, **opts, **kw(scale)).compute()
+            want = getattr(ce, name)(x, y, **opts, **kw(scale))
+            assert got.dtype == dtype, label
+            np.testing.assert_allclose(got, want, equal_nan=True, err_msg=label, **tol)
+        plain = ce.cross_entropy(x, y, **kw(1.0))
+        got = ced.cross_entropy(X, y, **kw(scale)).compute()
+        np.testing.assert_allclose(got, plain, **tol)
+
+
 def test_lazy_graph_computes_nothing_until_compute():
     calls = []
 
@@ -385,6 +442,35 @@ def test_evaluate_errors_name_the_partition():
         ced.evaluate(x, y)
     with pytest.raises(ValueError, match="bins"):
         ced.evaluate(x, y, bins=0)
+
+
+def test_unknown_chunk_sizes_raise_naming_the_argument_and_the_fix():
+    # boolean indexing leaves NaN chunk sizes: rows cannot be lined up, so every entry point
+    # says which argument and how to fix it (no RuntimeWarning, no negative row offset)
+    rng = np.random.default_rng(5)
+    x, y = data(rng, n=40, C=3, ignore=0.0)
+    X, Y = da.from_array(x, chunks=(10, 3)), da.from_array(y, chunks=10)
+    keep = Y != 1
+    runs = {
+        "pred": lambda: ced.evaluate(X[keep], y[y != 1]),
+        "target": lambda: ced.evaluate(X, Y[Y >= 0]),
+        "sample_weight": lambda: ced.evaluate(
+            X, Y, sample_weight=da.ones(41, chunks=20)[:-1][Y >= 0]
+        ),
+        "pred ": lambda: ced.cross_entropy(X[keep], y[y != 1]),
+        "target ": lambda: ced.binary_cross_entropy(X[:, 0], (Y > 0)[Y >= 0], kind="logits"),
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for name, run in runs.items():
+            fix = rf"`{name.strip()}` has unknown chunk sizes.*`{name.strip()}\.compute_chunk_sizes\(\)`"
+            with pytest.raises(ValueError, match=fix):
+                run()
+        # the fix works and gives the in-memory report
+        got = ced.evaluate(X[keep].compute_chunk_sizes(), Y[keep].compute_chunk_sizes())
+    assert got.cross_entropy == pytest.approx(
+        ce.evaluate(x[y != 1], y[y != 1]).cross_entropy, rel=RTOL
+    )
 
 
 # ----------------------------------------------------------------------------- files and cluster

@@ -80,7 +80,7 @@ class _Parts:
     def __init__(self, pred, target, sample_weight, axis: int):
         from .._blocks import unit_axis
 
-        pred = _as_dask(pred)
+        pred = _as_dask(pred, "pred")
         nd = pred.ndim
         if nd < 2:
             msg = (
@@ -92,7 +92,7 @@ class _Parts:
         ua = unit_axis(nd, ax)
         # whole units per partition: only the unit axis keeps its chunks
         pred = pred.rechunk({i: (pred.chunks[ua] if i == ua else -1) for i in range(nd)})
-        target = _as_dask(target)
+        target = _as_dask(target, "target")
         if target.ndim == nd:
             target = target.rechunk(pred.chunks)
         else:
@@ -101,7 +101,7 @@ class _Parts:
                 {i: (pred.chunks[ua] if i == tua else -1) for i in range(target.ndim)}
             )
         self.pred, self.target, self.ax, self.ua = pred, target, ax, ua
-        sw = _as_dask(sample_weight)
+        sw = _as_dask(sample_weight, "sample_weight")
         if sw is not None:
             tua = ua if ua < ax else ua - 1
             sw = sw.rechunk({i: (pred.chunks[ua] if i == tua else -1) for i in range(sw.ndim)})

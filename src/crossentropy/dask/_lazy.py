@@ -3,10 +3,13 @@ r"""Lazy losses on dask arrays: the core on every block, one finish of the float
 One ``map_blocks`` runs the core's per-block function — :func:`crossentropy._prepare.prepare`
 and :func:`~crossentropy._prepare.terms` (binary: :func:`crossentropy.binary.binary_terms`) —
 and stacks the per-example pair ``(ℓ_i, w_i)`` of docs/semantics.md §4 on the class axis
-(binary: on a new last axis). Every reduction then sums the pair in float64 over all
-blocks and ends in :meth:`crossentropy._options.ReductionOptions.finish` on the two sums,
-run as one more task: ``empty="raise"`` and the empty-mean warning happen at compute time,
-with the core's wording. Out-of-range labels under ``validate=False`` give NaN, as in the core.
+(binary: on a new last axis). A reduction has each block sum its pair from the core's
+rescaled weights in float64, kept as a mantissa and a power-of-two exponent (the block's
+weight scale folded in), adds the blocks' sums exactly in a tree, and ends in
+:meth:`crossentropy._options.ReductionOptions.finish`, run as one more task: so a mean does
+not depend on the weights' scale (1e308, 5e-324, 1e-50 in float32), ``empty="raise"`` and the
+empty-mean warning happen at compute time, with the core's wording. Out-of-range labels
+under ``validate=False`` give NaN, as in the core.
 
 The dtype, axis and target checks run when the graph is built, on the dask array's shape
 and (NumPy) dtype, with the core's functions; the value checks run in the blocks, and
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import math
 from collections.abc import Iterator
 from typing import Any, get_args
@@ -52,16 +56,23 @@ from ..kinds import target_kind
 _NP = namespace(np.empty(0))  # the array-API NumPy namespace: a dask array's dtype is a NumPy dtype
 
 
-def _as_dask(x: Any) -> Any:
-    """``x`` as a dask array (NumPy arrays and lists become one chunk); ``None`` stays.
+def _as_dask(x: Any, name: str) -> Any:
+    """``x`` (the argument ``name``) as a dask array (NumPy arrays and lists become one chunk).
 
-    An empty array becomes one chunk too: Dask cannot rechunk an empty array, so
-    ``(0, 0)`` row chunks would not line up with the target's ``(0,)``.
+    ``None`` stays. An empty array becomes one chunk too: Dask cannot rechunk an empty array,
+    so ``(0, 0)`` row chunks would not line up with the target's ``(0,)``. Unknown chunk sizes
+    (NaN, after boolean indexing) raise: rows could not be lined up nor counted.
     """
     if x is None:
         return x
     if not isinstance(x, da.Array):
         return da.asarray(np.asarray(x))
+    if any(math.isnan(c) for cs in x.chunks for c in cs):
+        msg = (
+            f"`{name}` has unknown chunk sizes (NaN, e.g. after boolean indexing), so its rows "
+            f"cannot be lined up; call `{name}.compute_chunk_sizes()` first"
+        )
+        raise ValueError(msg)
     if x.size == 0 and x.npartitions > 1:
         return da.from_array(np.empty(x.shape, dtype=x.dtype), chunks=-1)
     return x
@@ -98,37 +109,86 @@ def _naming_block(block_info: Any, ax: int | None) -> Iterator[None]:
         raise type(e)(f"{_where(block_info, ax)}: {e}") from None
 
 
+#: What a block gives: per-example ``(ℓ_i, w_i)`` at the caller's scale, per-example perplexity,
+#: or its float64 sums ``(Σℓ, Σw)`` at a known power-of-two scale (see :func:`_scaled_sums`).
+_WIDTH = {"terms": 2, "ppl": 1, "sums": 4}
+
+
+def _scaled_sums(p: Any, loss: np.ndarray, w: np.ndarray, divide_by: DivideBy) -> np.ndarray:
+    """``(m_ℓ, e_ℓ, m_w, e_w)`` with ``Σℓ = m_ℓ · 2**e_ℓ`` and ``Σw = m_w · 2**e_w`` (float64).
+
+    ``loss`` and ``w`` are the block's rescaled terms (``terms(..., normalized=True)``); the
+    block's scale factors (:meth:`Rows.scales`, powers of two) go into the exponents, so no
+    sum over- or underflows, whatever the weights' scale. A zero sum has ``m = 0``.
+    """
+    out = []
+    for a, quantity in ((loss, "loss"), (w, "weight")):
+        m, e = np.frexp(np.sum(np.asarray(a, dtype=np.float64)))
+        for f in p.rows.scales(quantity, divide_by):
+            e = e + int(np.frexp(np.float64(to_numpy(f)))[1]) - 1  # f = 2**k exactly
+        out += [m, e]
+    return np.asarray(out, dtype=np.float64)
+
+
+def _combine_sums(a: np.ndarray, axis: Any = None, keepdims: bool = False, *, ax: int) -> Any:
+    """Add ``(m, e)`` pairs exactly up to rounding: all at the largest exponent of a non-zero sum.
+
+    ``a`` holds pairs on axis ``ax``; ``axis`` (the others) is reduced, as ``da.reduction`` asks.
+    """
+    flat = np.moveaxis(a, ax, -1).reshape(-1, 4)
+    out = []
+    with np.errstate(all="ignore"):
+        for m, e in ((flat[:, 0], flat[:, 1]), (flat[:, 2], flat[:, 3])):
+            live = m != 0  # NaN and ±inf are live
+            top = float(np.max(e[live])) if live.any() else 0.0
+            tm, te = np.frexp(np.sum(np.ldexp(m[live], (e[live] - top).astype(np.int64))))
+            out += [tm, top + te if tm != 0 else 0.0]
+    res = np.asarray(out, dtype=np.float64)
+    return _on_axis(res, a.ndim, ax) if keepdims else res
+
+
+def _on_axis(a: np.ndarray, ndim: int, ax: int) -> np.ndarray:
+    """A 1-d ``a`` as an ``ndim``-d array with length 1 on every axis but ``ax``."""
+    return a.reshape(tuple(a.shape[0] if i == ax else 1 for i in range(ndim)))
+
+
 def _terms_block(
-    x, t, *s, opts: LossOptions, divide_by: DivideBy, weight, soft: bool, block_info=None
-):
-    """The core on one block: ``(ℓ_i, w_i)`` stacked on the class axis."""
+    x, t, *s, opts: LossOptions, divide_by: DivideBy, weight, soft: bool, what: str, block_info=None
+):  # fmt: skip
+    """The core on one block, its output (:data:`_WIDTH`) on the class axis."""
     ax = opts.axis
     with _naming_block(block_info, ax):
-        p = prepare(
-            x,
-            t if soft else np.squeeze(t, axis=ax),
-            opts,
-            weight=weight,
-            sample_weight=np.squeeze(s[0], axis=ax) if s else None,
-        )
-        loss, w = terms(p, opts.impl, divide_by)
-    return np.stack([loss, w], axis=ax)
+        sw = np.squeeze(s[0], axis=ax) if s else None
+        p = prepare(x, t if soft else np.squeeze(t, axis=ax), opts, weight=weight, sample_weight=sw)
+        if what == "terms":
+            return np.stack(terms(p, opts.impl, divide_by), axis=ax)
+        loss, w = terms(p, opts.impl, divide_by, normalized=True)
+    if what == "sums":
+        return _on_axis(_scaled_sums(p, loss, w, divide_by), x.ndim, ax)
+    with np.errstate(all="ignore"):  # chain.perplexity(reduction="none")
+        per_unit = p.unscale(loss / np.where(w == 0, 1, w), "mean", divide_by)
+        ppl = np.where(w == 0, np.nan, np.exp(per_unit)).astype(loss.dtype)
+    return np.expand_dims(ppl, ax)
 
 
 def _lazy_terms(
-    pred, target, opts: LossOptions, divide_by: DivideBy, *, weight, sample_weight
-) -> tuple:
-    """``(T, ax, n)``: ``T`` is ``pred``'s shape with ``(ℓ_i, w_i)`` on the class axis ``ax``."""
+    pred, target, opts: LossOptions, divide_by: DivideBy, *, weight, sample_weight, what="terms"
+) -> tuple:  # fmt: skip
+    """``(T, ax, n)``: ``T`` is ``pred``'s shape with :data:`_WIDTH` values on the class axis ``ax``.
+
+    ``what="sums"``: one row per block (length 1 on every batch axis), see :func:`_scaled_sums`.
+    """
     _check_lazy_kind(opts.kind)
-    pred = _as_dask(pred)
+    pred = _as_dask(pred, "pred")
     ax = v.check_axis(pred, opts.axis)
     dtype = compute_dtype(_NP, pred)
     C = int(pred.shape[ax])
     v.check_label_smoothing(opts.label_smoothing, opts.smoothing, C)
-    w = None if weight is None else np.asarray(to_numpy(weight), dtype=dtype)
+    w = None if weight is None else np.asarray(to_numpy(weight))  # its own precision (rescaled)
     if w is not None:
+        v.check_weight_dtype(np, w, "weight")
         v.check_class_weight(np, w, C)
-    target = _as_dask(target)
+    target = _as_dask(target, "target")
     soft = target_kind(_NP, tuple(pred.shape), target, ax) == "distribution"
     pred = pred.rechunk({ax: -1})  # a row's softmax needs all its classes
     batch = tuple(s for i, s in enumerate(pred.shape) if i != ax)
@@ -139,23 +199,21 @@ def _lazy_terms(
 
     args = [pred, target.rechunk(pred.chunks) if soft else aligned(target)]
     if sample_weight is not None:
-        sw = _as_dask(sample_weight)
+        sw = _as_dask(sample_weight, "sample_weight")
         if tuple(sw.shape) != batch:
             msg = f"`sample_weight` must have one entry per example, shape {batch}; got {tuple(sw.shape)}"
             raise ValueError(msg)
         args.append(aligned(sw))
-    T = da.map_blocks(
-        _terms_block,
-        *args,
-        opts=dataclasses.replace(opts, axis=ax),
-        divide_by=divide_by,
-        weight=w,
-        soft=soft,
-        dtype=dtype,
-        chunks=tuple((2,) if i == ax else c for i, c in enumerate(pred.chunks)),
-        meta=np.empty((0,) * pred.ndim, dtype=dtype),
-        token="crossentropy-terms",
+    out_dtype = np.float64 if what == "sums" else dtype
+    chunks = tuple(
+        (_WIDTH[what],) if i == ax else ((1,) * len(c) if what == "sums" else c)
+        for i, c in enumerate(pred.chunks)
     )
+    T = da.map_blocks(
+        _terms_block, *args, opts=dataclasses.replace(opts, axis=ax), divide_by=divide_by,
+        weight=w, soft=soft, what=what, dtype=out_dtype, chunks=chunks,
+        meta=np.empty((0,) * pred.ndim, dtype=out_dtype), token=f"crossentropy-{what}",
+    )  # fmt: skip
     return T, ax, math.prod(batch)
 
 
@@ -166,39 +224,57 @@ def _channel(T: Any, ax: int, k: int) -> Any:
 def _finish(
     S: np.ndarray, *, red: ReductionOptions, n: int, host_check: bool, out_dtype
 ) -> np.ndarray:
-    """:meth:`ReductionOptions.finish` on the float64 sums ``S = (Σℓ, Σw)``, in ``red.base`` units."""
+    """:meth:`ReductionOptions.finish` on the float64 sums, in ``red.base`` units.
+
+    ``S`` is ``(Σℓ, Σw)``, or ``(m_ℓ, e_ℓ, m_w, e_w)`` with ``Σ = m · 2**e`` (:func:`_scaled_sums`):
+    the mean divides the mantissas, then the exponents give the caller's scale back, where
+    ``"sum"`` may legitimately overflow (a mean of weights of 1e308 stays the mean).
+    """
+    ml, el, mw, ew = S if S.shape[0] == 4 else (S[0], 0.0, S[1], 0.0)
     with np.errstate(all="ignore"):
-        out = red.finish(np, S[0], S[1], n=n, host_check=host_check) / red.scale
-    return np.asarray(out, dtype=out_dtype)
+        out = red.finish(np, ml, mw, n=n, host_check=host_check)
+        out = np.ldexp(out, int(el if red.reduction == "sum" else el - ew)) / red.scale
+        return np.asarray(out, dtype=out_dtype)
 
 
-def _reduce(T: Any, ax: int, red: ReductionOptions, *, n: int, validate: bool) -> Any:
-    """``T``'s pairs reduced by ``red``: per-example ``ℓ_i``, or a 0-d array finished at compute time."""
+def _reduce(
+    T: Any, ax: int, red: ReductionOptions, *, n: int, validate: bool, out_dtype: Any = None
+) -> Any:
+    """``T`` reduced by ``red``: per-example ``ℓ_i``, or a 0-d array finished at compute time.
+
+    ``T`` holds per-example pairs ``(ℓ_i, w_i)`` on axis ``ax``, or (4 values there) the block
+    sums of :func:`_scaled_sums`, added exactly in a tree by :func:`_combine_sums`.
+    """
+    out_dtype = T.dtype if out_dtype is None else out_dtype
     if red.reduction == "none":
         red.check_none(n)
         loss = _channel(T, ax, 0)
         return loss if red.scale == 1.0 else loss / red.scale
-    S = T.sum(axis=tuple(i for i in range(T.ndim) if i != ax), dtype=np.float64)
+    others = tuple(i for i in range(T.ndim) if i != ax)
+    if T.shape[ax] == _WIDTH["sums"]:
+        pairs = functools.partial(_combine_sums, ax=ax)
+        S = da.reduction(
+            T, pairs, pairs, axis=others, combine=pairs, dtype=np.float64,
+            meta=np.empty((0,), dtype=np.float64), name="crossentropy-sums",
+        )  # fmt: skip
+    else:
+        S = T.sum(axis=others, dtype=np.float64)
     return S.map_blocks(
-        _finish,
-        drop_axis=0,
-        dtype=T.dtype,
-        meta=np.empty((), dtype=T.dtype),
-        red=red,
-        n=n,
-        host_check=validate,
-        out_dtype=T.dtype,
-    )
+        _finish, drop_axis=0, dtype=out_dtype, meta=np.empty((), dtype=out_dtype),
+        red=red, n=n, host_check=validate, out_dtype=out_dtype,
+    )  # fmt: skip
 
 
 def _reduced_nll(
     pred, target, opts: LossOptions, red: ReductionOptions, *, weight, sample_weight
 ) -> Any:
-    """:func:`crossentropy.chain.reduced_nll`, lazily."""
+    """:func:`crossentropy.chain.reduced_nll`, lazily (a mean or sum from exactly scaled block sums)."""
+    what = "terms" if red.reduction == "none" else "sums"
     T, ax, n = _lazy_terms(
-        pred, target, opts, red.divide_by, weight=weight, sample_weight=sample_weight
+        pred, target, opts, red.divide_by, weight=weight, sample_weight=sample_weight, what=what
     )
-    return _reduce(T, ax, red, n=n, validate=opts.validate)
+    out_dtype = compute_dtype(_NP, _as_dask(pred, "pred"))
+    return _reduce(T, ax, red, n=n, validate=opts.validate, out_dtype=out_dtype)
 
 
 def _quiet_exp(b: np.ndarray) -> np.ndarray:
@@ -209,12 +285,6 @@ def _quiet_exp(b: np.ndarray) -> np.ndarray:
 def _exp(a: Any) -> Any:
     """``exp`` per block; a huge argument gives ``+inf`` without a warning, as in the core."""
     return a.map_blocks(_quiet_exp, dtype=a.dtype)
-
-
-def _per_example_ppl(loss: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """``exp(ℓ_i / w_i)``, NaN on masked rows (:func:`crossentropy.perplexity`, ``"none"``)."""
-    with np.errstate(all="ignore"):
-        return np.where(w == 0, np.nan, np.exp(loss / np.where(w == 0, 1, w))).astype(loss.dtype)
 
 
 # ----------------------------------------------------------------------------- public wrappers
@@ -432,9 +502,9 @@ def perplexity(
             _reduced_nll(pred, target, opts, red, weight=weight, sample_weight=sample_weight)
         )
     T, ax, _ = _lazy_terms(
-        pred, target, opts, divide_by, weight=weight, sample_weight=sample_weight
+        pred, target, opts, divide_by, weight=weight, sample_weight=sample_weight, what="ppl"
     )
-    return da.map_blocks(_per_example_ppl, _channel(T, ax, 0), _channel(T, ax, 1), dtype=T.dtype)
+    return _channel(T, ax, 0)
 
 
 # ----------------------------------------------------------------------------- binary
@@ -480,11 +550,11 @@ def binary_cross_entropy(
     _check_lazy_kind(kind)
     v.check_ignore_index(ignore_index)
     red = ReductionOptions(reduction, empty, "weight", base)
-    pred = _as_dask(pred)
+    pred = _as_dask(pred, "pred")
     shape = tuple(pred.shape)
     dtype = compute_dtype(_NP, pred)
     v.check_label_smoothing(label_smoothing, "uniform", 2)
-    target = _as_dask(target)
+    target = _as_dask(target, "target")
     if tuple(target.shape) != shape:
         msg = f"`target` must have the prediction's shape {shape}; got {tuple(target.shape)}"
         raise ValueError(msg)
@@ -492,9 +562,11 @@ def binary_cross_entropy(
     x = x.rechunk({x.ndim - 1: -1})  # pos_weight runs along the last axis
     args = [x, target.reshape(x.shape).rechunk(x.chunks)]
     if weight is not None:
-        args.append(da.broadcast_to(_as_dask(weight), shape).reshape(x.shape).rechunk(x.chunks))
+        args.append(
+            da.broadcast_to(_as_dask(weight, "weight"), shape).reshape(x.shape).rechunk(x.chunks)
+        )
     if sample_weight is not None:
-        sw = _as_dask(sample_weight)
+        sw = _as_dask(sample_weight, "sample_weight")
         k = sw.ndim
         if tuple(sw.shape) != shape[:k]:
             msg = f"`sample_weight` of shape {tuple(sw.shape)} must be a prefix of the prediction's shape {shape}"

@@ -24,13 +24,56 @@ from .._rows import prepare_rows as _prepare_rows
 from .._types import ConcreteKind, DivideBy, Empty, Reduction, Smoothing
 from .._validate import check_option
 
-__all__ = ["Rows", "prepare_rows", "reduce_loss", "smoothing_coefficients"]
+__all__ = ["Rows", "check_tensors", "prepare_rows", "reduce_loss", "smoothing_coefficients"]
 
 KINDS: tuple[str, ...] = get_args(ConcreteKind)  # the torch adapters take a concrete kind
 
 
 def xp_of(x: torch.Tensor) -> Any:
     return array_api_compat.array_namespace(x)
+
+
+#: The floating dtypes PyTorch computes with here (float8 and narrower have no CPU kernels).
+_FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def check_tensors(**tensors: Any) -> None:
+    """Refuse tensors the adapters cannot compute with, naming the argument and the fix.
+
+    Meta tensors (no values), sparse or other non-strided layouts, nested tensors, and
+    floating dtypes other than float16/bfloat16/float32/float64 (float8) raise here instead
+    of deep inside PyTorch. ``None`` and non-tensors pass (checked where they are used).
+
+    >>> check_tensors(input=torch.zeros(2, 3), weight=None)
+    >>> check_tensors(input=torch.zeros(2, 3).to_sparse())
+    Traceback (most recent call last):
+    ...
+    TypeError: `input` has layout torch.sparse_coo, not a dense (strided) tensor; pass `input.to_dense()`
+    """
+    for name, t in tensors.items():
+        if not isinstance(t, torch.Tensor):
+            continue
+        if t.is_meta:
+            msg = (
+                f"`{name}` is a meta tensor (a shape and dtype without values); a loss needs values: "
+                "create it on a real device (device='cpu' or 'cuda'), or `module.to_empty(device=...)`"
+            )
+            raise ValueError(msg)
+        if t.is_nested:
+            msg = (
+                f"`{name}` is a nested tensor; pad it first: `torch.nested.to_padded_tensor({name}, "
+                "padding)` (targets padded with ignore_index, e.g. -100)"
+            )
+            raise TypeError(msg)
+        if t.layout != torch.strided:
+            msg = f"`{name}` has layout {t.layout}, not a dense (strided) tensor; pass `{name}.to_dense()`"
+            raise TypeError(msg)
+        if t.dtype.is_floating_point and t.dtype not in _FLOATS:
+            msg = (
+                f"`{name}` has dtype {t.dtype}, which the losses do not compute in; cast it first, "
+                f"e.g. `{name}.float()` (or `.to(torch.bfloat16)`)"
+            )
+            raise TypeError(msg)
 
 
 def compute_dtype(*tensors: torch.Tensor | None, name: str = "pred") -> torch.dtype:

@@ -35,7 +35,15 @@ from .._rows import binary_target
 from .._types import ConcreteKind, DivideBy, Empty, Reduction, Smoothing
 from .._validate import check_label_smoothing, check_nonnegative
 from ..kinds import target_kind
-from ._common import check_common, compute_dtype, legacy_reduction, prepare_rows, reduce_loss, xp_of
+from ._common import (
+    check_common,
+    check_tensors,
+    compute_dtype,
+    legacy_reduction,
+    prepare_rows,
+    reduce_loss,
+    xp_of,
+)
 from .autograd import cross_entropy_rows
 
 __all__ = ["cross_entropy", "nll_loss", "binary_cross_entropy_with_logits", "step_weight"]
@@ -179,6 +187,7 @@ def cross_entropy(
         kind=kind,
     )
     red = ReductionOptions(reduction, empty, divide_by, normalizer=normalizer)  # checks normalizer
+    check_tensors(input=input, target=target, weight=weight, sample_weight=sample_weight)
     if not isinstance(input, torch.Tensor):
         msg = f"`input` must be a torch.Tensor; got {type(input).__name__}"
         raise TypeError(msg)
@@ -373,6 +382,7 @@ def binary_cross_entropy_with_logits(
     """
     reduction = legacy_reduction(size_average, reduce, reduction)
     check_common(reduction=reduction, empty=empty)
+    check_tensors(input=input, target=target, weight=weight, pos_weight=pos_weight)
     dtype = compute_dtype(input, name="input")
     if not isinstance(target, torch.Tensor):
         msg = f"`target` must be a torch.Tensor; got {type(target).__name__}"

@@ -67,7 +67,7 @@ from .._options import IGNORE_INDEX, ReductionOptions
 from .._types import DivideBy, Empty, Reduction, Smoothing
 from .._validate import check_option
 from ..kinds import target_kind
-from ._common import check_common, compute_dtype, prepare_rows, reduce_loss, xp_of
+from ._common import check_common, check_tensors, compute_dtype, prepare_rows, reduce_loss, xp_of
 from ._plan import (
     Plan,
     TileOps,
@@ -371,6 +371,10 @@ def linear_cross_entropy(
     )
     red = ReductionOptions(reduction, empty, normalizer=normalizer)  # checks normalizer
     check_option("impl", impl, IMPLS)
+    check_tensors(
+        hidden=hidden, weight=weight, bias=bias, target=target,
+        class_weight=class_weight, sample_weight=sample_weight,
+    )  # fmt: skip
     for name, t in (("hidden", hidden), ("weight", weight), ("target", target)):
         if not isinstance(t, torch.Tensor):
             msg = f"`{name}` must be a torch.Tensor; got {type(t).__name__}"

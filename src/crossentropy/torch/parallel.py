@@ -37,7 +37,15 @@ import torch.distributed as dist
 from .._options import IGNORE_INDEX
 from .._types import DivideBy, Empty, Reduction, Smoothing
 from ..kinds import target_kind
-from ._common import Rows, check_common, compute_dtype, prepare_rows, reduce_loss, xp_of
+from ._common import (
+    Rows,
+    check_common,
+    check_tensors,
+    compute_dtype,
+    prepare_rows,
+    reduce_loss,
+    xp_of,
+)
 from ._plan import OnlineState, Plan, in_dtypes, online_partials, recompute_gradients, row_loss
 from ._tiles import TORCH_TILES, softcap, softcap_slope, tile_grad_
 
@@ -404,6 +412,9 @@ def vocab_parallel_cross_entropy(
     check_common(
         reduction=reduction, empty=empty, divide_by=divide_by, z_loss=z_loss, softcap=softcap
     )
+    check_tensors(
+        local_logits=local_logits, target=target, weight=weight, sample_weight=sample_weight
+    )
     if _is_dtensor(local_logits):
         local_logits, target, weight, sample_weight, group, vocab_start, vocab_size = (
             _unwrap_dtensor(
@@ -534,6 +545,10 @@ def vocab_parallel_linear_cross_entropy(
     check_common(
         reduction=reduction, empty=empty, divide_by=divide_by, z_loss=z_loss, softcap=softcap
     )
+    check_tensors(
+        hidden=hidden, local_weight=local_weight, local_bias=local_bias, target=target,
+        class_weight=class_weight, sample_weight=sample_weight,
+    )  # fmt: skip
     if local_weight.dim() != 2 or hidden.shape[-1] != local_weight.shape[1]:
         msg = f"`local_weight` must be (V_local, d) with d = hidden.shape[-1]; got {tuple(local_weight.shape)} and hidden {tuple(hidden.shape)}"
         raise ValueError(msg)
