@@ -7,6 +7,7 @@ scikit-learn in test_accumulate; and a float64 NumPy reference for the per-row n
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -14,11 +15,13 @@ import pytest
 
 import crossentropy as ce_mod
 import crossentropy._dispatch as dispatch
+import crossentropy.accumulate as accumulate_mod
 from crossentropy import kernels
-from crossentropy._batchrows import BatchRows, batch_rows
+from crossentropy._batchrows import BatchRows, Binning, batch_rows
 from crossentropy._options import LossOptions
 from crossentropy._prepare import prepare
 from crossentropy.accumulate import NLL_EDGES, Accumulator, evaluate
+from crossentropy.stats import CalibrationStat, ClassSums, HistogramSums, LossSums, binning
 from test_accumulate import assert_same
 
 pytestmark = pytest.mark.skipif(not kernels.available(), reason="needs numba (the fast extra)")
@@ -188,10 +191,11 @@ def test_numpy_only_path_without_numba(rng, monkeypatch, fused_always):
     assert_same(fused, plain, rtol=1e-12)
 
 
-def _record(x, y, impl, **opts):
+def _record(x, y, impl, bins=None, **opts):
     kw = {k: opts.pop(k) for k in ("weight", "sample_weight") if k in opts}
     p = prepare(x, y, LossOptions(**opts), **kw)
-    return batch_rows(p, x, y, impl=impl, offset=5, **kw)
+    b = None if bins is None else binning(bins)
+    return batch_rows(p, x, y, impl=impl, offset=5, binning=b, **kw)
 
 
 @pytest.mark.parametrize(
@@ -211,10 +215,13 @@ def test_one_record_whichever_path(rng, opts):
         y[[10, 11]] = [5, -3]  # out of range, unvalidated: bad rows
     s = rng.random(len(y))
     s[::17] = 0.0
-    a = _record(x, y, "kernel", sample_weight=s, **dict(opts))
-    b = _record(x, y, "array_api", sample_weight=s, **dict(opts))
+    a = _record(x, y, "kernel", bins=15, sample_weight=s, **dict(opts))
+    b = _record(x, y, "array_api", bins=15, sample_weight=s, **dict(opts))
     assert a.offset == b.offset == 5 and a.batch_shape == b.batch_shape == (200,)
+    assert a.binned is not None and b.binned is None  # sums only from the kernel path
     for name in BatchRows.__dataclass_fields__:
+        if name == "binned":
+            continue
         u, v = getattr(a, name), getattr(b, name)
         if isinstance(u, np.ndarray):
             np.testing.assert_allclose(u, v, rtol=1e-12, atol=1e-15, err_msg=name)
@@ -258,3 +265,103 @@ def test_states_of_either_path_merge(rng):
     a.update(x[:150], y[:150])
     b.update(x[150:], y[150:], row_offset=150)
     assert_same(one, b.merge(a).finalize().to_dict(), rtol=1e-12)
+
+
+def _binned_batch(rng, validate=True):
+    """A kernel record with every kind of row: masked, NaN, no finite logit, tiny and huge ℓ."""
+    x, y = _data(rng, 400, 5, scale=4.0)
+    x[3] = -np.inf  # no finite logit: ℓ and confidence NaN
+    x[7, 2] = np.nan  # a NaN logit
+    x[9] = [-np.inf, 3.0, -np.inf, -np.inf, -np.inf]  # q = 1: ℓ = 0, below the first NLL edge
+    y[9] = 1
+    x[11] = [0.0, 0.0, 3000.0, 0.0, 0.0]  # ℓ ≈ 3000: above the last finite NLL edge
+    y[11] = 0
+    x[12] = [0.0, 0.0, 0.0, 0.0, 0.0]  # confidence 1/5 on a calibration edge (bins=5, 10)
+    y[12] = 4
+    if not validate:
+        y[[20, 21]] = [5, -7]  # out of range, unvalidated: bad rows
+    s = rng.random(len(y)) * 3
+    s[::17] = 0.0
+    w = np.array([1.0, 2.0, 0.0, 1.0, 3.0])  # class 2 has zero weight: valid rows with w_i = 0
+    return x, y, {"sample_weight": s, "weight": w, "validate": validate}
+
+
+@pytest.mark.parametrize("validate", [True, False])
+@pytest.mark.parametrize("bins", [1, 5, 15])
+def test_kernel_binned_sums_equal_each_statistics_own_binning(rng, validate, bins):
+    """The kernel's sums (rows.binned) give the same statistic states, exactly, as the
+    statistics binning the same rows themselves (np.bincount, searchsorted)."""
+    x, y, opts = _binned_batch(rng, validate)
+    rows = _record(x, y, "kernel", bins=bins, **opts)
+    assert rows.binned is not None and rows.binned.binning.calibration == bins
+    plain = dataclasses.replace(rows, binned=None)
+    C = x.shape[1]
+
+    def fresh():
+        return [
+            LossSums(),
+            ClassSums.zeros(C),
+            HistogramSums(),
+            CalibrationStat.zeros(bins, C, False),
+        ]
+
+    for with_sums, without in zip(fresh(), fresh(), strict=True):
+        with_sums.update(rows)
+        without.update(plain)
+        assert with_sums.to_state() == without.to_state(), with_sums.name
+    calib = fresh()[3]
+    calib.update(rows)
+    assert calib.n_nan >= 2 and calib.uniform[0].sum() == (rows.valid & ~np.isnan(rows.conf)).sum()
+    hist = fresh()[2]
+    hist.update(rows)
+    assert hist.nll[0, 0] >= 1 and hist.nll[0, -1] >= 1  # ℓ = 0 and ℓ ≈ 3000 are counted
+
+
+def test_statistics_bin_themselves_when_the_edges_differ(rng):
+    """A record binned on other edges: each statistic ignores those sums and bins the rows."""
+    x, y, opts = _binned_batch(rng)
+    other = Binning(7, 10, np.array([0.0, 1.0, np.inf]))
+    kw = {k: opts.pop(k) for k in ("weight", "sample_weight")}
+    p = prepare(x, y, LossOptions(**opts), **kw)
+    rows = batch_rows(p, x, y, impl="kernel", binning=other, **kw)
+    assert rows.binned is not None and rows.binned.calibration.shape == (4, 7)
+    plain = dataclasses.replace(rows, binned=None)
+    for make in (HistogramSums, lambda: CalibrationStat.zeros(15, 5, False)):
+        a, b = make(), make()
+        a.update(rows)
+        b.update(plain)
+        assert a.to_state() == b.to_state()
+
+
+@pytest.mark.parametrize("opts", [{}, {"bootstrap": 6, "bins": 4}, {"strategy": "quantile"}])
+def test_accumulator_state_is_the_same_with_or_without_the_kernel_sums(rng, monkeypatch, opts):
+    """Whole evaluations over several batches: the kernel's binned sums leave every state
+    exactly as the statistics' own binning of the same kernel rows."""
+    x, y, kw = _binned_batch(rng, validate=False)
+    kw.pop("validate")
+    run = {"impl": "kernel", "validate": False, "block_rows": 97, **opts}
+    with_sums = evaluate(x, y, sample_weight=kw["sample_weight"], weight=kw["weight"], **run)
+    monkeypatch.setattr(accumulate_mod, "binning", lambda bins: None)  # no sums: stats bin
+    without = evaluate(x, y, sample_weight=kw["sample_weight"], weight=kw["weight"], **run)
+    assert with_sums.to_dict() == without.to_dict()
+
+
+def test_nll_edge_search_is_searchsorted_right():
+    from numba import njit
+
+    from crossentropy.kernels.rowstats import _search_right
+
+    @njit
+    def run(edges, v, out):
+        for i in range(v.shape[0]):
+            out[i] = _search_right(edges, v[i])
+
+    inner = np.ascontiguousarray(NLL_EDGES[1:-1])
+    v = np.concatenate(
+        [inner, np.nextafter(inner, 0), np.nextafter(inner, np.inf), [0.0, -0.0, np.inf, 1e-300]]
+    )
+    v = np.concatenate([v, np.geomspace(1e-8, 1e5, 1000), [np.nan]])
+    for edges in (inner, inner[:1], inner[:0], np.array([1.0, 1.0, 2.0])):
+        out = np.empty(len(v), dtype=np.int64)
+        run(edges, v, out)
+        np.testing.assert_array_equal(out, np.searchsorted(edges, v, side="right"))

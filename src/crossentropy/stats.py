@@ -11,7 +11,9 @@ so that batches may arrive in any split and partial states merge in any order
 
 and :class:`Sums` generates ``merge``, ``to_state`` and ``from_state`` from the
 dataclass fields: a field marked :data:`CONFIG` is an option (equal on both sides of a
-merge), every other one a sum.
+merge), every other one a sum. The binned statistics take the kernel path's sums
+(``rows.binned``, on the edges :func:`binning` names) when they are there, and bin the
+rows themselves otherwise: the same numbers added in the same (row) order.
 
     LossSums           Σℓ, Σw, Σw·correct, Σw·brier, row counts    → loss, accuracy, Brier
     DecompositionSums  Σ H_i, Σ KL_i (soft targets)                → entropy, kl
@@ -40,7 +42,7 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from ._batchrows import BatchRows
+from ._batchrows import BatchRows, Binned, Binning
 from ._json import decode, encode
 from ._types import Strategy
 from .bootstrap import ReplicateSums, percentile_interval, poisson_weights
@@ -60,6 +62,7 @@ __all__ = [
     "STATISTICS",
     "NLL_EDGES",
     "P_TRUE_BINS",
+    "binning",
 ]
 
 #: bins of the q(true) histogram on [0, 1]
@@ -69,6 +72,11 @@ NLL_EDGES = np.concatenate([[0.0], 10.0 ** np.arange(-6.0, 3.0001, 0.25), [math.
 #: metadata of a field that is an option of the statistic, not a sum
 CONFIG = {"config": True}
 _BOOT_CHUNK = 1 << 13  # units per bootstrap chunk: (chunk × replicates) float64 weights
+
+
+def binning(bins: int) -> Binning:
+    """The edges of these statistics with ``bins`` calibration bins (what the kernel path bins on)."""
+    return Binning(bins, P_TRUE_BINS, NLL_EDGES)
 
 
 @dataclass(frozen=True)
@@ -187,7 +195,10 @@ class LossSums(Sums):
         self.n_rows += rows.n
         self.n_valid += valid
         self.n_ignored += rows.n - valid
-        self.n_nan += int((rows.valid & (np.isnan(rows.ell) | np.isnan(rows.conf))).sum())
+        if rows.binned is not None:
+            self.n_nan += rows.binned.n_nan
+        else:
+            self.n_nan += int((rows.valid & (np.isnan(rows.ell) | np.isnan(rows.conf))).sum())
         self.n_units += rows.units
         self.loss += float(rows.ell.sum())
         self.weight += float(rows.w.sum())
@@ -249,6 +260,10 @@ class ClassSums(Sums):
         return cls(np.zeros((4, num_classes)))
 
     def update(self, rows: BatchRows) -> None:
+        b = rows.binned
+        if b is not None and b.per_class.shape == self.table.shape:
+            self.table += b.per_class
+            return
         has = rows.valid & (rows.true >= 0)
         t, C = rows.true[has], self.table.shape[1]
         self.table[0] += np.bincount(t, minlength=C)
@@ -279,6 +294,11 @@ def _histogram(edges: np.ndarray, sums: np.ndarray) -> Histogram:
     )
 
 
+def _same_histograms(b: Binned) -> bool:
+    e = b.binning.nll_edges
+    return b.binning.p_true == P_TRUE_BINS and (e is NLL_EDGES or np.array_equal(e, NLL_EDGES))
+
+
 @dataclass(eq=False)
 class HistogramSums(Sums):
     """Count and ``Σw`` of ``q(true)`` (:data:`P_TRUE_BINS` bins) and of ``ℓ_i / w_i`` (:data:`NLL_EDGES`)."""
@@ -288,6 +308,11 @@ class HistogramSums(Sums):
     nll: np.ndarray = field(default_factory=lambda: np.zeros((2, len(NLL_EDGES) - 1)))
 
     def update(self, rows: BatchRows) -> None:
+        b = rows.binned
+        if b is not None and _same_histograms(b):
+            self.p_true += b.p_true
+            self.nll += b.nll
+            return
         ok = rows.valid & ~np.isnan(rows.q_true)
         self._add(self.p_true, bin_index(rows.q_true[ok], P_TRUE_BINS), rows.w[ok])
         pos = rows.valid & (rows.w > 0) & ~np.isnan(rows.ell)
@@ -312,7 +337,8 @@ class CalibrationStat(Sums):
     """The state of :class:`crossentropy.calibration.CalibrationSums` (its attributes, by name).
 
     ``update`` and ``finalize`` run ``CalibrationSums`` on these arrays: top-label bins
-    from each row's confidence and correctness, classwise bins from ``log q``.
+    from each row's confidence and correctness (or the kernel's, ``rows.binned``), classwise
+    bins from ``log q``.
     """
 
     name: ClassVar[str] = "calibration"
@@ -334,6 +360,12 @@ class CalibrationStat(Sums):
 
     def update(self, rows: BatchRows) -> None:
         if rows.n == 0:
+            return
+        b = rows.binned
+        if self.classwise is None and b is not None and b.calibration.shape == self.uniform.shape:
+            self.uniform += b.calibration
+            self.fine += b.fine
+            self.n_nan += b.n_nan_conf
             return
         c = self.sums()
         if self.classwise is None:
