@@ -702,3 +702,29 @@ def test_killed_worker_is_recovered_exactly(client):
     th.join()
     assert killed, "no worker was busy: the test did not kill anything"
     close(want, got.to_dict())
+
+
+def _worker_numba_threads():
+    import os
+
+    import numba
+
+    return os.environ.get("NUMBA_NUM_THREADS"), int(numba.config.NUMBA_NUM_THREADS)
+
+
+def test_local_cluster_pins_worker_threads_without_touching_this_process(monkeypatch):
+    """client_for gives each worker one numba thread, and leaves this process's environment alone.
+
+    (A `pre-spawn-environ` setting is written by the nanny into the parent's os.environ; numba then
+    refuses to compile here once its threads run with another count.)
+    """
+    import os
+
+    monkeypatch.delenv("NUMBA_NUM_THREADS", raising=False)
+    c = ced.client_for(workers=1)
+    try:
+        assert "NUMBA_NUM_THREADS" not in os.environ
+        assert c.submit(_worker_numba_threads, pure=False).result() == ("1", 1)
+    finally:
+        ced.close_client(c)
+    assert "NUMBA_NUM_THREADS" not in os.environ

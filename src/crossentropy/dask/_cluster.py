@@ -38,10 +38,14 @@ def client_for(
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         msg = f"`workers` must be a positive integer; got {workers!r}"
         raise ValueError(msg)
-    environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
-    environ["NUMBA_NUM_THREADS"] = 1  # one core per worker: the CPU kernels' threads stay within it
+    # One core per worker: the CPU kernels' threads stay within it. Set in the worker process
+    # (`nanny.environ`, before numba is imported there), never through `pre-spawn-environ`,
+    # which the nanny writes into THIS process's os.environ: numba would then refuse to
+    # compile here ("cannot set NUMBA_NUM_THREADS once the threads have been launched").
+    environ = dict(dask.config.get("distributed.nanny.environ", {}))
+    environ["NUMBA_NUM_THREADS"] = 1
     with (
-        dask.config.set({"distributed.nanny.pre-spawn-environ": environ}),
+        dask.config.set({"distributed.nanny.environ": environ}),
         warnings.catch_warnings(),
     ):
         # the scheduler's HTTP endpoints (health, not the dashboard) move off a busy port: not our news
