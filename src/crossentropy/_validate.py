@@ -1,5 +1,8 @@
 """Every input check and its message, in one place.
 
+(Just above the ~600-line guide on purpose: one module holds every rule's wording, the
+raising checks and the row-mask predicates that reuse them, so no message is written twice.)
+
 Errors name the argument, the offending values and where they are, and the fix.
 Warnings are subclasses of :class:`CrossEntropyWarning`, so a caller can silence
 exactly one kind::
