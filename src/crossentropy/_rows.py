@@ -51,6 +51,7 @@ import numpy as np
 
 from . import _validate as v
 from ._array import asarray_like
+from ._options import DIVIDE_BY, IGNORE_INDEX
 from ._types import Array, DivideBy, Smoothing
 
 __all__ = ["Rows", "prepare_rows", "smoothing_coefficients", "unscale"]
@@ -278,7 +279,7 @@ def prepare_rows(
     like: Array | None = None,
     weight: Array | None = None,
     sample_weight: Array | None = None,
-    ignore_index: int | None = -100,
+    ignore_index: int | None = IGNORE_INDEX,
     label_smoothing: float = 0.0,
     smoothing: Smoothing = "uniform",
     divide_by: DivideBy = "weight",
@@ -307,7 +308,7 @@ def prepare_rows(
     like = target if like is None else like
     if dtype is None:
         dtype = like.dtype if xp.isdtype(like.dtype, "real floating") else xp.float64
-    v.check_option("divide_by", divide_by, ("weight", "count"))
+    v.check_option("divide_by", divide_by, DIVIDE_BY)
     ignore_index = v.check_ignore_index(ignore_index)
     alpha, beta = smoothing_coefficients(label_smoothing, smoothing, num_classes)
     n = math.prod(batch_shape)

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 
 from ._array import Array, refuse_lossy, to_numpy
+from ._types import Smoothing
 
 __all__ = [
     "CrossEntropyWarning",
@@ -168,7 +169,7 @@ def check_axis(pred: Array, axis: int, *, name: str = "pred") -> int:
 
 
 def check_label_smoothing(eps: float, smoothing: str, num_classes: int) -> float:
-    check_option("smoothing", smoothing, ("uniform", "others"))
+    check_option("smoothing", smoothing, get_args(Smoothing))
     eps = real_number("label_smoothing", eps, "a number in [0, 1]")
     if not (0.0 <= eps <= 1.0):
         msg = f"`label_smoothing` must be in [0, 1]; got {eps!r} (0 means no smoothing)"

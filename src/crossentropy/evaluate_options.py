@@ -10,7 +10,7 @@ import numpy as np
 
 from . import _validate as v
 from . import io
-from ._options import log_base
+from ._options import IGNORE_INDEX, log_base
 from ._types import Kind
 from .calibration import FINE_BINS
 
@@ -70,7 +70,7 @@ class EvaluateOptions:
     """
 
     kind: Kind = "auto"
-    ignore_index: int = -100
+    ignore_index: int = IGNORE_INDEX
     missing_labels: str = "error"
     on_invalid: str = "error"
     input_format: str = "auto"

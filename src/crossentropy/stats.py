@@ -37,6 +37,7 @@ rows themselves otherwise: the same numbers added in the same (row) order.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Self
 
@@ -116,16 +117,18 @@ def _restore(value: Any, f: Any) -> Any:
 
 
 @dataclass(eq=False)
-class Sums:
+class Sums(ABC):
     """Base of the statistics: ``merge``, ``to_state`` and ``from_state`` from the dataclass fields."""
 
     name: ClassVar[str]
 
+    @abstractmethod
     def update(self, rows: BatchRows) -> None:
-        raise NotImplementedError
+        """Add one batch's rows."""
 
+    @abstractmethod
     def finalize(self, ctx: Context) -> dict[str, Any]:
-        raise NotImplementedError
+        """This statistic's fields of the Report."""
 
     @classmethod
     def _sum_fields(cls) -> list:
