@@ -90,11 +90,6 @@ class Prepared:
         out = red.finish(xp, xp.sum(loss), xp.sum(w), n=self.n, host_check=host_check)
         return self.unscale(out, "loss" if red.reduction == "sum" else "mean", red.divide_by)
 
-    def mask(self) -> Array:
-        """Masked rows (ℓ = 0, w = 0, zero gradient) in the batch shape."""
-        r = self.rows
-        return self.unflatten(~r.active & ~r.bad)
-
     def path(self, impl: str) -> str:
         return choose_path(
             impl, xp=self.xp, kind=self.kind, dtype=self.x.dtype, size=math.prod(self.x.shape)
