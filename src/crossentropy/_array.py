@@ -19,6 +19,7 @@ True
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import array_api_compat
@@ -34,6 +35,13 @@ __all__ = [
     "is_torch",
     "asarray_like",
     "refuse_lossy",
+    "device",
+    "host_copy",
+    "describe",
+    "values_available",
+    "is_jax_array",
+    "index_dtype",
+    "take_rows",
 ]
 
 
@@ -96,12 +104,24 @@ def refuse_lossy(x: Any, name: str | None = None) -> None:
             raise TypeError(msg)
 
 
+# The namespace and device tests below read names and attributes instead of calling
+# array_api_compat's helpers, which sit behind functools caches that torch.compile cannot
+# trace (Dynamo warns at every call and ignores the cache).
+
+
 def is_numpy(xp: Any) -> bool:
-    return array_api_compat.is_numpy_namespace(xp)
+    return getattr(xp, "__name__", None) in ("numpy", "array_api_compat.numpy")
 
 
 def is_torch(xp: Any) -> bool:
-    return array_api_compat.is_torch_namespace(xp)
+    return getattr(xp, "__name__", None) in ("torch", "array_api_compat.torch")
+
+
+def device(x: Array) -> Any:
+    """The device ``x`` lives on (``array_api_compat.device``; a torch tensor's own ``.device``)."""
+    if type(x).__module__.split(".")[0] == "torch":
+        return x.device
+    return array_api_compat.device(x)
 
 
 def _is_low_precision(xp: Any, dtype: Any) -> bool:
@@ -141,20 +161,121 @@ def asarray_like(
     if is_numpy(xp):
         arr = np.asarray(to_numpy(value))
     else:
-        arr = xp.asarray(value, device=array_api_compat.device(like))
+        arr = xp.asarray(value, device=device(like))
     if dtype is not None and arr.dtype != dtype:
         arr = xp.astype(arr, dtype)
     return arr
 
 
 def to_numpy(x: Array) -> np.ndarray:
-    """A NumPy copy of ``x`` (used for error messages and host-side bookkeeping only)."""
+    """A NumPy copy of ``x`` (used for error messages and host-side bookkeeping only).
+
+    Device arrays are copied explicitly (torch ``.cpu()``, CuPy ``.get()``); bfloat16 tensors
+    become float32 (NumPy has no bfloat16). An array whose values cannot reach the host (a
+    torch ``meta`` tensor: a shape and dtype without values) raises a ``TypeError`` that says
+    so, never the library's own copy error.
+    """
     refuse_lossy(x)
     if isinstance(x, np.ndarray):
         return x
     if hasattr(x, "detach"):  # torch
-        return x.detach().cpu().numpy()
+        if getattr(x, "is_meta", False):
+            msg = f"{describe(x)} has no values to copy to the host; create it on a real device"
+            raise TypeError(msg)
+        t = x.detach().cpu()
+        return (t.float() if str(t.dtype) == "torch.bfloat16" else t).numpy()
+    if type(x).__module__.split(".")[0] == "cupy":
+        return x.get()
     try:
         return np.asarray(x)
     except (TypeError, ValueError, RuntimeError):
-        return np.from_dlpack(x)
+        try:
+            return np.from_dlpack(x)
+        except Exception as exc:  # any library's refusal: say what the array is
+            msg = f"{describe(x)} cannot be copied to the host ({type(exc).__name__}: {exc})"
+            raise TypeError(msg) from exc
+
+
+def host_copy(x: Array) -> np.ndarray | None:
+    """:func:`to_numpy`, or ``None`` where the values cannot reach the host (for messages).
+
+    >>> host_copy(np.arange(2))
+    array([0, 1])
+    """
+    try:
+        return to_numpy(x)
+    except TypeError:
+        return None
+
+
+def describe(x: Array) -> str:
+    """``x`` in words without reading its values: library, type, shape, dtype and device.
+
+    >>> describe(np.zeros((2, 3), dtype=np.float32))
+    'a numpy.ndarray of shape (2, 3), dtype float32, on cpu'
+    """
+    kind = type(x).__module__.split(".")[0] + "." + type(x).__name__
+    shape = tuple(getattr(x, "shape", ()))
+    where = getattr(x, "device", "cpu")
+    return f"a {kind} of shape {shape}, dtype {getattr(x, 'dtype', '?')}, on {where}"
+
+
+# Tracing and lazy arrays (docs/semantics.md §4, "Validation under tracing").
+
+
+def is_jax_array(x: Any) -> bool:
+    """Whether ``x`` is a JAX array or tracer (without importing JAX when the caller has not)."""
+    return "jax" in sys.modules and type(x).__module__.split(".")[0] in ("jax", "jaxlib")
+
+
+def values_available(*arrays: Any) -> bool:
+    """Whether the values of ``arrays`` can be read on the host now, without a trace breaking.
+
+    ``False`` for JAX tracers (inside ``jit``, ``vmap``, ``grad``), lazy Dask arrays and torch
+    ``meta`` tensors (shapes without values):
+    the one test that decides which checks a call runs (docs/semantics.md §4, "Validation
+    under tracing"): shape and dtype checks always run, value checks only when this is true.
+    ``None`` entries and Python numbers are available.
+
+    >>> values_available(np.zeros(2), None, 0.5)
+    True
+    """
+    for a in arrays:
+        if a is None or isinstance(a, (int, float, bool, str)):
+            continue
+        if type(a).__module__.split(".")[0] == "dask":
+            return False
+        jax = sys.modules.get("jax")
+        if jax is not None and isinstance(a, jax.core.Tracer):
+            return False
+        if getattr(a, "is_meta", False) is True:  # a torch meta tensor: a shape without values
+            return False
+    return True
+
+
+def index_dtype(xp: Any) -> Any:
+    """The namespace's default integer dtype for indices (int64; int32 for JAX without x64).
+
+    >>> index_dtype(namespace(np.zeros(1))) == np.int64
+    True
+    """
+    info = getattr(xp, "__array_namespace_info__", None)
+    if info is not None:
+        return info().default_dtypes()["indexing"]
+    return xp.int64
+
+
+def take_rows(xp: Any, x: Array, index: Array) -> Array:
+    """``x[i, index[i]]`` for an (N, C) ``x`` and (N,) ``index`` in ``[0, C)``, on any namespace.
+
+    ``take_along_axis`` where the namespace has it; otherwise (Dask) the one-hot sum
+    ``Σ_c [c = index_i] x_ic``, which reads each row once and stays lazy.
+
+    >>> take_rows(namespace(np.zeros(1)), np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([1, 0]))
+    array([2., 3.])
+    """
+    if hasattr(xp, "take_along_axis"):
+        return xp.take_along_axis(x, xp.reshape(index, (-1, 1)), axis=-1)[:, 0]
+    ids = xp.arange(x.shape[-1], dtype=index.dtype, device=device(x))
+    hit = ids[None, :] == index[:, None]
+    return xp.sum(xp.where(hit, x, xp.zeros_like(x)), axis=-1)

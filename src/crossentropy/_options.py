@@ -28,7 +28,7 @@ from dataclasses import dataclass, fields
 from typing import Any, get_args
 
 from . import _validate as v
-from ._array import asarray_like
+from ._array import asarray_like, values_available
 from ._types import Array, DivideBy, Empty, Focal, Impl, Kind, Reduction, Smoothing
 
 KINDS: tuple[str, ...] = get_args(Kind)
@@ -96,7 +96,7 @@ class ReductionOptions:
             return den
         nz = asarray_like(xp, self.normalizer, den, den.dtype, name="normalizer")
         nz = xp.reshape(nz, ())
-        if host_check and hasattr(self.normalizer, "shape"):
+        if host_check and hasattr(self.normalizer, "shape") and values_available(nz):
             v.check_nonnegative(xp, nz, "normalizer")
         return nz
 
@@ -113,6 +113,10 @@ class ReductionOptions:
             raise ValueError(msg)
         den = self.divisor(xp, den, host_check=host_check)
         step = self.normalizer is not None
+        if not values_available(den):  # traced or lazy: the policy is the `where` below
+            if self.empty == "raise":
+                raise ValueError(traced_raise_message())
+            host_check = False
         if self.empty == "raise" or host_check:
             if bool(den == 0):
                 if self.empty == "raise":
@@ -185,6 +189,15 @@ def _reason(n: int, step: bool = False) -> str:
 def empty_message(n: int, *, step: bool = False) -> str:
     """The one wording of the ``empty="raise"`` error."""
     return f"cannot reduce: {_reason(n, step)} (empty='raise'); use empty='nan' or 'zero' to get a value"
+
+
+def traced_raise_message() -> str:
+    """The one wording of ``empty="raise"`` where the weights cannot be read (tracing, Dask)."""
+    return (
+        "empty='raise' reads the total weight on the host, which is not available here (a JAX "
+        "tracer inside jit/vmap/grad, or a lazy Dask array); use empty='nan' or empty='zero', "
+        "which decide inside the computation"
+    )
 
 
 def empty_warning(n: int, *, step: bool = False) -> str:

@@ -13,16 +13,24 @@ Internal: the chain, the information functions, the gradients and the Accumulato
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from . import _validate as v
-from ._array import asarray_like, compute_dtype, namespace, refuse_lossy, to_numpy
+from ._array import (
+    asarray_like,
+    compute_dtype,
+    namespace,
+    refuse_lossy,
+    take_rows,
+    to_numpy,
+    values_available,
+)
 from ._dispatch import choose_path
-from ._options import LossOptions, ReductionOptions
-from ._rows import Rows, prepare_rows, unscale
+from ._options import LossOptions, ReductionOptions, empty_message, traced_raise_message
+from ._rows import Rows, no_smoothing, prepare_rows, unscale
 from ._types import Array, ConcreteKind, DivideBy
 from .kinds import log_probs_last, resolve_kind
 from .special import xlogy
@@ -41,10 +49,13 @@ class Prepared:
     rows: Rows
     has_sample_weight: bool
     opts: LossOptions
+    #: the values were checked: ``validate=True`` and values on the host (``values_available``)
+    checked: bool = True
 
     @property
     def validate(self) -> bool:
-        return self.opts.validate
+        """Whether this call's values were checked (and may be read on the host again)."""
+        return self.checked
 
     @property
     def num_classes(self) -> int:
@@ -110,7 +121,15 @@ def prepare(
     refuse_lossy(sample_weight, "sample_weight")
     xp = namespace(pred)
     axis = v.check_axis(pred, opts.axis)
-    kind = resolve_kind(pred, opts.kind, axis=axis, validate=opts.validate)
+    checked = opts.validate and values_available(pred, target, weight, sample_weight)
+    if opts.kind == "auto" and not values_available(pred):
+        msg = (
+            "kind='auto' decides from the prediction's values, which are not available here "
+            "(a JAX tracer inside jit/vmap/grad, or a lazy Dask array); pass kind='logits', "
+            "'probs' or 'log_probs'"
+        )
+        raise ValueError(msg)
+    kind = resolve_kind(pred, opts.kind, axis=axis, validate=checked)
     dtype = compute_dtype(xp, pred)
     if not hasattr(target, "shape") or namespace(target) is not xp:
         target = asarray_like(xp, target, pred, name="target")
@@ -134,11 +153,11 @@ def prepare(
         ignore_index=opts.ignore_index,
         label_smoothing=opts.label_smoothing,
         smoothing=opts.smoothing,
-        validate=opts.validate,
+        validate=checked,
         soft=soft,
         rescale=True,
     )
-    if opts.validate:
+    if checked:
         with np.errstate(all="ignore"):
             if kind == "probs":
                 x = v.check_probs(xp, x)
@@ -148,7 +167,7 @@ def prepare(
                 v.check_log_probs(xp, x, logsumexp(x, axis=-1))
             else:
                 v.warn_double_softmax(xp, x, num_classes)
-    return Prepared(xp, x, kind, axis, batch_shape, rows, sample_weight is not None, opts)
+    return Prepared(xp, x, kind, axis, batch_shape, rows, sample_weight is not None, opts, checked)
 
 
 def kernel_arrays(p: Prepared, *, normalized: bool = False) -> tuple:
@@ -222,7 +241,7 @@ def _scaled_terms(p: Prepared, impl: str, divide_by: DivideBy) -> tuple[Array, A
                 sample_weight=s,
             )
             return p.unflatten(loss.astype(p.x.dtype, copy=False)), w
-        if r.soft is None and r.beta == 0:
+        if r.soft is None and no_smoothing(r.beta):
             inner = xlogy(r.alpha * r.u, _gather_log_q(p))
         else:
             inner = xp.sum(xlogy(r.coefficients(p.x.dtype), p.log_q()), axis=-1)
@@ -236,11 +255,126 @@ def _gather_log_q(p: Prepared) -> Array:
     xp, x2, index = p.xp, p.x2, p.rows.index
     assert index is not None  # index targets only
     safe = xp.where(index < 0, xp.zeros_like(index), index)
-    picked = xp.take_along_axis(x2, xp.reshape(safe, (-1, 1)), axis=-1)[:, 0]
+    picked = take_rows(xp, x2, safe)
     if p.kind == "logits":
-        m = xp.max(x2, axis=-1)
-        m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
-        return (picked - m) - xp.log(xp.sum(xp.exp(x2 - m[:, None]), axis=-1))
+        m, total = _shift_and_sum(xp, x2)
+        return (picked - m) - xp.log(total)
     if p.kind == "probs":
         return xp.log(picked)
     return picked
+
+
+def _shift_and_sum(xp: Any, x2: Array) -> tuple[Array, Array]:
+    """``(m_i, Σ_c exp(x_ic − m_i))`` with ``m_i`` the row's max (0 when not finite), (N,) each.
+
+    The one pass over the logits that the value (``_gather_log_q``) and the gradient
+    (:func:`grad_terms`) share: under ``jax.jit`` the compiler computes it once for both.
+    """
+    m = xp.max(x2, axis=-1)
+    m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
+    return m, xp.sum(xp.exp(x2 - m[:, None]), axis=-1)
+
+
+# ----------------------------------------------------------------------------- gradients
+# The one closed form of docs/semantics.md §9 (``gradients.cross_entropy_grad`` and the
+# JAX custom gradient, ``_jax``, both call it):
+#     ∂ℓ_i/∂x_ic = s_i · (A_i · q_ic − a_ic)   (logits),   − s_i · a_ic   (log-probabilities),
+#     − s_i · a_ic / p_ic, 0 where a_ic = 0   (probabilities);   ÷ Σ_i w_i for "mean".
+
+
+def row_scale(p: Prepared, red: ReductionOptions, grad_output: Any) -> tuple[Array, Array]:
+    """(s_i · g_i, 0 on inactive rows; den) as (N,) and a scalar: the gradient is ``scale · (A q − a) / den``.
+
+    The division comes last so that a tiny (subnormal) weight sum cannot overflow
+    the scale before it meets the equally tiny coefficients. A NaN divisor (a bad
+    row under ``validate=False``) makes the whole gradient of the mean NaN, like its value.
+    The coefficients ``a`` come from the rescaled weights (``_rows``): the scale cancels in
+    a mean (``divide_by="weight"``) and is given back here otherwise. Nothing is read on
+    the host unless ``empty="raise"`` needs it.
+    """
+    xp, r = p.xp, p.rows
+    dtype = p.x.dtype
+    scale = r.s
+    if grad_output is not None:
+        g = asarray_like(xp, grad_output, p.x, dtype)
+        if red.reduction == "none" and tuple(g.shape) != tuple(p.batch_shape):
+            msg = f"`grad_output` for reduction='none' must have shape {p.batch_shape}; got {tuple(g.shape)}"
+            raise ValueError(msg)
+        if red.reduction != "none" and math.prod(g.shape) != 1:
+            msg = f"`grad_output` for reduction={red.reduction!r} must be a scalar; got shape {tuple(g.shape)}"
+            raise ValueError(msg)
+        scale = scale * (xp.reshape(g, (p.n,)) if red.reduction == "none" else xp.reshape(g, ()))
+    raises = red.empty == "raise"
+    if raises and not values_available(r.s):
+        raise ValueError(traced_raise_message())
+    if red.reduction == "mean":
+        den = red.divisor(xp, xp.sum(r.divisor_weights(red.divide_by)))
+        if raises and bool(den == 0):
+            raise ValueError(empty_message(p.n))
+        safe = xp.where(den == 0, xp.ones_like(den), den)
+        scale = xp.where(den == 0, xp.zeros_like(scale), scale)
+    else:
+        if raises and (red.reduction == "sum" or p.n == 0):
+            if p.n == 0 or bool(xp.sum(r.divisor_weights(red.divide_by)) == 0):
+                raise ValueError(empty_message(p.n))
+        safe = xp.ones((), dtype=dtype)
+    scale = p.unscale(scale, "mean" if red.reduction == "mean" else "loss", red.divide_by)
+    return xp.where(r.active, scale, xp.zeros_like(scale)), safe
+
+
+def grad_terms(p: Prepared, scale: Array, den: Array) -> Array:
+    """The (N, C) gradient from the coefficients ``a_ic`` (0 on inactive rows, bad rows not yet NaN)."""
+    xp, r = p.xp, p.rows
+    with np.errstate(all="ignore"):
+        a = r.coefficients(p.x.dtype)
+        s = scale[:, None]
+        if p.kind == "logits":
+            m, total = _shift_and_sum(xp, p.x2)
+            q = xp.exp(p.x2 - m[:, None]) / total[:, None]  # softmax
+            big_a = r.A[:, None]  # = Σ_c a_ic (_rows), without another pass over the classes
+            aq = big_a * q
+            g = s * (xp.where(big_a == 0, xp.zeros_like(aq), aq) - a) / den
+        elif p.kind == "log_probs":
+            g = -s * a / den
+        else:
+            ratio = a / p.x2
+            g = -s * xp.where(a == 0, xp.zeros_like(ratio), ratio) / den
+        return xp.where(r.active[:, None], g, xp.zeros_like(g))
+
+
+def finish_grad(p: Prepared, g: Array) -> Array:
+    """An (N, C) gradient with NaN on bad rows, in the caller's shape and class axis."""
+    xp = p.xp
+    g = xp.where(p.rows.bad[:, None], xp.full_like(g, math.nan), g)
+    return xp.moveaxis(xp.reshape(g, p.x.shape), -1, p.axis)
+
+
+def closed_form_grad(p: Prepared, red: ReductionOptions, grad_output: Any = None) -> Array:
+    """``∂ loss / ∂ pred`` on any namespace (the array-API path of ``cross_entropy_grad``)."""
+    with np.errstate(all="ignore"):
+        scale, den = row_scale(p, red, grad_output)
+        return finish_grad(p, grad_terms(p, scale, den))
+
+
+def nll_grad(
+    g: Array,
+    pred: Array,
+    *,
+    target: Array,
+    weight: Array | None,
+    sample_weight: Array | None,
+    label_smoothing: Any,
+    normalizer: Any,
+    opts: LossOptions,
+    red: ReductionOptions,
+) -> Array:
+    """The vector-Jacobian product of the reduced NLL (``chain.reduced_nll``) for the cotangent ``g``.
+
+    The closed form above, for the JAX custom gradient (``_jax.differentiable``); the values
+    were checked by the forward pass, so this pass reads nothing on the host.
+    """
+    opts = replace(opts, label_smoothing=label_smoothing, validate=False)
+    red = replace(red, normalizer=normalizer)
+    p = prepare(pred, target, opts, weight=weight, sample_weight=sample_weight)
+    out = closed_form_grad(p, red, grad_output=g)
+    return out if red.scale == 1.0 else out / red.scale

@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 
 from . import _validate as v
-from ._array import asarray_like
+from ._array import asarray_like, index_dtype, values_available
 from ._options import DIVIDE_BY, IGNORE_INDEX
 from ._types import Array, DivideBy, Smoothing
 
@@ -58,9 +58,11 @@ __all__ = ["Rows", "prepare_rows", "smoothing_coefficients", "unscale"]
 
 
 def smoothing_coefficients(
-    label_smoothing: float, smoothing: Smoothing, num_classes: int
-) -> tuple[float, float]:
+    label_smoothing: Any, smoothing: Smoothing, num_classes: int
+) -> tuple[Any, Any]:
     """``(α, β)`` with ``y' = α y + β m`` for ``smoothing="uniform"`` or ``"others"``.
+
+    Floats, or 0-d arrays when ``label_smoothing`` is traced (JAX under ``jit``).
 
     >>> smoothing_coefficients(0.1, "uniform", 4)
     (0.9, 0.025)
@@ -69,7 +71,7 @@ def smoothing_coefficients(
     (0.6, 0.1)
     """
     eps = v.check_label_smoothing(label_smoothing, smoothing, num_classes)
-    if eps == 0:
+    if isinstance(eps, float) and eps == 0:
         return 1.0, 0.0
     if smoothing == "uniform":
         return 1.0 - eps, eps / num_classes
@@ -82,15 +84,15 @@ class Rows:
     """A target as per-row numbers (N rows, flattened batch) plus what ``a_ic`` needs."""
 
     xp: Any
-    index: Array | None  # (N,) int64 global class ids; masked and bad rows → -1
+    index: Array | None  # (N,) global class ids (_array.index_dtype); masked and bad rows → -1
     soft: Array | None  # (N, C_local) distribution, compute dtype
     active: Array  # (N,) bool: not masked and not bad
     bad: Array  # (N,) bool: out-of-range index under validate=False (NaN row)
     s: Array  # (N,) sample weight, 0 on inactive rows
     u: Array  # (N,) Σ_c weight_c y_ic (index: weight[y]); soft shard: local part until completed
     m: Array  # (N,) Σ_c y_ic (index: 1); soft shard: local part until completed
-    alpha: float
-    beta: float
+    alpha: Any  # a float, or a 0-d array when the label smoothing is traced
+    beta: Any
     class_weight: Array | None  # (C_local,) this shard's class weights, compute dtype
     weight_total: Any  # W = Σ_c weight_c over the GLOBAL vocabulary
     num_classes: int  # C, the global vocabulary
@@ -170,10 +172,15 @@ class Rows:
         self.s = xp.where(self.active, self.s, xp.zeros_like(self.s))
 
 
-def _device(x: Array) -> Any:
-    import array_api_compat
+def no_smoothing(beta: Any) -> bool:
+    """Whether ``β`` is known to be 0 (a traced ``β`` may not be: the general path serves it)."""
+    return isinstance(beta, float) and beta == 0
 
-    return array_api_compat.device(x)
+
+def _device(x: Array) -> Any:
+    from ._array import device  # array_api_compat.device without its caches (torch.compile)
+
+    return device(x)
 
 
 def unscale(xp: Any, a: Array, factors: tuple[Array, ...]) -> Array:
@@ -210,7 +217,10 @@ def _max_exponent(xp: Any, dtype: Any) -> int:
 
 
 def _wide_weights(xp: Any, value: Any, like: Array, dtype: Any, *, name: str, check: Any) -> Array:
-    """Weights in their own precision (float64 for integer or float64 input), checked by ``check``."""
+    """Weights in their own precision (float64 for integer or float64 input), checked by ``check``
+
+    (the shape always, the values under ``validate`` when they can be read).
+    """
     a = asarray_like(xp, value, like, name=name)
     v.check_weight_dtype(xp, a, name)
     if xp.isdtype(a.dtype, "real floating"):
@@ -249,7 +259,7 @@ def _to_compute(
     """
     if not rescale or math.prod(wide.shape) == 0:
         out = wide if wide.dtype == dtype else xp.astype(wide, dtype)
-        if validate and not rescale:
+        if validate and not rescale and values_available(wide):
             v.check_representable(xp, wide, out, name)
         return out, None
     with np.errstate(all="ignore"):
@@ -293,7 +303,9 @@ def prepare_rows(
     distribution over this shard's classes ``[vocab_start, vocab_start + local_classes)``).
     ``weight`` is the GLOBAL class weight (``num_classes``,). ``soft=None`` decides the
     target kind from dtype and shape (``kinds.target_kind``: never from values).
-    ``like`` is an array on the target device; ``dtype`` the compute dtype. ``rescale``
+    ``like`` is an array on the target device; ``dtype`` the compute dtype. ``validate`` reads
+    the values only when they are there (``_array.values_available``: not under JAX tracing nor
+    for lazy Dask arrays), otherwise a label that is not a class is a NaN row. ``rescale``
     divides the sample weights and the class weights each by a power of two near their
     largest (used) value (:attr:`Rows.sample_scale`, :attr:`Rows.class_scale`); the caller
     restores sums with :meth:`Rows.scales`. Without it a weight the compute dtype cannot
@@ -306,6 +318,7 @@ def prepare_rows(
         batch_shape = tuple(target.shape) if not soft else tuple(target.shape[:-1])
     batch_shape = tuple(batch_shape)
     like = target if like is None else like
+    validate = validate and values_available(target, like, weight, sample_weight)
     if dtype is None:
         dtype = like.dtype if xp.isdtype(like.dtype, "real floating") else xp.float64
     v.check_option("divide_by", divide_by, DIVIDE_BY)
@@ -320,13 +333,13 @@ def prepare_rows(
     if weight is not None:
         cw_wide = _wide_weights(
             xp, weight, like, dtype, name="weight",
-            check=lambda a: v.check_class_weight(xp, a, num_classes),
+            check=lambda a: v.check_class_weight(xp, a, num_classes, values=validate),
         )  # fmt: skip
     sample_scale = None
     if sample_weight is not None:
         sw = _wide_weights(
             xp, sample_weight, like, dtype, name="sample_weight",
-            check=lambda a: v.check_sample_weight(xp, a, batch_shape),
+            check=lambda a: v.check_sample_weight(xp, a, batch_shape, values=validate),
         )  # fmt: skip
         sw, sample_scale = _to_compute(xp, sw, name="sample_weight", **cast)
         s = xp.reshape(sw, (n,))
@@ -337,7 +350,7 @@ def prepare_rows(
     def class_weights(top: Array | None) -> tuple[Array, Any, Array, Array | None]:
         """(global weights, W = their sum, this shard's weights, scale) in the compute dtype."""
         assert cw_wide is not None
-        if beta != 0 or local != num_classes or n == 0:
+        if not no_smoothing(beta) or local != num_classes or n == 0:
             top = None  # smoothing reads every class; a shard cannot see the others
         cwg, scale = _to_compute(xp, cw_wide, name="weight", top=top, **cast)
         return cwg, xp.sum(cwg), cwg[vocab_start : vocab_start + local], scale
@@ -371,12 +384,13 @@ def prepare_rows(
         return rows
 
     if validate:  # raises for any label that is not a class nor ignore_index
-        t = v.check_index_target(xp, target, num_classes, ignore_index, batch_shape)
-        ignored, bad = v.index_masks(xp, t, num_classes, ignore_index)
+        ignored, bad = v.check_index_target(xp, target, num_classes, ignore_index, batch_shape)
     else:  # such a label is a bad row (NaN), decided in its own dtype: it never wraps nor rounds
         v.check_index_shape(xp, target, batch_shape)
         ignored, bad = v.index_masks(xp, target, num_classes, ignore_index)
-        t = xp.astype(xp.where(ignored | bad, xp.zeros_like(target), target), xp.int64)
+    t = xp.where(ignored | bad, xp.zeros_like(target), target)  # every value a class now
+    ids = index_dtype(xp)  # the namespace's own (int32 on JAX without x64): no warning
+    t = t if t.dtype == ids else xp.astype(t, ids)
     t, ignored, bad = (xp.reshape(a, (n,)) for a in (t, ignored, bad))
     active = ~ignored & ~bad & (s != 0)
     index = xp.where(active, t, xp.full_like(t, -1))
@@ -435,6 +449,7 @@ def binary_target(
     (array([1., 0., 0.]), array([False,  True, False]))
     """
     ignore_index = v.check_ignore_index(ignore_index)
+    validate = validate and values_available(target)
     if tuple(target.shape) != tuple(shape):
         msg = f"`target` must have the prediction's shape {tuple(shape)}; got {tuple(target.shape)}"
         raise ValueError(msg)

@@ -24,7 +24,14 @@ from typing import Any, get_args
 
 import numpy as np
 
-from ._array import Array, refuse_lossy, to_numpy
+from ._array import (
+    Array,
+    describe,
+    host_copy,
+    index_dtype,
+    refuse_lossy,
+    values_available,
+)
 from ._types import Smoothing
 
 __all__ = [
@@ -125,12 +132,19 @@ def check_focal_gamma(gamma: Any) -> float | None:
 
 
 def positions(mask: Array, values: Array | None = None, *, offset_axis0: int = 0) -> str:
-    """'N entries, first at (i, j) = v, ...' for the True entries of ``mask``."""
-    m = np.asarray(to_numpy(mask), dtype=bool)
+    """'N entries, first at (i, j) = v, ...' for the True entries of ``mask``.
+
+    Arrays whose values cannot reach the host (a torch meta tensor) are described instead
+    (:func:`_array.describe`): the message never fails on the array it is about.
+    """
+    m = host_copy(mask)
+    if m is None:
+        return f"entries not shown ({describe(mask)}: its values cannot be read on the host)"
+    m = np.asarray(m, dtype=bool)
     idx = np.argwhere(m) if m.ndim else (np.zeros((1, 0), dtype=int) if m else np.zeros((0, 0)))
     count = int(m.sum())
     shown = []
-    v = None if values is None else to_numpy(values)
+    v = None if values is None else host_copy(values)
     for where in idx[:_MAX_SHOWN]:
         pos = tuple(int(i) for i in where)
         if pos and offset_axis0:
@@ -168,8 +182,14 @@ def check_axis(pred: Array, axis: int, *, name: str = "pred") -> int:
     return axis
 
 
-def check_label_smoothing(eps: float, smoothing: str, num_classes: int) -> float:
+def check_label_smoothing(eps: Any, smoothing: str, num_classes: int) -> Any:
+    """``ε`` as a float in [0, 1]; a traced 0-d array (JAX under ``jit``) is returned unchecked."""
     check_option("smoothing", smoothing, get_args(Smoothing))
+    if hasattr(eps, "shape") and not values_available(eps):
+        if tuple(eps.shape) != ():
+            msg = f"`label_smoothing` must be one number in [0, 1]; got shape {tuple(eps.shape)}"
+            raise ValueError(msg)
+        return eps  # its range is a value check (docs/semantics.md §4, validation under tracing)
     eps = real_number("label_smoothing", eps, "a number in [0, 1]")
     if not (0.0 <= eps <= 1.0):
         msg = f"`label_smoothing` must be in [0, 1]; got {eps!r} (0 means no smoothing)"
@@ -189,17 +209,21 @@ def _tolerance(xp: Any, dtype: Any) -> tuple[float, float]:
 def index_masks(
     xp: Any, target: Array, num_classes: int, ignore_index: int | None
 ) -> tuple[Array, Array]:
-    """``(ignored, bad)`` of class indices, decided in the target's own dtype, before any cast.
+    """``(ignored, bad)`` of class indices, decided in the target's own dtype, without a cast.
 
     ``ignored``: exactly ``ignore_index``. ``bad``: every other value that is not a class in
     ``[0, num_classes)`` — out of range in any width (the uint64 ``2**64 − 100`` is a huge
     label, not −100), or a float that is fractional, huge or not finite (never truncated).
+    Every comparison is with a Python integer the dtype holds, so int8, uint8, int16, int32
+    (JAX's default) and uint64 labels are read as they are, on every namespace.
 
     >>> t = np.array([0, 2**64 - 100, 2**64 - 1, 3], dtype=np.uint64)
     >>> index_masks(np, t, 3, -100)
     (array([False, False, False, False]), array([False,  True,  True,  True]))
     >>> index_masks(np, np.array([1.0, 1.5, -100.0, 1e300]), 3, -100)
     (array([False, False,  True, False]), array([False,  True, False,  True]))
+    >>> index_masks(np, np.array([0, 200, 255], dtype=np.uint8), 200, -100)
+    (array([False, False, False]), array([False,  True,  True]))
     """
     none = xp.zeros(target.shape, dtype=xp.bool, device=_device(target))
     if xp.isdtype(target.dtype, "real floating"):
@@ -208,28 +232,34 @@ def index_masks(
             whole = xp.isfinite(target) & (target == xp.round(target))
             ok = whole & (target >= 0) & (target < num_classes)
         return ignored, ~ok & ~ignored
-    # int64 holds every signed integer and every unsigned one below 2**63; a uint64 value at or
-    # above 2**63 turns negative in the cast, and no unsigned label is negative: such a value is
-    # huge (bad), and can never match a negative ignore_index
-    t = target if target.dtype == xp.int64 else xp.astype(target, xp.int64)
-    huge = (t < 0) if xp.iinfo(target.dtype).min == 0 else none
-    ignored = none if ignore_index is None else (t == ignore_index) & ~huge
-    return ignored, ((t < 0) | (t >= num_classes)) & ~ignored
+    info = xp.iinfo(target.dtype)
+    if info.min == 0 and info.max > 255 and xp.iinfo(index_dtype(xp)).max == 2**63 - 1:
+        # wide unsigned labels (PyTorch compares uint16/32/64 with nothing) read as int64, where
+        # a uint64 at or above 2**63 turns negative: no unsigned label is negative, so it is huge
+        t = xp.astype(target, xp.int64)
+        huge = t < 0
+        ignored = none if ignore_index is None else (t == ignore_index) & ~huge
+        return ignored, (huge | (t >= num_classes)) & ~ignored
+    held = ignore_index is not None and info.min <= ignore_index <= info.max
+    ignored = (target == ignore_index) if held else none
+    low = (target < 0) if info.min < 0 else none
+    high = (target >= num_classes) if num_classes <= info.max else none
+    return ignored, (low | high) & ~ignored
 
 
 def _device(x: Array) -> Any:
-    import array_api_compat
+    from ._array import device  # array_api_compat.device without its caches (torch.compile)
 
-    return array_api_compat.device(x)
+    return device(x)
 
 
 def check_index_target(
     xp: Any, target: Array, num_classes: int, ignore_index: int | None, batch_shape: tuple
-) -> Array:
-    """Class indices as int64 after checks (float exact integers accepted: the CSV case).
+) -> tuple[Array, Array]:
+    """Class indices checked (float exact integers accepted: the CSV case): ``(ignored, bad)``.
 
     Every check reads the target in its own dtype (:func:`index_masks`), so no value can
-    wrap or round onto a class or onto ``ignore_index``.
+    wrap or round onto a class or onto ``ignore_index``; ``bad`` is all false on return.
     """
     check_index_shape(xp, target, batch_shape)
     ignored, bad = index_masks(xp, target, num_classes, ignore_index)
@@ -251,9 +281,7 @@ def check_index_target(
             "or set `ignore_index` to the value that marks padding"
         )
         raise ValueError(msg)
-    t = xp.where(ignored | bad, xp.zeros_like(target), target)  # bad is empty here
-    t = t if t.dtype == xp.int64 else xp.astype(t, xp.int64)
-    return t if ignore_index is None else xp.where(ignored, xp.full_like(t, ignore_index), t)
+    return ignored, bad
 
 
 def check_index_shape(xp: Any, target: Array, batch_shape: tuple) -> None:
@@ -481,23 +509,31 @@ def check_float64_weights(w: np.ndarray, running: float = 0.0) -> None:
         raise ValueError(msg)
 
 
-def check_class_weight(xp: Any, weight: Array, num_classes: int) -> None:
+def check_class_weight(xp: Any, weight: Array, num_classes: int, *, values: bool = True) -> None:
+    """The shape of class weights, and (``values``) that they are finite and ≥ 0."""
     if tuple(weight.shape) != (num_classes,):
         msg = f"`weight` must have one entry per class, shape ({num_classes},); got {tuple(weight.shape)}"
         raise ValueError(msg)
+    if not values:
+        return
     bad = ~xp.isfinite(weight) | (weight < 0)
     if any_true(xp, bad):
         msg = f"`weight` must be finite and non-negative; got {positions(bad, weight)}"
         raise ValueError(msg)
 
 
-def check_sample_weight(xp: Any, sample_weight: Array, batch_shape: tuple) -> None:
+def check_sample_weight(
+    xp: Any, sample_weight: Array, batch_shape: tuple, *, values: bool = True
+) -> None:
+    """The shape of sample weights, and (``values``) that they are finite and ≥ 0."""
     if tuple(sample_weight.shape) != tuple(batch_shape):
         msg = (
             f"`sample_weight` must have one entry per example, shape {tuple(batch_shape)}; "
             f"got {tuple(sample_weight.shape)}"
         )
         raise ValueError(msg)
+    if not values:
+        return
     bad = ~xp.isfinite(sample_weight) | (sample_weight < 0)
     if any_true(xp, bad):
         msg = (

@@ -36,8 +36,8 @@ from typing import Any
 import numpy as np
 
 from . import _validate as v
-from ._array import Array, asarray_like, compute_dtype, namespace
-from ._options import FOCALS, KINDS, ReductionOptions
+from ._array import Array, asarray_like, compute_dtype, is_jax_array, namespace, values_available
+from ._options import FOCALS, KINDS, ReductionOptions, empty_message, traced_raise_message
 from ._rows import binary_target
 from ._types import Empty, Focal, Kind, Reduction
 from .special import log1mexp, log_sigmoid
@@ -51,6 +51,12 @@ def _binary_kind(xp: Any, x: Array, kind: str) -> str:
         return kind
     if math.prod(x.shape) == 0:
         msg = "kind='auto' cannot decide from an empty prediction; pass kind= explicitly"
+        raise ValueError(msg)
+    if not values_available(x):
+        msg = (
+            "kind='auto' decides from the prediction's values, which are not available here (a "
+            "JAX tracer inside jit/vmap/grad, or a lazy Dask array); pass kind= explicitly"
+        )
         raise ValueError(msg)
     outside = bool(xp.any((x < 0) | (x > 1)))
     positive = bool(xp.any(x > 0))
@@ -136,13 +142,14 @@ def binary_terms(
     dtype = compute_dtype(xp, pred)
     x = pred if pred.dtype == dtype else xp.astype(pred, dtype)
     resolved = _binary_kind(xp, x, kind)
+    validate = validate and values_available(pred, target, pos_weight, weight, sample_weight)
     if not hasattr(target, "shape") or namespace(target) is not xp:
         target = asarray_like(xp, target, pred)
     y, ignored = binary_target(
         xp, target, tuple(x.shape), dtype, ignore_index=ignore_index, validate=validate
     )
     eps = v.check_label_smoothing(label_smoothing, "uniform", 2)
-    if eps:
+    if not (isinstance(eps, float) and eps == 0):  # a traced ε is applied
         y = (1 - eps) * y + eps / 2
     with np.errstate(all="ignore"):
         lp, l1p = _log_p_pair(xp, x, resolved, validate)
@@ -192,6 +199,62 @@ def binary_terms(
     return xp, loss, count, info
 
 
+def binary_logit_grad(
+    xp: Any,
+    pred: Array,
+    count: Array,
+    info: dict,
+    red: ReductionOptions,
+    *,
+    pos_weight: Array | None,
+    weight: Array | None,
+    focal_gamma: float | None,
+    grad_output: Any,
+) -> Array:
+    """The closed-form gradient with respect to the logits (docs/semantics.md §9), from
+    :func:`binary_terms` (``count``, ``info``): ``s·weight·(pos_weight·y·(p − 1) + (1 − y)·p)``
+    without focal loss, the exact derivative of the ``"expected"`` focal form with it; 0 on
+    masked elements. ``gradients.binary_cross_entropy_grad`` and the JAX custom gradient use it.
+    """
+    x, y, lp, l1p, mask = info["x"], info["y"], info["lp"], info["l1p"], info["mask"]
+    dtype = x.dtype
+    pw = 1 if pos_weight is None else asarray_like(xp, pos_weight, pred, dtype)
+    with np.errstate(all="ignore"):
+        prob = xp.exp(lp)
+        one_minus = xp.exp(l1p)
+        if focal_gamma is None:
+            g = pw * y * (-one_minus) + (1 - y) * prob
+        else:
+            gam = float(focal_gamma)
+            # d/dx [(1−p)^γ log p] = (1−p)^γ [(1−p) − γ p log p];  d/dx [p^γ log(1−p)] = p^γ [γ (1−p) log(1−p) − p]
+            lp_term = xp.where(prob == 0, xp.zeros_like(lp), prob * lp)
+            l1p_term = xp.where(one_minus == 0, xp.zeros_like(l1p), one_minus * l1p)
+            d_pos = xp.exp(gam * l1p) * (one_minus - gam * lp_term)
+            d_neg = xp.exp(gam * lp) * (gam * l1p_term - prob)
+            g = -(pw * y * d_pos + (1 - y) * d_neg)
+        scale = count  # s on unmasked elements
+        if weight is not None:
+            g = g * asarray_like(xp, weight, pred, dtype)
+        if grad_output is not None:
+            go = asarray_like(xp, grad_output, pred, dtype)
+            scale = scale * (go if red.reduction == "none" else xp.reshape(go, ()))
+        n = math.prod(count.shape)
+        if red.empty == "raise" and n and red.reduction != "none" and not values_available(count):
+            raise ValueError(traced_raise_message())
+        if red.empty == "raise" and (
+            n == 0 or (red.reduction != "none" and bool(xp.sum(count) == 0))
+        ):
+            raise ValueError(empty_message(n))  # wherever the value raises
+        if red.reduction == "mean":
+            den = xp.sum(count)
+            scale = xp.where(
+                den == 0, xp.zeros_like(scale), scale / xp.where(den == 0, xp.ones_like(den), den)
+            )
+        g = g * scale
+        g = xp.where(mask, xp.zeros_like(g), g)
+    return g
+
+
 def binary_cross_entropy(
     pred: Array,
     target: Array,
@@ -234,24 +297,45 @@ def binary_cross_entropy(
     0.164252033486018
     """
     red = ReductionOptions(reduction, empty, "weight", base)
-    xp, loss, count, _ = binary_terms(
-        pred,
-        target,
-        kind=kind,
-        pos_weight=pos_weight,
-        weight=weight,
-        focal_gamma=focal_gamma,
-        focal=focal,
-        label_smoothing=label_smoothing,
-        sample_weight=sample_weight,
-        ignore_index=ignore_index,
-        validate=validate,
-    )
+    consts = {
+        "target": target,
+        "pos_weight": pos_weight,
+        "weight": weight,
+        "sample_weight": sample_weight,
+        "label_smoothing": label_smoothing,
+        "options": {"kind": kind, "focal_gamma": focal_gamma, "focal": focal,
+                    "ignore_index": ignore_index, "validate": validate},
+        "red": red,
+    }  # fmt: skip
+    plain = focal_gamma is None or focal == "expected"
+    if is_jax_array(pred) and kind == "logits" and plain:  # the closed form of §9
+        from ._jax import differentiable
+
+        return differentiable(_bce, _bce_grad, pred, class_axis=None, **consts)
+    return _bce(pred, **consts)
+
+
+def _bce(pred: Array, *, options: dict, red: ReductionOptions, **arrays: Any) -> Array:
+    """The body of :func:`binary_cross_entropy` (the arrays may be traced JAX arrays)."""
+    xp, loss, count, _ = binary_terms(pred, **arrays, **options)
     with np.errstate(all="ignore"):
-        if reduction == "none":
+        if red.reduction == "none":
             red.check_none(math.prod(loss.shape))
             out = loss
         else:
             n = math.prod(loss.shape)
-            out = red.finish(xp, xp.sum(loss), xp.sum(count), n=n, host_check=validate)
+            out = red.finish(xp, xp.sum(loss), xp.sum(count), n=n, host_check=options["validate"])
         return out if red.scale == 1.0 else out / red.scale
+
+
+def _bce_grad(
+    g: Array, pred: Array, *, options: dict, red: ReductionOptions, **arrays: Any
+) -> Array:
+    """The vector-Jacobian product of :func:`_bce` for the cotangent ``g`` (logits, §9)."""
+    opts = {**options, "focal_gamma": None, "validate": False}  # checked by the forward pass
+    xp, _, count, info = binary_terms(pred, **arrays, **opts)
+    out = binary_logit_grad(
+        xp, pred, count, info, red, pos_weight=arrays["pos_weight"], weight=arrays["weight"],
+        focal_gamma=options["focal_gamma"], grad_output=g,
+    )  # fmt: skip
+    return out if red.scale == 1.0 else out / red.scale

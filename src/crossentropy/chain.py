@@ -27,14 +27,15 @@ True
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from . import _validate as v
-from ._array import Array, namespace
+from ._array import Array, is_jax_array, namespace
 from ._options import IGNORE_INDEX, LossOptions, ReductionOptions, log_base
-from ._prepare import prepare, terms
+from ._prepare import nll_grad, prepare, terms
 from ._types import Base, DivideBy, Empty, Impl, Kind, Reduction, Smoothing
 
 __all__ = [
@@ -101,12 +102,45 @@ def reduced_nll(
     """The NLL reduced by ``red`` (``Σℓ``, ``Σℓ/Σw`` or the per-example ``ℓ_i``), in ``red.base`` units.
 
     The one body of :func:`nll`, :func:`cross_entropy`, :func:`log_likelihood`,
-    :func:`likelihood` and :func:`perplexity`.
+    :func:`likelihood`, :func:`perplexity` and :func:`log_prob`. On JAX arrays its gradient
+    is the closed form of docs/semantics.md §9 (a custom JVP rule, ``_jax``).
     """
+    consts = {
+        "target": target,
+        "weight": weight,
+        "sample_weight": sample_weight,
+        "label_smoothing": opts.label_smoothing,
+        "normalizer": red.normalizer,
+        "opts": opts,
+        "red": red,
+    }
+    if is_jax_array(pred):
+        from ._jax import differentiable
+
+        return differentiable(_reduced_nll, nll_grad, pred, class_axis=opts.axis, **consts)
+    return _reduced_nll(pred, **consts)
+
+
+def _reduced_nll(
+    pred: Array,
+    *,
+    target: Array,
+    weight: Array | None,
+    sample_weight: Array | None,
+    label_smoothing: Any,
+    normalizer: Any,
+    opts: LossOptions,
+    red: ReductionOptions,
+) -> Array:
+    """:func:`reduced_nll` with the numeric options apart (they may be traced JAX arrays)."""
+    if label_smoothing is not opts.label_smoothing:
+        opts = replace(opts, label_smoothing=label_smoothing)
+    if normalizer is not red.normalizer:
+        red = replace(red, normalizer=normalizer)
     p = prepare(pred, target, opts, weight=weight, sample_weight=sample_weight)
     loss, w = terms(p, opts.impl, red.divide_by, normalized=True)
     with np.errstate(all="ignore"):
-        out = p.reduce(loss, w, red, host_check=opts.validate)
+        out = p.reduce(loss, w, red, host_check=p.checked)
         return out if red.scale == 1.0 else out / red.scale
 
 
@@ -153,8 +187,7 @@ def log_prob(
     array([-0.35667494, -1.26286432])
     """
     opts = LossOptions(kind, axis, ignore_index, label_smoothing, smoothing, validate, impl)
-    loss, _ = terms(prepare(pred, target, opts), impl)
-    return -loss
+    return -reduced_nll(pred, target, opts, ReductionOptions("none"))
 
 
 def nll(
@@ -171,6 +204,7 @@ def nll(
     smoothing: Smoothing = "uniform",
     empty: Empty = "nan",
     divide_by: DivideBy = "weight",
+    normalizer: Any = None,
     base: Any = "e",
     validate: bool = True,
     impl: Impl = "auto",
@@ -188,7 +222,7 @@ def nll(
     1.415037499278844
     """
     opts = LossOptions(kind, axis, ignore_index, label_smoothing, smoothing, validate, impl)
-    red = ReductionOptions(reduction, empty, divide_by, base)
+    red = ReductionOptions(reduction, empty, divide_by, base, normalizer)
     return reduced_nll(pred, target, opts, red, weight=weight, sample_weight=sample_weight)
 
 
@@ -284,6 +318,7 @@ def cross_entropy(
     smoothing: Smoothing = "uniform",
     empty: Empty = "nan",
     divide_by: DivideBy = "weight",
+    normalizer: Any = None,
     base: Any = "e",
     validate: bool = True,
     impl: Impl = "auto",
@@ -297,7 +332,8 @@ def cross_entropy(
     (``"nan"`` as PyTorch, ``"zero"``, ``"raise"``). ``impl="auto"`` uses the fused
     CPU kernel for large NumPy logits (≥ 2^18 elements) when numba is installed and
     the row-blocked NumPy path otherwise (``impl="kernel"``, ``"blocked"``, ``"array_api"`` force one);
-    every implementation computes the same numbers.
+    every implementation computes the same numbers. ``normalizer=W`` (``"mean"`` only) divides
+    ``Σℓ`` by the whole optimiser step's ``Σw`` instead of this batch's (docs/semantics.md §14).
 
     >>> import numpy as np
     >>> logits = np.array([[2.0, 0.5, -1.0], [0.1, 0.2, 3.0]])
@@ -310,7 +346,7 @@ def cross_entropy(
     0.0
     """
     opts = LossOptions(kind, axis, ignore_index, label_smoothing, smoothing, validate, impl)
-    red = ReductionOptions(reduction, empty, divide_by, base)
+    red = ReductionOptions(reduction, empty, divide_by, base, normalizer)
     return reduced_nll(pred, target, opts, red, weight=weight, sample_weight=sample_weight)
 
 

@@ -35,7 +35,7 @@ from typing import Any, get_args
 import numpy as np
 
 from . import _validate as v
-from ._array import Array, asarray_like, compute_dtype, namespace
+from ._array import Array, asarray_like, compute_dtype, namespace, values_available
 from ._options import IGNORE_INDEX, ReductionOptions
 from ._types import Base, ConcreteKind, Direction, Empty, Reduction
 from .kinds import log_probs_last
@@ -131,6 +131,7 @@ def _prepare(student, teacher, *, kind_student, kind_teacher, temperature, scale
     xp = namespace(student)
     if not hasattr(teacher, "shape") or namespace(teacher) is not xp:
         teacher = asarray_like(xp, teacher, student, name="teacher")
+    validate = validate and values_available(student, teacher, labels, sample_weight)  # tracing
     v.check_option("kind_student", kind_student, _KINDS)
     v.check_option("kind_teacher", kind_teacher, _KINDS)
     t = v.real_number("temperature", temperature, "a finite number > 0")

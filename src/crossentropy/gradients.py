@@ -19,54 +19,26 @@ True
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
-from ._array import Array, asarray_like
-from ._options import IGNORE_INDEX, LossOptions, ReductionOptions, empty_message
-from ._prepare import KERNEL_IGNORE, Prepared, kernel_arrays, prepare
+from ._array import Array, is_numpy
+from ._options import IGNORE_INDEX, LossOptions, ReductionOptions
+from ._prepare import (
+    KERNEL_IGNORE,
+    Prepared,
+    finish_grad,
+    grad_terms,
+    kernel_arrays,
+    prepare,
+    row_scale,
+    terms,
+)
 from ._types import DivideBy, Empty, Impl, Kind, Reduction, Smoothing
-from .binary import binary_terms
+from .binary import binary_logit_grad, binary_terms
 
 __all__ = ["cross_entropy_grad", "binary_cross_entropy_grad"]
-
-
-def _row_scale(p: Prepared, red: ReductionOptions, grad_output: Any) -> tuple[Array, Array]:
-    """(s_i · g_i, 0 on inactive rows; den) as (N,) and a scalar: the gradient is ``scale · (A q − a) / den``.
-
-    The division comes last so that a tiny (subnormal) weight sum cannot overflow
-    the scale before it meets the equally tiny coefficients. A NaN divisor (a bad
-    row under ``validate=False``) makes the whole gradient of the mean NaN, like its value.
-    The coefficients ``a`` come from the rescaled weights (``_rows``): the scale cancels in
-    a mean (``divide_by="weight"``) and is given back here otherwise.
-    """
-    xp, r = p.xp, p.rows
-    dtype = p.x.dtype
-    scale = r.s
-    if grad_output is not None:
-        g = asarray_like(xp, grad_output, p.x, dtype)
-        if red.reduction == "none" and tuple(g.shape) != tuple(p.batch_shape):
-            msg = f"`grad_output` for reduction='none' must have shape {p.batch_shape}; got {tuple(g.shape)}"
-            raise ValueError(msg)
-        if red.reduction != "none" and math.prod(g.shape) != 1:
-            msg = f"`grad_output` for reduction={red.reduction!r} must be a scalar; got shape {tuple(g.shape)}"
-            raise ValueError(msg)
-        scale = scale * (xp.reshape(g, (p.n,)) if red.reduction == "none" else xp.reshape(g, ()))
-    if red.reduction == "mean":
-        den = xp.sum(r.divisor_weights(red.divide_by))
-        if red.empty == "raise" and bool(den == 0):
-            raise ValueError(empty_message(p.n))
-        safe = xp.where(den == 0, xp.ones_like(den), den)
-        scale = xp.where(den == 0, xp.zeros_like(scale), scale)
-    else:
-        if red.empty == "raise" and (red.reduction == "sum" or p.n == 0):
-            if p.n == 0 or bool(xp.sum(r.divisor_weights(red.divide_by)) == 0):
-                raise ValueError(empty_message(p.n))
-        safe = xp.ones((), dtype=dtype)
-    scale = p.unscale(scale, "mean" if red.reduction == "mean" else "loss", red.divide_by)
-    return xp.where(r.active, scale, xp.zeros_like(scale)), safe
 
 
 def cross_entropy_grad(
@@ -83,59 +55,115 @@ def cross_entropy_grad(
     smoothing: Smoothing = "uniform",
     empty: Empty = "nan",
     divide_by: DivideBy = "weight",
+    normalizer: Any = None,
     grad_output: Any = None,
     validate: bool = True,
     impl: Impl = "auto",
-) -> Array:
+    return_loss: bool = False,
+    out: Any = None,
+) -> Any:
     r"""Gradient of :func:`crossentropy.cross_entropy` with respect to ``pred``, in closed form.
 
-    Same arguments as ``cross_entropy`` plus ``grad_output`` (a scalar for
+    Same arguments as ``cross_entropy`` (``normalizer`` included) plus ``grad_output`` (a scalar for
     ``"mean"``/``"sum"``, one value per example for ``"none"``). Masked rows get
     exactly zero, whatever their prediction holds (``±inf``, NaN); an all-masked
     mean gets zeros (never NaN). Matches autograd of the loss.
+
+    ``return_loss=True`` returns ``(loss, grad)``: the loss is ``cross_entropy`` of the
+    same arguments (in nats), computed in the same pass; for large NumPy logits the fused
+    kernel reads each row once for both. ``out=`` (NumPy only) is an array of ``pred``'s
+    shape and the compute dtype that receives the gradient and is returned; with the
+    class axis last and ``out`` C-contiguous the kernel writes into it directly, so the
+    gradient is the only large array of a training step (docs/semantics.md §9).
 
     >>> import numpy as np
     >>> x = np.array([[0.0, 0.0], [5.0, -5.0]])
     >>> cross_entropy_grad(x, np.array([0, -100]))     # mean over the one valid row
     array([[-0.5,  0.5],
            [ 0. ,  0. ]])
+    >>> buf = np.empty_like(x)
+    >>> loss, g = cross_entropy_grad(x, np.array([0, -100]), return_loss=True, out=buf)
+    >>> float(loss), g is buf                          # −log(1/2): the value of cross_entropy
+    (0.6931471805599453, True)
     """
     opts = LossOptions(kind, axis, ignore_index, label_smoothing, smoothing, validate, impl)
-    red = ReductionOptions(reduction, empty, divide_by)
+    red = ReductionOptions(reduction, empty, divide_by, normalizer=normalizer)
     p = prepare(pred, target, opts, weight=weight, sample_weight=sample_weight)
-    xp, r = p.xp, p.rows
+    buf = _grad_out(out, pred, p)
     with np.errstate(all="ignore"):
-        scale, den = _row_scale(p, red, grad_output)
+        scale, den = row_scale(p, red, grad_output)
         if p.path(impl) == "kernel":
-            from . import kernels
-
-            x2, tgt, w, _ = kernel_arrays(p, normalized=True)
-            g = kernels.softmax_terms_grad(
-                x2,
-                tgt,
-                row_scale=np.where(r.active, np.asarray(scale, dtype=np.float64) / den, 0.0),
-                weight=w,
-                ignore_index=KERNEL_IGNORE,
-                label_smoothing=label_smoothing,
-                smoothing=smoothing,
-            )
+            g, loss = _kernel_grad(p, scale, den, buf)
         else:
-            a = r.coefficients(p.x.dtype)
-            s = scale[:, None]
-            if p.kind == "logits":
-                q = xp.exp(p.log_q())
-                big_a = xp.sum(a, axis=-1, keepdims=True)
-                aq = big_a * q
-                g = s * (xp.where(big_a == 0, xp.zeros_like(aq), aq) - a) / den
-            elif p.kind == "log_probs":
-                g = -s * a / den
-            else:
-                ratio = a / p.x2
-                g = -s * xp.where(a == 0, xp.zeros_like(ratio), ratio) / den
-            g = xp.where(r.active[:, None], g, xp.zeros_like(g))
-        g = xp.where(r.bad[:, None], xp.full_like(g, math.nan), g)
-        g = xp.reshape(g, p.x.shape)
-    return xp.moveaxis(g, -1, p.axis)
+            g = finish_grad(p, grad_terms(p, scale, den))
+            loss = terms(p, impl, divide_by, normalized=True)[0] if return_loss else None
+        if out is not None and g is not out:
+            out[...] = g
+            g = out
+        if not return_loss:
+            return g
+        value = p.reduce(loss, p.weights(divide_by), red, host_check=validate)
+        return value, g
+
+
+def _kernel_grad(p: Prepared, scale: Array, den: Array, buf: Any) -> tuple[Array, Array]:
+    """(gradient in the caller's shape, ℓ_i from the rescaled weights) from one fused kernel pass.
+
+    The kernel gets no sample weight: ``scale`` (from :func:`row_scale`) holds it, and the
+    per-row losses it returns are multiplied by it here. The gradient goes into ``buf``
+    (a C-contiguous (N, C) view of ``out=``) when given, and bad rows become NaN in place:
+    no array of the logits' size is made besides the gradient.
+    """
+    from . import kernels
+
+    r = p.rows
+    x2, tgt, w, _ = kernel_arrays(p, normalized=True)
+    ell, _, g = kernels.softmax_terms_and_grad(
+        x2,
+        tgt,
+        row_scale=np.where(r.active, np.asarray(scale, dtype=np.float64) / den, 0.0),
+        weight=w,
+        ignore_index=KERNEL_IGNORE,
+        label_smoothing=p.opts.label_smoothing,
+        smoothing=p.opts.smoothing,
+        out=None if buf is None else buf.reshape(x2.shape),
+    )
+    bad = np.asarray(r.bad)
+    if bad.any():
+        g[bad] = np.nan
+    ell = np.where(r.active, r.s * ell, 0.0).astype(p.x.dtype, copy=False)
+    ell = np.where(bad, np.nan, ell)
+    g = buf if buf is not None else np.moveaxis(g.reshape(p.x.shape), -1, p.axis)
+    return g, p.unflatten(ell)
+
+
+def _grad_out(out: Any, pred: Any, p: Prepared) -> Any:
+    """``out`` checked against the gradient it must hold; returned when the kernel can write into it."""
+    if out is None:
+        return None
+    if not isinstance(out, np.ndarray) or not is_numpy(p.xp):
+        msg = (
+            f"`out` must be a NumPy array for NumPy predictions; got {type(out).__name__} for "
+            f"{type(pred).__name__} predictions. Pass out=None and use the returned gradient."
+        )
+        raise TypeError(msg)
+    shape = tuple(pred.shape)
+    problems = []
+    if out.shape != shape:
+        problems.append(f"shape {out.shape} (need {shape}, the shape of `pred`)")
+    if out.dtype != p.x.dtype:
+        problems.append(f"dtype {out.dtype} (need {p.x.dtype}, the compute dtype)")
+    if not out.flags.writeable:
+        problems.append("read-only")
+    if np.may_share_memory(out, pred):
+        problems.append("it shares memory with `pred` (the gradient would overwrite the logits)")
+    if problems:
+        msg = (
+            "`out` cannot hold the gradient: " + "; ".join(problems) + ". Pass "
+            f"np.empty({shape}, dtype=np.{p.x.dtype}) or out=None for a fresh array."
+        )
+        raise ValueError(msg)
+    return out if out.flags.c_contiguous and p.axis == len(shape) - 1 else None
 
 
 def binary_cross_entropy_grad(
@@ -177,36 +205,7 @@ def binary_cross_entropy_grad(
         ignore_index=ignore_index,
         validate=validate,
     )
-    x, y, lp, l1p, mask = info["x"], info["y"], info["lp"], info["l1p"], info["mask"]
-    dtype = x.dtype
-    pw = 1 if pos_weight is None else asarray_like(xp, pos_weight, pred, dtype)
-    with np.errstate(all="ignore"):
-        prob = xp.exp(lp)
-        one_minus = xp.exp(l1p)
-        if focal_gamma is None:
-            g = pw * y * (-one_minus) + (1 - y) * prob
-        else:
-            gam = float(focal_gamma)
-            # d/dx [(1−p)^γ log p] = (1−p)^γ [(1−p) − γ p log p];  d/dx [p^γ log(1−p)] = p^γ [γ (1−p) log(1−p) − p]
-            lp_term = xp.where(prob == 0, xp.zeros_like(lp), prob * lp)
-            l1p_term = xp.where(one_minus == 0, xp.zeros_like(l1p), one_minus * l1p)
-            d_pos = xp.exp(gam * l1p) * (one_minus - gam * lp_term)
-            d_neg = xp.exp(gam * lp) * (gam * l1p_term - prob)
-            g = -(pw * y * d_pos + (1 - y) * d_neg)
-        scale = count  # s on unmasked elements
-        if weight is not None:
-            g = g * asarray_like(xp, weight, pred, dtype)
-        if grad_output is not None:
-            go = asarray_like(xp, grad_output, pred, dtype)
-            scale = scale * (go if reduction == "none" else xp.reshape(go, ()))
-        n = math.prod(count.shape)
-        if red.empty == "raise" and (n == 0 or (reduction != "none" and bool(xp.sum(count) == 0))):
-            raise ValueError(empty_message(n))  # wherever the value raises
-        if reduction == "mean":
-            den = xp.sum(count)
-            scale = xp.where(
-                den == 0, xp.zeros_like(scale), scale / xp.where(den == 0, xp.ones_like(den), den)
-            )
-        g = g * scale
-        g = xp.where(mask, xp.zeros_like(g), g)
-    return g
+    return binary_logit_grad(
+        xp, pred, count, info, red, pos_weight=pos_weight, weight=weight,
+        focal_gamma=focal_gamma, grad_output=grad_output,
+    )  # fmt: skip

@@ -22,14 +22,15 @@ True
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, get_args
+from dataclasses import replace
+from typing import Any, NamedTuple, get_args
 
 import numpy as np
 
 from . import _validate as v
-from ._array import Array, compute_dtype, namespace, to_numpy
+from ._array import Array, compute_dtype, is_jax_array, namespace, to_numpy, values_available
 from ._options import IGNORE_INDEX, REDUCTIONS, LossOptions, ReductionOptions, log_base
-from ._prepare import Prepared, prepare
+from ._prepare import Prepared, nll_grad, prepare
 from ._rows import unscale
 from ._types import Base, ConcreteKind, DivideBy, Empty, Kind, Reduction, Smoothing
 from .chain import perplexity
@@ -66,6 +67,7 @@ def entropy(
     """
     xp = namespace(p)
     axis = v.check_axis(p, axis, name="p")
+    validate = validate and values_available(p)
     v.check_option("kind", kind, get_args(ConcreteKind))
     v.check_option("reduction", reduction, REDUCTIONS)
     x = xp.moveaxis(xp.astype(p, compute_dtype(xp, p, name="p")), axis, -1)
@@ -149,11 +151,24 @@ def decompose(
     """
     opts = LossOptions(kind, axis, ignore_index, label_smoothing, smoothing, validate)
     red = ReductionOptions(reduction, empty, divide_by, base)
+    return _decomposition(pred, target, opts, red, weight=weight, sample_weight=sample_weight)
+
+
+def _decomposition(
+    pred: Array,
+    target: Array,
+    opts: LossOptions,
+    red: ReductionOptions,
+    *,
+    weight: Array | None,
+    sample_weight: Array | None,
+) -> Decomposition:
+    """The body of :func:`decompose`."""
     p = prepare(pred, target, opts, weight=weight, sample_weight=sample_weight)
     parts = _decompose_terms(p)  # from the rescaled weights, like the divisor below
-    w = p.weights(divide_by)
+    w = p.weights(red.divide_by)
     with np.errstate(all="ignore"):
-        out = [p.reduce(t, w, red, host_check=validate and i == 0) for i, t in enumerate(parts)]
+        out = [p.reduce(t, w, red, host_check=p.checked and i == 0) for i, t in enumerate(parts)]
     if red.scale != 1.0:
         out = [t / red.scale for t in out]
     return Decomposition(*out)
@@ -191,20 +206,40 @@ def kl_divergence(
     0.0
     >>> float(kl_divergence(np.array([[0.9, 0.1]]), y, kind="probs", base=2))
     0.73696559416620...
+
+    On JAX arrays its gradient is the closed form of :func:`cross_entropy_grad` (``H(y)`` does
+    not depend on the prediction).
     """
-    return decompose(
-        pred,
-        target,
-        kind=kind,
-        axis=axis,
-        reduction=reduction,
-        sample_weight=sample_weight,
-        weight=weight,
-        ignore_index=ignore_index,
-        label_smoothing=label_smoothing,
-        smoothing=smoothing,
-        empty=empty,
-        divide_by=divide_by,
-        base=base,
-        validate=validate,
-    ).kl
+    opts = LossOptions(kind, axis, ignore_index, label_smoothing, smoothing, validate)
+    red = ReductionOptions(reduction, empty, divide_by, base)
+    consts = {
+        "target": target,
+        "weight": weight,
+        "sample_weight": sample_weight,
+        "label_smoothing": label_smoothing,
+        "normalizer": None,
+        "opts": opts,
+        "red": red,
+    }
+    if is_jax_array(pred):
+        from ._jax import differentiable
+
+        return differentiable(_kl, nll_grad, pred, class_axis=opts.axis, **consts)
+    return _kl(pred, **consts)
+
+
+def _kl(
+    pred: Array,
+    *,
+    target: Array,
+    weight: Array | None,
+    sample_weight: Array | None,
+    label_smoothing: Any,
+    normalizer: Any,
+    opts: LossOptions,
+    red: ReductionOptions,
+) -> Array:
+    """:func:`kl_divergence` with the numeric options apart (they may be traced JAX arrays)."""
+    if label_smoothing is not opts.label_smoothing:
+        opts = replace(opts, label_smoothing=label_smoothing)
+    return _decomposition(pred, target, opts, red, weight=weight, sample_weight=sample_weight).kl
