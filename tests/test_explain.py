@@ -69,6 +69,20 @@ Identities, checked on these numbers (relative tolerance 1e-12):
    (moves 0.07902 of probability per example on average):
      cross-entropy before 0.189331658525, after 0.189331658525  (identical: True)
      while the mean entropy of the predictions changes: 0.407335 → 0.548149
+   Are higher probabilities raised to higher powers encouraged? No: an exponent is a
+   switch, never a reward. What pushes q(y_i|x_i) up is training: the gradient of the
+   NLL with respect to the logit z_c is q_c − y_c, so on the observed class it is q − 1 < 0
+   and a descent step raises that logit; the push fades to 0 only as q → 1.
+     here: q − 1 on the observed class is negative on 100% of the examples, mean -0.1302
+   What does multiplying both classes' terms p^y (1 − p)^(1 − y) induce? Each example
+   switches one on: maximising the product pulls p up on the positives and down on the
+   negatives; the gradient of −log is p − y (−1 ≤ p − y ≤ 1), but the cost of a confident
+   mistake is unbounded: a negative (y = 0) given p = 0.9, 0.99, 0.999999 costs −log(1 − p) =
+     2.303, 4.605, 13.82 nats, while its gradient p − y stays 0.9, 0.99, 0.999999.
+   Only the observed class matters — for the value. Through the softmax every logit
+   still gets q_c − y_c: example 501 (the largest loss, observed class 9), its top classes:
+     3: q 0.435, grad 0.435   8: q 0.404, grad 0.404   1: q 0.101, grad 0.101   9: q 0.034, grad -0.966
+     the wrong classes are pushed down by their q; the row's gradient sums to 0 (softmax ignores a common shift)
 
 3. Maximal likelihood: all mass on the observed labels — over-confident
    The likelihood Π q(y_i|x_i) ≤ 1 is maximal (= 1) when every q(y_i|x_i) = 1: all the
@@ -271,6 +285,86 @@ def test_section2_switches(output):
     assert _close6(h1, float(sst.entropy(p, axis=1).mean()))
     assert _close6(h2, float(sst.entropy(q2, axis=1).mean()))
     assert math.isclose(_mean_nll(np.log(q2), EX.target), before, rel_tol=1e-9)
+
+
+def test_section2_gradients_against_autograd(output):
+    """The three answers on the exponents: the push on the observed class, the binary pull and
+    the unbounded cost of a confident mistake, the gradient every wrong class gets — each
+    number recomputed with PyTorch autograd."""
+    s = _section(output, 2)
+    z = torch.tensor(EX.logits, dtype=torch.float64, requires_grad=True)
+    torch.nn.functional.cross_entropy(z, torch.tensor(EX.target), reduction="sum").backward()
+    g = z.grad.numpy()
+    g_obs = g[np.arange(N), EX.target]
+    line = next(x for x in s.splitlines() if "on the observed class is negative" in x)
+    m = re.search(r"negative on (\d+)% of the examples, mean (\S+)", line)
+    share, mean = float(m.group(1)), float(m.group(2))
+    assert share == round(100 * float(np.mean(g_obs < 0))) and share == 100
+    assert math.isclose(mean, float(g_obs.mean()), abs_tol=5e-5)
+    # binary: −log(1 − p) and its logit gradient p − y, by autograd on BCE-with-logits
+    p = torch.tensor([0.9, 0.99, 0.999999], dtype=torch.float64)
+    x = torch.logit(p).requires_grad_()
+    cost = torch.nn.functional.binary_cross_entropy_with_logits(
+        x, torch.zeros(3, dtype=torch.float64), reduction="none"
+    )
+    cost.sum().backward()
+    line = next(x for x in s.splitlines() if "nats, while its gradient" in x)
+    nums = [float(v) for v in re.findall(r"\d+\.\d+", line)]
+    np.testing.assert_allclose(nums[:3], cost.detach().numpy(), rtol=5e-4)
+    np.testing.assert_allclose(nums[3:6], x.grad.numpy(), rtol=1e-6)
+    # the example with the largest loss: every one of its logits gets q_c − y_c
+    i = int(np.argmax(-sps.log_softmax(EX.logits, axis=1)[np.arange(N), EX.target]))
+    assert f"example {i} (the largest loss, observed class {EX.target[i]})" in s
+    line = next(x for x in s.splitlines() if "grad" in x and ": q " in x)
+    q = _softmax(EX.logits)[i]
+    for cls, qc, gc in re.findall(r"(\d+): q (\S+), grad (\S+)", line):
+        assert math.isclose(float(qc), q[int(cls)], abs_tol=5e-4)
+        assert math.isclose(float(gc), g[i, int(cls)], abs_tol=5e-4)
+    assert abs(g[i].sum()) < 1e-12
+
+
+def test_zero_probabilities_are_explained(tmp_path, capsys):
+    """Probabilities with exact zeros: the infinities are explained (the observed zero and where
+    it is; the harmless zeros apart), and no raw NumPy warning reaches the user."""
+    rng = np.random.default_rng(3)
+    p = rng.dirichlet(np.ones(3), size=10)
+    y = rng.integers(0, 3, 10)
+    p[4] = 0.0
+    p[4, (y[4] + 1) % 3] = 1.0  # the observed class of row 4 has probability 0
+    p[7, (y[7] + 1) % 3] = 0.0  # a zero on a class that was not observed
+    p[7] /= p[7].sum()
+    path = tmp_path / "zeros.csv"
+    _save(path, p, y, fmt="csv")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        code = cli.main(["explain", str(path), "--pred", "c*", "--target", "y", "--kind", "probs"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "RuntimeWarning" not in err and "divide by zero" not in err
+    notes = out[out.index("Why some numbers are infinite:") : out.index("\n1. ")]
+    assert "1 example (row 4) gives probability exactly 0 to the class that was observed" in notes
+    assert "log 0 = −inf" in notes and "+inf" in notes
+    assert "2 other zero probabilities fall on classes that were not observed" in notes
+    assert _printed(out, r"^  cross-entropy\s+(\S+)") == math.inf
+
+
+def test_likelihood_figure_shows_the_underflow(bundled_walk):
+    """The figure of section 1 shows a product that underflows to 0.0 (the untrained model's:
+    at example ⌈1075·log10 2⌉ = 324 for q = 1/10) and labels the float64 limit."""
+    w, _ = bundled_walk
+    fig = explain.figures(w)["1_likelihood_product.png"]
+    ax = fig.axes[0]
+    texts = " ".join(t.get_text() for t in ax.texts)
+    assert "float64 limit" in texts and "from example 324" in texts
+    limit = math.log10(np.finfo(np.float64).smallest_subnormal)
+    assert any(np.allclose(ln.get_ydata(), limit) for ln in ax.get_lines())
+    floated = [ln for ln in ax.get_lines() if "float64 product" in ln.get_label()]
+    untrained = next(ln for ln in floated if "untrained" in ln.get_label())
+    y = np.asarray(untrained.get_ydata(), dtype=float)
+    assert np.isnan(y[323:]).all() and np.isfinite(y[:323]).all()  # 0.0 from example 324 on
+    assert ax.get_ylim()[0] < -539  # the exact curve (10^-539) is inside the axes
 
 
 def test_section3_sharpening(output):
@@ -631,8 +725,9 @@ def test_explain_handles_every_input_evaluate_accepts(tmp_path, capsys, case, fm
     path = tmp_path / f"edge.{fmt}"
     _save(path, x, target, weight, fmt=fmt)
     argv = [str(path), "--pred", "c*", "--kind", kind, *extra]
-    if target.ndim == 2:
+    if target.ndim == 2:  # a distribution over the classes (0/1 columns could be multi-label)
         argv += ["--target", ",".join(f"t{j}" for j in range(target.shape[1]))]
+        argv += ["--task", "multiclass"]
     else:
         argv += ["--target", "y"]
     if weight is not None:

@@ -62,3 +62,28 @@ def test_guide_examples_print_what_the_page_shows():
         runner.run(test, out=report.append)
     result = runner.summarize(verbose=False)
     assert result.failed == 0, "".join(report)
+
+
+def test_section2_answers_the_three_questions_in_words():
+    """The notes' questions on the exponents are answered in words, not only by numbers: what
+    pushes q towards 1, what the two binary factors do together, and what "only the correct
+    class matters" leaves out (the gradient every logit gets through the softmax)."""
+    sec = _sections(GUIDE.read_text(encoding="utf-8"))[2]
+    heads = re.findall(r"^### (.+)$", sec, flags=re.M)
+    assert heads == [
+        "Are higher probabilities raised to higher powers encouraged?",
+        "What does multiplying both classes' terms induce?",
+        '"Only the correct class matters" — for the value, not for the gradient',
+    ]
+    for phrase in (
+        "a switch that says *which* factor enters",
+        "`∂ℓ_i/∂z_ic = q_ic − y_ic`",
+        "**up on the positives and down on the\nnegatives**",
+        "`p − y`",
+        "grows without limit",
+        "every logit\nstill gets the gradient `q_c − y_c`",
+    ):
+        assert phrase in sec, phrase
+    blocks = FENCE.findall(sec)
+    assert any("cross_entropy_grad" in b for b in blocks)  # the numbers come from the library
+    assert any("binary_cross_entropy_grad" in b for b in blocks)

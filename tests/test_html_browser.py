@@ -54,7 +54,7 @@ def report_page(tmp_path_factory):
         path,
         before,
         after=after,
-        class_names=ex.class_names,
+        class_names=[f"digit {n}" for n in ex.class_names],  # as --classes gives them
         source={
             "files": [],
             "bundled_example": True,
@@ -83,6 +83,7 @@ def test_self_contained(report_page):
     # no external resource: every src is a data: URI, no link/script tags at all
     srcs = re.findall(r'src="([^"]*)"', page)
     assert len(srcs) == 4 and all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert "With a fitted temperature both models are drawn" in page  # the post-T diagram
     assert "<link" not in page and "<script" not in page and "http://" not in page
     assert "Temperature scaling" in page and "Calibration bins" in page and "Per class" in page
     assert f"{report.cross_entropy:.6g}" in page
@@ -94,11 +95,46 @@ def test_empty_report_says_so():
     assert "No valid rows" in page and "<img" not in page
 
 
-@pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="chromium is not installed (install Debian's chromium package to run the browser test)",
-)
+def test_bins_are_half_open_and_empty_bins_dashed(report_page):
+    path, report = report_page
+    page = open(path, encoding="utf-8").read()
+    bins = report.calibration.bins
+    table = page.split("<h2>Calibration bins</h2>", 1)[1].split("</table>", 1)[0]
+    rows = re.findall(r"<tr>(.*?)</tr>", table)[1:]
+    assert len(rows) == len(bins)
+    for i, (b, row) in enumerate(zip(bins, rows, strict=True)):
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row)
+        close = "]" if i == len(bins) - 1 else ")"
+        assert cells[0] == f"[{b.lo:.4f}, {b.hi:.4f}{close}"
+        if b.count == 0:
+            assert cells[3:] == ["—", "—", "—"]
+        else:
+            assert "—" not in cells and "NaN" not in cells
+    assert any(b.count == 0 for b in bins)  # the digits example has empty low-confidence bins
+
+
+def test_class_names_in_the_per_class_table(report_page):
+    path, _ = report_page
+    page = open(path, encoding="utf-8").read()
+    table = page.split("<h2>Per class (by true class)</h2>", 1)[1].split("</table>", 1)[0]
+    names = re.findall(r'<tr><td class="l">(.*?)</td>', table)
+    assert names == [f"digit {n}" for n in load_example().class_names]
+
+
+def test_page_uses_its_width(report_page):
+    page = open(report_page[0], encoding="utf-8").read()
+    assert "max-width:70em" not in page and "grid-template-columns" in page
+
+
+def _chromium_or_skip():
+    if CHROMIUM is None:
+        if os.environ.get("CI"):  # .ci/run installs it: a CI run without it is a failure
+            pytest.fail("chromium is not installed on this CI machine (.ci/run installs it)")
+        pytest.skip("chromium is not installed (install Debian's chromium package)")
+
+
 def test_rendered_in_headless_chromium(report_page, tmp_path):
+    _chromium_or_skip()
     path, _ = report_page
     page = open(path, encoding="utf-8").read()
     probe = tmp_path / "probe.html"

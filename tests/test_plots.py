@@ -126,3 +126,65 @@ def test_save_all_is_all_or_nothing(reports, tmp_path, monkeypatch):
     with pytest.raises(OSError):
         plots.save_all(before, str(target), after=after)
     assert not (tmp_path / "new").exists()  # no figure, no temporary file, no folder left
+
+
+def test_wilson_interval_against_scipy():
+    from scipy.stats import binomtest
+
+    n = np.array([1, 7, 20, 311, 5])
+    k = np.array([0, 3, 20, 290, 5])
+    lo, hi = plots.wilson(k / n, n)
+    for i in range(len(n)):
+        ci = binomtest(int(k[i]), int(n[i])).proportion_ci(0.95, method="wilson")
+        np.testing.assert_allclose([lo[i], hi[i]], [ci.low, ci.high], rtol=1e-7, atol=1e-12)
+
+
+def test_reliability_counts_intervals_log_panel_and_legend_outside(reports):
+    before, _ = reports
+    fig = plots.reliability(before)
+    ax, axh = fig.axes[:2]
+    bins = [b for b in before.calibration.bins if b.count > 0]
+    # points sized by their bin's count, each count written under its point
+    from matplotlib.collections import LineCollection, PathCollection
+
+    scatter = next(c for c in ax.collections if isinstance(c, PathCollection))
+    sizes = scatter.get_sizes()
+    order = np.argsort([b.count for b in bins], kind="stable")
+    assert np.all(np.diff(sizes[order]) >= 0) and sizes.max() > sizes.min()
+    labels = [t.get_text() for t in ax.texts]
+    assert labels == [f"{b.count:,}" for b in bins]
+    # a Wilson interval per non-empty bin
+    lo, hi = plots.wilson(np.array([b.accuracy for b in bins]), np.array([b.count for b in bins]))
+    segs = next(c for c in ax.collections if isinstance(c, LineCollection))
+    ys = np.array([[s[0][1], s[1][1]] for s in segs.get_segments()])
+    np.testing.assert_allclose(np.sort(ys, axis=1), np.column_stack([lo, hi]), atol=1e-12)
+    # the count panel is log-scaled with the per-bin counts; the legend is outside the axes
+    assert axh.get_yscale() == "log"
+    heights = [p.get_height() for p in axh.patches]
+    assert heights == [float(b.count) for b in before.calibration.bins]
+    assert ax.get_legend() is None and len(fig.legends) == 1
+
+
+def test_nll_histogram_axis_fits_the_data(reports):
+    before, _ = reports
+    fig = plots.nll_distribution(before)
+    ax = fig.axes[0]
+    h = before.histograms.nll
+    edges = np.asarray(h.edges)
+    seen = np.flatnonzero(np.asarray(h.count) > 0)
+    left, right = ax.get_xlim()
+    assert left == pytest.approx(min(edges[seen[0]], before.cross_entropy) / 1.5)
+    assert right == pytest.approx(max(edges[seen[-1] + 1], before.cross_entropy) * 1.5)
+    assert left > 1e-7 and right < 1e3  # not the histogram's whole 1e-6 … 1e3 grid
+
+
+def test_nll_difference_figure_draws_the_comparison_histogram():
+    from crossentropy.compare import compare
+
+    ex = load_example()
+    c = compare(ex.logits, ex.logits * 0.6, ex.target, bootstrap=50)
+    fig = plots.nll_difference(c)
+    ax = fig.axes[0]
+    assert [p.get_height() for p in ax.patches] == [float(n) for n in c.histogram.count]
+    assert ax.get_title() == c.verdict()
+    assert plots.png_bytes(fig)[:8] == b"\x89PNG\r\n\x1a\n"

@@ -22,13 +22,14 @@ from .report import Report
 __all__ = ["render", "write_report"]
 
 _CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2em auto;max-width:70em;
-color:#222;padding:0 1em}
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:1.5em 0;width:auto;
+color:#222;padding:0 2vw}
 h1{font-size:1.5em}h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;margin:.5em 0}td,th{padding:.2em .7em;border-bottom:1px solid #eee;
 text-align:right}th{background:#f6f6f6}td.l,th.l{text-align:left}
-figure{display:inline-block;margin:.5em;vertical-align:top}figure img{max-width:100%;
-border:1px solid #eee}figcaption{font-size:.9em;color:#555;max-width:40em}
+.figures{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,30em),1fr));
+gap:1em}figure{margin:0}figure img{width:100%;height:auto;border:1px solid #eee}
+figcaption{font-size:.9em;color:#555}
 .note{color:#555;font-size:.9em}code{background:#f3f3f3;padding:0 .2em}
 """
 
@@ -41,6 +42,15 @@ _CAPTIONS = {
     "nll_distribution": "Distribution of per-example NLL (log scale); the dashed line is the "
     "mean, i.e. the cross-entropy.",
 }
+_AFTER = (
+    " With a fitted temperature both models are drawn: before (T = 1) and after (the logits "
+    "divided by T), each with its ECE, intervals and examples per bin."
+)
+_CAPTIONS["reliability"] += (
+    " Each point's area grows with its bin's examples (the number is written under it) and its "
+    "bar is the 95% Wilson interval of the bin's accuracy; the lower panel counts the examples "
+    "per bin on a log scale."
+)
 
 
 def _e(x: Any) -> str:
@@ -134,13 +144,27 @@ def _figures(report: Report, after: Report | None, class_names: Sequence[str] | 
     from . import plots
 
     out = []
-    for name, fig in plots.figures(report, after=after, class_names=class_names).items():
+    figs = plots.figures(report, after=after, class_names=class_names)
+    for name, fig in figs.items():
         data = base64.b64encode(plots.png_bytes(fig)).decode("ascii")
+        caption = _CAPTIONS.get(name, name)
+        if name == "reliability" and after is not None:
+            caption += _AFTER
         out.append(
             f'<figure id="fig-{name}"><img alt="{_e(name)}" src="data:image/png;base64,{data}">'
-            f"<figcaption>{_e(_CAPTIONS.get(name, name))}</figcaption></figure>"
+            f"<figcaption>{_e(caption)}</figcaption></figure>"
         )
-    return "".join(out)
+    return '<div class="figures">' + "".join(out) + "</div>"
+
+
+def _bin(lo: float, hi: float, last: bool) -> str:
+    """A calibration bin as an interval: half-open ``[lo, hi)``, the last one closed at 1."""
+    return f"[{lo:.4f}, {hi:.4f}{']' if last else ')'}"
+
+
+def _or_dash(x: Any, count: int) -> Any:
+    """An empty bin's mean, accuracy and gap are undefined: shown as "—", not NaN."""
+    return _Raw("—") if count == 0 else x
 
 
 def render(
@@ -237,16 +261,20 @@ def render(
                     ["bin", "count", "weight", "mean confidence", "accuracy", "gap"],
                     [
                         (
-                            _Raw(f"[{b.lo:.4f}, {b.hi:.4f}]"),
+                            _Raw(_bin(b.lo, b.hi, i == len(cal.bins) - 1)),
                             b.count,
                             b.weight,
-                            b.mean_confidence,
-                            b.accuracy,
-                            b.gap,
+                            _or_dash(b.mean_confidence, b.count),
+                            _or_dash(b.accuracy, b.count),
+                            _or_dash(b.gap, b.count),
                         )
-                        for b in cal.bins
+                        for i, b in enumerate(cal.bins)
                     ],
                 )
+            )
+            parts.append(
+                '<p class="note">Bins are half-open, [lo, hi) (the last one is closed at 1); '
+                "— marks a bin with no example (its mean, accuracy and gap are undefined).</p>"
             )
         shown = [c for c in report.per_class if c.count > 0]
         if shown:

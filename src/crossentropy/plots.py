@@ -29,18 +29,21 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .io._output import OutputFiles
-from .report import Report
 
 if TYPE_CHECKING:  # matplotlib is imported lazily (an optional dependency)
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["FIGURES", "FILES", "figures", "png_bytes", "save_all"]
+#: a :class:`crossentropy.Report` (or a record with its fields): read by attribute only, so
+#: that this module ranks below ``report`` (whose ``_repr_html_`` draws a figure)
+Report = Any
+
+__all__ = ["FIGURES", "FILES", "figures", "nll_difference", "png_bytes", "save_all", "wilson"]
 
 FIGURES = ("reliability", "nll_curve", "per_class", "nll_distribution")
 #: The file of each figure in the folder :func:`save_all` writes (``--plots DIR``).
@@ -81,10 +84,34 @@ def _empty(fig: Figure, ax: Axes, title: str) -> Figure:
     return fig
 
 
+def wilson(accuracy: np.ndarray, count: np.ndarray, z: float = 1.959963984540054) -> tuple:
+    """Wilson score interval ``(lo, hi)`` of a bin's accuracy ``p̂`` over its ``n`` examples:
+
+        (p̂ + z²/2n ± z·sqrt(p̂(1−p̂)/n + z²/4n²)) / (1 + z²/n)       (z = 1.96: 95%)
+
+    (for weighted rows ``p̂`` is the weighted accuracy and ``n`` the bin's row count). NaN
+    where ``n = 0``.
+
+    >>> lo, hi = wilson(np.array([0.5, 1.0]), np.array([10, 4]))
+    >>> [round(float(v), 4) for v in lo], [round(float(v), 4) for v in hi]
+    ([0.2366, 0.5101], [0.7634, 1.0])
+    """
+    p = np.asarray(accuracy, dtype=float)
+    n = np.asarray(count, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z2n = z * z / n
+        centre = (p + z2n / 2) / (1 + z2n)
+        half = z * np.sqrt(p * (1 - p) / n + z2n / (4 * n)) / (1 + z2n)
+    return centre - half, centre + half
+
+
 def reliability(report: Report, *, after: Report | None = None) -> Figure:
-    """Reliability diagram with the confidence histogram below (before/after temperature)."""
-    fig = _new((6.4, 6.0))
-    gs = fig.add_gridspec(2, 1, height_ratios=[3, 1])
+    """Reliability diagram: per bin the accuracy against the mean confidence, each point sized
+    by the bin's example count with its 95% Wilson interval (:func:`wilson`); the gap bars;
+    below it, the examples per bin on a log scale. With ``after=`` (a temperature-scaled
+    report) both models are drawn. The legend sits below the axes, never over the data."""
+    fig = _new((6.4, 7.0))
+    gs = fig.add_gridspec(2, 1, height_ratios=[3, 1.2])
     ax = fig.add_subplot(gs[0])
     axh = fig.add_subplot(gs[1], sharex=ax)
     cal = report.calibration
@@ -96,64 +123,82 @@ def reliability(report: Report, *, after: Report | None = None) -> Figure:
     if after is not None and after.calibration is not None:
         T = report.temperature.T if report.temperature is not None else None
         series.append((f"after T = {T:.3g}" if T else "after", after.calibration, "C1"))
-    width = None
+    total = max(1, sum(b.count for b in cal.bins))
     for label, c, color in series:
         bins = [b for b in c.bins if b.count > 0]
         if not bins:
             continue
         conf = np.array([b.mean_confidence for b in bins])
         acc = np.array([b.accuracy for b in bins])
+        count = np.array([b.count for b in bins])
         lo = np.array([b.lo for b in bins])
         hi = np.array([b.hi for b in bins])
-        width = hi - lo
         if len(series) == 1:
-            ax.bar(
-                lo,
-                acc,
-                width=width,
-                align="edge",
-                color=color,
-                alpha=0.35,
-                edgecolor=color,
-                label="accuracy per bin",
-            )
             ax.bar(
                 lo,
                 conf - acc,
                 bottom=acc,
-                width=width,
+                width=hi - lo,
                 align="edge",
                 color="C3",
-                alpha=0.25,
+                alpha=0.2,
                 hatch="//",
                 edgecolor="C3",
                 label="gap (confidence − accuracy)",
             )
-        ax.plot(conf, acc, marker="o", color=color, label=f"{label}: ECE {c.ece:.4f}")
+        wlo, whi = wilson(acc, count)
+        ax.errorbar(
+            conf,
+            acc,
+            yerr=np.clip(np.vstack([acc - wlo, whi - acc]), 0, None),  # p̂ = 0 or 1: ±rounding
+            fmt="none",
+            ecolor=color,
+            elinewidth=1,
+            capsize=2,
+            alpha=0.8,
+            label=f"{label}: 95% Wilson interval per bin",
+        )
+        ax.plot(conf, acc, color=color, lw=1, label=f"{label}: ECE {c.ece:.4f}")
+        ax.scatter(
+            conf,
+            acc,
+            s=12 + 400 * np.sqrt(count / total),
+            color=color,
+            alpha=0.6,
+            edgecolors="white",
+            linewidths=0.5,
+            zorder=3,
+            label=f"{label}: bin (area ∝ √examples)",
+        )
+        if len(series) == 1:
+            for x, y, n in zip(conf, acc, count, strict=True):
+                ax.annotate(
+                    f"{n:,}",
+                    (x, y),
+                    xytext=(0, -12),
+                    textcoords="offset points",
+                    ha="center",
+                    va="top",
+                    fontsize=6,
+                    color="0.3",
+                )
     ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
+    ax.set_ylim(-0.05, 1.05)
     ax.set_ylabel("accuracy")
     ax.set_title(f"Reliability diagram ({cal.strategy} bins, {len(cal.bins)})")
-    ax.legend(loc="upper left", fontsize="small")
-    hist = report.histograms.confidence if report.histograms is not None else None
-    if hist is not None:
-        edges = np.asarray(hist.edges, dtype=float)
-        axh.bar(
-            edges[:-1],
-            np.asarray(hist.count),
-            width=np.diff(edges),
-            align="edge",
-            color="C0",
-            alpha=0.6,
-            label="before" if after is not None else None,
-        )
-        if after is not None and after.histograms is not None:
-            h2 = after.histograms.confidence
-            e2 = np.asarray(h2.edges, dtype=float)
-            axh.step(e2[:-1], np.asarray(h2.count), where="post", color="C1", label="after")
-            axh.legend(fontsize="small")
+    for label, c, color in series:
+        edges = np.array([b.lo for b in c.bins] + [c.bins[-1].hi]) if c.bins else np.zeros(1)
+        counts = np.array([b.count for b in c.bins], dtype=float)
+        if len(series) == 1:
+            axh.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color=color, alpha=0.6)
+        else:
+            axh.stairs(counts, edges, color=color, lw=1.5, label=label)
+    if np.any([b.count > 0 for b in cal.bins]):
+        axh.set_yscale("log")
     axh.set_xlabel("confidence (top-label probability)")
-    axh.set_ylabel("examples")
+    axh.set_ylabel("examples per bin\n(log scale)")
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=2, fontsize="small")
     return fig
 
 
@@ -199,7 +244,9 @@ def nll_curve(report: Report) -> Figure:
     )
     lines = ax.get_legend_handles_labels()
     lines2 = ax2.get_legend_handles_labels()
-    ax2.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="upper center", fontsize="small")
+    fig.legend(  # below the axes: never over the data
+        lines[0] + lines2[0], lines[1] + lines2[1], loc="outside lower center", fontsize="small"
+    )
     ax.set_title("Where the loss comes from: −log p over the observed p(true class)")
     return fig
 
@@ -235,13 +282,14 @@ def per_class(
     ax2.set_ylabel("accuracy")
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = ax2.get_legend_handles_labels()
-    ax.legend(h1 + h2, l1 + l2, loc="upper right", fontsize="small")
+    fig.legend(h1 + h2, l1 + l2, loc="outside lower center", ncols=3, fontsize="small")
     ax.set_title(title)
     return fig
 
 
 def nll_distribution(report: Report) -> Figure:
-    """Histogram of per-example NLL (log-spaced bins; under/overflow bins drawn at the ends)."""
+    """Histogram of per-example NLL (log-spaced bins; under/overflow bins drawn at the ends);
+    the x axis spans the bins that hold examples."""
     fig = _new()
     ax = fig.add_subplot()
     unit, div = _unit(report)
@@ -262,6 +310,13 @@ def nll_distribution(report: Report) -> Figure:
         hi[-1] = lo[-1] * 10
     ax.bar(lo, counts, width=hi - lo, align="edge", color="C0", alpha=0.7, edgecolor="C0")
     ax.set_xscale("log")
+    seen = np.flatnonzero(counts > 0)
+    if seen.size:  # the axis spans the bins that hold examples (and the mean), not all 39
+        left, right = lo[seen[0]], hi[seen[-1]]
+        ce = report.cross_entropy  # in the unit of the edges (divided by div above)
+        if math.isfinite(ce) and ce > 0:
+            left, right = min(left, ce), max(right, ce)
+        ax.set_xlim(left / 1.5, right * 1.5)
     if math.isfinite(report.cross_entropy) and report.cross_entropy > 0:
         ax.axvline(
             report.cross_entropy,
@@ -269,10 +324,54 @@ def nll_distribution(report: Report) -> Figure:
             ls="--",
             label=f"mean = cross-entropy {report.cross_entropy:.4f} {unit}",
         )
-        ax.legend(fontsize="small")
+        fig.legend(loc="outside lower center", fontsize="small")
     ax.set_xlabel(f"per-example NLL ({unit}, log scale; end bars: under/overflow)")
     ax.set_ylabel("examples")
     ax.set_title("Distribution of per-example NLL")
+    return fig
+
+
+def nll_difference(comparison: Any) -> Figure:
+    """The per-example NLL difference ``d_i = ℓ^B_i − ℓ^A_i`` of a
+    :class:`crossentropy.compare.Comparison`: one bar per bin of its symmetric log-spaced
+    histogram (B lower on the left, A lower on the right, ``|d| < 1e-6`` in the middle), the
+    verdict as the title.
+
+    >>> import numpy as np
+    >>> from crossentropy.compare import compare
+    >>> y = np.array([0, 1, 1]); a = np.array([[2.0, 0.0], [0.0, 2.0], [2.0, 0.0]])
+    >>> fig = nll_difference(compare(a, 2 * a, y, bootstrap=0))
+    >>> float(sum(p.get_height() for p in fig.axes[0].patches))   # the three examples
+    3.0
+    """
+    fig = _new((7.5, 4.2))
+    ax = fig.add_subplot()
+    h = comparison.histogram
+    if h is None or not sum(h.count):
+        return _empty(fig, ax, "Per-example NLL difference")
+    edges = np.asarray(h.edges, dtype=float)
+    counts = np.asarray(h.count, dtype=float)
+    mids = np.arange(counts.size)
+    centre = int(np.searchsorted(edges, 0.0)) - 1  # the bin [−1e-6, 1e-6)
+    colors = ["C2" if j < centre else "C3" if j > centre else "0.6" for j in mids]
+    A, B = comparison.names
+    ax.bar(mids, counts, width=0.9, color=colors)
+    with np.errstate(divide="ignore"):
+        decade = np.log10(np.abs(edges))
+    ticks = [  # every other decade of the edges (bars sit between them), and 0 mid-centre
+        j
+        for j in range(1, counts.size)
+        if j not in (centre, centre + 1) and decade[j] == np.round(decade[j]) and decade[j] % 2 == 0
+    ]
+    ax.set_xticks(
+        [t - 0.5 for t in ticks] + [centre],
+        [f"{edges[t]:+.0e}" for t in ticks] + ["0"],
+        rotation=45,
+        fontsize=7,
+    )
+    ax.set_xlabel(f"ℓ(B) − ℓ(A) per example (nats; left: B = {B} lower, right: A = {A} lower)")
+    ax.set_ylabel("examples")
+    ax.set_title(comparison.verdict(), fontsize=8, wrap=True)
     return fig
 
 

@@ -27,3 +27,8 @@ def command(name: str, *, help: str, arguments: Callable, description: str | Non
         return run
 
     return register
+
+
+# A subcommand module imported here registers itself when the package loads (``_evaluate``
+# and ``_explain`` are imported by the package ``__init__``).
+from . import _compare  # noqa: E402, F401

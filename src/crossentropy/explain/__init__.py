@@ -55,6 +55,7 @@ from .._options import IGNORE_INDEX
 from .._types import Kind
 from ..chain import cross_entropy, likelihood, log_likelihood, log_prob, nll, perplexity
 from ..information import decompose
+from ..kinds import to_log_probs
 from ._data import (
     _IMPL,
     BUNDLED_FIRST_LINE,
@@ -81,8 +82,8 @@ from ._data import (
 )
 from ._models import class_distances, descend_softmax_regression, nearest_neighbour_logits
 from ._plot import FILES as PLOT_FILES
-from ._plot import plot
-from ._sections import sections
+from ._plot import figures, plot
+from ._sections import _onehot_mask, sections
 
 __all__ = [
     "BUNDLED_FIRST_LINE",
@@ -107,6 +108,7 @@ __all__ = [
     "load",
     "nearest_neighbour_logits",
     "plot",
+    "figures",
     "read_data",
     "render",
     "sections",
@@ -272,7 +274,8 @@ def _walkthrough(data: Data) -> Walkthrough:
         log_prob(data.pred, data.target, kind=data.kind, ignore_index=data.ignore_index, impl=_IMPL)
     )
     curves = dict(curves)
-    curves["log_q_observed"] = lp[_observed_mask(data)]
+    keep = _observed_mask(data)
+    curves["log_q_observed"] = lp[keep]
     return Walkthrough(
         data.source,
         int(data.pred.shape[0]),
@@ -282,7 +285,37 @@ def _walkthrough(data: Data) -> Walkthrough:
         ids,
         secs,
         curves,
+        _zero_notes(data, lp, keep),
     )
+
+
+def _zero_notes(data: Data, lp: np.ndarray, keep: np.ndarray) -> tuple[str, ...]:
+    """Why the chain is infinite when an observed class has probability exactly 0 (the true
+    answer: log 0 = −inf), and why a 0 elsewhere costs nothing (0·log 0 = 0)."""
+    rows = np.flatnonzero(keep & np.isneginf(lp))
+    zero = np.isneginf(np.asarray(to_log_probs(data.pred, kind=data.kind)))
+    if not rows.size and not zero.any():
+        return ()
+    out = []
+    if rows.size:
+        shown = ", ".join(str(int(r)) for r in rows[:5]) + (" …" if rows.size > 5 else "")
+        out += [
+            f"{rows.size} example{'s' if rows.size > 1 else ''} (row{'s' if rows.size > 1 else ''} "
+            f"{shown}) give{'' if rows.size > 1 else 's'} probability exactly 0 to the class "
+            "that was observed.",
+            "log 0 = −inf, so the log-likelihood is −inf and the NLL, cross-entropy, perplexity",
+            "and KL are +inf (the likelihood is 0). That is the true value, not a failure: the",
+            "model called the observed outcome impossible, and the log loss charges that without",
+            "bound. Look at those rows; if the zeros come from rounding or clipping, give the",
+            "model's logits or log-probabilities instead (nothing is clipped for you).",
+        ]
+    other = int(np.count_nonzero(zero & ~_onehot_mask(data)))
+    if other > 0:
+        out.append(
+            f"{other} other zero probabilit{'ies fall' if other > 1 else 'y falls'} on classes that were "
+            "not observed: they cost nothing (the exponent switches them off: 0·log 0 = 0)."
+        )
+    return tuple(out)
 
 
 # ----------------------------------------------------------------------------- output
@@ -302,6 +335,9 @@ def render(w: Walkthrough) -> str:
     out += ["", "Identities, checked on these numbers (relative tolerance 1e-12):"]
     for i in w.identities:
         out.append(f"  {'ok' if i.holds else 'FAILED'}  {i.name}")
+    if w.notes:
+        out += ["", "Why some numbers are infinite:"]
+        out += [f"  {line}" for line in w.notes]
     for sec in w.sections:
         out += ["", f"{sec.number}. {sec.title}"]
         out += [f"   {line}" for line in sec.lines]

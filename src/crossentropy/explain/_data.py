@@ -104,6 +104,7 @@ class Walkthrough:
     identities: tuple[Identity, ...]
     sections: tuple[Section, ...]
     curves: Mapping[str, np.ndarray] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # why some numbers are infinite (probability 0), …
 
 
 # ----------------------------------------------------------------------------- helpers

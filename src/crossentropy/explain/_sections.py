@@ -11,6 +11,7 @@ import numpy as np
 
 from ..binary import binary_cross_entropy
 from ..chain import cross_entropy, likelihood, log_likelihood, log_prob, nll
+from ..gradients import binary_cross_entropy_grad, cross_entropy_grad
 from ..information import decompose, entropy
 from ..kinds import to_log_probs
 from ._data import (
@@ -24,6 +25,7 @@ from ._data import (
     _f,
     _fixed,
     _log10_text,
+    _Masks,
     _observed_mask,
     _opts,
     _probs,
@@ -123,18 +125,90 @@ def _section2(data: Data) -> Section:
             "  (here every class has some target mass: no switch is fully off; soft labels, "
             "section 6)"
         )
+    more, values = _gradients(data, q, o)
     return Section(
         2,
         "The exponents are switches",
-        tuple(lines),
+        tuple(lines + more),
         {
             "ce_before": ce1,
             "ce_after": ce2,
             "moved": moved,
             "entropy_before": h1,
             "entropy_after": h2,
+            **values,
         },
     )
+
+
+#: p given to the positive class on three negatives (y = 0): a confident mistake's cost
+CONFIDENT_MISTAKES = (0.9, 0.99, 0.999999)
+
+
+def _gradients(data: Data, q: np.ndarray, o: _Masks) -> tuple[list[str], dict[str, float]]:
+    """The three questions the exponents raise, answered with the library's gradients:
+    what pushes q up, what the two binary factors do together, and what the wrong classes
+    get although the value ignores them."""
+    keep = _observed_mask(data)
+    log_q = np.log(q)  # softmax(log q) = q: the gradient of the loss w.r.t. these logits
+    g = np.asarray(cross_entropy_grad(log_q, data.target, reduction="sum", **o))
+    y = np.asarray(data.target)
+    onehot = (
+        np.arange(q.shape[1])[None, :] == y[:, None] if data.hard else np.asarray(y, dtype=float)
+    )
+    lines = [
+        "Are higher probabilities raised to higher powers encouraged? No: an exponent is a",
+        "switch, never a reward. What pushes q(y_i|x_i) up is training: the gradient of the",
+        "NLL with respect to the logit z_c is q_c − y_c, so on the observed class it is q − 1 < 0",
+        "and a descent step raises that logit; the push fades to 0 only as q → 1.",
+    ]
+    values: dict[str, float] = {}
+    if keep.any() and data.hard:
+        g_obs = g[np.flatnonzero(keep), y[keep]]
+        neg = float(np.mean(g_obs < 0))
+        lines.append(
+            f"  here: q − 1 on the observed class is negative on {neg:.0%} of the examples, "
+            f"mean {_f(float(np.mean(g_obs)), 4)}"
+        )
+        values.update({"grad_observed_mean": float(np.mean(g_obs)), "grad_observed_negative": neg})
+    p = np.array(CONFIDENT_MISTAKES)
+    x = np.log(p / (1 - p))
+    cost = np.asarray(binary_cross_entropy(x, np.zeros(3), reduction="none"))
+    gb = np.asarray(binary_cross_entropy_grad(x, np.zeros(3), reduction="sum"))
+    lines += [
+        "What does multiplying both classes' terms p^y (1 − p)^(1 − y) induce? Each example",
+        "switches one on: maximising the product pulls p up on the positives and down on the",
+        "negatives; the gradient of −log is p − y (−1 ≤ p − y ≤ 1), but the cost of a confident",
+        "mistake is unbounded: a negative (y = 0) given p = "
+        + ", ".join(f"{v:g}" for v in p)
+        + " costs −log(1 − p) =",
+        "  "
+        + ", ".join(_f(float(c), 4) for c in cost)
+        + " nats, while its gradient p − y stays "
+        + ", ".join(_f(float(v), 6) for v in gb)
+        + ".",
+    ]
+    values.update({f"mistake_cost_{v:g}": float(c) for v, c in zip(p, cost, strict=True)})
+    if keep.any():
+        rows = np.flatnonzero(keep)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            loss = -np.sum(np.where(onehot[rows] > 0, onehot[rows] * log_q[rows], 0.0), axis=1)
+        i = int(rows[np.nanargmax(np.where(np.isnan(loss), -np.inf, loss))])
+        top = np.argsort(-q[i], kind="stable")[:4]
+        shown = "   ".join(
+            f"{c}: q {_fixed(q[i, c], 0, 3)}, grad {_fixed(g[i, c], 0, 3).strip()}" for c in top
+        )
+        lines += [
+            "Only the observed class matters — for the value. Through the softmax every logit",
+            f"still gets q_c − y_c: example {i} (the largest loss"
+            + (f", observed class {int(y[i])}" if data.hard else "")
+            + "), its top classes:",
+            f"  {shown}",
+            f"  the wrong classes are pushed down by their q; the row's gradient sums to "
+            f"{_f(float(np.sum(g[i])), 2)} (softmax ignores a common shift)",
+        ]
+        values.update({"grad_example": float(i), "grad_example_sum": float(np.sum(g[i]))})
+    return lines, values
 
 
 def _section3(data: Data) -> tuple[Section, dict]:
