@@ -276,7 +276,7 @@ def test_every_statistic_survives_a_json_round_trip(rng):
     acc.update(x[:3], y[:3])
     acc.update(x[3:], y[3:])
     st = json.loads(json.dumps(acc.to_state(), allow_nan=False))
-    assert set(st["stats"]) == set(acc.stats) and len(acc.stats) == 7
+    assert set(st["stats"]) == set(acc.stats) and len(acc.stats) == 9  # + top_k, confusion
     back = Accumulator.from_state(st)
     assert all(back.stats[k] == s for k, s in acc.stats.items())
     r = back.finalize()

@@ -35,7 +35,7 @@ GOLDEN_TABLE_HEAD = [
     "regression (run `crossentropy evaluate YOUR_FILE --target COL --pred 'COLS'` to evaluate "
     "your own predictions).",
     "input: bundled example",
-    "columns: target target; prediction logits; kind logits",
+    "columns: target target; prediction logits; kind logits; task multiclass",
     "rows: 539 read, 539 evaluated, 0 ignored, 0 rejected",
 ]
 
@@ -90,6 +90,9 @@ def test_golden_json_schema_and_numbers_vs_sklearn(capsys):
         "weight",
         "kind",
         "kind_reason",
+        "task",
+        "task_reason",
+        "temperature_applied",
         "classes",
         "batch_size",
     }
@@ -565,7 +568,8 @@ def test_file_errors(tmp_path, capsys, good):
     _fails(["evaluate", tmp_path / "obj.npz"], capsys, 4, "pickled")
     (tmp_path / "empty.csv").write_bytes(b"")
     _fails(["evaluate", tmp_path / "empty.csv"], capsys, 4, "empty")
-    _fails(["evaluate", tmp_path], capsys, 4, "is a directory")
+    (tmp_path / "nothing").mkdir()  # a directory's files are read (tests/test_paths.py); none here
+    _fails(["evaluate", tmp_path / "nothing"], capsys, 4, "is a directory with no file to read")
     _fails(["evaluate", tmp_path / "missing.parquet"], capsys, 4, "no such file")
 
 

@@ -49,7 +49,7 @@ from ._prepare import Prepared, host_terms, kernel_arrays
 from ._types import Impl
 from .calibration import FINE_BINS
 
-__all__ = ["BatchRows", "Binning", "Binned", "batch_rows"]
+__all__ = ["BatchRows", "Binning", "Binned", "LabelCells", "batch_rows", "label_rows"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,6 +82,22 @@ class Binned:
     n_nan_conf: int
 
 
+@dataclass(frozen=True, eq=False)
+class LabelCells:
+    """The (N, K) cells of a binary (K = 1) or multi-label batch, float64.
+
+    ``p``: P(y=1); ``logit``: its logit (the ranking score); ``y``: the 0/1 label; ``ell``:
+    the cell's binary cross-entropy ``−[y log p + (1 − y) log(1 − p)]`` (nats, unweighted);
+    ``w`` (N,): the row's sample weight, 0 on masked rows (they count nowhere).
+    """
+
+    p: np.ndarray
+    logit: np.ndarray
+    y: np.ndarray
+    ell: np.ndarray
+    w: np.ndarray
+
+
 @dataclass
 class BatchRows:
     """The per-example numbers of one batch (flattened: N rows), float64 unless noted."""
@@ -101,6 +117,9 @@ class BatchRows:
     log_q: np.ndarray | None = None  # (N, C) in the compute dtype: classwise calibration only
     observed: np.ndarray | None = None  # (N, C) normalised soft target (with ``log_q``)
     binned: Binned | None = None  # the kernel path's sums on the statistics' edges
+    top: np.ndarray | None = None  # intp: argmax_c q_ic (multi-class, ``ranks=True``)
+    rank: np.ndarray | None = None  # intp: #{c : q_ic > q_{i,y_i}} (0: the true class on top)
+    labels: LabelCells | None = None  # binary / multi-label tasks: the per-label cells
 
     @property
     def n(self) -> int:
@@ -128,21 +147,35 @@ def batch_rows(
     sample_weight: Any = None,
     weight: Any = None,
     binning: Binning | None = None,
+    ranks: bool = False,
 ) -> BatchRows:
     """The :class:`BatchRows` of a prepared batch; ``impl`` as in :func:`crossentropy.cross_entropy`.
 
     ``pred``, ``target``, ``sample_weight`` and ``weight`` are the arrays ``p`` was
     prepared from (soft targets: the entropy / KL split). ``classwise`` keeps ``log q``.
     ``binning``: the kernel path also returns the rows' sums on these edges (``binned``).
+    ``ranks``: also the predicted class ``top`` and the true class's ``rank`` (top-k
+    accuracy, confusion matrix).
     """
     r = p.rows
     valid = to_numpy(r.active | r.bad)
     if p.n == 0:
         e = np.zeros(0)
-        return BatchRows(p.batch_shape, offset, valid, np.zeros(0, np.intp), e, e, e, e, e, e)
+        z = np.zeros(0, np.intp)
+        return BatchRows(
+            p.batch_shape, offset, valid, z, e, e, e, e, e, e,
+            top=z if ranks else None, rank=z if ranks else None,
+        )  # fmt: skip
     if r.soft is None and not classwise and p.path(impl) == "kernel":
-        return BatchRows(p.batch_shape, offset, valid, **_fused(p, valid, binning))
+        out = BatchRows(p.batch_shape, offset, valid, **_fused(p, valid, binning))
+        if ranks:
+            x2 = np.asarray(to_numpy(p.x2))
+            out.top, out.rank = _ranks(x2, out.true)
+        return out
     rows = _from_log_q(p, impl, valid, offset)
+    if ranks:
+        assert rows.log_q is not None
+        rows.top, rows.rank = _ranks(rows.log_q, rows.true)
     if r.soft is not None:
         rows.entropy, rows.kl = _decomposition(p, pred, target, sample_weight, weight)
     if not classwise:
@@ -236,3 +269,107 @@ def _decomposition(p: Prepared, pred, target, sample_weight, weight) -> tuple[np
     from .information import host_decomposition
 
     return host_decomposition(p)
+
+
+def _ranks(score: np.ndarray, true: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(argmax_c score_ic, #{c : score_ic > score_{i, y_i}})`` of (N, C) scores (log q or
+    logits: the same order); rows without a class get rank C."""
+    with np.errstate(invalid="ignore"):
+        top = np.argmax(score, axis=1).astype(np.intp)
+        t = np.maximum(true, 0)
+        s_true = score[np.arange(score.shape[0]), t]
+        rank = np.count_nonzero(score > s_true[:, None], axis=1).astype(np.intp)
+    rank[(true < 0) | np.isnan(s_true)] = score.shape[1]
+    return top, rank
+
+
+def label_rows(
+    pred: Any,
+    target: Any,
+    *,
+    kind: str,
+    sample_weight: Any = None,
+    ignore_index: int | None = None,
+    offset: int = 0,
+    validate: bool = True,
+) -> BatchRows:
+    r"""The :class:`BatchRows` of a binary (K = 1) or multi-label batch: ``pred`` (N, K)
+    probabilities, logits or log-probabilities of y = 1 per label, ``target`` (N, K) of 0/1
+    (binary: also (N,), where ``ignore_index`` masks a row), ``sample_weight`` (N,).
+
+    Per row ``i`` over its K labels (docs/semantics.md §10): ``ℓ_i = s_i · mean_k ℓ_ik``,
+    ``w_i = s_i``, ``correct_i = mean_k [[p_ik > ½] = y_ik]``, ``brier_i = mean_k (p_ik − y_ik)²``,
+    ``conf_i = mean_k max(p_ik, 1 − p_ik)``, ``q_true_i = exp(−mean_k ℓ_ik)``; the cells are in
+    ``labels``.
+
+    >>> import numpy as np
+    >>> r = label_rows(np.array([[0.8], [0.4]]), np.array([1, 0]), kind="probs")
+    >>> r.ell.round(6).tolist(), r.w_brier.round(6).tolist(), r.w_correct.tolist()
+    ([0.223144, 0.510826], [0.04, 0.16], [1.0, 1.0])
+    """
+    from ._validate import positions
+    from .binary import binary_terms
+
+    x = np.asarray(to_numpy(pred), dtype=np.float64)
+    t = np.asarray(to_numpy(target))
+    if x.ndim == 1:
+        x = x[:, None]
+    if t.ndim == 1:
+        t = t[:, None]
+    n, K = x.shape
+    if t.shape != (n, K):
+        msg = (
+            f"`target` of shape {tuple(np.shape(target))} does not match the prediction's "
+            f"{(n, K)}: give one 0/1 label column per prediction column"
+        )
+        raise ValueError(msg)
+    ignored = np.zeros(n, dtype=bool)
+    if K == 1 and ignore_index is not None and t.dtype.kind in "iu":
+        ignored = t[:, 0] == ignore_index
+    with np.errstate(invalid="ignore"):
+        bad = ~((t == 0) | (t == 1)) & ~ignored[:, None]
+    if validate and bad.any():
+        msg = (
+            "`target` of a binary or multi-label task must hold 0 or 1 per label"
+            + (f" (or ignore_index={ignore_index})" if K == 1 and ignore_index is not None else "")
+            + f"; got {positions(bad, t)}. Class indices of more classes need task='multiclass'"
+        )
+        raise ValueError(msg)
+    y = np.where(ignored[:, None] | bad, 0.0, t).astype(np.float64)
+    s = np.ones(n) if sample_weight is None else np.asarray(to_numpy(sample_weight), np.float64)
+    s = s.reshape(n)
+    if validate and (~np.isfinite(s) | (s < 0)).any():
+        bad_s = ~np.isfinite(s) | (s < 0)
+        msg = f"`sample_weight` must be finite and non-negative; got {positions(bad_s, s)}"
+        raise ValueError(msg)
+    _, ell, _, info = binary_terms(x, y, kind=kind, validate=validate)  # type: ignore[arg-type]
+    lp, l1p = info["lp"], info["l1p"]
+    if bad.any():  # validate=False: a label that is not 0/1 has no loss (a NaN cell, as in §4)
+        ell = np.where(bad, np.nan, ell)
+    valid = ~ignored & (s != 0)
+    w = np.where(valid, s, 0.0)
+    with np.errstate(all="ignore"):
+        p = np.exp(lp)
+        logit = x if kind == "logits" else lp - l1p
+        mean_ell = ell.mean(axis=1) if K else np.zeros(n)
+        correct = ((lp > l1p) == (y == 1)).mean(axis=1)
+        brier = ((p - y) ** 2).mean(axis=1)
+        conf = np.maximum(p, 1 - p).mean(axis=1)
+        q_true = np.exp(-mean_ell)
+        row_ell = np.where(valid, s * mean_ell, 0.0)
+    nan = np.isnan(x).any(axis=1)
+    zero = np.zeros(n)
+    cells = LabelCells(p=p, logit=logit, y=y, ell=np.where(valid[:, None], ell, 0.0), w=w)
+    return BatchRows(
+        (n,),
+        offset,
+        valid,
+        true=np.where(valid, y[:, 0], -1).astype(np.intp) if K == 1 else np.full(n, -1, np.intp),
+        ell=row_ell,
+        w=w,
+        w_correct=np.where(valid & ~nan, w * correct, zero),
+        w_brier=np.where(valid, w * brier, zero),
+        conf=np.where(valid, conf, zero),
+        q_true=np.where(valid, q_true, zero),
+        labels=cells,
+    )

@@ -28,8 +28,13 @@ Direction = Literal["forward", "reverse", "jsd"]
 Base = Literal["e"] | float
 #: the kinds temperature scaling takes (``"probs"`` raises: pass ``log p`` as ``"log_probs"``)
 TemperatureKind = Literal["logits", "log_probs"]
-#: what a target holds, decided from its dtype and shape (``kinds.target_kind``)
-TargetKind = Literal["indices", "distribution"]
+#: what a target holds, decided from its dtype and shape (``kinds.target_kind``); "labels":
+#: K 0/1 columns of a multi-label task
+TargetKind = Literal["indices", "distribution", "labels"]
+#: the classification task (docs/semantics.md §10): one label of C classes (softmax), one
+#: Bernoulli label (a column of P(y=1) or a logit), or K independent Bernoulli labels
+Task = Literal["multiclass", "binary", "multilabel", "auto"]
+ConcreteTask = Literal["multiclass", "binary", "multilabel"]
 #: calibration bins: equal width, or equal weight (``crossentropy.calibration``)
 Strategy = Literal["uniform", "quantile"]
 #: calibration error norm: ECE (l1), RMSCE (l2), MCE (max)
@@ -50,6 +55,8 @@ __all__ = [
     "Base",
     "TemperatureKind",
     "TargetKind",
+    "Task",
+    "ConcreteTask",
     "Strategy",
     "Norm",
 ]

@@ -56,15 +56,25 @@ from typing import Any, cast
 import numpy as np
 
 from ._array import to_numpy
-from ._batchrows import batch_rows
+from ._batchrows import batch_rows, label_rows
 from ._blocks import row_blocks, slice_target, slice_weight
 from ._json import encode
 from ._options import IGNORE_INDEX, LossOptions, log_base
 from ._prepare import Prepared, prepare
-from ._types import Base, ConcreteKind, Impl, Kind, Smoothing, Strategy, TargetKind
+from ._types import (
+    Base,
+    ConcreteKind,
+    ConcreteTask,
+    Impl,
+    Kind,
+    Smoothing,
+    Strategy,
+    TargetKind,
+    Task,
+)
 from ._validate import check_float64_weights, check_option, check_rows
 from .calibration import STRATEGIES, check_bins
-from .kinds import resolve_kind
+from .kinds import TASKS, infer_label_kind, infer_task, resolve_kind
 from .report import Histograms, Report
 from .stats import (
     NLL_EDGES,
@@ -81,14 +91,20 @@ from .stats import (
     Sums,
     binning,
 )
+from .taskstats import CONFUSION_MAX, TASK_STATISTICS, ConfusionSums, LabelSums, TopKSums
 from .temperature import fit_temperature, loss_options
 
 __all__ = ["Accumulator", "evaluate", "P_TRUE_BINS", "NLL_EDGES"]
 
-#: the layout of :meth:`Accumulator.to_state` (2: one entry per statistic)
-STATE_VERSION = 2
+#: the layout of :meth:`Accumulator.to_state` (2: one entry per statistic; 3: the task, its
+#: reason, top-k, confusion and per-label statistics)
+STATE_VERSION = 3
 #: what every batch (and every merged state) must share; None until a batch decides it
-_SHARED = ("num_classes", "resolved_kind", "target_kind")
+_SHARED = ("num_classes", "resolved_kind", "target_kind", "resolved_task")
+#: cells per block of a binary / multi-label ``evaluate`` (memory: a few tens of MB)
+_LABEL_BLOCK_CELLS = 1 << 18
+#: every statistic a state may hold, by name
+_ALL_STATISTICS = {**STATISTICS, **TASK_STATISTICS}
 
 
 class Accumulator:
@@ -98,6 +114,16 @@ class Accumulator:
     ----------
     kind : {"logits", "probs", "log_probs", "auto"}
         What predictions hold (``"auto"`` decides per batch and must decide the same every time).
+        Binary and multi-label predictions hold, per column, P(y=1), its logit or its log.
+    task : {"auto", "multiclass", "binary", "multilabel"}
+        The task (docs/semantics.md §10): ``"binary"`` takes one column (or two: the second
+        class's) and labels {0, 1}; ``"multilabel"`` K columns and K 0/1 label columns.
+        ``"auto"`` decides on each batch from shapes and labels when only one reading fits
+        (:func:`crossentropy.kinds.infer_task`; ``task_reason`` in the report) and must decide
+        the same every time.
+    top_k : int
+        Multi-class: collect top-k accuracy for k = 1 … top_k (0: none, and no extra pass
+        over the scores). A confusion matrix is collected when C ≤ 100.
     num_classes : int, optional
         C; by default taken from the first batch. Every batch must have it.
     axis, ignore_index, label_smoothing, smoothing, weight
@@ -142,6 +168,7 @@ class Accumulator:
         self,
         *,
         kind: Kind = "logits",
+        task: Task = "auto",
         num_classes: int | None = None,
         axis: int = -1,
         ignore_index: int | None = IGNORE_INDEX,
@@ -158,8 +185,13 @@ class Accumulator:
         classwise: bool = False,
         validate: bool = True,
         impl: Impl = "auto",
+        top_k: int = 5,
     ):
         check_bins(bins)
+        check_option("task", task, TASKS)
+        if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 0:
+            msg = f"`top_k` must be an integer ≥ 0 (0: no top-k accuracy); got {top_k!r}"
+            raise ValueError(msg)
         check_option("strategy", strategy, STRATEGIES)
         log_base(base)
         _check_numbers(bootstrap, seed, level, num_classes)
@@ -171,6 +203,8 @@ class Accumulator:
         #: the options that define the numbers (what merge compares and the report records)
         self.options: dict[str, Any] = {
             "kind": kind,
+            "task": task,
+            "top_k": int(top_k),
             "num_classes": None if num_classes is None else int(num_classes),
             "axis": int(axis),
             "ignore_index": ignore_index,
@@ -192,27 +226,45 @@ class Accumulator:
             **{f.name: self.options[f.name] for f in fields(LossOptions) if f.name != "impl"},
             impl=impl,
         )
+        self.resolved_task: ConcreteTask | None = None if task == "auto" else task
+        self.task_reason = "" if task == "auto" else "given"
         self.impl = impl
         self.resolved_kind: ConcreteKind | None = None if kind == "auto" else kind
         self.target_kind: TargetKind | None = None
         self.num_classes: int | None = self.options["num_classes"]
-        self.stats: dict[str, Sums] = {s.name: s for s in self._statistics(self.num_classes)}
+        self.stats: dict[str, Sums] = {
+            s.name: s for s in self._statistics(self.num_classes, self.resolved_task)
+        }
 
-    def _statistics(self, C: int | None) -> list[Sums]:
-        """Fresh statistics for these options; the per-class ones only once C is known."""
+    def _statistics(self, C: int | None, task: ConcreteTask | None) -> list[Sums]:
+        """Fresh statistics for these options; those of a task once it is decided, the
+        per-class (per-label) ones once C (K) is known."""
         o = self.options
         out: list[Sums] = [LossSums(), DecompositionSums()]
+        if task is None:
+            return out
         if o["sequence_axis"] is not None:
             out.append(SequenceSums(axis=o["sequence_axis"]))
         if o["bootstrap"]:
-            ece_bins = o["bins"] if o["strategy"] == "uniform" else 0
-            out.append(BootstrapSums.zeros(o["bootstrap"], o["seed"], ece_bins))
-        if C is not None:
+            uniform = o["strategy"] == "uniform" and task == "multiclass"
+            out.append(BootstrapSums.zeros(o["bootstrap"], o["seed"], o["bins"] if uniform else 0))
+        if C is None:
+            return out
+        if task == "multiclass":
             out += [
                 ClassSums.zeros(C),
                 HistogramSums(),
                 CalibrationStat.zeros(o["bins"], C, o["classwise"]),
             ]
+            if o["top_k"]:
+                out.append(TopKSums.zeros(o["top_k"], C))
+            if C <= CONFUSION_MAX:
+                out.append(ConfusionSums.zeros(C))
+        else:
+            binary = task == "binary"
+            out += [HistogramSums(), LabelSums.zeros(1 if binary else C, o["bins"], binary)]
+            if binary:
+                out.append(ClassSums.zeros(2))
         return out
 
     def _loss(self) -> LossSums:
@@ -227,6 +279,9 @@ class Accumulator:
         self, pred: Any, target: Any, *, sample_weight: Any = None, row_offset: int | None = None
     ) -> None:
         """Add one batch. ``row_offset``: global index of the batch's first unit (default: units seen so far)."""
+        if self._task(pred, target) != "multiclass":
+            self._update_labels(pred, target, sample_weight, row_offset)
+            return
         p = self._prepare(pred, target, sample_weight)
         if row_offset is not None and (
             isinstance(row_offset, bool)
@@ -246,6 +301,113 @@ class Accumulator:
             sample_weight=sample_weight,
             weight=self._class_weight(),
             binning=binning(self.options["bins"]),  # the kernel path bins in the same call
+            ranks="top_k" in self.stats or "confusion" in self.stats,
+        )
+        check_float64_weights(rows.w, self._loss().weight)
+        for s in self.stats.values():
+            s.update(rows)
+
+    def _task(self, pred: Any, target: Any) -> ConcreteTask:
+        """The task of this batch (``task="auto"``: decided on it, the same as before)."""
+        if self.options["task"] != "auto":
+            return self.options["task"]
+        shape = tuple(pred.shape)
+        task: ConcreteTask
+        if len(shape) == 1 and tuple(getattr(target, "shape", ())) == shape and shape[0] > 0:
+            task, reason = "binary", "one prediction per row (1-D) and one label each"
+        elif len(shape) != 2 or self.options["axis"] not in (-1, 1) or math.prod(shape) == 0:
+            if self.resolved_task is not None:
+                return self.resolved_task
+            if len(shape) == 2 and math.prod(shape) == 0:
+                return "multiclass"  # an empty batch decides nothing
+            task, reason = "multiclass", "the prediction is not one (N, C) table"
+        else:
+            try:
+                task, reason = infer_task(pred, target)
+            except ValueError as e:
+                raise ValueError(str(e)) from None
+        if self.resolved_task not in (None, task):
+            msg = (
+                f"task='auto' decided {task!r} for this batch ({reason}) but "
+                f"{self.resolved_task!r} before; pass task= explicitly"
+            )
+            raise ValueError(msg)
+        if self.resolved_task is None:
+            self.resolved_task, self.task_reason = task, reason
+            for s in self._statistics(self.num_classes, task):
+                self.stats.setdefault(s.name, s)
+        return task
+
+    def _update_labels(self, pred: Any, target: Any, sample_weight: Any, row_offset: Any) -> None:
+        """A binary or multi-label batch: each column one Bernoulli label (``label_rows``)."""
+        o = self.options
+        task = self.resolved_task or o["task"]
+        unused = {
+            "label_smoothing": o["label_smoothing"] != 0.0,
+            "weight": o["weight"] is not None,
+            "sequence_axis": o["sequence_axis"] is not None,
+            "classwise": o["classwise"],
+        }
+        if any(unused.values()):
+            names = ", ".join(k for k, v in unused.items() if v)
+            msg = (
+                f"{names} apply to multi-class (softmax) evaluation only; this batch is a {task} "
+                "task: leave them at their defaults (weight rows with sample_weight)"
+            )
+            raise ValueError(msg)
+        x = np.asarray(to_numpy(pred), dtype=np.float64)
+        if x.ndim == 1:
+            x = x[:, None]
+        if x.ndim != 2:
+            msg = f"`pred` of task={task!r} must be (N, K) (one column per label); got shape {x.shape}"
+            raise ValueError(msg)
+        K = x.shape[1]
+        if task == "binary" and K not in (1, 2):
+            msg = (
+                f"task='binary' takes one prediction column (P(y=1) or its logit) or two (the "
+                f"classes 0 and 1); got {K}. Use task='multiclass' or 'multilabel'"
+            )
+            raise ValueError(msg)
+        C = 2 if task == "binary" else K  # binary: two classes, one or two columns a batch
+        if self.num_classes is None:
+            self.num_classes = C
+        elif C != self.num_classes:
+            msg = (
+                f"this batch has {K} prediction columns but the accumulator has "
+                f"{self.num_classes}; every batch must have the same columns (one per label)"
+            )
+            raise ValueError(msg)
+        if "labels" not in self.stats:
+            for s in self._statistics(C, task):
+                self.stats.setdefault(s.name, s)
+        kind: Kind = self.resolved_kind or o["kind"]
+        if kind == "auto" and x.size:
+            kind, _ = infer_label_kind(x)
+            if self.resolved_kind not in (None, kind):
+                msg = (
+                    f"kind='auto' decided {kind!r} for this batch but {self.resolved_kind!r} "
+                    "before; pass kind= explicitly"
+                )
+                raise ValueError(msg)
+        if kind != "auto":
+            self.resolved_kind = kind
+        if task == "binary" and K == 2:
+            x = _positive_column(x, kind if kind != "auto" else "logits", o["validate"])
+        t = to_numpy(target)
+        tk: TargetKind = "indices" if np.ndim(t) == 1 else "labels"
+        if self.target_kind not in (None, tk):
+            msg = f"this batch has {tk} targets but earlier batches had {self.target_kind}"
+            raise ValueError(msg)
+        self.target_kind = tk
+        offset = self._loss().n_units if row_offset is None else int(row_offset)
+        rows = label_rows(
+            x,
+            t,
+            kind=kind if kind != "auto" else "logits",
+            sample_weight=sample_weight,
+            ignore_index=o["ignore_index"],
+            offset=offset,
+            validate=o["validate"],
         )
         check_float64_weights(rows.w, self._loss().weight)
         for s in self.stats.values():
@@ -273,7 +435,7 @@ class Accumulator:
         C = p.num_classes
         if self.num_classes is None:
             self.num_classes = C
-            for s in self._statistics(C):
+            for s in self._statistics(C, self.resolved_task):  # none before a task is decided
                 self.stats.setdefault(s.name, s)
         elif C != self.num_classes:
             msg = (
@@ -305,6 +467,7 @@ class Accumulator:
             raise ValueError(msg)
         C = a["num_classes"] if a["num_classes"] is not None else b["num_classes"]
         out = Accumulator(**{**a, "num_classes": C}, impl=self.impl)
+        out.task_reason = self.task_reason or other.task_reason
         for name in _SHARED:
             x, y = getattr(self, name), getattr(other, name)
             if x is not None and y is not None and x != y:
@@ -326,6 +489,7 @@ class Accumulator:
             "schema_version": STATE_VERSION,
             "options": encode(self.options),
             **{name: getattr(self, name) for name in _SHARED},
+            "task_reason": self.task_reason,
             "stats": {k: s.to_state() for k, s in self.stats.items()},
         }
 
@@ -341,7 +505,8 @@ class Accumulator:
         out = cls(**d["options"])
         for name in _SHARED:
             setattr(out, name, d[name])
-        out.stats = {k: STATISTICS[k].from_state(v) for k, v in d["stats"].items()}
+        out.task_reason = d["task_reason"]
+        out.stats = {k: _ALL_STATISTICS[k].from_state(v) for k, v in d["stats"].items()}
         return out
 
     # ---- finalize ----------------------------------------------------------------------------
@@ -361,8 +526,11 @@ class Accumulator:
         for s in self.stats.values():
             out.update(s.finalize(ctx))
         parts = {k.split(".")[1]: out.pop(k) for k in list(out) if k.startswith("histograms.")}
+        task = self.resolved_task or ("multiclass" if o["task"] == "auto" else o["task"])
         return Report(
             num_classes=self.num_classes or 0,
+            task=task,
+            task_reason=self.task_reason or None,
             kind=self.resolved_kind or o["kind"],
             base=o["base"],
             target_kind=self.target_kind or "indices",
@@ -370,9 +538,32 @@ class Accumulator:
             bootstrap=o["bootstrap"],
             seed=o["seed"],
             level=o["level"],
-            options={k: v for k, v in o.items() if k not in ("kind", "num_classes", "base")},
+            options={
+                k: v for k, v in o.items() if k not in ("kind", "task", "num_classes", "base")
+            },
             **out,
         )
+
+
+def _positive_column(x: np.ndarray, kind: str, validate: bool) -> np.ndarray:
+    """Two binary columns (classes 0 and 1) as one column of the positive class: ``p_1``,
+    ``log p_1``, or the logit ``x_1 − x_0`` (softmax of two logits = sigmoid of their difference).
+    Probabilities (log-probabilities) must be distributions: rows that do not sum to 1 raise."""
+    if kind == "logits":
+        with np.errstate(invalid="ignore"):
+            return x[:, 1:2] - x[:, 0:1]
+    if validate:
+        with np.errstate(invalid="ignore", over="ignore"):
+            total = x.sum(axis=1) if kind == "probs" else np.logaddexp(x[:, 0], x[:, 1])
+        off = np.abs(total - (1.0 if kind == "probs" else 0.0)) > 1e-6
+        if off.any():
+            i = int(np.flatnonzero(off)[0])
+            msg = (
+                f"`pred`: two binary {kind} columns must be a distribution per row (classes 0, 1); "
+                f"row {i} gives {float(total[i])!r}. Pass one column of P(y=1) instead"
+            )
+            raise ValueError(msg)
+    return x[:, 1:2]
 
 
 def _check_numbers(bootstrap: Any, seed: Any, level: Any, num_classes: Any) -> None:
@@ -427,10 +618,23 @@ def evaluate(
     acc = Accumulator(**options)
     axis = acc.options["axis"]
     nd = len(pred.shape)
+    if (
+        nd == 1
+        and acc.options["task"] in ("auto", "binary")
+        and tuple(getattr(target, "shape", ())) == tuple(pred.shape)
+    ):  # one score per row: a binary column
+        pred, nd = pred[:, None], 2
     if nd == 0:
         msg = "`pred` must have a class axis; got a 0-d array"
         raise ValueError(msg)
     check_rows(pred, target, axis, sample_weight)  # blocks must not cut a longer target
+    task = acc.options["task"]
+    same_shape = tuple(getattr(target, "shape", ())) == tuple(pred.shape)
+    maybe_labels = nd == 2 and (int(pred.shape[1]) == 1 or same_shape)
+    if block_rows is None and (
+        task in ("binary", "multilabel") or (task == "auto" and maybe_labels)
+    ):  # Bernoulli cells keep ~20 float64 temporaries each: blocks of 2**18 cells
+        block_rows = max(1, _LABEL_BLOCK_CELLS // max(1, math.prod(pred.shape[1:])))
     for start, _, idx in row_blocks(pred, axis, block_rows):
         if nd == 1:
             acc.update(pred, target, sample_weight=sample_weight, row_offset=0)
@@ -442,6 +646,12 @@ def evaluate(
             row_offset=start,
         )
     report = acc.finalize()
+    if temperature and report.task != "multiclass":
+        msg = (
+            f"temperature=True fits a softmax temperature (multi-class); this is a {report.task} "
+            "task: divide the logits by a T fitted elsewhere instead"
+        )
+        raise ValueError(msg)
     if temperature:  # every loss option of the report, in its base (nll_before == cross_entropy)
         loss = loss_options({**acc.options, "kind": acc.resolved_kind or acc.options["kind"]})
         fit = fit_temperature(

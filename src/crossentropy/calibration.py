@@ -71,6 +71,8 @@ __all__ = [
     "Bin",
     "Calibration",
     "FINE_BINS",
+    "label_bin_sums",
+    "label_table",
 ]
 
 FINE_BINS = 4096
@@ -218,6 +220,49 @@ class CalibrationSums:
         return CalibrationTable.from_sums(
             edges, self.classwise, "uniform", self.n_nan, classwise=True
         )
+
+
+def label_bin_sums(
+    p: np.ndarray, y: np.ndarray, w: np.ndarray, bins: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Positive-class reliability sums of K Bernoulli labels: ``p`` (n, K) P(y=1), ``y`` (n, K)
+    0/1, ``w`` (n,) row weights or (n, K) cell weights (0 where nothing counts; NaN ``p``
+    excluded by the caller).
+
+    Returns ``uniform`` (K, 4, bins) and ``fine`` (K, 4, FINE_BINS): count, Σw, Σw·p, Σw·y per
+    bin (the :class:`CalibrationSums` layout with ``conf = p`` and ``correct = y``), so each
+    label's table is the reliability diagram P(y=1) against p.
+
+    >>> u, f = label_bin_sums(np.array([[0.1], [0.9]]), np.array([[0.0], [1.0]]), np.ones(2), 2)
+    >>> u[0].tolist()
+    [[1.0, 1.0], [1.0, 1.0], [0.1, 0.9], [0.0, 1.0]]
+    """
+    n, K = p.shape
+    ww = np.broadcast_to(w.reshape(n, -1), (n, K)).ravel()  # (n,) per row or (n, K) per cell
+    pr, yr, has = p.ravel(), y.ravel(), ww > 0
+    out = []
+    for B in (bins, FINE_BINS):
+        key = (np.arange(K) * B + bin_index(p, B)).ravel()
+        s = _sums(key, K * B, pr, yr, ww)
+        s[0] = np.bincount(key[has], minlength=K * B)  # count the cells that carry weight
+        out.append(s.reshape(4, K, B).transpose(1, 0, 2).copy())
+    return out[0], out[1]
+
+
+def label_table(
+    uniform: np.ndarray, fine: np.ndarray, strategy: Strategy, n_nan: int = 0
+) -> CalibrationTable:
+    """The reliability table of one label's (or pooled) sums from :func:`label_bin_sums`:
+    per bin ``mean p = Σw·p / Σw`` and ``P(y=1) = Σw·y / Σw`` (as ``mean_confidence`` and
+    ``accuracy``), ECE ``Σ_b (W_b/W)|gap_b|``.
+
+    >>> u, f = label_bin_sums(np.array([[0.1], [0.9]]), np.array([[0.0], [0.0]]), np.ones(2), 2)
+    >>> label_table(u[0], f[0], "uniform").error("l1")   # (0.1 + 0.9) / 2
+    0.5
+    """
+    c = CalibrationSums(uniform.shape[1])
+    c.uniform, c.fine, c.n_nan = uniform, fine, int(n_nan)
+    return c.table(strategy)
 
 
 def quantile_edges(fine_weight: np.ndarray, bins: int) -> np.ndarray:

@@ -17,6 +17,7 @@ from .calibration import FINE_BINS
 __all__ = [
     "INTEGER_RANGES",
     "KINDS",
+    "TASKS",
     "MISSING_LABELS",
     "ON_INVALID",
     "EvaluateOptions",
@@ -25,6 +26,7 @@ __all__ = [
 
 
 KINDS = ("auto", "logits", "probs", "log_probs")
+TASKS = ("auto", "multiclass", "binary", "multilabel")
 MISSING_LABELS = ("error", "ignore")
 ON_INVALID = ("error", "skip")
 
@@ -54,6 +56,11 @@ class EvaluateOptions:
     """Every option of an evaluation and its default (the command line's flags take theirs here).
 
     ``kind``: what the prediction holds, ``"auto"`` = decided on the first batch.
+    ``task``: ``"multiclass"``, ``"binary"`` (one column of P(y=1) or a logit, or two
+    columns; labels 0/1 or two class names), ``"multilabel"`` (K prediction columns, K 0/1
+    label columns) or ``"auto"`` (decided on the first batch when only one reading fits).
+    ``apply_temperature``: divide the logits by this T before evaluating (a temperature
+    fitted elsewhere; logits and log-probabilities only).
     ``ignore_index``: the label of ignored rows. ``missing_labels``: ``"error"`` or
     ``"ignore"`` (count the rows as ignored). ``on_invalid``: ``"error"`` or ``"skip"``
     (reject the rows that fail validation and count them). ``input_format``: ``"auto"`` or
@@ -70,6 +77,7 @@ class EvaluateOptions:
     """
 
     kind: Kind = "auto"
+    task: str = "auto"
     ignore_index: int = IGNORE_INDEX
     missing_labels: str = "error"
     on_invalid: str = "error"
@@ -81,9 +89,22 @@ class EvaluateOptions:
     base: Any = "e"
     batch_size: int = 65536
     progress: bool = False
+    apply_temperature: float | None = None
 
     def __post_init__(self) -> None:
         v.check_option("kind", self.kind, KINDS)
+        v.check_option("task", self.task, TASKS)
+        T = self.apply_temperature
+        if T is not None:
+            if isinstance(T, bool) or not isinstance(T, (int, float, np.floating, np.integer)):
+                raise OptionError("apply_temperature", "a finite number > 0", T)
+            if not (np.isfinite(T) and T > 0):
+                raise OptionError("apply_temperature", "a finite number > 0", T)
+            if self.temperature:
+                raise OptionError(
+                    "apply_temperature", "unset when temperature is fitted (fit or apply)", T
+                )
+            object.__setattr__(self, "apply_temperature", float(T))
         v.check_option("missing_labels", self.missing_labels, MISSING_LABELS)
         v.check_option("on_invalid", self.on_invalid, ON_INVALID)
         v.check_option("input_format", self.input_format, ("auto", *io.FORMATS))

@@ -17,14 +17,33 @@ from __future__ import annotations
 import math
 from typing import Any, get_args
 
+import numpy as np
+
 from . import _validate as v
 from ._array import Array, compute_dtype, namespace
-from ._types import ConcreteKind, Kind, TargetKind
+from ._types import ConcreteKind, ConcreteTask, Kind, TargetKind
 from .special import log_softmax, logsumexp
 
-__all__ = ["KINDS", "infer_kind", "resolve_kind", "to_log_probs", "target_kind"]
+__all__ = [
+    "KINDS",
+    "TASKS",
+    "infer_kind",
+    "infer_label_kind",
+    "infer_task",
+    "resolve_kind",
+    "to_log_probs",
+    "target_kind",
+]
 
 KINDS: tuple[str, ...] = get_args(Kind)
+TASKS: tuple[str, ...] = ("auto", "multiclass", "binary", "multilabel")
+
+
+def np_asarray(x: Array) -> np.ndarray:
+    """``x`` as a float64 NumPy array (labels and predictions of a first batch)."""
+    from ._array import to_numpy
+
+    return np.asarray(to_numpy(x), dtype=np.float64)
 
 
 def infer_kind(pred: Array, *, axis: int = -1) -> tuple[ConcreteKind, str]:
@@ -49,9 +68,9 @@ def infer_kind(pred: Array, *, axis: int = -1) -> tuple[ConcreteKind, str]:
     num_classes = x.shape[-1]
     if num_classes < 2:
         msg = (
-            "kind='auto' cannot decide for a single class (C = 1): a single column in [0, 1] may be "
-            "probabilities or scores. Pass kind= explicitly (for one binary output use "
-            "binary_cross_entropy)"
+            "kind='auto' cannot decide for a single class (C = 1) under a softmax: one column is "
+            "a binary task (P(y=1) or a logit per row). Pass kind= explicitly, or use "
+            "task='binary' (evaluate, --task binary) or binary_cross_entropy"
         )
         raise ValueError(msg)
     if math.prod(x.shape) == 0:
@@ -89,7 +108,107 @@ def infer_kind(pred: Array, *, axis: int = -1) -> tuple[ConcreteKind, str]:
             f"({v.positions(which)} look like {name} rows{left_out}). Pass kind= explicitly"
         )
         raise ValueError(msg)
-    return "logits", "values outside [0, 1] and rows are not log-distributions" + left_out
+    return "logits", _logits_reason(xp, x, in_unit | nan_rows) + left_out
+
+
+def _logits_reason(xp: Any, x: Array, in_unit_rows: Array) -> str:
+    """Why rows that are neither distributions nor log-distributions were read as logits:
+    the fact that is true of the data (some value outside [0, 1], or rows in [0, 1] that do
+    not sum to 1)."""
+    if bool(xp.all(in_unit_rows)):
+        return (
+            "every value is in [0, 1] but rows do not sum to 1 (not a distribution over the "
+            "classes; independent per-label probabilities are task='multilabel')"
+        )
+    return "values outside [0, 1] and rows are not log-distributions"
+
+
+def infer_label_kind(pred: Array) -> tuple[ConcreteKind, str]:
+    """Decide the kind of binary / multi-label predictions (each column one Bernoulli label):
+    ``(kind, reason)``. ``"probs"`` (P(y=1) per column) when every value is in [0, 1],
+    ``"logits"`` otherwise; NaN values are left out. Log-probabilities are never guessed
+    (they look like negative logits): pass ``kind="log_probs"``.
+
+    >>> import numpy as np
+    >>> infer_label_kind(np.array([[0.2, 0.3, 0.1]]))
+    ('probs', 'every value is in [0, 1]: read as P(y=1) per label')
+    >>> infer_label_kind(np.array([[-1.5], [2.0]]))[0]
+    'logits'
+    """
+    x = np_asarray(pred)
+    finite = x[~np.isnan(x)]
+    if finite.size == 0:
+        msg = (
+            "kind='auto' cannot decide from an empty (or all-NaN) prediction; pass kind= explicitly"
+        )
+        raise ValueError(msg)
+    outside = (finite < 0) | (finite > 1)
+    if not outside.any():
+        return "probs", "every value is in [0, 1]: read as P(y=1) per label"
+    return (
+        "logits",
+        f"{int(outside.sum())} value(s) outside [0, 1] (e.g. {float(finite[outside][0])!r})",
+    )
+
+
+def infer_task(pred: Array, target: Array) -> tuple[ConcreteTask, str]:
+    """Decide the task from a first batch's shapes and labels (NumPy ``pred`` (N, K) and
+    ``target`` (N,) class indices or (N, K) columns): ``(task, reason)``, only when the data
+    leave one reading (docs/semantics.md §10.1):
+
+    - one prediction column and one label column → ``"binary"``;
+    - K label columns holding only 0 and 1, and a row with several 1s, or prediction
+      columns that are independent probabilities (every value in [0, 1], some row not
+      summing to 1) → ``"multilabel"``;
+    - one label column and K ≥ 2 prediction columns, K target columns that are
+      distributions, or 0/1 columns with at most one 1 per row otherwise →
+      ``"multiclass"``: one-hot rows are classes and all-zero rows are masked (§2), and
+      the reason says so (multi-label targets with at most one positive per row look the
+      same there: pass ``task="multilabel"``).
+
+    >>> import numpy as np
+    >>> infer_task(np.array([[0.2], [0.9]]), np.array([0, 1]))
+    ('binary', 'one prediction column and one label column')
+    >>> infer_task(np.array([[0.2, 0.3, 0.1]]), np.array([[1.0, 0.0, 1.0]]))[0]
+    'multilabel'
+    >>> infer_task(np.array([[2.0, -1.0]]), np.array([[0.0, 0.0]]))[0]
+    'multiclass'
+    """
+    shape = tuple(pred.shape)
+    K = shape[1] if len(shape) == 2 else 1
+    if len(target.shape) == 1:
+        if K == 1:
+            return "binary", "one prediction column and one label column"
+        return "multiclass", f"{K} prediction columns and one label column (class indices)"
+    t = np_asarray(target)
+    with np.errstate(invalid="ignore"):
+        zero_one = bool(np.all((t == 0) | (t == 1) | np.isnan(t)))
+        sums = np.nansum(t, axis=1)
+    if not zero_one:
+        return "multiclass", f"{K} target columns that are not 0/1 labels (a distribution)"
+    several = np.flatnonzero(sums >= 2)
+    if several.size:
+        i = int(several[0])
+        return "multilabel", (
+            f"{K} label columns of 0/1 and rows with several positive labels "
+            f"(row {i} has {int(sums[i])})"
+        )
+    x = np_asarray(pred)
+    with np.errstate(invalid="ignore"):
+        in_unit = bool(np.all(((x >= 0) & (x <= 1)) | np.isnan(x)))
+        off = np.abs(np.nansum(x, axis=1) - 1) > 1e-6
+    if in_unit and bool(off.any()):
+        i = int(np.flatnonzero(off)[0])
+        return "multilabel", (
+            f"{K} label columns of 0/1 and prediction columns of independent probabilities "
+            f"(every value in [0, 1]; row {i} sums to {float(np.nansum(x[i])):.6g}, not 1)"
+        )
+    zero = bool((sums == 0).any())
+    return "multiclass", (
+        f"{K} 0/1 target columns with at most one 1 per row: read as one-hot classes"
+        + (" (all-zero rows masked)" if zero else "")
+        + "; pass task='multilabel' if they are independent labels"
+    )
 
 
 def resolve_kind(pred: Array, kind: Kind, *, axis: int = -1, validate: bool = True) -> ConcreteKind:

@@ -37,11 +37,12 @@ from typing import Any, Protocol, cast
 import numpy as np
 
 from . import io
-from ._types import ConcreteKind
+from ._types import ConcreteKind, ConcreteTask
 from .accumulate import Accumulator
 from .evaluate_options import KINDS as KINDS
 from .evaluate_options import MISSING_LABELS as MISSING_LABELS
 from .evaluate_options import ON_INVALID as ON_INVALID
+from .evaluate_options import TASKS as TASKS
 from .evaluate_options import EvaluateOptions, OptionError
 from .rowfilter import Counts, RowFilter
 from .temperature import TemperatureSums, fit_from_passes, temperature_sums
@@ -61,7 +62,9 @@ __all__ = [
     "WarningSink",
     "accumulator",
     "check_classes",
+    "decide_first",
     "decide_kind",
+    "decide_task",
     "merge_results",
     "read_all",
     "run",
@@ -74,15 +77,20 @@ Say = Callable[[str], None]
 
 def accumulator(options: EvaluateOptions, source: Source, kind: ConcreteKind | None) -> Accumulator:
     """The Accumulator of an evaluation (the report's options: ignore_index, bins, base, bootstrap)."""
-    return Accumulator(
+    task = source.task or "multiclass"
+    acc = Accumulator(
         kind=kind or "logits",
-        num_classes=source.num_classes,
+        task=task,
+        num_classes=source.num_classes if task == "multiclass" else None,
         ignore_index=options.ignore_index,
         bins=options.bins,
         base=options.base,
         bootstrap=options.bootstrap,
         seed=options.seed,
     )
+    why = source.task_reason  # the report's reason: as an in-memory evaluate gives it
+    acc.task_reason = why[len("auto: ") :] if why.startswith("auto: ") else "given"
+    return acc
 
 
 # ----------------------------------------------------------------------------- bookkeeping
@@ -97,6 +105,8 @@ class Source:
     kind: ConcreteKind | None = None
     kind_reason: str = ""
     num_classes: int | None = None
+    task: ConcreteTask | None = None
+    task_reason: str = ""
 
 
 class WarningSink:
@@ -130,10 +140,11 @@ def decide_kind(
             "the bundled example holds logits" if source.bundled else "given by --kind"
         )
         return options.kind
-    from .kinds import infer_kind
+    from .kinds import infer_kind, infer_label_kind
 
+    infer = infer_kind if source.task in (None, "multiclass") else infer_label_kind
     try:
-        inferred, reason = infer_kind(pred[~np.isnan(pred).any(axis=1)])
+        inferred, reason = infer(pred[~np.isnan(pred).any(axis=1)])
     except ValueError as e:
         raise io.DataError(
             f"--kind auto could not decide on {where}: {e}. Pass --kind logits|probs|log_probs"
@@ -145,9 +156,69 @@ def decide_kind(
     return kind
 
 
+def decide_task(
+    options: EvaluateOptions, source: Source, batch: io.Batch, where: str, say: Say | None
+) -> ConcreteTask:
+    """Set (and return) ``source.task`` and why: ``options.task``, or decided on a first batch
+    (:func:`crossentropy.kinds.infer_task`); ``say`` gets the note on a decided task.
+
+    >>> b = io.Batch(np.array([[0.2], [0.7]]), np.array([0, 1]), None, "f.csv", 0)
+    >>> src = Source(["f.csv"], io.Schema())
+    >>> decide_task(EvaluateOptions(), src, b, "f.csv rows 0–1", None), src.task_reason
+    ('binary', 'auto: one prediction column and one label column')
+    """
+    if options.task != "auto":
+        source.task, source.task_reason = cast(ConcreteTask, options.task), "given by --task"
+        return source.task
+    from .kinds import infer_task
+
+    if source.bundled:
+        source.task, source.task_reason = "multiclass", "the bundled example is multi-class"
+        return "multiclass"
+    try:
+        task, reason = infer_task(batch.pred, batch.target)
+    except ValueError as e:
+        raise io.DataError(f"--task auto could not decide on {where}: {e}") from None
+    if task == "binary" and batch.pred.shape[1] == 1 and source.num_classes not in (None, 1, 2):
+        raise io.SchemaError(
+            f"{where}: one prediction column is a binary task but --classes says "
+            f"{source.num_classes} classes"
+        )
+    source.task, source.task_reason = task, f"auto: {reason}"
+    if say is not None and task != "multiclass":
+        say(f"task: {task} (decided on {where}: {reason}); pass --task to set it")
+    return task
+
+
+def decide_first(
+    options: EvaluateOptions, source: Source, batch: io.Batch, where: str, say: Say | None
+) -> None:
+    """The decisions a first batch makes: the task, then the kind (for that task).
+
+    >>> b = io.Batch(np.array([[0.2], [0.7]]), np.array([0, 1]), None, "f.csv", 0)
+    >>> src = Source(["f.csv"], io.Schema())
+    >>> decide_first(EvaluateOptions(), src, b, "f.csv rows 0–1", None)
+    >>> src.task, src.kind
+    ('binary', 'probs')
+    """
+    if source.task is None:
+        decide_task(options, source, batch, where, say)
+    if source.kind is None:
+        decide_kind(options, source, batch.pred, where, say)
+
+
+def _width_ok(width: int, num_classes: int) -> bool:
+    """Prediction columns against the classes: equal, or one column of a binary task."""
+    return width == num_classes or (width == 1 and num_classes == 2)
+
+
 def check_classes(num_classes: int | None, path: str, layout: io.Layout) -> None:
     """``--classes`` against the prediction columns of the first file."""
-    if num_classes is not None and layout.num_classes not in (-1, num_classes):
+    if (
+        num_classes is not None
+        and layout.num_classes != -1
+        and not _width_ok(layout.num_classes, num_classes)
+    ):
         raise io.SchemaError(
             f"--classes says {num_classes} classes but the prediction columns of {path} hold "
             f"{layout.num_classes}"
@@ -187,13 +258,15 @@ def stream(
         where = f"{batch.path} rows {batch.offset}–{batch.offset + n - 1}"
         if source.num_classes is None:
             source.num_classes = batch.pred.shape[1]
-        if batch.pred.shape[1] != source.num_classes:
+        if not _width_ok(batch.pred.shape[1], source.num_classes):
             raise io.SchemaError(
                 f"{where}: the prediction has {batch.pred.shape[1]} classes, expected "
                 f"{source.num_classes}"
             )
-        kind = source.kind or decide_kind(options, source, batch.pred, where, part.say)
-        pred, target, weight = RowFilter(kind, source.num_classes, options)(batch, counts)
+        decide_first(options, source, batch, where, part.say)
+        kind = cast(ConcreteKind, source.kind)
+        task = source.task or "multiclass"
+        pred, target, weight = RowFilter(kind, source.num_classes, options, task)(batch, counts)
         counts.read += n
         counts.evaluated += int(pred.shape[0])
         counts.add_cells(pred, kind)
@@ -284,6 +357,19 @@ def _as_logits(pred: np.ndarray, kind: str | None) -> np.ndarray:
         return np.log(np.clip(pred, 0.0, 1.0)) if kind == "probs" else pred
 
 
+def _apply_temperature(pred: np.ndarray, source: Source, T: float) -> np.ndarray:
+    """Logits divided by a given ``T``: multi-class scores as log q (softmax-invariant), a
+    binary / multi-label column as its logit ``log p − log(1 − p)`` (sigmoid's inverse)."""
+    kind = source.kind
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if source.task in (None, "multiclass") or kind == "logits":
+            return _as_logits(pred, kind) / T
+        if kind == "probs":
+            p = np.clip(pred, 0.0, 1.0)
+            return (np.log(p) - np.log1p(-p)) / T
+        return (pred - np.log(-np.expm1(np.minimum(pred, 0.0)))) / T
+
+
 def run_pass(options: EvaluateOptions, source: Source, step: Pass, part: Part) -> PassResult:
     """One pass of ``step`` over ``part``'s files (an engine's task)."""
     res = PassResult()
@@ -299,11 +385,14 @@ def run_pass(options: EvaluateOptions, source: Source, step: Pass, part: Part) -
             s = sink.run(temperature_sums, p, target, t, kind=ts_kind, where=where, **kw, **ii)
             sums.append([s.nll, s.grad, s.hess, s.weight])
             return
+        T = options.apply_temperature
         if res.state is None:
-            kind = source.kind if step.mode == "eval" else "logits"
+            kind = source.kind if step.mode == "eval" and T is None else "logits"
             res.state = accumulator(options, source, kind)
         kw = {"sample_weight": weight, "row_offset": offset, "where": where}
-        if step.mode == "eval":
+        if step.mode == "eval" and T is not None:
+            sink.run(res.state.update, _apply_temperature(pred, source, T), target, **kw)
+        elif step.mode == "eval":
             sink.run(res.state.update, pred, target, **kw)
         else:
             with np.errstate(divide="ignore"):
@@ -343,6 +432,8 @@ class LocalEngine:
         self.say: Say | None = None
 
     def prepare(self, options: EvaluateOptions, source: Source, say: Say | None) -> None:
+        if not source.bundled:  # quoted globs and directories, as the Dask engine reads them
+            source.files = io.expand_paths(source.files)
         self.files, self.say = list(source.files), say
 
     def map_files(
@@ -376,6 +467,9 @@ class Evaluation:
             "weight": lay.weight if lay else None,
             "kind": src.kind,
             "kind_reason": src.kind_reason,
+            "task": src.task,
+            "task_reason": src.task_reason,
+            "temperature_applied": self.options.apply_temperature,
             "classes": list(src.schema.classes) if src.schema.classes else None,
             "batch_size": self.options.batch_size,
         }
@@ -400,7 +494,10 @@ class Evaluation:
         ``schema`` (``"crossentropy.evaluate"``), ``schema_version``;
         ``source``: ``files`` (``[]`` for the bundled example), ``bundled_example``,
         ``target``, ``pred`` (column names), ``weight`` (or null), ``kind`` and
-        ``kind_reason`` (how it was chosen), ``classes`` (names or null), ``batch_size``;
+        ``kind_reason`` (how it was chosen), ``task`` and ``task_reason`` (likewise),
+        ``temperature_applied`` (the T given by ``--apply-temperature`` /
+        ``--temperature-from``, applied not fitted; or null), ``classes`` (names or null),
+        ``batch_size``;
         ``rows``: ``read`` (rows in the files), ``evaluated`` (given to the accumulator),
         ``ignored`` (masked rows, missing labels under ``missing_labels="ignore"`` too),
         ``missing_labels``, ``rejected`` (dropped under ``on_invalid="skip"``),
@@ -453,6 +550,11 @@ def run(
     acc = first.state if first.state is not None else accumulator(options, source, source.kind)
     report = acc.finalize()
     after = None
+    if options.temperature and source.task not in (None, "multiclass"):
+        raise io.DataError(
+            f"--temperature fits a softmax temperature (multi-class); this is a {source.task} "
+            "task: apply a fitted T with --apply-temperature, or pass --task multiclass"
+        )
     if options.temperature:
         if source.kind == "probs" and say is not None:
             say("note: --temperature on probabilities: fitting on log p (a valid logit vector)")

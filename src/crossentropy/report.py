@@ -20,6 +20,15 @@ one-hot or normalised soft target), weighted mean over examples; it lies in
 for two classes (``scale_by_half``); its multi-class form with
 ``scale_by_half=False`` is the same number.
 
+**Tasks** (docs/semantics.md §10.1). ``task`` is ``"multiclass"``, ``"binary"`` or
+``"multilabel"`` (``task_reason``: how it was chosen). Binary and multi-label reports read
+``cross_entropy`` as the mean (per-label) binary cross-entropy, ``brier`` as scikit-learn's
+``brier_score_loss`` (per label, averaged), ``calibration`` as the positive-class reliability
+table (multi-label: every cell pooled), and add ``roc_auc`` / ``average_precision`` with the
+bounds of their binning error, ``per_label`` (:class:`LabelStats`) and, for multi-label,
+``label_averages`` (``"macro"``, ``"micro"``). Multi-class reports add ``top_k_accuracy``
+(k → value) and ``confusion_matrix`` (Σ w by true and predicted class, C ≤ 100).
+
 **JSON.** :meth:`Report.to_dict` writes non-finite floats as the strings
 ``"inf"``, ``"-inf"`` and ``"nan"`` (JSON has no such numbers) and missing
 values as ``null``; a report over no weighted example has ``"empty": true``.
@@ -41,13 +50,14 @@ from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 from ._json import encode as jsonable
-from ._types import Base, Kind, TargetKind
+from ._types import Base, ConcreteTask, Kind, TargetKind
 from .calibration import Bin, Calibration
 from .temperature import Temperature
 
 __all__ = [
     "Report",
     "ClassStats",
+    "LabelStats",
     "Bin",
     "Calibration",
     "Histogram",
@@ -66,6 +76,26 @@ class ClassStats:
     weight: float  # Σ w_i
     nll_mean: float  # Σ ℓ_i / Σ w_i (in the report's base); NaN when weight is 0
     accuracy: float  # Σ w_i [argmax q_i = cls] / Σ w_i; NaN when weight is 0
+
+
+@dataclass(frozen=True)
+class LabelStats:
+    """One label of a binary or multi-label report (docs/semantics.md §10): its rows' weight,
+    the weight of its positives, and its metrics (in the report's base for ``nll``; ``auc``
+    and ``average_precision`` within ``auc_bound`` / ``ap_bound`` of the exact values)."""
+
+    label: int
+    count: int  # rows that carry weight
+    weight: float  # Σ w_i
+    positive_weight: float  # Σ w_i y_ik
+    nll: float  # Σ w_i ℓ_ik / Σ w_i
+    brier: float  # Σ w_i (p_ik − y_ik)² / Σ w_i
+    accuracy: float  # Σ w_i [[p_ik > ½] = y_ik] / Σ w_i
+    ece: float  # positive-class reliability ECE (the report's bins and strategy)
+    auc: float
+    auc_bound: float
+    average_precision: float
+    ap_bound: float
 
 
 @dataclass(frozen=True)
@@ -137,6 +167,17 @@ class Report:
     sequence_perplexity: float | None = None
     n_sequences: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    # the task (docs/semantics.md §10) and its metrics
+    task: ConcreteTask = "multiclass"
+    task_reason: str | None = None  # how the task was chosen ("given", or task="auto"'s reason)
+    top_k_accuracy: dict[int, float] | None = None  # multiclass: k → Σ w [rank < k] / Σ w
+    confusion_matrix: tuple[tuple[float, ...], ...] | None = None  # Σ w by (true, predicted)
+    roc_auc: float | None = None  # binary: the label's; multilabel: the macro mean
+    roc_auc_bound: float | None = None
+    average_precision: float | None = None
+    average_precision_bound: float | None = None
+    per_label: tuple[LabelStats, ...] = ()
+    label_averages: dict[str, dict[str, float]] | None = None  # "macro" / "micro" → metric
 
     @property
     def empty(self) -> bool:
@@ -154,12 +195,40 @@ class Report:
         """``json.dumps(self.to_dict())``; keyword arguments go to :func:`json.dumps`."""
         return json.dumps(self.to_dict(), allow_nan=False, **kwargs)
 
+    # where people read it (crossentropy.display): a one-line repr, IPython, Jupyter, pandas
+    def __repr__(self) -> str:
+        from . import display
+
+        return display.short_repr(self)
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        from . import display
+
+        display.pretty(self, p, cycle)
+
+    def _repr_html_(self) -> str:
+        from . import display
+
+        return display.html(self)
+
+    def to_pandas(self) -> dict[str, Any]:
+        """The report as pandas DataFrames: ``metrics``, ``per_class``, ``bins`` (see
+        :func:`crossentropy.display.to_pandas`; needs pandas)."""
+        from . import display
+
+        return display.to_pandas(self)
+
     def __str__(self) -> str:
         unit = (
             "nats" if self.base == "e" else f"base-{self.base} units" if self.base != 2 else "bits"
         )
         lines = [
-            f"crossentropy report (kind={self.kind}, target={self.target_kind}, C={self.num_classes})",
+            f"crossentropy report (task={self.task}, kind={self.kind}, target={self.target_kind}, "
+            + (
+                f"K={len(self.per_label)} labels)"
+                if self.task == "multilabel"
+                else f"C={self.num_classes})"
+            ),
             f"  rows {self.n_rows}  valid {self.n_valid}  ignored {self.n_ignored}  "
             f"weight {_fmt(self.weight_sum)}",
         ]
@@ -188,8 +257,23 @@ class Report:
         if self.entropy is not None:
             lines.append(row("entropy (target)", self.entropy))
             lines.append(row("kl", self.kl))
-        lines.append(row("accuracy", self.accuracy, "accuracy"))
-        lines.append(row("brier (multi-class)", self.brier, "brier"))
+        acc, brier = {
+            "binary": ("accuracy (p > 1/2)", "brier (binary)"),
+            "multilabel": ("accuracy (per label)", "brier (per label)"),
+        }.get(self.task, ("accuracy", "brier (multi-class)"))
+        if self.task == "multilabel":
+            lines.append("  (cross_entropy: mean per-label binary CE over rows and labels)")
+        lines.append(row(acc, self.accuracy, "accuracy"))
+        for k, a in (self.top_k_accuracy or {}).items():
+            if k > 1:
+                lines.append(row(f"top-{k} accuracy", a))
+        lines.append(row(brier, self.brier, "brier"))
+        for name, value, bound in (
+            ("roc_auc", self.roc_auc, self.roc_auc_bound),
+            ("average_precision", self.average_precision, self.average_precision_bound),
+        ):
+            if value is not None:
+                lines.append(row(name, value) + f"   (binning error ≤ {_fmt(bound, 2)})")
         cal = self.calibration
         if cal is not None:
             lines.append(row(f"ece ({cal.strategy}, l1)", cal.ece, "ece"))
@@ -209,15 +293,37 @@ class Report:
                 f"{self.bootstrap} replicates, seed {self.seed}"
             )
         if cal is not None:
-            lines.append("  calibration bins:")
-            lines.append(
-                f"    {'lo':>7} {'hi':>7} {'count':>10} {'confidence':>11} {'accuracy':>9} {'gap':>9}"
-            )
+            binary = self.task != "multiclass"
+            conf, obs = ("mean p", "P(y=1)") if binary else ("confidence", "accuracy")
+            what = {"binary": " (P(y=1) against p)", "multilabel": " (every label's cells pooled)"}
+            lines.append(f"  calibration bins{what.get(self.task, '')}:")
+            lines.append(f"    {'lo':>7} {'hi':>7} {'count':>10} {conf:>11} {obs:>9} {'gap':>9}")
             for b in cal.bins:
                 lines.append(
                     f"    {b.lo:7.4f} {b.hi:7.4f} {b.count:10d} {_fmt(b.mean_confidence, 4):>11} "
                     f"{_fmt(b.accuracy, 4):>9} {_fmt(b.gap, 3):>9}"
                 )
+        if self.per_label and self.task == "multilabel":
+            lines.append(f"  per label ({len(self.per_label)}):")
+            head = ("label", "count", "positive", "nll", "brier", "accuracy", "ece", "auc", "ap")
+            lines.append("    " + " ".join(f"{h:>9}" for h in head))
+            for lab in self.per_label[:50]:
+                vals = (lab.positive_weight, lab.nll, lab.brier, lab.accuracy, lab.ece)
+                vals2 = (lab.auc, lab.average_precision)
+                lines.append(
+                    f"    {lab.label:9d} {lab.count:9d} "
+                    + " ".join(f"{_fmt(v, 4):>9}" for v in (*vals, *vals2))
+                )
+            for avg, d in (self.label_averages or {}).items():
+                keys = ("nll", "brier", "accuracy", "ece", "auc", "average_precision")
+                lines.append(
+                    f"    {avg:>9} {'':>9} {'':>9} " + " ".join(f"{_fmt(d[k], 4):>9}" for k in keys)
+                )
+        cm = self.confusion_matrix
+        if cm is not None and 0 < len(cm) <= 10:
+            lines.append("  confusion matrix (Σ w; rows: true class, columns: predicted):")
+            for true_class, cells in enumerate(cm):
+                lines.append(f"    {true_class:5d} " + " ".join(f"{_fmt(v, 6):>8}" for v in cells))
         shown = [c for c in self.per_class if c.count > 0]
         if shown:
             lines.append(f"  per class ({len(shown)} with examples):")

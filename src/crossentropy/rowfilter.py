@@ -68,6 +68,7 @@ class RowFilter:
     kind: str
     num_classes: int
     options: EvaluateOptions = EvaluateOptions()
+    task: str = "multiclass"
 
     def _prediction(self, pred: np.ndarray) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
@@ -118,7 +119,8 @@ class RowFilter:
             missing = None
         t = batch.target
         if t.ndim == 1:
-            out, reason = v.bad_label_rows(t, self.num_classes, self.options.ignore_index)
+            C = 2 if self.task == "binary" else self.num_classes
+            out, reason = v.bad_label_rows(t, C, self.options.ignore_index)
             for known in (batch.bad_labels, batch.missing):
                 if known is not None:
                     out &= ~known
@@ -127,6 +129,12 @@ class RowFilter:
                 problems[
                     f"{reason} (found {found}; --ignore-index is {self.options.ignore_index})"
                 ] = out
+        elif self.task in ("binary", "multilabel"):
+            with np.errstate(invalid="ignore"):
+                bad = (~((t == 0) | (t == 1))).any(axis=1)
+            if bad.any():
+                found = sorted({float(x) for x in t[bad][~((t[bad] == 0) | (t[bad] == 1))][:5]})
+                problems[f"label is not 0 or 1 (found {found})"] = bad
         else:
             bad, reason = v.bad_soft_target_rows(t)
             if bad.any():

@@ -98,7 +98,8 @@ class Context:
 
 
 def _ratio(a: float, b: float) -> float:
-    return a / b if b > 0 else math.nan
+    """``a / b`` as a Python float (NaN when ``b`` is not positive)."""
+    return float(a / b) if b > 0 else math.nan
 
 
 def _exp(x: float) -> float:

@@ -38,6 +38,15 @@ def _column_arguments(p: argparse.ArgumentParser) -> None:
         "and reported on stderr)",
     )
     s.add_argument(
+        "--task",
+        choices=pipeline.TASKS,
+        default=_DEFAULTS.task,
+        help="multiclass (one label of C classes), binary (one column of P(y=1) or a logit, "
+        "or two columns; labels 0/1 or two --classes names) or multilabel (K prediction "
+        "columns and K 0/1 --target columns); default %(default)s: decided on the first "
+        "batch when only one reading fits, and reported",
+    )
+    s.add_argument(
         "--classes",
         metavar="N|NAMES",
         help="number of classes, or comma-separated class names. Text labels (CSV) are "
@@ -89,7 +98,23 @@ def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
         "must share their columns; - reads standard input (CSV or an Arrow IPC stream, as "
         "can a pipe). None: the bundled digits example",
     )
+    from ..examples import EXAMPLES
+
+    p.add_argument(
+        "--example",
+        choices=list(EXAMPLES),
+        help="evaluate a bundled example instead of a FILE: "
+        + "; ".join(f"{k} ({v[0]})" for k, v in EXAMPLES.items())
+        + " (default with no FILE: digits)",
+    )
+    p.add_argument(
+        "--target-file",
+        metavar="LABELS",
+        help="labels in a file of their own, row for row beside the one prediction FILE "
+        "(the logits.npy + labels.npy layout; NPY, NPZ, CSV or Parquet with one column)",
+    )
     _column_arguments(p)
+    p.add_argument("--version", action="version", version=f"crossentropy {_version()}")
     m = p.add_argument_group("metrics")
     m.add_argument(
         "--bins", type=int, default=_DEFAULTS.bins, help="calibration bins (default %(default)s)"
@@ -98,6 +123,19 @@ def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
         "--temperature",
         action="store_true",
         help="fit a temperature on the data and report before/after (extra passes over the files)",
+    )
+    m.add_argument(
+        "--apply-temperature",
+        type=float,
+        metavar="T",
+        help="divide the logits by T (a temperature fitted elsewhere) before evaluating; "
+        "the report says it was applied, not fitted",
+    )
+    m.add_argument(
+        "--temperature-from",
+        metavar="REPORT.json",
+        help="apply the temperature fitted in a saved --format json report (its "
+        "report.temperature.T)",
     )
     m.add_argument(
         "--bootstrap",
@@ -159,6 +197,15 @@ def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("crossentropy")
+    except PackageNotFoundError:  # a source tree that is not installed
+        return "(not installed)"
+
+
 def _options(args: argparse.Namespace) -> pipeline.EvaluateOptions:
     """The parsed flags as :class:`crossentropy.pipeline.EvaluateOptions` (others: defaults)."""
     names = [f.name for f in dataclasses.fields(pipeline.EvaluateOptions)]
@@ -190,15 +237,62 @@ def _parse_classes(text: str | None):
 def _source(args: argparse.Namespace, files: list[str] | None) -> pipeline.Source:
     """The files (None: the bundled example) and the schema the flags give."""
     n_classes, names = _parse_classes(args.classes)
+    name = getattr(args, "example", None)
+    if files is not None and name is not None:
+        raise UsageError("--example evaluates a bundled file: give it or FILEs, not both")
     if files is None:
-        from ..examples import example_path
+        from ..examples import EXAMPLES, example_path
 
-        if args.target or args.pred or args.weight_col:
-            raise UsageError("--target/--pred/--weight-col need a FILE")
+        if args.target or args.pred or args.weight_col or getattr(args, "target_file", None):
+            raise UsageError("--target/--pred/--weight-col/--target-file need a FILE")
+        name = name or "digits"
         schema = _io.Schema(target="target", pred="logits", classes=names)
-        return pipeline.Source([example_path()], schema, bundled=True, num_classes=n_classes)
+        src = pipeline.Source([example_path(name)], schema, bundled=True, num_classes=n_classes)
+        if args.task == "auto":
+            src.task, src.task_reason = EXAMPLES[name][0], f"the bundled {name} example"  # type: ignore[assignment]
+        return src
     na = tuple(x for x in args.na_values.split(",") if x != "") if args.na_values else ()
+    target_file = getattr(args, "target_file", None)
+    target = args.target
+    if target_file is not None:
+        if len(files) != 1:
+            raise UsageError(
+                f"--target-file pairs its labels with one prediction FILE, got {len(files)}"
+            )
+        target = target or "target*"  # "target" (N,) or "target_0" … (N, K): see io._paired
     schema = _io.Schema(
-        target=args.target, pred=args.pred, weight=args.weight_col, classes=names, na_values=na
+        target=target,
+        pred=args.pred,
+        weight=args.weight_col,
+        classes=names,
+        na_values=na,
+        target_file=target_file,
     )
     return pipeline.Source(list(files), schema, num_classes=n_classes)
+
+
+def temperature_from(args: argparse.Namespace) -> None:
+    """``--temperature-from REPORT.json`` → ``args.apply_temperature`` (the T fitted there)."""
+    path = getattr(args, "temperature_from", None)
+    if path is None:
+        return
+    import json
+
+    if args.apply_temperature is not None:
+        raise UsageError("--apply-temperature and --temperature-from exclude each other")
+    try:
+        with open(path, encoding="utf-8") as f:
+            d = json.load(f)
+    except OSError as e:
+        raise UsageError(f"--temperature-from {path}: cannot read it ({e.strerror or e})") from None
+    except ValueError as e:
+        raise UsageError(f"--temperature-from {path}: not JSON ({e})") from None
+    report = d.get("report", d) if isinstance(d, dict) else None
+    t = report.get("temperature") if isinstance(report, dict) else None
+    T = t.get("T") if isinstance(t, dict) else None
+    if isinstance(T, bool) or not isinstance(T, (int, float)):
+        raise UsageError(
+            f"--temperature-from {path}: no fitted temperature in it (report.temperature.T); "
+            "write one with `crossentropy evaluate FILE --temperature --format json`"
+        )
+    args.apply_temperature = float(T)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from .. import io as _io
 from .. import pipeline
 from ..io._output import Target, check_outputs
-from ._arguments import _evaluate_arguments, _options, _source
+from ._arguments import _evaluate_arguments, _options, _source, temperature_from
 from ._exits import EXIT_OK, ConnectError, UsageError
 from ._print import _out, _output, _say
 from ._registry import command
@@ -30,6 +30,7 @@ BUNDLED_FIRST_LINE = (
 )
 def _evaluate(args) -> int:
     """Evaluate predictions: cross-entropy, perplexity, accuracy, Brier, calibration."""
+    temperature_from(args)
     options = _options(args)
     source = _source(args, args.files or None)
     _check_read_once(args, options, source)
@@ -45,10 +46,11 @@ def _evaluate(args) -> int:
     if source.bundled:
         if options.kind == "auto":
             options = dataclasses.replace(options, kind="logits")
+        first = _bundled_line(args.example)
         if args.format == "table":
-            _out(BUNDLED_FIRST_LINE + "\n")
+            _out(first + "\n")
         else:
-            _say(BUNDLED_FIRST_LINE)
+            _say(first)
     options = dataclasses.replace(options, progress=options.progress or sys.stderr.isatty())
     with _engine(args, options, source) as engine:
         ev = pipeline.run(options, source, engine, say=_say)
@@ -56,6 +58,18 @@ def _evaluate(args) -> int:
         _say(f"warning: {msg} (first at {where})")
     _output(args, ev)
     return EXIT_OK
+
+
+def _bundled_line(name: str | None) -> str:
+    """The first line of a bundled example's output (the digits one unchanged)."""
+    if name in (None, "digits"):
+        return BUNDLED_FIRST_LINE
+    from ..examples import EXAMPLES
+
+    return (
+        f"Evaluating the bundled {name} example: {EXAMPLES[name][1]} (run `crossentropy "
+        "evaluate YOUR_FILE --target COL --pred 'COLS'` to evaluate your own predictions)."
+    )
 
 
 def _check_read_once(args, options: pipeline.EvaluateOptions, source: pipeline.Source) -> None:

@@ -14,7 +14,7 @@ from ._exits import StdoutError
 JSON_HELP = """\
 JSON (--format json, schema_version 1): an object with "schema"
 ("crossentropy.evaluate"), "schema_version", "source" (files, columns, kind and
-why), "rows" (read, evaluated, ignored, missing_labels, rejected,
+why, task and why, temperature_applied), "rows" (read, evaluated, ignored, missing_labels, rejected,
 rejected_by_reason, zero_probability_cells, clamped_cells), "report" (the Report's to_dict(); inf/NaN written as the
 strings "inf", "-inf", "nan") and, with --temperature, "temperature_scaled".
 Rows are numbered from 0 in each file (a CSV header is not a row).
@@ -103,7 +103,8 @@ def _stdout(args, ev: pipeline.Evaluation) -> None:
         f"input: {'bundled example' if src.bundled else ', '.join(src.files)}",
         f"columns: target {', '.join(lay.target) if lay else '?'}; prediction {cols}"
         + (f"; weight {lay.weight}" if lay and lay.weight else "")
-        + f"; kind {src.kind}",
+        + f"; kind {src.kind}"
+        + (f"; task {src.task}" if src.task else ""),
     ]
     lines = [printable(n) for n in names]
     lines.append(
@@ -117,6 +118,12 @@ def _stdout(args, ev: pipeline.Evaluation) -> None:
             f"cells: {counts.neg_inf_cells:,} with probability 0 (log q = −inf, kept: a "
             f"true class there costs +inf), {counts.clamped_cells:,} probabilities within "
             "10·eps outside [0, 1] set to the bound"
+        )
+    T = ev.options.apply_temperature
+    if T is not None:
+        lines.append(
+            f"temperature: T = {T:g} applied (the logits divided by T before evaluating; "
+            "given, not fitted on this data)"
         )
     lines += ["", str(report)]
     if after is not None:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import glob as _glob
-import os
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -21,52 +19,10 @@ import numpy as np
 
 from .. import io
 from .. import pipeline as pl
+from ..io import expand_paths  # globs and folders: every engine's one rule
 from ..report import Report
 from ._cluster import client_for, close_client
 from ._tree import _compute, _key, _tree
-
-
-def _hidden(name: str) -> bool:
-    """Names a dataset folder keeps beside its parts (``_SUCCESS``, ``_metadata``, ``.crc``)."""
-    return name.startswith((".", "_"))
-
-
-def expand_paths(paths_or_glob: Any) -> list[str]:
-    """Files from a glob, a directory, a path, or a list of them (globs in sorted order).
-
-    A directory gives every file in it (sorted) except the hidden ones (names starting with
-    ``.`` or ``_``): each is read as ``crossentropy evaluate FILE`` reads it, whatever its
-    extension (:func:`crossentropy.io.detect_format`: the extension, else the first bytes),
-    so no part file is skipped silently; subdirectories are not entered.
-
-    >>> import os, tempfile
-    >>> d = tempfile.mkdtemp()
-    >>> for name in ("b.TSV", "a.PARQUET", "part-0", "_SUCCESS", ".a.crc"):
-    ...     open(os.path.join(d, name), "w").close()
-    >>> [os.path.basename(p) for p in expand_paths(d)]
-    ['a.PARQUET', 'b.TSV', 'part-0']
-    """
-    items = (
-        [paths_or_glob] if isinstance(paths_or_glob, (str, os.PathLike)) else list(paths_or_glob)
-    )
-    out: list[str] = []
-    for p in items:
-        p = os.fspath(p)
-        if any(ch in p for ch in "*?["):
-            hits = sorted(_glob.glob(p))
-            if not hits:
-                raise io.FileError(f"{p}: no file matches this pattern")
-            out.extend(hits)
-        elif os.path.isdir(p):
-            hits = sorted(
-                os.path.join(p, f)
-                for f in os.listdir(p)
-                if not _hidden(f) and not os.path.isdir(os.path.join(p, f))
-            )
-            out.extend(hits if hits else [p])  # an empty directory: io says "is a directory"
-        else:
-            out.append(p)
-    return out
 
 
 def _count_rows(options: pl.EvaluateOptions, schema: io.Schema, path: str) -> int:
@@ -127,8 +83,11 @@ class DaskEngine:
         rows: list[int | None] = []
         for k, path in enumerate(files):
             try:
-                table = io.open_table(
-                    path, input_format=options.input_format, na_values=schema.na_values
+                table = io.pair(
+                    io.open_table(
+                        path, input_format=options.input_format, na_values=schema.na_values
+                    ),
+                    schema.target_file,
                 )
                 lay = io.resolve(table, schema)
                 if first is None:
@@ -153,9 +112,8 @@ class DaskEngine:
             if source.num_classes is None:
                 source.num_classes = batch.pred.shape[1]
             where = f"{batch.path} rows {batch.offset}–{batch.offset + len(batch) - 1}"
-            try:
-                if source.kind is None:
-                    pl.decide_kind(options, source, batch.pred, where, say)
+            try:  # the task, then the kind (for that task), as the streaming pipeline decides
+                pl.decide_first(options, source, batch, where, say)
             except io.InputError as e:
                 stop, self.stop_error = files.index(path), e
             break
@@ -204,9 +162,10 @@ def evaluate_files(
     glob (``"data/*.parquet"``), a directory, a path or a list of them. Schema:
     ``target``, ``pred``, ``weight`` (column names or globs), ``classes`` (names),
     ``na_values``. ``options``: the fields of :class:`crossentropy.pipeline.EvaluateOptions`
-    (the command line's, same defaults): ``kind``, ``ignore_index``, ``missing_labels``,
-    ``on_invalid``, ``input_format``, ``bins``, ``temperature``, ``bootstrap``, ``seed``,
-    ``base``, ``batch_size``. The active Dask scheduler runs the tasks (see
+    (the command line's, same defaults): ``kind``, ``task`` (multiclass, binary, multilabel or
+    auto: decided on the first batch, docs/semantics.md §10.1), ``ignore_index``,
+    ``missing_labels``, ``on_invalid``, ``input_format``, ``bins``, ``temperature``,
+    ``apply_temperature``, ``bootstrap``, ``seed``, ``base``, ``batch_size``. The active Dask scheduler runs the tasks (see
     :func:`client_for`). Errors are the :class:`crossentropy.io.InputError` the
     single-process command stops at first, naming the file and rows. Bootstrap intervals
     key on the global row index (files in order), so they equal the single-process ones.

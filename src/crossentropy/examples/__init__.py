@@ -1,11 +1,12 @@
-"""The bundled example: held-out predictions on the UCI handwritten digits.
+"""The bundled examples: held-out predictions on real data, one per task (:data:`EXAMPLES`).
 
 ``load_example()`` returns the predictions that ``crossentropy evaluate`` shows when
 it is given no file: 539 held-out images of the UCI optical handwritten digits
 (8×8 pixels, ten classes, shipped in scikit-learn; CC BY 4.0), scored by a softmax
 regression that this library fitted by minimising cross-entropy with its own
 closed-form gradient. How the file was made: ``make_digits.py`` beside this file;
-provenance and licence: ``README.md``.
+provenance and licence: ``README.md``. The binary (``breast_cancer.npz``) and multi-label
+(``digits_multilabel.npz``) examples are made by ``make_tasks.py``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,24 @@ from importlib import resources
 
 import numpy as np
 
-__all__ = ["Example", "example_path", "load_example"]
+__all__ = ["EXAMPLES", "Example", "example_path", "load_example"]
+
+#: the bundled examples: name → (task, one line on what it holds); files ``NAME.npz`` here
+EXAMPLES: dict[str, tuple[str, str]] = {
+    "digits": (
+        "multiclass",
+        "539 held-out UCI handwritten digits scored by a softmax regression",
+    ),
+    "breast_cancer": (
+        "binary",
+        "171 held-out UCI breast cancer tumours (1 = benign) scored by a logistic regression",
+    ),
+    "digits_multilabel": (
+        "multilabel",
+        "539 held-out UCI handwritten digits with three labels (is_even, is_at_least_5, "
+        "is_prime) scored by three logistic regressions",
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -41,13 +59,17 @@ class Example:
     path: str
 
 
-def example_path() -> str:
-    """Path of the bundled ``digits.npz``.
+def example_path(name: str = "digits") -> str:
+    """Path of the bundled ``NAME.npz`` (:data:`EXAMPLES`: ``digits``, ``breast_cancer``,
+    ``digits_multilabel``; each holds ``logits`` and ``target``).
 
-    >>> example_path().endswith("digits.npz")
-    True
+    >>> example_path().endswith("digits.npz"), example_path("breast_cancer").endswith("cancer.npz")
+    (True, True)
     """
-    return str(resources.files(__name__).joinpath("digits.npz"))
+    if name not in EXAMPLES:
+        msg = f"no bundled example {name!r}; the examples are {', '.join(EXAMPLES)}"
+        raise ValueError(msg)
+    return str(resources.files(__name__).joinpath(f"{name}.npz"))
 
 
 def load_example() -> Example:

@@ -44,7 +44,8 @@ command line maps them to its exit statuses.
 
 Modules: ``_table`` (the :class:`Table` protocol, :class:`Column`, the errors), one per
 format (``_csv``, ``_arrow`` for Parquet and Arrow IPC, ``_npy`` for NPY and NPZ),
-``_open`` (what a path is, format detection, :func:`open_table`), ``_stream`` (standard input
+``_open`` (what a path is, format detection, :func:`open_table`), ``_paths`` (globs and
+directories → files, :func:`expand_paths`: every engine's one rule), ``_stream`` (standard input
 and pipes, read once), ``_columns`` (:class:`Schema` →
 :class:`Layout`), ``_labels`` (label columns → class indices) and ``_batches``
 (:func:`read_batches`).
@@ -64,6 +65,8 @@ from ._npy import NpzTable as NpzTable
 from ._open import FORMATS as FORMATS
 from ._open import STREAM_FORMATS as STREAM_FORMATS
 from ._open import detect_format, is_stream, open_table
+from ._paired import pair as pair
+from ._paths import expand_paths
 from ._table import Column as Column
 from ._table import DataError, FileError, InputError, SchemaError, Table, format_rows
 
@@ -77,6 +80,7 @@ __all__ = [
     "Table",
     "check_same_columns",
     "detect_format",
+    "expand_paths",
     "format_rows",
     "is_stream",
     "natural_key",

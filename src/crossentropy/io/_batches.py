@@ -11,6 +11,7 @@ import numpy as np
 from ._columns import Layout, Schema, check_same_columns, resolve
 from ._labels import parse_labels
 from ._open import open_table
+from ._paired import pair
 from ._table import SchemaError
 
 
@@ -79,7 +80,10 @@ def read_batches(
         raise SchemaError(f"--batch-size must be ≥ 1, got {batch_size}")
     first: tuple[str, Layout] | None = None
     for path in paths:
-        table = open_table(path, input_format=input_format, na_values=schema.na_values)
+        table = pair(
+            open_table(path, input_format=input_format, na_values=schema.na_values),
+            schema.target_file,
+        )
         path = table.path  # "-" is read as "<stdin>"
         layout = resolve(table, schema)
         if first is not None:

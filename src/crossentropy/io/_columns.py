@@ -48,6 +48,8 @@ class Schema:
     ``weight``: the sample-weight column or ``None``.
     ``classes``: class names (labels given as text are mapped to their position).
     ``na_values``: CSV label strings that mean a missing label.
+    ``target_file``: an NPY file holding the labels row for row beside each prediction file
+    (its columns ``target`` or ``target_0`` …, see :mod:`crossentropy.io._paired`), or ``None``.
     """
 
     target: str | None = None
@@ -55,6 +57,7 @@ class Schema:
     weight: str | None = None
     classes: tuple[str, ...] | None = None
     na_values: tuple[str, ...] = ()
+    target_file: str | None = None
 
 
 def resolve_columns(spec: str, available: Sequence[str], *, role: str, path: str) -> list[str]:
