@@ -417,10 +417,16 @@ def test_cli_target_file_row_mismatch(tmp_path, capsys):
     assert code == 2 and "row for row" in capsys.readouterr().err
 
 
-def test_cli_version(capsys):
+@pytest.mark.parametrize("argv", [["--version"], ["evaluate", "--version"]])
+def test_cli_version(argv, capsys):
+    from importlib.metadata import version
+
     with pytest.raises(SystemExit) as e:
-        cli.main(["evaluate", "--version"])
-    assert e.value.code == 0 and capsys.readouterr().out.startswith("crossentropy ")
+        cli.main(argv)
+    assert (
+        e.value.code == 0
+        and capsys.readouterr().out.strip() == f"crossentropy {version('crossentropy')}"
+    )
 
 
 def _softmax(x):
