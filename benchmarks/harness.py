@@ -3,7 +3,8 @@
 Method (see benchmarks/RESULTS.md for what the numbers mean):
 
 - ``round_robin(contenders, warmup, repeats)``: every contender runs once per
-  round, in turn, after ``gc.collect()`` and a 5 ms pause; ``warmup`` rounds
+  round, in turn, after a 5 ms pause, with the garbage collector run once before
+  and disabled during the rounds (as ``timeit`` does); ``warmup`` rounds
   are discarded and the **median** of the ``repeats`` timed rounds is kept.
   Interleaving makes the ratios within one run robust to machine drift, which
   is why the tables report ratios next to times.
@@ -15,7 +16,8 @@ Method (see benchmarks/RESULTS.md for what the numbers mean):
   before the call. Used for torch (whose CPU allocator tracemalloc cannot
   see). Memory the process already holds and reuses is not counted, so it is
   a lower bound; ``None`` where the counters are unavailable.
-- ``machine()``: CPU model, a summary of the SIMD flags, cores, and library
+- ``machine()``: CPU model, a summary of the SIMD flags, cores, the load average
+  (1 / 5 / 15 min: above the core count, other work shared the cores) and library
   versions, for the results header.
 """
 
@@ -48,20 +50,31 @@ class Contender:
     def median_s(self) -> float:
         return statistics.median(self.times) * self.scale
 
+    @property
+    def min_s(self) -> float:
+        """The fastest round: on a shared machine the least disturbed one."""
+        return min(self.times) * self.scale
+
 
 def round_robin(contenders: list[Contender], *, warmup: int = 1, repeats: int = 5) -> None:
     """Time all ``contenders`` interleaved; fills each ``.times`` (seconds)."""
     for c in contenders:
         c.times = []
-    for r in range(warmup + repeats):
-        for c in contenders:
-            gc.collect()
-            time.sleep(0.005)
-            t0 = time.perf_counter()
-            c.fn()
-            dt = time.perf_counter() - t0
-            if r >= warmup:
-                c.times.append(dt)
+    gc.collect()
+    was_enabled = gc.isenabled()
+    gc.disable()  # as timeit does: a collection (~0.1-1 s with torch and jax loaded) never lands in a timing
+    try:
+        for r in range(warmup + repeats):
+            for c in contenders:
+                time.sleep(0.005)
+                t0 = time.perf_counter()
+                c.fn()
+                dt = time.perf_counter() - t0
+                if r >= warmup:
+                    c.times.append(dt)
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def peak_numpy(fn: Callable[[], object]) -> int:
@@ -120,10 +133,16 @@ def machine() -> dict[str, str]:
         pass
     info["cpu"] = model
     simd = [
-        f for f in ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "amx_tile") if f in flags
+        f
+        for f in ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "amx_tile")
+        if f in flags
     ]
     info["simd"] = " ".join(simd) or "unknown"
-    for mod in ("numpy", "scipy", "numba", "torch", "sklearn"):
+    try:
+        info["load"] = " / ".join(f"{v:.1f}" for v in os.getloadavg())
+    except OSError:
+        info["load"] = "unknown"
+    for mod in ("numpy", "scipy", "numba", "torch", "sklearn", "jax", "optax"):
         try:
             info[mod] = __import__(mod).__version__
         except Exception:  # noqa: BLE001 - a missing library is reported as such

@@ -1,20 +1,24 @@
-"""Suite "ce": mean softmax cross-entropy over float32 logits on the CPU.
+"""Suite "ce": mean softmax cross-entropy over float32 logits on the CPU (issue 14's goals).
 
 Contenders, all on the same arrays in one process, round-robin (see harness):
 
-- read pass (NumPy ``x.sum()``, 1 thread) and a 2-thread parallel read pass
-  (numba); an exp-only pass (2 threads, the same vectorised exp as the
-  kernel, summed): the memory and arithmetic references;
-- ours: the fused kernel (forward; forward+backward into a fresh gradient and
-  into a preallocated one), the row-blocked NumPy path, and the public
-  ``crossentropy.cross_entropy`` (``impl="auto"``, with validation);
-- torch ``F.cross_entropy`` (``set_num_threads(2)``), forward under
-  ``no_grad`` and forward+backward;
-- NumPy stable formula; ``scipy.special.log_softmax`` + take;
-- ``sklearn.metrics.log_loss`` on the softmax computed outside the timing,
-  on a row subsample, its time scaled to all rows;
-- JAX when importable (``jax.jit`` of logsumexp - take).
+- the limits: a read pass (NumPy ``x.max()``, 1 thread, and a numba sum on ``THREADS``
+  threads) and an exp-only pass (the kernel's vectorised exp of every element, summed);
+- ours: the fused kernel (``kernels.softmax_terms``; forward+backward
+  ``kernels.softmax_terms_and_grad`` into a caller buffer), the public, validated entry
+  points ``crossentropy.cross_entropy`` and ``crossentropy.cross_entropy_grad(...,
+  return_loss=True, out=buf)`` (and with a fresh gradient), the row-blocked NumPy path;
+- torch ``F.cross_entropy`` (``set_num_threads(2)``), forward under ``no_grad`` and
+  forward+backward;
+- XLA: ``jax.jit`` of ``optax.softmax_cross_entropy_with_integer_labels(...).mean()`` and
+  of its ``jax.value_and_grad`` (skipped with a note when jax or optax is missing);
+- NumPy stable formula; ``scipy.special.log_softmax`` + take; ``sklearn.metrics.log_loss``
+  on the softmax computed outside the timing, on a row subsample, its time scaled.
 
+Every ratio compares two contenders of the same run, from their fastest rounds (on a
+shared machine the least disturbed); the median is printed beside. The entry-overhead
+table times the public entry points against the raw kernel they call at 2^18 elements and
+above, and the goals table states each goal of issue 14 as met or missed with its ratio.
 Every contender's loss is checked against a float64 reference.
 """
 
@@ -36,7 +40,21 @@ TITLE = "Cross-entropy kernels (CPU)"
 OUT = pathlib.Path(__file__).resolve().parent / "out"
 FULL = [(1_000_000, 10), (65_536, 1_000), (8_192, 32_000), (2_048, 128_256)]
 QUICK = [(100_000, 10), (8_192, 1_000), (256, 32_000)]
-THREADS = 2
+#: threads of every contender (numba, torch, XLA); ``BENCH_THREADS=1`` makes the ratios robust
+#: on a shared machine (a 2-thread parallel region waits for its slower, descheduled thread)
+THREADS = int(os.environ.get("BENCH_THREADS", "2"))
+if THREADS == 1 and "jax" not in sys.modules:
+    os.environ.setdefault(
+        "XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    )
+#: shapes of the entry-overhead table (2^18, 2^20 and 2^22 elements)
+ENTRY = [(512, 512), (1_024, 1_024), (4_096, 1_024)]
+#: issue 14's goals: (contender, reference, largest ratio)
+FWD_GOALS = [("XLA", 1.0), ("torch", 0.4), ("exp", 1.3)]
+FB_GOALS = [("XLA", 0.8), ("torch", 0.25)]
+ENTRY_GOAL = 1.05
+FWD_PUBLIC = "ours: cross_entropy (public)"
+FB_PUBLIC = "ours: cross_entropy_grad(return_loss, out=)"
 
 
 def _numba_refs():
@@ -94,6 +112,20 @@ def compile_times(quick: bool = False) -> dict[str, float]:
     return out
 
 
+def _jax_fns():
+    """(forward, value_and_grad) jitted optax contenders, or None when jax/optax are missing."""
+    try:
+        import jax
+        import optax
+    except ImportError:
+        return None
+
+    def mean_ce(a, b):
+        return optax.softmax_cross_entropy_with_integer_labels(a, b).mean()
+
+    return jax.jit(mean_ce), jax.jit(jax.value_and_grad(mean_ce))
+
+
 def _contenders(x, y, quick):
     import scipy.special
     import torch
@@ -112,8 +144,8 @@ def _contenders(x, y, quick):
         loss, w = kernels.softmax_terms(x, y)
         return loss.sum(dtype=np.float64) / w.sum(dtype=np.float64)
 
-    def ours_fb(out=None):
-        loss, w, g = kernels.softmax_terms_and_grad(x, y, row_scale=1.0 / n, out=out)
+    def ours_fb():
+        loss, w, g = kernels.softmax_terms_and_grad(x, y, row_scale=1.0 / n, out=grad_buf)
         return loss.sum(dtype=np.float64) / n, g
 
     def blocked():
@@ -140,11 +172,11 @@ def _contenders(x, y, quick):
         return -np.take_along_axis(lq, y[:, None], axis=1).mean()
 
     fwd = [
-        Contender("read pass (NumPy x.sum, 1 thr)", lambda: x.sum()),
-        Contender("read pass (2 thr)", lambda: read2(x), memory=None),
-        Contender("exp-only pass (2 thr)", lambda: exp2(x), memory=None),
+        Contender("read pass (NumPy x.max, 1 thr)", lambda: x.max()),
+        Contender(f"read pass ({THREADS} thr)", lambda: read2(x), memory=None),
+        Contender(f"exp-only pass ({THREADS} thr)", lambda: exp2(x), memory=None),
         Contender("ours: fused kernel", ours_fwd),
-        Contender("ours: cross_entropy(impl=auto)", lambda: ce.cross_entropy(x, y)),
+        Contender(FWD_PUBLIC, lambda: ce.cross_entropy(x, y)),
         Contender("ours: row-blocked NumPy", blocked),
         Contender("torch F.cross_entropy", torch_fwd, memory="rss"),
         Contender("NumPy stable", numpy_stable),
@@ -167,26 +199,36 @@ def _contenders(x, y, quick):
         )
     except ImportError:
         pass
-    try:
+    fb = [
+        Contender(f"read pass ({THREADS} thr)", lambda: read2(x), memory=None),
+        Contender(f"exp-only pass ({THREADS} thr)", lambda: exp2(x), memory=None),
+        Contender("ours: fused kernel, out= buffer", ours_fb),
+        Contender(FB_PUBLIC, lambda: ce.cross_entropy_grad(x, y, return_loss=True, out=grad_buf)),
+        Contender(
+            "ours: cross_entropy_grad(return_loss), fresh grad",
+            lambda: ce.cross_entropy_grad(x, y, return_loss=True),
+        ),
+        Contender("torch F.cross_entropy + backward", torch_fb, memory="rss"),
+    ]
+    jx = _jax_fns()
+    if jx is not None:
         import jax
         import jax.numpy as jnp
 
+        f, vg = jx
         xj, yj = jnp.asarray(x), jnp.asarray(y)
-
-        @jax.jit
-        def jax_ce(a, b):
-            lse = jax.scipy.special.logsumexp(a, axis=1)
-            return (lse - jnp.take_along_axis(a, b[:, None], axis=1)[:, 0]).mean()
-
-        fwd.append(Contender("JAX jit", lambda: jax_ce(xj, yj).block_until_ready(), memory=None))
-    except ImportError:
-        pass
-    fb = [
-        Contender("read pass (2 thr)", lambda: read2(x), memory=None),
-        Contender("ours: fused fwd+bwd, fresh grad", ours_fb),
-        Contender("ours: fused fwd+bwd, out= buffer", lambda: ours_fb(grad_buf)),
-        Contender("torch F.cross_entropy + backward", torch_fb, memory="rss"),
-    ]
+        fwd.append(
+            Contender(
+                "XLA jit(optax … .mean())", lambda: f(xj, yj).block_until_ready(), memory=None
+            )
+        )
+        fb.append(
+            Contender(
+                "XLA jit(value_and_grad(optax …))",
+                lambda: jax.block_until_ready(vg(xj, yj)),
+                memory=None,
+            )
+        )
     return fwd, fb
 
 
@@ -211,6 +253,181 @@ def _fmt_mem(b):
     return "n/a" if b is None else f"{b / 2**20:.1f}"
 
 
+def _ref(group, prefix):
+    return next((g for g in group if g.name.startswith(prefix)), None)
+
+
+def _table(mode, n, c, group, mem, errs, nbytes):
+    """(markdown table, {name: record}) of one group; ratios from the fastest rounds."""
+    fb = mode == "fwd_bwd"
+    refs = {
+        "read": _ref(group, f"read pass ({THREADS} thr)"),
+        "exp": _ref(group, "exp-only pass"),
+        "torch": _ref(group, "torch "),
+        "XLA": _ref(group, "XLA "),
+    }
+    rows, recs = [], {}
+    for g in group:
+        t = g.min_s
+        ratio = {k: (None if r is None else t / r.min_s) for k, r in refs.items()}
+        rec = {
+            "ms_min": t * 1e3,
+            "ms_median": g.median_s * 1e3,
+            "gb_s": nbytes / t / 1e9,
+            **{f"x_{k}": v for k, v in ratio.items()},
+            "peak_extra_mib": None if mem.get(g.name) is None else mem[g.name] / 2**20,
+            "abs_err_vs_f64": errs.get(g.name),
+            "note": g.note,
+        }
+        recs[g.name] = rec
+        rows.append(
+            [
+                g.name + (f" ({g.note})" if g.note else ""),
+                f"{rec['ms_min']:.2f}",
+                f"{rec['ms_median']:.2f}",
+                f"{rec['gb_s']:.2f}",
+                *(
+                    "" if ratio[k] is None else f"{ratio[k]:.2f}"
+                    for k in ("read", "exp", "torch", "XLA")
+                ),
+                _fmt_mem(mem.get(g.name)),
+                "" if errs.get(g.name) is None else f"{errs[g.name]:.1e}",
+            ]
+        )
+    header = [
+        f"{'forward+backward' if fb else 'forward'} {n:,} × {c:,}",
+        "ms (min)",
+        "ms (median)",
+        "GB/s",
+        "× read pass",
+        "× exp pass",
+        "× torch" + (" fwd+bwd" if fb else ""),
+        "× XLA" + (" value_and_grad" if fb else ""),
+        "peak extra MiB",
+        "|err| vs f64",
+    ]
+    return markdown_table(header, rows), recs
+
+
+def _entry_group(x, y, buf):
+    import crossentropy as ce
+    from crossentropy import kernels
+
+    n = x.shape[0]
+    return [
+        Contender("kernel fwd", lambda: kernels.softmax_terms(x, y), memory=None),
+        Contender("public fwd", lambda: ce.cross_entropy(x, y), memory=None),
+        Contender(
+            "public fwd, validate=False",
+            lambda: ce.cross_entropy(x, y, validate=False),
+            memory=None,
+        ),
+        Contender(
+            "kernel fwd+bwd",
+            lambda: kernels.softmax_terms_and_grad(x, y, row_scale=1.0 / n, out=buf),
+            memory=None,
+        ),
+        Contender(
+            "public fwd+bwd",
+            lambda: ce.cross_entropy_grad(x, y, return_loss=True, out=buf),
+            memory=None,
+        ),
+    ]
+
+
+def entry_overhead(quick: bool = False) -> tuple[str, list[dict]]:
+    """Public entry points vs the raw kernel they call, at 2^18 elements and above (min of many calls)."""
+    rng = np.random.default_rng(1)
+    rows, recs = [], []
+    for n, c in ENTRY[:2] if quick else ENTRY:
+        x = rng.standard_normal((n, c), dtype=np.float32)
+        y = rng.integers(0, c, n)
+        group = _entry_group(x, y, np.empty_like(x))
+        reps = max(5, min(60, int(2e8 // (n * c * 10))))
+        round_robin(group, warmup=2, repeats=reps)
+        t = {g.name: g.min_s for g in group}
+        rec = {
+            "shape": [n, c],
+            "elements": n * c,
+            "us": {k: v * 1e6 for k, v in t.items()},
+            "fwd_ratio": t["public fwd"] / t["kernel fwd"],
+            "fwd_ratio_novalidate": t["public fwd, validate=False"] / t["kernel fwd"],
+            "fb_ratio": t["public fwd+bwd"] / t["kernel fwd+bwd"],
+        }
+        recs.append(rec)
+        rows.append(
+            [
+                f"{n:,} × {c:,} (2^{(n * c).bit_length() - 1})",
+                f"{t['kernel fwd'] * 1e6:.0f}",
+                f"{t['public fwd'] * 1e6:.0f}",
+                f"{rec['fwd_ratio']:.2f}",
+                f"{rec['fwd_ratio_novalidate']:.2f}",
+                f"{t['kernel fwd+bwd'] * 1e6:.0f}",
+                f"{t['public fwd+bwd'] * 1e6:.0f}",
+                f"{rec['fb_ratio']:.2f}",
+            ]
+        )
+    header = [
+        "entry overhead",
+        "kernel fwd µs",
+        "cross_entropy µs",
+        "× kernel",
+        "× kernel (validate=False)",
+        "kernel fwd+bwd µs",
+        "cross_entropy_grad µs",
+        "× kernel",
+    ]
+    return markdown_table(header, rows), recs
+
+
+def _verdict(ratio, limit):
+    if ratio is None:
+        return "not measured", ""
+    return ("met" if ratio <= limit else "missed"), f"{ratio:.2f}×"
+
+
+def goals(shapes_res: list[dict], entry: list[dict]) -> str:
+    """Issue 14's goals for this suite: measured ratio and met/missed, from this run only."""
+    rows = []
+    for sr in shapes_res:
+        n, c = sr["shape"]
+        rec = sr["fwd"].get(FWD_PUBLIC, {})
+        for ref, limit in FWD_GOALS:
+            v, r = _verdict(rec.get(f"x_{ref}"), limit)
+            rows.append([f"forward {n:,} × {c:,}: `cross_entropy` ≤ {limit}× {ref}", r, v])
+    for sr in shapes_res:
+        n, c = sr["shape"]
+        if not sr.get("fwd_bwd"):
+            continue
+        rec = sr["fwd_bwd"].get(FB_PUBLIC, {})
+        for ref, limit in FB_GOALS:
+            v, r = _verdict(rec.get(f"x_{ref}"), limit)
+            what = "value_and_grad" if ref == "XLA" else "fwd+bwd"
+            rows.append(
+                [
+                    f"fwd+bwd {n:,} × {c:,}: `cross_entropy_grad(return_loss, out=)` ≤ {limit}× {ref} {what}",
+                    r,
+                    v,
+                ]
+            )
+        mib = rec.get("peak_extra_mib")
+        if mib is not None:
+            grad_mib = n * c * 4 / 2**20
+            rows.append(
+                [
+                    f"fwd+bwd {n:,} × {c:,}: the gradient the only large allocation",
+                    f"{mib:.1f} MiB extra with out= (gradient {grad_mib:.0f} MiB)",
+                    "met" if mib < 0.05 * grad_mib else "missed",
+                ]
+            )
+    for e in entry:
+        n, c = e["shape"]
+        for key, what in (("fwd_ratio", "cross_entropy"), ("fb_ratio", "cross_entropy_grad")):
+            v, r = _verdict(e[key], ENTRY_GOAL)
+            rows.append([f"entry {n:,} × {c:,}: `{what}` ≤ {ENTRY_GOAL}× the raw kernel", r, v])
+    return markdown_table(["goal (issue 14)", "measured", "verdict"], rows)
+
+
 def run(quick: bool = False) -> str:
     shapes = QUICK if quick else FULL
     import numba
@@ -220,6 +437,9 @@ def run(quick: bool = False) -> str:
     ct = compile_times(quick)
     ct.setdefault("cold", float("nan"))
     print(f"# {TITLE}  ({'quick' if quick else 'full'})")
+    print(f"CPU: {info['cpu']}, {info['cores']} cores, SIMD: {info['simd']}; load {info['load']}")
+    if _jax_fns() is None:
+        print("jax/optax not installed: the XLA columns are empty")
     print(
         f"first call in a fresh process: {ct['cold']:.1f} s (empty cache), {ct['warm']:.2f} s (cached)"
     )
@@ -241,90 +461,79 @@ def run(quick: bool = False) -> str:
                 mem[con.name] = peak_numpy(con.fn)
             elif con.memory == "rss":
                 mem[con.name] = peak_rss(con.fn)
-        shape_res = {"shape": [n, c], "bytes": x.nbytes, "fwd": {}, "fwd_bwd": {}}
+        shape_res = {"shape": [n, c], "bytes": x.nbytes}
         for mode, group in (("fwd", fwd), ("fwd_bwd", fb)):
-            read = next(g for g in group if g.name == "read pass (2 thr)").median_s
-            tname = "torch F.cross_entropy" + (" + backward" if mode == "fwd_bwd" else "")
-            tor = next(g for g in group if g.name == tname).median_s
-            ex = next((g for g in group if g.name.startswith("exp-only")), None)
-            rows = []
-            for g in group:
-                t = g.median_s
-                rec = {
-                    "ms": t * 1e3,
-                    "gb_s": x.nbytes / t / 1e9,
-                    "x_read": t / read,
-                    "x_exp": t / ex.median_s if ex else None,
-                    "x_torch": t / tor,
-                    "peak_extra_mib": None if mem.get(g.name) is None else mem[g.name] / 2**20,
-                    "abs_err_vs_f64": errs.get(g.name),
-                    "note": g.note,
-                }
-                shape_res[mode][g.name] = rec
-                rows.append(
-                    [
-                        g.name + (f" ({g.note})" if g.note else ""),
-                        f"{rec['ms']:.2f}",
-                        f"{rec['gb_s']:.2f}",
-                        f"{rec['x_read']:.2f}",
-                        "" if ex is None else f"{rec['x_exp']:.2f}",
-                        f"{rec['x_torch']:.2f}",
-                        _fmt_mem(mem.get(g.name)),
-                        "" if errs.get(g.name) is None else f"{errs[g.name]:.1e}",
-                    ]
-                )
-            header = [
-                f"{'forward' if mode == 'fwd' else 'forward+backward'} {n:,} × {c:,}",
-                "ms (median)",
-                "GB/s",
-                "× read (2 thr)",
-                "× exp pass",
-                "× torch",
-                "peak extra MiB",
-                "|err| vs f64",
-            ]
-            table = markdown_table(header, rows)
+            table, recs = _table(mode, n, c, group, mem, errs, x.nbytes)
+            shape_res[mode] = recs
             print("\n" + table, flush=True)
             blocks.append(table)
         results["shapes"].append(shape_res)
         del x, y, fwd, fb
+    entry_table, entry = entry_overhead(quick)
+    print("\n" + entry_table, flush=True)
+    results["entry"] = entry
+    goal_table = goals(results["shapes"], entry)
+    print("\n" + goal_table, flush=True)
     OUT.mkdir(exist_ok=True)
     path = OUT / f"ce{'_quick' if quick else ''}.json"
     path.write_text(json.dumps(results, indent=1))
     print(f"wrote {path}")
-    return _section(info, ct, blocks, quick)
+    return _section(info, ct, blocks, entry_table, goal_table, quick)
 
 
-def _section(info, ct, blocks, quick):
+def _section(info, ct, blocks, entry_table, goal_table, quick):
+    loaded = info["load"].split(" / ")[0]
+    try:
+        busy = float(loaded) > 0.5 * float(info["cores"])
+    except ValueError:
+        busy = False
     lines = [
         f"## {TITLE}",
         "",
         f"Run: `python -m benchmarks --suite ce{' --quick' if quick else ''}` on "
-        f"{time.strftime('%Y-%m-%d')}. Machine: {info['cpu']}, {info['cores']} cores "
-        f"(SIMD: {info['simd']}); Python {info['python']}, numpy {info['numpy']}, "
-        f"scipy {info['scipy']}, numba {info['numba']}, torch {info['torch']} "
-        f"({THREADS} threads), scikit-learn {info['sklearn']}. JAX: "
-        + ("not installed (skipped)." if _no_jax() else "installed."),
+        f"{time.strftime('%Y-%m-%d %H:%M')}. Machine: {info['cpu']}, {info['cores']} cores "
+        f"(SIMD: {info['simd']}); load average at the start {info['load']} (1 / 5 / 15 min)"
+        + (" — **the machine was shared: read only the ratios**" if busy else "")
+        + f". Python {info['python']}, numpy {info['numpy']}, scipy {info['scipy']}, "
+        f"numba {info['numba']}, torch {info['torch']}, scikit-learn "
+        f"{info['sklearn']}, jax {info['jax']}, optax {info['optax']}"
+        + (" (XLA columns skipped)" if _jax_fns() is None else "")
+        + f". Every contender runs {THREADS} thread{'s' if THREADS > 1 else ''} (numba, torch, XLA).",
         "",
         "float32 logits ~ N(0, 1), int64 labels, mean NLL. Round-robin in one process, "
-        "1 warm-up round, median of 3 (arrays > 500 MB) or 7 timed rounds. "
-        "GB/s = logits bytes / time (also for forward+backward). × read = time / the "
-        "2-thread read pass of the same array in the same run; × exp pass = time / a 2-thread "
-        "pass computing exp of every element with the kernel's vectorised exp. Peak extra memory: "
-        "tracemalloc for NumPy-based contenders (the fused kernel's outputs are NumPy arrays, so "
-        "they are counted); peak-RSS delta (VmHWM reset via /proc/self/clear_refs) for torch, a "
-        "lower bound since memory the process already holds is reused; n/a for numba "
-        "references. sklearn is timed on a row subsample and its time scaled to all rows. "
-        f"First call of the kernel in a fresh process: {ct['cold']:.1f} s with an empty "
-        f"compile cache, {ct['warm']:.2f} s with the on-disk cache.",
+        "1 warm-up round, 3 (arrays > 500 MB) or 7 timed rounds; ratios are of the fastest "
+        "rounds of two contenders of the same run (the median is printed beside). GB/s = logits "
+        "bytes / time (also for forward+backward). × read = time / the numba read pass of the "
+        "same array; × exp pass = time / a numba pass computing exp of every element with "
+        "the kernel's vectorised exp; × torch and × XLA = time / torch's and XLA's time for the "
+        "same work (forward, or forward+backward: torch autograd, XLA `value_and_grad`). Peak "
+        "extra memory: tracemalloc for NumPy-based contenders (the kernel's outputs are NumPy "
+        "arrays, so they are counted; `out=` buffers are the caller's and are not); peak-RSS "
+        "delta for torch (a lower bound); n/a for numba references and XLA. sklearn is timed on "
+        "a row subsample and its time scaled to all rows. First call of the kernel in a fresh "
+        f"process: {ct['cold']:.1f} s with an empty compile cache, {ct['warm']:.2f} s with the "
+        "on-disk cache.",
+        "",
+        "### Goals of issue 14 measured by this run",
+        "",
+        *(
+            ["Quick shapes: indicative only (the goals are stated at the full shapes).", ""]
+            if quick
+            else []
+        ),
+        goal_table,
         "",
     ]
     for b in blocks:
         lines += [b, ""]
+    lines += [
+        "### Entry overhead: public entry points vs the raw kernel",
+        "",
+        "Fastest of many interleaved calls. `cross_entropy(x, y)` (validated) and "
+        "`cross_entropy_grad(x, y, return_loss=True, out=buf)` against the kernel calls they "
+        "end in (`kernels.softmax_terms`, `kernels.softmax_terms_and_grad(..., out=buf)`).",
+        "",
+        entry_table,
+        "",
+    ]
     return "\n".join(lines)
-
-
-def _no_jax():
-    import importlib.util
-
-    return importlib.util.find_spec("jax") is None

@@ -53,16 +53,21 @@ def _cast_like_overload(arr, v):
 
 @njit(inline="always", **JIT)
 def wdot(row, w, has_w, big, logs, lo, hi):
-    """sum_{lo <= c < hi} w_c * log q_c with 0 * log q = 0 (log q_c = x_c - M - log S)."""
+    """sum_{lo <= c < hi} w_c * log q_c with 0 * log q = 0 (log q_c = x_c - M - log S).
+
+    Loops over slices indexed from 0 (no negative-index wrap-around: they vectorise).
+    """
     acc = 0.0
+    seg = row[lo:hi]
     if has_w:
-        for c in range(lo, hi):
-            d = (float(row[c]) - big) - logs
-            wc = w[c]
+        wseg = w[lo:hi]
+        for c in range(seg.shape[0]):
+            d = (float(seg[c]) - big) - logs
+            wc = wseg[c]
             acc += wc * d if wc != 0.0 else 0.0
     else:
-        for c in range(lo, hi):
-            acc += (float(row[c]) - big) - logs
+        for c in range(seg.shape[0]):
+            acc += (float(seg[c]) - big) - logs
     return acc
 
 

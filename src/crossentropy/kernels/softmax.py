@@ -9,7 +9,15 @@ the row is cut into blocks of ``BLOCK`` elements; for each block its maximum
 ``M`` grows (``S <- S * exp(M - b)``), then ``S += sum_c exp(x_c - M)``.
 So ``lse = M + log S`` with ``S >= 1``; log q_c is formed as
 ``(x_c - M) - log S``, which keeps full relative accuracy when every logit
-is shifted by a large constant.
+is shifted by a large constant. Rows of at most ``SHORT`` classes are taken
+``ROWS`` rows at a time instead (:func:`_block_lse`: one vectorised exp over
+the block's shifted logits), since a short row does not fill a vector.
+
+The gradient kernels read a row twice and compute one exp per element: the
+row maximum ``M`` (vectorised; the row then stays in cache), then
+``e_c = exp(x_c - M)`` stored into the gradient row while ``S`` is summed,
+then one scaling pass ``g_c = r (A e_c / S - a_c)`` (:func:`_lse_exp`). A row
+without a finite maximum or with a NaN takes the online LSE above.
 
 Non-finite values follow docs/semantics.md §3: a block of only -inf adds 0
 (a NaN in it is still propagated), a -inf logit has q = 0, a NaN anywhere in
@@ -32,7 +40,11 @@ import numpy as np
 from numba import njit, prange
 
 from ._rowmath import JIT, SUB, cast_like, index_row_loss
-from ._simd import BLOCK, FASTMATH, vexp
+from ._simd import BLOCK, FASTMATH, vexp, vmax
+
+#: rows of at most ``SHORT`` classes are handled ``ROWS`` rows at a time (:func:`_block_lse`).
+SHORT = 64
+ROWS = 256
 
 
 @njit(inline="never", cache=True, fastmath=FASTMATH, nogil=True)
@@ -40,31 +52,35 @@ def _row_lse(row):
     """Online log-sum-exp of one row: returns (M, log S) with lse = M + log S.
 
     ``M`` is a value of the row (its dtype); ``S = sum exp(x - M)`` in float64.
+    Every loop runs over a slice indexed from 0, so that the compiled loop needs no
+    negative-index wrap-around and vectorises; the block maximum is ``vmax`` (NaN
+    ignored, vectorised), a NaN reaches ``S`` through ``vexp(NaN) = NaN``.
     """
     n = row.shape[0]
     ninf = cast_like(row, -np.inf)
     big = ninf
     total = 0.0
     for b0 in range(0, n, BLOCK):
-        b1 = min(b0 + BLOCK, n)
+        blk = row[b0 : min(b0 + BLOCK, n)]
+        k = blk.shape[0]
         bmax = ninf
-        for c in range(b0, b1):
-            v = row[c]
-            bmax = v if v > bmax else bmax
+        for c in range(k):
+            bmax = vmax(bmax, blk[c])
         if bmax == ninf:
             # only -inf (adds 0) or NaN (poisons the row) in this block
-            for c in range(b0, b1):
-                if row[c] != row[c]:
+            for c in range(k):
+                if blk[c] != blk[c]:
                     total = np.nan
             continue
         if bmax > big:
             if total != 0.0:
                 total = total * math.exp(float(big) - float(bmax))
             big = bmax
-        for s0 in range(b0, b1, SUB):
+        for s0 in range(0, k, SUB):
+            sub = blk[s0 : min(s0 + SUB, k)]
             acc = cast_like(row, 0.0)  # short sub-block sums in the row dtype, then float64
-            for c in range(s0, min(s0 + SUB, b1)):
-                acc += vexp(row[c] - big)
+            for c in range(sub.shape[0]):
+                acc += vexp(sub[c] - big)
             total += float(acc)
     if big == -ninf:
         # a +inf logit: shift by 0 as the array-API path does, so lse = +inf and a finite
@@ -74,6 +90,48 @@ def _row_lse(row):
                 return 0.0, np.nan
         return 0.0, np.inf
     return float(big), math.log(total)
+
+
+@njit(inline="never", cache=True, fastmath=FASTMATH, nogil=True)
+def _row_exp_into(row, gr):
+    """``gr_c = exp(x_c - M)`` and ``(M, log S)`` for a row whose maximum ``M`` is finite.
+
+    Two reads of the row: its maximum (from memory; the row then sits in the cache),
+    then one exp per element, stored and summed. Returns ``log S = NaN`` when the fast
+    path does not apply (a NaN in the row, no finite maximum): the caller then takes
+    the general path, which writes every element of ``gr`` again.
+    """
+    n = row.shape[0]
+    ninf = cast_like(row, -np.inf)
+    big = ninf
+    for c in range(n):
+        big = vmax(big, row[c])
+    if not (big > ninf and big < -ninf):
+        return 0.0, np.nan
+    total = 0.0
+    for s0 in range(0, n, SUB):
+        s1 = min(s0 + SUB, n)
+        sub = row[s0:s1]
+        gs = gr[s0:s1]
+        acc = cast_like(row, 0.0)
+        for c in range(sub.shape[0]):
+            e = vexp(sub[c] - big)
+            gs[c] = e
+            acc += e
+        total += float(acc)
+    return float(big), math.log(total)
+
+
+@njit(inline="always", **JIT)
+def _lse_exp(row, gr):
+    """``(M, log S)`` of the row (as :func:`_row_lse`) and ``gr_c = exp(x_c - M)``."""
+    big, logs = _row_exp_into(row, gr)
+    if logs != logs:
+        big, logs = _row_lse(row)
+        bigx = cast_like(row, big)
+        for c in range(row.shape[0]):
+            gr[c] = vexp(row[c] - bigx)
+    return big, logs
 
 
 @njit(inline="always", **JIT)
@@ -90,7 +148,10 @@ def _fill_nan(gr):
 
 @njit(inline="always", **JIT)
 def _index_row_grad(row, gr, t, w, has_w, alpha, beta, wsum_all, r, big, logs):
-    """gr_c = r * (A q_c - a_c) for index target t, A = α w_t + β W; zero-A rows get zeros."""
+    """gr_c = r * (A q_c - a_c) for index target t, A = α w_t + β W; zero-A rows get zeros.
+
+    ``gr`` holds ``exp(x_c - M)`` on entry (:func:`_lse_exp`): one scaling pass, no exp.
+    """
     n = row.shape[0]
     wt = w[t] if has_w else 1.0
     big_a = wt * alpha + beta * wsum_all
@@ -100,27 +161,122 @@ def _index_row_grad(row, gr, t, w, has_w, alpha, beta, wsum_all, r, big, logs):
         else:
             _zero_row(gr)
         return
-    bigx = cast_like(row, big)
-    inv_s = cast_like(row, math.exp(-logs))
-    ra = cast_like(row, r * big_a)
+    scale = cast_like(row, r * big_a * math.exp(-logs))
     if beta != 0.0:
         rbeta = cast_like(row, r * beta)
         if has_w:
             for c in range(n):
-                gr[c] = ra * (vexp(row[c] - bigx) * inv_s) - rbeta * cast_like(row, w[c])
+                gr[c] = scale * gr[c] - rbeta * cast_like(row, w[c])
         else:
             for c in range(n):
-                gr[c] = ra * (vexp(row[c] - bigx) * inv_s) - rbeta
+                gr[c] = scale * gr[c] - rbeta
     else:
         for c in range(n):
-            gr[c] = ra * (vexp(row[c] - bigx) * inv_s)
+            gr[c] = scale * gr[c]
     q_t = math.exp((float(row[t]) - big) - logs)
     gr[t] = r * (big_a * q_t - wt * (alpha + beta))
+
+
+@njit(inline="never", cache=True, fastmath=FASTMATH, nogil=True)
+def _block_lse(xb, big, logs, scratch):
+    """``(M, log S)`` of every row of a block of short rows (C <= ``SHORT``) into ``big``, ``logs``.
+
+    A row of 10 classes fills less than one vector, so the per-row loop of :func:`_row_lse`
+    runs mostly in scalar remainders. Here the shifted logits ``x - M`` of all the block's
+    rows go into one flat ``scratch`` buffer, whose exp is one vectorised loop over
+    ``k * C`` elements, then summed per row. A row without a finite maximum or with a NaN
+    takes :func:`_row_lse` (same values as the per-row kernels). On return ``scratch`` holds
+    ``exp(x - M)`` row after row (what :func:`_lse_exp` leaves in a gradient row).
+    """
+    k, n = xb.shape
+    flat = scratch[: k * n]
+    ninf = cast_like(xb, -np.inf)
+    for r in range(k):
+        row = xb[r]
+        bmax = ninf
+        for c in range(n):
+            bmax = vmax(bmax, row[c])
+        big[r] = bmax
+        seg = flat[r * n : (r + 1) * n]
+        for c in range(n):
+            seg[c] = row[c] - bmax
+    for j in range(k * n):
+        flat[j] = vexp(flat[j])
+    for r in range(k):
+        seg = flat[r * n : (r + 1) * n]
+        acc = cast_like(xb, 0.0)
+        for c in range(n):
+            acc += seg[c]
+        total = float(acc)
+        if big[r] > ninf and big[r] < -ninf and total == total:
+            logs[r] = math.log(total)
+        else:
+            big[r], logs[r] = _row_lse(xb[r])
+            bigx = cast_like(xb, big[r])
+            for c in range(n):
+                seg[c] = vexp(xb[r, c] - bigx)  # as _lse_exp: the gradient kernels read it
+
+
+@njit(inline="always", **JIT)
+def _index_forward_row(
+    i, row, t, si, masked, w, has_w, alpha, beta, big, logs, want_lse, loss, wsum, lse
+):
+    """Row ``i`` of :func:`index_forward` from its ``(M, log S)``."""
+    if want_lse:
+        lse[i] = big + logs
+    if masked:
+        loss[i] = 0.0
+        wsum[i] = 0.0
+    elif t < 0 or t >= row.shape[0]:  # unvalidated out-of-range target: never a plausible value
+        loss[i] = np.nan
+        wsum[i] = np.nan
+    else:
+        loss[i] = -si * index_row_loss(row, t, w, has_w, alpha, beta, big, logs)
+        wsum[i] = si * (w[t] if has_w else 1.0)
+
+
+@njit(inline="never", **JIT)
+def _index_block(xb, yb, sb, w, has_w, has_s, ignore, alpha, beta, want_lse, lb, wb, eb, scratch):
+    """:func:`index_forward` on a block of short rows (one :func:`_block_lse`, then each row's loss)."""
+    k, n = xb.shape
+    big = scratch[0]
+    logs = scratch[1]
+    _block_lse(xb, big[:k], logs[:k], scratch[2])
+    for r in range(k):
+        t = yb[r]
+        si = sb[r] if has_s else 1.0
+        if want_lse:
+            eb[r] = big[r] + logs[r]
+        if t == ignore or si == 0.0:
+            lb[r] = 0.0
+            wb[r] = 0.0
+        elif t < 0 or t >= n:
+            lb[r] = np.nan
+            wb[r] = np.nan
+        elif beta == 0.0 and alpha != 0.0:
+            wt = w[t] if has_w else 1.0
+            at = wt * alpha
+            lq = (float(xb[r, t]) - big[r]) - logs[r]
+            lb[r] = -si * (at * lq if at != 0.0 else 0.0)
+            wb[r] = si * wt
+        else:
+            lb[r] = -si * index_row_loss(xb[r], t, w, has_w, alpha, beta, big[r], logs[r])
+            wb[r] = si * (w[t] if has_w else 1.0)
 
 
 @njit(parallel=True, **JIT)
 def index_forward(x, y, w, has_w, s, has_s, ignore, alpha, beta, want_lse, loss, wsum, lse):
     n_rows, n_classes = x.shape
+    if n_classes <= SHORT:  # short rows: blocks of ROWS rows, one vectorised exp per block
+        for b in prange((n_rows + ROWS - 1) // ROWS):
+            r0 = b * ROWS
+            r1 = min(r0 + ROWS, n_rows)
+            scratch = (np.empty(ROWS), np.empty(ROWS), np.empty(ROWS * n_classes, dtype=x.dtype))
+            _index_block(
+                x[r0:r1], y[r0:r1], s[r0:r1] if has_s else s, w, has_w, has_s, ignore, alpha,
+                beta, want_lse, loss[r0:r1], wsum[r0:r1], lse[r0:r1] if want_lse else lse, scratch,
+            )  # fmt: skip
+        return
     for i in prange(n_rows):
         t = y[i]
         si = s[i] if has_s else 1.0
@@ -131,18 +287,9 @@ def index_forward(x, y, w, has_w, s, has_s, ignore, alpha, beta, want_lse, loss,
             continue
         row = x[i]
         big, logs = _row_lse(row)
-        if want_lse:
-            lse[i] = big + logs
-        if masked:
-            loss[i] = 0.0
-            wsum[i] = 0.0
-            continue
-        if t < 0 or t >= n_classes:  # unvalidated out-of-range target: never a plausible value
-            loss[i] = np.nan
-            wsum[i] = np.nan
-            continue
-        loss[i] = -si * index_row_loss(row, t, w, has_w, alpha, beta, big, logs)
-        wsum[i] = si * (w[t] if has_w else 1.0)
+        _index_forward_row(
+            i, row, t, si, masked, w, has_w, alpha, beta, big, logs, want_lse, loss, wsum, lse
+        )
 
 
 @njit(parallel=True, **JIT)
@@ -159,8 +306,44 @@ def index_grad(x, y, w, has_w, rs, ignore, alpha, beta, wsum_all, g):
             _fill_nan(gr)
             continue
         row = x[i]
-        big, logs = _row_lse(row)
+        big, logs = _lse_exp(row, gr)
         _index_row_grad(row, gr, t, w, has_w, alpha, beta, wsum_all, r, big, logs)
+
+
+@njit(inline="never", **JIT)
+def _index_block_grad(
+    xb, yb, sb, rsb, w, has_w, has_s, ignore, alpha, beta, wsum_all, want_lse, lb, wb, eb, gb, tmp
+):
+    """:func:`index_forward_grad` on a block of short rows: one :func:`_block_lse` whose
+    ``exp(x - M)`` lands in the gradient block, then each row's loss and scaling pass."""
+    k, n = xb.shape
+    big = tmp[0][:k]
+    logs = tmp[1][:k]
+    _block_lse(xb, big, logs, gb.reshape(k * n))
+    for r in range(k):
+        t = yb[r]
+        si = sb[r] if has_s else 1.0
+        gr = gb[r]
+        if want_lse:
+            eb[r] = big[r] + logs[r]
+        if t == ignore or si == 0.0:
+            lb[r] = 0.0
+            wb[r] = 0.0
+            _zero_row(gr)
+            continue
+        if t < 0 or t >= n:
+            lb[r] = np.nan
+            wb[r] = np.nan
+            _fill_nan(gr)
+            continue
+        row = xb[r]
+        lb[r] = -si * index_row_loss(row, t, w, has_w, alpha, beta, big[r], logs[r])
+        wb[r] = si * (w[t] if has_w else 1.0)
+        ri = rsb[r] * si
+        if ri == 0.0:
+            _zero_row(gr)
+        else:
+            _index_row_grad(row, gr, t, w, has_w, alpha, beta, wsum_all, ri, big[r], logs[r])
 
 
 @njit(parallel=True, **JIT)
@@ -168,6 +351,16 @@ def index_forward_grad(
     x, y, w, has_w, s, has_s, rs, ignore, alpha, beta, wsum_all, want_lse, loss, wsum, lse, g
 ):
     n_rows, n_classes = x.shape
+    if n_classes <= SHORT:  # short rows: blocks of ROWS rows (see index_forward)
+        for b in prange((n_rows + ROWS - 1) // ROWS):
+            r0 = b * ROWS
+            r1 = min(r0 + ROWS, n_rows)
+            _index_block_grad(
+                x[r0:r1], y[r0:r1], s[r0:r1] if has_s else s, rs[r0:r1], w, has_w, has_s, ignore,
+                alpha, beta, wsum_all, want_lse, loss[r0:r1], wsum[r0:r1],
+                lse[r0:r1] if want_lse else lse, g[r0:r1], (np.empty(ROWS), np.empty(ROWS)),
+            )  # fmt: skip
+        return
     for i in prange(n_rows):
         t = y[i]
         si = s[i] if has_s else 1.0
@@ -179,7 +372,7 @@ def index_forward_grad(
             _zero_row(gr)
             continue
         row = x[i]
-        big, logs = _row_lse(row)
+        big, logs = _lse_exp(row, gr)
         if want_lse:
             lse[i] = big + logs
         if masked:
@@ -234,7 +427,10 @@ def _soft_row_loss(row, yr, w, has_w, alpha, beta, m, big, logs):
 
 @njit(inline="always", **JIT)
 def _soft_row_grad(row, yr, gr, w, has_w, alpha, beta, m, r, big, logs):
-    """gr_c = r * (A q_c - a_c), a_c = w_c (α y_c + β m); zero-A rows get zeros."""
+    """gr_c = r * (A q_c - a_c), a_c = w_c (α y_c + β m); zero-A rows get zeros.
+
+    ``gr`` holds ``exp(x_c - M)`` on entry (:func:`_lse_exp`).
+    """
     n = row.shape[0]
     base = beta * m
     big_a = 0.0
@@ -249,18 +445,16 @@ def _soft_row_grad(row, yr, gr, w, has_w, alpha, beta, m, r, big, logs):
         else:
             _zero_row(gr)
         return
-    bigx = cast_like(row, big)
-    inv_s = cast_like(row, math.exp(-logs))
-    ra = cast_like(row, r * big_a)
+    scale = cast_like(row, r * big_a * math.exp(-logs))
     ralpha = cast_like(row, r * alpha)
     rbase = cast_like(row, r * base)
     if has_w:
         for c in range(n):
             a = (ralpha * cast_like(row, yr[c]) + rbase) * cast_like(row, w[c])
-            gr[c] = ra * (vexp(row[c] - bigx) * inv_s) - a
+            gr[c] = scale * gr[c] - a
     else:
         for c in range(n):
-            gr[c] = ra * (vexp(row[c] - bigx) * inv_s) - (ralpha * cast_like(row, yr[c]) + rbase)
+            gr[c] = scale * gr[c] - (ralpha * cast_like(row, yr[c]) + rbase)
 
 
 @njit(parallel=True, **JIT)
@@ -299,7 +493,7 @@ def soft_grad(x, y, w, has_w, rs, alpha, beta, g):
             _zero_row(gr)
             continue
         row = x[i]
-        big, logs = _row_lse(row)
+        big, logs = _lse_exp(row, gr)
         _soft_row_grad(row, yr, gr, w, has_w, alpha, beta, m, r, big, logs)
 
 
@@ -318,7 +512,7 @@ def soft_forward_grad(x, y, w, has_w, s, has_s, rs, alpha, beta, want_lse, loss,
             _zero_row(gr)
             continue
         row = x[i]
-        big, logs = _row_lse(row)
+        big, logs = _lse_exp(row, gr)
         if want_lse:
             lse[i] = big + logs
         if masked:
