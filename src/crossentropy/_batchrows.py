@@ -174,8 +174,7 @@ def batch_rows(
         return out
     rows = _from_log_q(p, impl, valid, offset)
     if ranks:
-        assert rows.log_q is not None
-        rows.top, rows.rank = _ranks(rows.log_q, rows.true)
+        rows.top, rows.rank = _ranks(np.asarray(to_numpy(p.x2)), rows.true)
     if r.soft is not None:
         rows.entropy, rows.kl = _decomposition(p, pred, target, sample_weight, weight)
     if not classwise:
@@ -272,8 +271,10 @@ def _decomposition(p: Prepared, pred, target, sample_weight, weight) -> tuple[np
 
 
 def _ranks(score: np.ndarray, true: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(argmax_c score_ic, #{c : score_ic > score_{i, y_i}})`` of (N, C) scores (log q or
-    logits: the same order); rows without a class get rank C."""
+    """``(argmax_c score_ic, #{c : score_ic > score_{i, y_i}})`` of (N, C) scores; rows without
+    a class get rank C. Both paths rank the prediction as given (logits, probabilities or log
+    probabilities: the order of q), not a rounded ``log q``, where ``x − M − log S`` can tie
+    classes whose logits differ (at |x| = 1e30, every class but the largest rounds to −1e30)."""
     with np.errstate(invalid="ignore"):
         top = np.argmax(score, axis=1).astype(np.intp)
         t = np.maximum(true, 0)
