@@ -7,11 +7,14 @@ and backward (gradients of H and W). ``torch.set_num_threads(2)``.
 Contenders:
 
 - ``materialised``: ``F.cross_entropy(F.linear(H, W), y)`` — the N × V logits exist;
-- ``ours``: ``crossentropy.torch.linear_cross_entropy`` (default: token chunks, the
-  gradient formed in the forward, three matrix products);
+- ``ours``: ``crossentropy.torch.linear_cross_entropy`` (default: token chunks sized from V
+  and the cache, the gradient formed in the forward, three matrix products);
+- ``ours + stats``: the same with ``return_stats=True`` (per-token loss, log q of the target,
+  log-sum-exp, entropy and argmax from the same pass);
 - ``ours recompute``: the same with ``recompute=True`` (vocabulary-chunked online
   log-sum-exp, the backward recomputes the logits: four matrix products);
-- ``torch LCE``: PyTorch's own ``F.linear_cross_entropy`` (default options).
+- ``torch LCE``: PyTorch's own ``F.linear_cross_entropy`` (default options: its reference path);
+- ``torch LCE chunked 512``: the same with ``LinearCrossEntropyOptions(batch_chunk_size=512)``.
 
 **Time**: round-robin in one process (see ``benchmarks/harness.py``), medians.
 **Memory**: each contender runs once in a *fresh subprocess* (no allocator
@@ -65,9 +68,25 @@ def _contenders():
     def ours_recompute(h, w, y):
         return ct.linear_cross_entropy(h, w, y, recompute=True)
 
-    out = {"materialised": materialised, "ours": ours, "ours recompute": ours_recompute}
+    def ours_stats(h, w, y):  # + every per-token statistic from the same pass
+        return ct.linear_cross_entropy(h, w, y, return_stats=True)[0]
+
+    out = {
+        "materialised": materialised,
+        "ours": ours,
+        "ours + stats": ours_stats,
+        "ours recompute": ours_recompute,
+    }
     if hasattr(F, "linear_cross_entropy"):
         out["torch LCE"] = lambda h, w, y: F.linear_cross_entropy(h, w, y)
+        try:
+            from torch.nn.modules.linear_cross_entropy_options import LinearCrossEntropyOptions
+        except ImportError:  # an older torch: only the default (materialised) path
+            return out
+        chunked = LinearCrossEntropyOptions(batch_chunk_size=512, chunking_method=None)
+        out["torch LCE chunked 512"] = lambda h, w, y: F.linear_cross_entropy(
+            h, w, y, options=chunked
+        )
     return out
 
 

@@ -99,7 +99,7 @@ class Prepared:
             red.check_none(self.n)
             return self.unscale(loss, "loss")
         out = red.finish(xp, xp.sum(loss), xp.sum(w), n=self.n, host_check=host_check)
-        return self.unscale(out, "loss" if red.reduction == "sum" else "mean", red.divide_by)
+        return self.unscale(out, scale_kind(red), red.divide_by)
 
     def path(self, impl: str) -> str:
         return choose_path(
@@ -318,8 +318,17 @@ def row_scale(p: Prepared, red: ReductionOptions, grad_output: Any) -> tuple[Arr
             if p.n == 0 or bool(xp.sum(r.divisor_weights(red.divide_by)) == 0):
                 raise ValueError(empty_message(p.n))
         safe = xp.ones((), dtype=dtype)
-    scale = p.unscale(scale, "mean" if red.reduction == "mean" else "loss", red.divide_by)
+    scale = p.unscale(scale, scale_kind(red), red.divide_by)
     return xp.where(r.active, scale, xp.zeros_like(scale)), safe
+
+
+def scale_kind(red: ReductionOptions) -> str:
+    """Which power-of-two rescaling of the weights a reduced value must be given back.
+
+    A mean of rescaled sums has the scale cancel (``"mean"``); a sum, or a mean whose
+    divisor is a ``normalizer`` (a number the rescaling never touched), keeps the loss scale.
+    """
+    return "mean" if red.reduction == "mean" and red.normalizer is None else "loss"
 
 
 def grad_terms(p: Prepared, scale: Array, den: Array) -> Array:

@@ -214,7 +214,8 @@ def test_empty_step_follows_empty_and_a_masked_micro_batch_is_not_empty():
 
 
 def test_normalizer_errors_name_the_argument():
-    x, y = torch.randn(3, 4), torch.tensor([0, 1, 2])
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(3, 4, generator=g, dtype=torch.float64), torch.tensor([0, 1, 2])
     for bad, what in ((-1.0, "finite and ≥ 0"), (float("inf"), "finite"), ("3", "number")):
         with pytest.raises((ValueError, TypeError), match=f"`normalizer` must be.*{what}"):
             ct.cross_entropy(x, y, normalizer=bad)

@@ -95,7 +95,41 @@ def _suite(rank, world, group, calls):
     fwd = calls["n"]
     loss.backward()
     res["linear"] = (loss.detach(), hh.grad, Wl.grad, bl.grad, fwd, calls["n"] - fwd)
+    # 4. per-token statistics over the global vocabulary; classes 0 and V − 1 (first and last
+    #    shard) tie as the largest logit of most rows: the argmax is the lower id
+    W2, b2 = _tied(W, b)
+    for name, tgt in (("stats", y), ("stats_soft", soft[:, v0:v1])):
+        loss, st = ct.vocab_parallel_linear_cross_entropy(
+            h, W2[v0:v1], tgt, group=group, vocab_start=v0, vocab_size=V, local_bias=b2[v0:v1],
+            reduction="none", return_stats=True, chunk_size=3, vocab_chunk_size=4,
+        )  # fmt: skip
+        res[name] = (loss, st._asdict())
+    # 5. distillation with both vocabularies sharded (teacher logits sliced like the classifier)
+    from crossentropy.torch.distill import vocab_parallel_linear_distillation_loss
+
+    zt = _teacher()
+    for direction, beta in (("forward", 0.5), ("reverse", 0.5), ("jsd", 0.3)):
+        hh = h.clone().requires_grad_(True)
+        Wl = W[v0:v1].clone().requires_grad_(True)
+        loss = vocab_parallel_linear_distillation_loss(
+            hh, Wl, zt[:, v0:v1], group=group, direction=direction, beta=beta, temperature=1.5,
+            target=y, softcap=5.0, chunk_size=4,
+        )  # fmt: skip
+        loss.backward()
+        res["distill_" + direction] = (loss.detach(), hh.grad, Wl.grad)
     return res
+
+
+def _teacher():
+    return torch.randn(N, V, generator=torch.Generator().manual_seed(9), dtype=torch.float64) * 2
+
+
+def _tied(W, b):
+    """Classes 0 and V − 1 with the same logit 8 on every row, exactly (zero weight rows)."""
+    W2, b2 = W.clone(), b.clone()
+    W2[0] = W2[V - 1] = 0.0
+    b2[0] = b2[V - 1] = 8.0
+    return W2, b2
 
 
 def _worker(rank, port, out_dir):
@@ -170,6 +204,37 @@ def test_vocab_parallel_equals_one_process(world, spawned):
         assert (fwd, bwd) == (2, 1)
     _close(torch.cat([results[r]["linear"][2] for r in range(world)]), Wf.grad)
     _close(torch.cat([results[r]["linear"][3] for r in range(world)]), bf.grad)
+    # per-token statistics: every rank equals one process and the materialised logits
+    W2, b2 = _tied(W, b)
+    z = h @ W2.T + b2
+    act = y != -100
+    q = torch.softmax(z, -1)
+    for name, tgt in (("stats", y), ("stats_soft", soft)):
+        _, one = ct.linear_cross_entropy(h, W2, tgt, bias=b2, reduction="none", return_stats=True)
+        for r in range(world):
+            loss, st = results[r][name]
+            _close(loss, one.loss)
+            for key in ("log_prob", "logsumexp", "entropy", "weight"):
+                _close(st[key], getattr(one, key))
+            assert torch.equal(st["argmax"], one.argmax) and torch.equal(st["correct"], one.correct)
+            rows = act if name == "stats" else torch.ones_like(act)
+            _close(st["entropy"][rows], -(q * q.log()).sum(-1)[rows])
+            _close(st["logsumexp"][rows], torch.logsumexp(z, -1)[rows])
+            assert torch.equal(st["argmax"][rows], z.argmax(-1)[rows])
+            assert int((st["argmax"] == 0).sum()) > N // 2  # the tie went to class 0
+    # distillation over sharded vocabularies: every rank equals one process
+    zt = _teacher()
+    for direction, beta in (("forward", 0.5), ("reverse", 0.5), ("jsd", 0.3)):
+        hf, Wf = h.clone().requires_grad_(True), W.clone().requires_grad_(True)
+        ref = ct.linear_distillation_loss(
+            hf, Wf, zt, direction=direction, beta=beta, temperature=1.5, target=y, softcap=5.0
+        )
+        ref.backward()
+        for r in range(world):
+            loss, gh, _ = results[r]["distill_" + direction]
+            _close(loss, ref)
+            _close(gh, hf.grad)
+        _close(torch.cat([results[r]["distill_" + direction][2] for r in range(world)]), Wf.grad)
 
 
 def test_megatron_shard_smoothing_differs_and_ours_does_not():

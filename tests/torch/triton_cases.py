@@ -399,3 +399,27 @@ def test_triton_tiles_equal_torch_tiles(soft, cap):
     _close(st_t.p, st_r.p, FP64)
     _close(g_t, g_r, FP64)
     _close(g_t, grads[1], FP64)
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.float32, FP32), (torch.float64, FP64)])
+@pytest.mark.parametrize(
+    "reduction,chunks", [("mean", {}), ("none", dict(vocab_chunk_size=16, chunk_size=5))]
+)
+def test_per_token_statistics_equal_torch_impl_and_materialised(dtype, tol, reduction, chunks):
+    """return_stats: the kernels fold T (entropy) and the argmax; oracles: torch tiles, softmax, argmax."""
+    h, W, b, y, _ = _problem(seed=8, dtype=dtype)
+    b.data[3] = 30.0  # class 3 is the largest logit of most rows...
+    W.data[20], b.data[20] = W.data[3], b.data[3]  # ...tied with class 20, in another block of 16
+    kw = dict(bias=b, reduction=reduction, return_stats=True, **chunks)
+    _, ours = ct.linear_cross_entropy(h, W, y, impl="triton", **kw)
+    _, ref = ct.linear_cross_entropy(h, W, y, impl="torch", **kw)
+    z = (h @ W.T + b).detach()
+    act = y != -100
+    q = torch.softmax(z, -1)
+    _close(ours.entropy[act], -(q * torch.log_softmax(z, -1)).sum(-1)[act], tol)
+    _close(ours.logsumexp[act], torch.logsumexp(z, -1)[act], tol)
+    _close(ours.log_prob, ref.log_prob, tol)
+    _close(ours.entropy, ref.entropy, tol)
+    assert torch.equal(ours.argmax, ref.argmax)
+    assert torch.equal(ours.argmax[act], z.argmax(-1)[act])
+    assert int((ours.argmax == 3).sum()) > 0 and int((ours.argmax == 20).sum()) == 0

@@ -30,10 +30,13 @@ __all__ = [
     "TorchTiles",
     "capped_slope",
     "max_sumexp",
+    "merge_entropy_sum",
     "merge_max_sumexp",
     "partial_pq",
+    "shifted_entropy_sum",
     "softcap",
     "softcap_slope",
+    "tile_argmax",
     "tile_grad_",
 ]
 
@@ -148,19 +151,94 @@ def tile_grad_(
     return g
 
 
+def shifted_entropy_sum(e: torch.Tensor, zs: torch.Tensor) -> torch.Tensor:
+    """``T = Σ_c e_c · zs_c`` with ``e = exp(zs)`` and ``0 · (−inf) = 0``: the entropy's sum of a tile.
+
+    >>> zs = torch.tensor([[0.0, float("-inf")]])
+    >>> shifted_entropy_sum(torch.exp(zs), zs).tolist()
+    [0.0]
+    """
+    prod = e * zs
+    return torch.where(e == 0, torch.zeros_like(prod), prod).sum(-1)
+
+
+def merge_entropy_sum(M, S, T, m, s, t, new):
+    """``T`` of two merged states (both relative to their shift) relative to the new shift ``new``.
+
+    ``Σ e^{z − new}(z − new) = e^{M − new} (T + (M − new) S)`` for each side (a side with
+    ``S = 0`` adds 0).
+    """
+
+    def side(ref, s_, t_):
+        d = ref - new
+        v = torch.exp(d) * (t_ + d * s_)
+        return torch.where(s_ == 0, torch.zeros_like(v), v)
+
+    return side(M, S, T) + side(m, s, t)
+
+
+def tile_argmax(z: torch.Tensor, v0: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(max, v0 + argmax)`` of each row of a tile (the first maximum on ties; ``(−inf, v0)`` with no columns)."""
+    if not z.shape[1]:
+        n = z.shape[0]
+        return z.new_full((n,), float("-inf")), torch.full(
+            (n,), v0, dtype=torch.int64, device=z.device
+        )
+    best, arg = z.max(-1)
+    return best, arg + v0
+
+
+def _merge_argmax(state: OnlineState, best: torch.Tensor, arg: torch.Tensor):
+    """The running (max, argmax) with a tile's: the tile wins only with a strictly larger max."""
+    if state.best is None or state.arg is None:
+        return best, arg
+    take = best > state.best
+    return torch.where(take, best, state.best), torch.where(take, arg, state.arg)
+
+
 class TorchTiles:
     """:class:`crossentropy.torch._plan.TileOps` in torch: the reference implementation."""
 
     def stats(
-        self, z: torch.Tensor, rows: Rows, r: RowIndex, v0: int, state: OnlineState | None
+        self,
+        z: torch.Tensor,
+        rows: Rows,
+        r: RowIndex,
+        v0: int,
+        state: OnlineState | None,
+        *,
+        entropy: bool = False,
+        argmax: bool = False,
     ) -> OnlineState:
-        """Fold the tile into ``state``: :func:`max_sumexp` merged, ``P`` and ``Q`` summed."""
-        m, s = max_sumexp(z)
+        """Fold the tile into ``state``: :func:`max_sumexp` merged, ``P`` and ``Q`` summed.
+
+        ``entropy`` also folds ``T`` (:func:`merge_entropy_sum`), ``argmax`` the running
+        maximum and its class.
+        """
+        best = arg = None
+        if argmax:
+            best, arg = tile_argmax(z, v0)
         p, q = partial_pq(z, rows, r, v0)
+        t = None
+        if entropy:
+            m = z.amax(-1) if z.shape[-1] else z.new_zeros(z.shape[:-1])
+            m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
+            zs = z - m[:, None]
+            e = torch.exp(zs)
+            s = e.sum(-1)
+            t = shifted_entropy_sum(e, zs)
+            del zs, e
+        else:
+            m, s = max_sumexp(z)
         if state is None:
-            return OnlineState(m, s, p, q)
+            return OnlineState(m, s, p, q, t, arg, best)
         M, S = merge_max_sumexp(state.m, state.s, m, s)
-        return OnlineState(M, S, state.p + p, None if q is None or state.q is None else state.q + q)
+        if t is not None and state.t is not None:
+            t = merge_entropy_sum(state.m, state.s, state.t, m, s, t, M)
+        if arg is not None and best is not None:
+            best, arg = _merge_argmax(state, best, arg)
+        q_new = None if q is None or state.q is None else state.q + q
+        return OnlineState(M, S, state.p + p, q_new, t, arg, best)
 
     def grad(
         self,
@@ -186,14 +264,34 @@ class TorchTiles:
         gs: torch.Tensor,
         z_loss: float,
         cap: float | None,
+        *,
+        entropy: bool = False,
+        argmax: bool = False,
     ) -> tuple[OnlineState, torch.Tensor]:
         """One pass over whole rows: ``exp(z − max)`` gives both ``S`` and, rescaled, the gradient."""
         p, q = partial_pq(z, rows, r, 0)
         slope = capped_slope(z, cap) if cap is not None else None
-        m = z.amax(-1)
+        best = arg = None
+        if argmax:  # one pass gives the max (for the shift) and the argmax
+            best, arg = tile_argmax(z, 0)
+            m = best
+        else:
+            m = z.amax(-1) if z.shape[-1] else z.new_zeros(z.shape[:-1])
         m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
-        s = z.sub_(m[:, None]).exp_().sum(-1)  # z now holds exp(z − m)
-        st = OnlineState(m, s, p, q)
+        zs = z.sub_(m[:, None])
+        t = None
+        if entropy:
+            # T = Σ_c e^{zs_c} zs_c as a batched row dot (no product tile); −inf → the most
+            # negative float first, so that 0 · zs stays 0 (its exp is 0 either way; NaN is kept)
+            zs.clamp_(min=torch.finfo(zs.dtype).min)
+            e = torch.exp(zs)
+            t = torch.bmm(e.unsqueeze(1), zs.unsqueeze(2)).view(-1)
+            del zs
+            z = e  # the gradient tile is written over exp(z − m)
+        else:
+            z = zs.exp_()  # z now holds exp(z − m)
+        s = z.sum(-1)
+        st = OnlineState(m, s, p, q, t, arg, best)
         g = tile_grad_(z, st.lse(), gs, rows, r, 0, z_loss, inv_sum=1.0 / s)
         return st, (g if slope is None else g.mul_(slope))
 

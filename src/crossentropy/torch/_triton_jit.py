@@ -25,9 +25,9 @@ if triton is not None:
     def stats_kernel(
         z_ptr, stride_z, n_cols, v0, n_classes,
         m_ptr, s_ptr, p_ptr, q_ptr,
-        tgt_ptr, u_ptr, y_ptr, stride_y, cw_ptr,
+        tgt_ptr, u_ptr, y_ptr, stride_y, cw_ptr, t_ptr, arg_ptr,
         HAS_TGT: tl.constexpr, HAS_SOFT: tl.constexpr, HAS_CW: tl.constexpr, WANT_Q: tl.constexpr,
-        BLOCK: tl.constexpr,
+        BLOCK: tl.constexpr, WANT_T: tl.constexpr = False, WANT_ARG: tl.constexpr = False,
     ):  # fmt: skip
         row = tl.program_id(0).to(tl.int64)
         z_row = z_ptr + row * stride_z
@@ -35,6 +35,10 @@ if triton is not None:
         s_run = tl.load(s_ptr + row)
         p_acc = tl.load(p_ptr + row)
         q_acc = tl.load(q_ptr + row)
+        if WANT_T:
+            t_run = tl.load(t_ptr + row)
+        if WANT_ARG:
+            a_run = tl.load(arg_ptr + row)
         offs = tl.arange(0, BLOCK)
         if HAS_TGT:
             t = tl.load(tgt_ptr + row)
@@ -46,11 +50,20 @@ if triton is not None:
             cols = start + offs
             mask = cols < n_cols
             z = tl.load(z_row + cols, mask=mask, other=float("-inf"))
-            m_new = tl.maximum(m_run, tl.max(z, axis=0))
+            blk_max = tl.max(z, axis=0)
+            if WANT_ARG:  # the first maximum: a later block wins only with a larger value
+                blk_arg = tl.argmax(z, axis=0, tie_break_left=True).to(tl.int64)
+                a_run = tl.where(blk_max > m_run, v0 + start + blk_arg, a_run)
+            m_new = tl.maximum(m_run, blk_max)
             ref_old = _finite_or_zero(m_run)
             ref_new = _finite_or_zero(m_new)
+            e = tl.exp(z - ref_new)
+            if WANT_T:  # T = Σ e^{z − R}(z − R), rescaled as S is when R moves; 0·(−inf) = 0
+                d = ref_old - ref_new
+                t_run = tl.where(s_run == 0, 0.0, tl.exp(d) * (t_run + d * s_run))
+                t_run += tl.sum(tl.where(e == 0.0, 0.0, e * (z - ref_new)), axis=0)
             kept = tl.where(s_run == 0, s_run, s_run * tl.exp(ref_old - ref_new))
-            s_run = kept + tl.sum(tl.exp(z - ref_new), axis=0)
+            s_run = kept + tl.sum(e, axis=0)
             m_run = m_new
             zf = tl.where(mask, z, 0.0)  # no −inf·0 on the padding columns
             if HAS_TGT:
@@ -74,6 +87,10 @@ if triton is not None:
         tl.store(s_ptr + row, s_run)
         tl.store(p_ptr + row, p_acc)
         tl.store(q_ptr + row, q_acc)
+        if WANT_T:
+            tl.store(t_ptr + row, t_run)
+        if WANT_ARG:
+            tl.store(arg_ptr + row, a_run)
 
     @triton.jit
     def grad_kernel(

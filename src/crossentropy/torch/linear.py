@@ -59,6 +59,7 @@ Offsets are Python/int64 integers throughout: no 32-bit index arithmetic.
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from typing import Literal, get_args, overload
 
 import torch
@@ -69,27 +70,31 @@ from .._validate import check_option
 from ..kinds import target_kind
 from ._common import check_common, check_tensors, compute_dtype, prepare_rows, reduce_loss, xp_of
 from ._plan import (
+    STATS,
     Plan,
+    StatsSink,
     TileOps,
+    TokenStats,
     accumulate,
+    auto_rows,
     chunks,
     in_dtypes,
     online_partials,
     online_state,
     recompute_gradients,
     row_loss,
+    wanted_stats,
 )
 from ._tiles import TORCH_TILES
 
-__all__ = ["linear_cross_entropy", "IMPLS", "chunks", "online_partials"]
+__all__ = ["linear_cross_entropy", "IMPLS", "STATS", "TokenStats", "chunks", "online_partials"]
 
 LinearImpl = Literal["auto", "torch", "triton"]
 IMPLS: tuple[str, ...] = get_args(LinearImpl)
 
-#: Floats of logits a chunk may hold by default (16 MiB in float32); the one-pass path
-#: (gradient formed in the forward) takes twice that, and at least MIN_GRAD_ROWS tokens.
+#: Floats of logits a chunk of the vocabulary-chunked path holds by default (16 MiB in float32);
+#: the one-pass path (gradient formed in the forward) sizes its chunks by ``_plan.auto_rows``.
 DEFAULT_TILE_ELEMENTS = 1 << 22
-MIN_GRAD_ROWS = 256
 
 
 def _tk():
@@ -137,7 +142,9 @@ class _ReducedLinearCE(torch.autograd.Function):
     """mean/sum: loss and (when needed) gradients in one pass over token chunks."""
 
     @staticmethod
-    def forward(ctx, h, w, b, plan: Plan, denom_scale, fill, want_lse):
+    def forward(
+        ctx, h, w, b, plan: Plan, denom_scale, fill, want_lse, sink: StatsSink | None = None
+    ):
         rows = plan.rows
         n, V = rows.s.shape[0], w.shape[0]
         need = ctx.needs_input_grad
@@ -150,7 +157,10 @@ class _ReducedLinearCE(torch.autograd.Function):
             if want_grads:  # whole rows: the gradient tile right away
                 z, hc, wv = plan.logits(h, w, b, r, 0, V)
                 gs = rows.s[r] * denom_scale
-                st, g = plan.ops.stats_and_grad(z, rows, r, gs, plan.z_loss, plan.cap)
+                st, g = plan.ops.stats_and_grad(
+                    z, rows, r, gs, plan.z_loss, plan.cap,
+                    entropy=plan.want_entropy, argmax=plan.want_argmax,
+                )  # fmt: skip
                 accumulate(plan, g, hc, wv, r, 0, V, grads)
                 del z, g
             else:  # no gradient: vocabulary-chunked forward, one tile at a time
@@ -159,7 +169,12 @@ class _ReducedLinearCE(torch.autograd.Function):
             loss[r] = row_loss(rows, r, lse, st.p, st.q, plan.z_loss)
             if lse_all is not None:
                 lse_all[r] = lse
-        out = _nan_where_bad(plan, loss).sum() * denom_scale + fill
+            if sink is not None:
+                sink.record(plan, r, st, lse)
+        loss = _nan_where_bad(plan, loss)
+        if sink is not None:
+            sink.loss = loss
+        out = loss.sum() * denom_scale + fill
         ctx.grads = grads
         ctx.cdtype = cd
         ctx.dtypes = (h.dtype, w.dtype, None if b is None else b.dtype)
@@ -184,14 +199,14 @@ class _ReducedLinearCE(torch.autograd.Function):
             None if g is None else (g.mul_(go)).to(d)
             for g, d in zip(grads, ctx.dtypes, strict=True)
         ]
-        return res[0], res[1], res[2], None, None, None, None
+        return res[0], res[1], res[2], None, None, None, None, None
 
 
 class _RowsLinearCE(torch.autograd.Function):
     """reduction='none': per-token losses; the backward recomputes tiles of logits from lse."""
 
     @staticmethod
-    def forward(ctx, h, w, b, plan: Plan):
+    def forward(ctx, h, w, b, plan: Plan, sink: StatsSink | None = None):
         rows = plan.rows
         n = rows.s.shape[0]
         cd = plan.cdtype
@@ -202,10 +217,15 @@ class _RowsLinearCE(torch.autograd.Function):
             lse = st.lse()
             loss[r] = row_loss(rows, r, lse, st.p, st.q, plan.z_loss)
             lse_all[r] = lse
+            if sink is not None:
+                sink.record(plan, r, st, lse)
         ctx.save_for_backward(h, w, b, lse_all)
         ctx.plan = plan
         ctx.mark_non_differentiable(lse_all)
-        return _nan_where_bad(plan, loss), lse_all
+        loss = _nan_where_bad(plan, loss)
+        if sink is not None:
+            sink.loss = loss.detach().clone()
+        return loss, lse_all
 
     @staticmethod
     def backward(ctx, grad, _grad_lse):
@@ -213,7 +233,7 @@ class _RowsLinearCE(torch.autograd.Function):
         plan = ctx.plan
         gs = grad.to(plan.cdtype) * plan.rows.s
         grads = recompute_gradients(plan, h, w, b, lse_all, gs, ctx.needs_input_grad)
-        return (*in_dtypes(grads, (h, w, b)), None)
+        return (*in_dtypes(grads, (h, w, b)), None, None)
 
 
 @overload
@@ -239,6 +259,7 @@ def linear_cross_entropy(
     normalizer: float | torch.Tensor | None = None,
     impl: LinearImpl = "auto",
     return_lse: Literal[False] = False,
+    return_stats: Literal[False] = False,
     recompute: bool = False,
     validate: bool = True,
 ) -> torch.Tensor: ...
@@ -267,9 +288,39 @@ def linear_cross_entropy(
     normalizer: float | torch.Tensor | None = None,
     impl: LinearImpl = "auto",
     return_lse: Literal[True],
+    return_stats: Literal[False] = False,
     recompute: bool = False,
     validate: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+@overload
+def linear_cross_entropy(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    bias: torch.Tensor | None = None,
+    ignore_index: int = IGNORE_INDEX,
+    reduction: Reduction = "mean",
+    label_smoothing: float = 0.0,
+    smoothing: Smoothing = "uniform",
+    softcap: float | None = None,
+    z_loss: float = 0.0,
+    shift: bool = False,
+    chunk_size: int | None = None,
+    vocab_chunk_size: int | None = None,
+    class_weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
+    empty: Empty = "nan",
+    divide_by: DivideBy = "weight",
+    normalizer: float | torch.Tensor | None = None,
+    impl: LinearImpl = "auto",
+    return_lse: Literal[False] = False,
+    return_stats: Literal[True] | Collection[str],
+    recompute: bool = False,
+    validate: bool = True,
+) -> tuple[torch.Tensor, TokenStats]: ...
 
 
 def linear_cross_entropy(
@@ -294,9 +345,10 @@ def linear_cross_entropy(
     normalizer: float | torch.Tensor | None = None,
     impl: LinearImpl = "auto",
     return_lse: bool = False,
+    return_stats: bool | Collection[str] = False,
     recompute: bool = False,
     validate: bool = True,
-) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor] | tuple[torch.Tensor, TokenStats]:
     """Cross-entropy of ``hidden @ weightᵀ + bias`` against ``target``, chunked (no N × V logits).
 
     .. math::
@@ -331,8 +383,10 @@ def linear_cross_entropy(
         Causal-LM shift: drop the last position of ``hidden`` (axis −2) and the first of
         ``target``, so that position t predicts token t + 1.
     chunk_size, vocab_chunk_size : int, optional
-        Tokens (and vocabulary entries, for the two-pass path) per chunk; by default a
-        chunk of logits holds about 4 Mi floats.
+        Tokens (and vocabulary entries, for the two-pass path) per chunk. Nothing to tune by
+        default: the one-pass path takes ``2 · cache / (V · itemsize)`` tokens rounded down to a
+        power of two in ``[256, 1024]`` (the GPU's L2 or the CPU's last-level cache;
+        ``_plan.auto_rows``), the two-pass path chunks of about 4 Mi logits.
     class_weight, sample_weight : Tensor, optional
         Per-class ``(V,)`` and per-token weights.
     impl : {"auto", "torch", "triton"}
@@ -343,6 +397,12 @@ def linear_cross_entropy(
         GPU (they are verified in Triton's interpreter); pass ``impl="triton"`` to opt in.
     return_lse : bool
         Also return the per-token log-sum-exp (NaN on masked tokens, which are skipped).
+    return_stats : bool or collection of str
+        Also return a :class:`TokenStats` of per-token statistics from the same pass
+        (docs/semantics.md §15): ``True`` for all, or some of ``"loss"`` (``ℓ_i``),
+        ``"weight"`` (``w_i``), ``"log_prob"`` (``log q`` of the target: ``z_y − lse``),
+        ``"logsumexp"``, ``"entropy"`` (``H(q) = log S − T/S`` with ``T = Σ_c e^{z_c − m}(z_c − m)``
+        folded tile by tile) and ``"argmax"`` (with ``correct``). Not with ``return_lse``.
     recompute : bool
         Always use the two-pass path (the backward recomputes the logits): four matrix
         products instead of three, but the graph can be differentiated more than once
@@ -350,8 +410,9 @@ def linear_cross_entropy(
 
     Returns
     -------
-    Tensor or (Tensor, Tensor)
-        The loss (compute dtype), and the per-token ``lse`` when ``return_lse``.
+    Tensor, (Tensor, Tensor) or (Tensor, TokenStats)
+        The loss (compute dtype), and the per-token ``lse`` when ``return_lse`` or the
+        statistics when ``return_stats``.
 
     Examples
     --------
@@ -365,6 +426,13 @@ def linear_cross_entropy(
     >>> ref = F.cross_entropy(h @ W.T, y, label_smoothing=0.1)
     >>> bool(torch.allclose(ours, ref, rtol=1e-12, atol=0))
     True
+    >>> loss, st = linear_cross_entropy(h, W, y, return_stats=("log_prob", "entropy", "argmax"))
+    >>> z = h @ W.T
+    >>> q = torch.softmax(z, -1)
+    >>> bool(torch.allclose(st.entropy[y != -100], -(q * q.log()).sum(-1)[y != -100], rtol=1e-12))
+    True
+    >>> bool(torch.equal(st.argmax[y != -100], z.argmax(-1)[y != -100])), st.loss is None
+    (True, True)
     """
     check_common(
         reduction=reduction, empty=empty, divide_by=divide_by, z_loss=z_loss, softcap=softcap
@@ -380,6 +448,10 @@ def linear_cross_entropy(
             msg = f"`{name}` must be a torch.Tensor; got {type(t).__name__}"
             raise TypeError(msg)
     resolved = resolve_impl(impl, hidden.device)
+    want = wanted_stats(return_stats)
+    if want and return_lse:
+        msg = "pass `return_lse=True` or `return_stats=`, not both: the statistics hold the log-sum-exp"
+        raise ValueError(msg)
     if weight.dim() != 2:
         msg = f"`weight` must be the (V, d) classifier matrix; got shape {tuple(weight.shape)}"
         raise ValueError(msg)
@@ -434,6 +506,12 @@ def linear_cross_entropy(
         validate=validate,
         soft=soft,
     )
+    if "log_prob" in want and soft and class_weight is not None:
+        msg = (
+            "`return_stats` with 'log_prob' needs no `class_weight` for a distribution target "
+            "(the weighted sum Σ_c weight_c y_c z_c does not give Σ_c y_c log q_c); drop one of them"
+        )
+        raise ValueError(msg)
     active_idx = None
     if not bool(rows.active.all()):
         active_idx = rows.active.nonzero()[:, 0]
@@ -449,8 +527,9 @@ def linear_cross_entropy(
         )
     )
     if chunk_size is None:
-        if tokens_grad:  # full rows; the Gᵀ·h product wants K = chunk_size large (≥ 256 measured)
-            chunk_size = max(MIN_GRAD_ROWS, (2 * DEFAULT_TILE_ELEMENTS) // V)
+        if tokens_grad:  # full rows: sized from V and the cache (_plan.auto_rows)
+            itemsize = torch.finfo(cdtype).bits // 8
+            chunk_size = auto_rows(n_active, V, itemsize, hidden.device)
         else:
             chunk_size = DEFAULT_TILE_ELEMENTS // min(V, vocab_chunk_size or 4096)
         chunk_size = max(1, min(max(n_active, 1), chunk_size))
@@ -471,11 +550,14 @@ def linear_cross_entropy(
         float(z_loss),
         softcap,
         _tile_ops(resolved),
+        want_entropy="entropy" in want,
+        want_argmax="argmax" in want,
     )
+    sink = StatsSink(want, n, cdtype, hidden.device) if want else None
 
     w_rows = rows.divisor_weights()
     if reduction == "none" or recompute:
-        loss, lse = _RowsLinearCE.apply(h2, weight, bias, plan)
+        loss, lse = _RowsLinearCE.apply(h2, weight, bias, plan, sink)
         loss = reduce_loss(
             loss,
             w_rows,
@@ -485,6 +567,8 @@ def linear_cross_entropy(
             batch_shape=batch_shape,
             normalizer=normalizer,
         )
+        if sink is not None:
+            return loss, sink.result(plan, target, soft, batch_shape)
         return (loss, lse.reshape(batch_shape)) if return_lse else loss
     # the host checks of `empty=` (its warning and error need the row count, not the losses)
     if validate or empty == "raise":
@@ -498,5 +582,7 @@ def linear_cross_entropy(
         )
     # the mean's scale and fill, known before the forward forms the gradients (no synchronisation)
     scale, fill = red.scale_and_fill(xp_of(w_rows), w_rows.sum().to(cdtype))
-    loss, lse = _ReducedLinearCE.apply(h2, weight, bias, plan, scale, fill, return_lse)
+    loss, lse = _ReducedLinearCE.apply(h2, weight, bias, plan, scale, fill, return_lse, sink)
+    if sink is not None:
+        return loss, sink.result(plan, target, soft, batch_shape)
     return (loss, lse.reshape(batch_shape)) if return_lse else loss

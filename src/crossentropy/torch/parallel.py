@@ -28,7 +28,9 @@ the shard, the group and ``vocab_start`` come from the DTensor itself.
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Collection
 from dataclasses import replace
 
 import torch
@@ -46,7 +48,17 @@ from ._common import (
     reduce_loss,
     xp_of,
 )
-from ._plan import OnlineState, Plan, in_dtypes, online_partials, recompute_gradients, row_loss
+from ._plan import (
+    OnlineState,
+    Plan,
+    StatsSink,
+    TokenStats,
+    in_dtypes,
+    online_state,
+    recompute_gradients,
+    row_loss,
+    wanted_stats,
+)
 from ._tiles import TORCH_TILES, softcap, softcap_slope, tile_grad_
 
 __all__ = ["vocab_parallel_cross_entropy", "vocab_parallel_linear_cross_entropy"]
@@ -77,7 +89,33 @@ def _combine(rows: Rows, st: OnlineState, group, soft: bool):
     if soft:
         rows.finish_soft(pack[:, -2], pack[:, -1])
     lse = M + torch.log(S)
-    return lse, P, Q
+    return lse, P, Q, M, S
+
+
+def _global_argmax(best: torch.Tensor, arg: torch.Tensor, vocab_start: int, group) -> torch.Tensor:
+    """The lowest global class id holding the largest value over every shard (one MAX, one MIN)."""
+    B = best.clone()
+    dist.all_reduce(B, op=dist.ReduceOp.MAX, group=group)
+    big = torch.iinfo(torch.int64).max
+    out = torch.where(best == B, arg + vocab_start, torch.full_like(arg, big))
+    dist.all_reduce(out, op=dist.ReduceOp.MIN, group=group)
+    return out
+
+
+def _combine_extras(st: OnlineState, M: torch.Tensor, vocab_start: int, group):
+    """The global entropy sum ``T`` (relative to ``M``) and the first global argmax, from every shard.
+
+    ``T = Σ_ranks e^{m_r − M}(T_r + (m_r − M) S_r)`` (one SUM); the argmax: the largest logit
+    (one MAX), then the lowest global class id holding it (one MIN).
+    """
+    T = arg = None
+    if st.t is not None:
+        d = st.m - M
+        T = torch.where(st.s == 0, torch.zeros_like(st.s), torch.exp(d) * (st.t + d * st.s))
+        dist.all_reduce(T, op=dist.ReduceOp.SUM, group=group)
+    if st.arg is not None and st.best is not None:
+        arg = _global_argmax(st.best, st.arg, vocab_start, group)
+    return T, arg
 
 
 def _local_rows(rows: Rows, vocab_start: int) -> Rows:
@@ -101,7 +139,7 @@ class _VocabParallelCE(torch.autograd.Function):
         z = softcap(x.to(dtype), cap)
         # a shard with no columns (torch.chunk's trailing shards) contributes exp-sum 0
         st = TORCH_TILES.stats(z, rows, slice(None), 0, None)
-        lse, P, Q = _combine(rows, st, group, soft)
+        lse, P, Q, _, _ = _combine(rows, st, group, soft)
         loss = _loss_from(rows, lse, P, Q, z_loss)
         ctx.save_for_backward(x, lse)
         ctx.rows, ctx.z_loss, ctx.cap, ctx.dtype = rows, z_loss, cap, dtype
@@ -466,18 +504,32 @@ def vocab_parallel_cross_entropy(
 
 class _VocabParallelLinearCE(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, h, w, b, plan: Plan, group, soft):
+    def forward(ctx, h, w, b, plan: Plan, group, soft, sink=None, vocab_start=0):
         rows = plan.rows
         n = rows.s.shape[0]
         cd = plan.cdtype
-        M, S, P = (torch.zeros(n, dtype=cd, device=h.device) for _ in range(3))
-        Q = torch.zeros(n, dtype=cd, device=h.device) if rows.beta else None
+        zeros = functools.partial(torch.zeros, n, dtype=cd, device=h.device)
+        M, S, P = zeros(), zeros(), zeros()
+        Q = zeros() if rows.beta else None
+        T = zeros() if plan.want_entropy else None
+        arg = torch.zeros(n, dtype=torch.int64, device=h.device) if plan.want_argmax else None
+        best = (
+            torch.full((n,), float("-inf"), dtype=cd, device=h.device) if arg is not None else None
+        )
         for r in plan.row_chunks():
-            m, s, p, q = online_partials(plan, h, w, b, r)
-            M[r], S[r], P[r] = m, s, p
-            if Q is not None:
-                Q[r] = q
-        lse, P, Q = _combine(rows, OnlineState(M, S, P, Q), group, soft)
+            st = online_state(plan, h, w, b, r)
+            M[r], S[r], P[r] = st.reference(), st.s, st.p
+            if Q is not None and st.q is not None:
+                Q[r] = st.q
+            if T is not None and st.t is not None:
+                T[r] = st.t
+            if arg is not None and best is not None and st.arg is not None and st.best is not None:
+                arg[r], best[r] = st.arg, st.best
+        local = OnlineState(M, S, P, Q, T, arg, best)
+        lse, P, Q, Mg, Sg = _combine(rows, local, group, soft)
+        if sink is not None:
+            T, arg = _combine_extras(local, Mg, vocab_start, group)
+            sink.record(plan, slice(None), OnlineState(Mg, Sg, P, Q, T, arg), lse)
         loss = _loss_from(rows, lse, P, Q, plan.z_loss)
         lse = torch.where(rows.active, lse, torch.full_like(lse, float("nan")))
         ctx.save_for_backward(h, w, b, lse)
@@ -492,7 +544,7 @@ class _VocabParallelLinearCE(torch.autograd.Function):
         grads = recompute_gradients(plan, h, w, b, lse_all, gs, ctx.needs_input_grad)
         if grads[0] is not None:
             dist.all_reduce(grads[0], op=dist.ReduceOp.SUM, group=ctx.group)
-        return (*in_dtypes(grads, (h, w, b)), None, None, None)
+        return (*in_dtypes(grads, (h, w, b)), None, None, None, None, None)
 
 
 def vocab_parallel_linear_cross_entropy(
@@ -517,8 +569,13 @@ def vocab_parallel_linear_cross_entropy(
     chunk_size: int | None = None,
     vocab_chunk_size: int | None = None,
     validate: bool = True,
-) -> torch.Tensor:
+    return_stats: bool | Collection[str] = False,
+) -> torch.Tensor | tuple[torch.Tensor, TokenStats]:
     """:func:`crossentropy.torch.linear_cross_entropy` with the classifier sharded by vocabulary rows.
+
+    ``return_stats`` (as in ``linear_cross_entropy``) also returns the per-token statistics
+    over the global vocabulary, replicated: the entropy's sum and the argmax cross ranks in
+    up to three more all-reduces of O(N) numbers (docs/semantics.md §15).
 
     ``hidden`` ``(..., d)`` is replicated on every rank of ``group``; ``local_weight``
     ``(V_local, d)`` (and ``local_bias``) hold rows ``[vocab_start, vocab_start + V_local)``
@@ -582,11 +639,19 @@ def vocab_parallel_linear_cross_entropy(
     active_idx = None
     if not soft and not bool(rows.active.all()):
         active_idx = rows.active.nonzero()[:, 0]
-    plan = Plan(rows, active_idx, cdtype, mdtype, nc, vc, float(z_loss), softcap, TORCH_TILES)
+    want = wanted_stats(return_stats)
+    if "log_prob" in want and soft and class_weight is not None:
+        msg = "`return_stats` with 'log_prob' needs no `class_weight` for a distribution target"
+        raise ValueError(msg)
+    plan = Plan(
+        rows, active_idx, cdtype, mdtype, nc, vc, float(z_loss), softcap, TORCH_TILES,
+        want_entropy="entropy" in want, want_argmax="argmax" in want,
+    )  # fmt: skip
+    sink = StatsSink(want, n, cdtype, hidden.device) if want else None
     loss = _VocabParallelLinearCE.apply(
-        hidden.reshape(n, d), local_weight, local_bias, plan, group, soft
+        hidden.reshape(n, d), local_weight, local_bias, plan, group, soft, sink, int(vocab_start)
     )
-    return reduce_loss(
+    out = reduce_loss(
         loss,
         rows.divisor_weights(),
         reduction=reduction,
@@ -594,3 +659,18 @@ def vocab_parallel_linear_cross_entropy(
         host_check=validate,
         batch_shape=batch_shape,
     )
+    if sink is None:
+        return out
+    sink.loss = loss.detach()
+    truth = None
+    if "argmax" in want and rows.index is not None:
+        truth = torch.where(rows.active, rows.index + int(vocab_start), rows.index)
+    elif "argmax" in want:  # a sharded distribution: its argmax over the global vocabulary
+        t2 = target.reshape(n, local).to(cdtype)
+        if local:
+            tb, ta = t2.max(-1)
+        else:
+            tb = torch.full((n,), float("-inf"), dtype=cdtype, device=hidden.device)
+            ta = torch.zeros(n, dtype=torch.int64, device=hidden.device)
+        truth = _global_argmax(tb, ta, int(vocab_start), group)
+    return out, sink.result(plan, target, soft, batch_shape, truth=truth)

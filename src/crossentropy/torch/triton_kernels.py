@@ -185,9 +185,15 @@ def online_update_(
     soft: torch.Tensor | None = None,
     class_weight: torch.Tensor | None = None,
     want_q: bool = False,
+    want_t: bool = False,
+    want_arg: bool = False,
     block_v: int | None = None,
 ) -> OnlineState:
     """Fold a tile of logits into the per-row online state (see the module docstring).
+
+    With ``want_t`` also ``T_i ← e^{R^{old}_i − R_i}(T_i + (R^{old}_i − R_i) S_i) + Σ_c e^{z_ic − R_i}(z_ic − R_i)``
+    (``state.t``; the entropy is ``log S − T/S``), with ``want_arg`` the class of the first
+    maximum (``state.arg``, int64: a later column wins only with a strictly larger logit).
 
     .. math::
 
@@ -235,7 +241,8 @@ def online_update_(
         return state
     dt, dev = z.dtype, z.device
     z = _cols_last(z)
-    for name in ("m", "s", "p", "q"):
+    names = ["m", "s", "p", "q"] + (["t"] if want_t else [])
+    for name in names:
         t = getattr(state, name)
         if (
             t is None
@@ -250,6 +257,12 @@ def online_update_(
     if target is not None and soft is not None:
         msg = "pass either `target` (class ids) or `soft` (a distribution), not both"
         raise ValueError(msg)
+    if want_arg:
+        a = state.arg
+        if a is None or a.dtype != torch.int64 or tuple(a.shape) != (R,) or not a.is_contiguous():
+            got = "None" if a is None else f"{a.dtype} {tuple(a.shape)}"
+            msg = f"`state.arg` must be a contiguous ({R},) int64 tensor on {dev}; got {got}"
+            raise ValueError(msg)
     C = v0 + vt if n_classes is None else int(n_classes)
     tgt = _row_vec(target, R, torch.int64, dev, "target") if target is not None else z
     u = (
@@ -269,8 +282,10 @@ def online_update_(
         z, z.stride(0), vt, v0, C,
         state.m, state.s, state.p, state.q,
         tgt, u, y, y.stride(0) if soft is not None else 0, cw,
+        state.t if want_t else z, state.arg if want_arg else tgt,
         HAS_TGT=target is not None, HAS_SOFT=soft is not None, HAS_CW=class_weight is not None,
         WANT_Q=bool(want_q), BLOCK=_block(block_v, vt, triton),
+        WANT_T=bool(want_t), WANT_ARG=bool(want_arg),
     )  # fmt: skip
     return state
 
@@ -390,15 +405,23 @@ class TritonTiles:
     """
 
     def stats(
-        self, z: torch.Tensor, rows: Rows, r: RowIndex, v0: int, state: OnlineState | None
+        self,
+        z: torch.Tensor,
+        rows: Rows,
+        r: RowIndex,
+        v0: int,
+        state: OnlineState | None,
+        *,
+        entropy: bool = False,
+        argmax: bool = False,
     ) -> OnlineState:
         """Fold the tile into ``state`` (an empty state when None) with :func:`online_update_`."""
         if state is None:
-            state = OnlineState.empty(z.shape[0], z.dtype, z.device)
+            state = OnlineState.empty(z.shape[0], z.dtype, z.device, entropy=entropy, argmax=argmax)
         tgt, coef, soft, cw = _rows_target(rows, r, v0, z.shape[1])
         return online_update_(
             z, state, v0=v0, n_classes=_NO_BOUND, target=tgt, target_coef=coef, soft=soft,
-            class_weight=cw, want_q=bool(rows.beta),
+            class_weight=cw, want_q=bool(rows.beta), want_t=entropy, want_arg=argmax,
         )  # fmt: skip
 
     def grad(
@@ -432,9 +455,12 @@ class TritonTiles:
         gs: torch.Tensor,
         z_loss: float,
         cap: float | None,
+        *,
+        entropy: bool = False,
+        argmax: bool = False,
     ) -> tuple[OnlineState, torch.Tensor]:
         """:meth:`stats` of the whole rows, then :meth:`grad` from their ``lse`` (two kernels)."""
-        st = self.stats(z, rows, r, 0, None)
+        st = self.stats(z, rows, r, 0, None, entropy=entropy, argmax=argmax)
         return st, self.grad(z, st.lse(), gs, rows, r, 0, z_loss, cap)
 
 
