@@ -728,3 +728,16 @@ def test_local_cluster_pins_worker_threads_without_touching_this_process(monkeyp
     finally:
         ced.close_client(c)
     assert "NUMBA_NUM_THREADS" not in os.environ
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e300, 1e-300])
+def test_lazy_normalizer_equals_the_core(scale):
+    """``normalizer=`` divides the exactly scaled block sums once (§14), at any weight scale."""
+    rng = np.random.default_rng(11)
+    x, y = rng.normal(size=(9, 4)), rng.integers(0, 4, 9)
+    s = rng.uniform(0.5, 2.0, 9) * scale
+    want = float(ce.nll(x, y, sample_weight=s)) / (40.0 * scale)  # Σℓ / normalizer, by definition
+    for fn in (ced.cross_entropy, ced.nll):
+        got = fn(da.from_array(x, chunks=(4, 4)), y, sample_weight=s, reduction="mean",
+                 normalizer=40.0 * scale)  # fmt: skip
+        assert math.isclose(float(got.compute()), want, rel_tol=1e-12)

@@ -70,6 +70,8 @@ CORE = {
     "entropy": (lambda p, t=None, **kw: ce.entropy(p, kind="logits", **kw), None, False),
     "infer_kind": (lambda p, t=None, **kw: ce.infer_kind(p, **kw), None, False),
     "to_log_probs": (lambda p, t=None, **kw: ce.to_log_probs(p, **kw), None, False),
+    "token_stats": (ce.token_stats, "labels", True),
+    "sequence_log_prob": (lambda p, t=None, **kw: ce.sequence_log_prob(p, **kw), None, False),
 }
 
 
@@ -88,6 +90,16 @@ def _vocab_parallel(p, t, **kw):
 def _vocab_parallel_linear(p, t, **kw):
     return cet.vocab_parallel_linear_cross_entropy(
         _t(HIDDEN), _t(W_OUT), _t(t), vocab_start=0, **_torch_kw(kw)
+    )
+
+
+def _linear_distillation(p, t, **kw):
+    return cet.linear_distillation_loss(_t(HIDDEN), _t(W_OUT), _t(t), **_torch_kw(kw))
+
+
+def _vocab_parallel_linear_distillation(p, t, **kw):
+    return cet.vocab_parallel_linear_distillation_loss(
+        _t(HIDDEN), _t(W_OUT), _t(t), **_torch_kw(kw)
     )
 
 
@@ -114,6 +126,12 @@ TORCH = {
     "linear_cross_entropy": (_linear, "labels", True),
     "vocab_parallel_cross_entropy": (_vocab_parallel, "labels", True),
     "vocab_parallel_linear_cross_entropy": (_vocab_parallel_linear, "labels", True),
+    "linear_distillation_loss": (_linear_distillation, "teacher", True),
+    "vocab_parallel_linear_distillation_loss": (
+        _vocab_parallel_linear_distillation,
+        "teacher",
+        True,
+    ),
     "CrossEntropyLoss": (_torch(lambda p, t, **kw: cet.CrossEntropyLoss()(p, t)), "labels", False),
     "NLLLoss": (_torch(_log_probs(lambda p, t, **kw: cet.NLLLoss()(p, t))), "labels", False),
     "BCEWithLogitsLoss": (
@@ -164,7 +182,16 @@ def test_the_table_covers_every_public_entry_point():
     assert torch_names == set(TORCH), ("add to TORCH", torch_names ^ set(TORCH))
 
 
+#: entry points whose target argument has its own name (the teacher's logits of a fused loss)
+TARGET_NAMES = {
+    _linear_distillation: "teacher_logits",
+    _vocab_parallel_linear_distillation: "local_teacher_logits",
+}
+
+
 def _target_name(entry) -> str:
+    if entry[0] in TARGET_NAMES:
+        return TARGET_NAMES[entry[0]]
     return {"labels": "target", "binary": "target", "teacher": "teacher"}[entry[1]]
 
 

@@ -25,6 +25,7 @@ RANKS = {
     # foundations (L0)
     "_types": 0,
     "_array": 1,
+    "_jax": 1.5,  # the JAX custom gradient: takes the closed form from its caller
     "_validate": 2,
     "special": 2,
     "_json": 2,
@@ -44,19 +45,24 @@ RANKS = {
     "information": 9,
     "distillation": 9,
     "gradients": 9,
+    "tokens": 9,
     # evaluation statistics (L2-L4)
     "calibration": 10,
     "bootstrap": 10,
+    "ranking": 10,  # ROC AUC / average precision from mergeable score histograms
     "temperature": 11,
+    "plots": 11.7,  # figures of report-like records (read by attribute): below report
+    "display": 11.8,  # the report's repr, HTML and pandas forms (report delegates to it)
     "_batchrows": 10.5,
     "report": 12,
     "stats": 12.5,
+    "taskstats": 12.6,  # binary / multi-label sums, top-k, confusion (above stats)
     "accumulate": 13,
     "evaluate_options": 13.4,
     "rowfilter": 13.5,
+    "compare": 13.6,
     # files, figures, commands (L5-L7)
     "pipeline": 14,
-    "plots": 14,
     "html": 15,
     "explain": 16,
     "dask": 16,

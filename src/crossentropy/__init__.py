@@ -24,12 +24,14 @@ from .chain import (
     nll,
     perplexity,
 )
+from .compare import CompareSums, Comparison
 from .distillation import distillation_grad, distillation_loss
 from .gradients import binary_cross_entropy_grad, cross_entropy_grad
 from .information import Decomposition, decompose, entropy, kl_divergence
 from .kinds import infer_kind, to_log_probs
-from .report import ClassStats, Histogram, Histograms, Report
+from .report import ClassStats, Histogram, Histograms, LabelStats, Report
 from .temperature import Temperature, fit_temperature
+from .tokens import TokenStats, sequence_log_prob, token_stats
 
 __version__ = "0.1.0"
 
@@ -38,6 +40,8 @@ __all__ = [
     "Bin",
     "Calibration",
     "ClassStats",
+    "CompareSums",
+    "Comparison",
     "CrossEntropyWarning",
     "Decomposition",
     "DoubleSoftmaxWarning",
@@ -45,10 +49,12 @@ __all__ = [
     "Histogram",
     "Histograms",
     "KindDecisionWarning",
+    "LabelStats",
     "NotNormalizedWarning",
     "Report",
     "Temperature",
     "Terms",
+    "TokenStats",
     "binary_cross_entropy",
     "binary_cross_entropy_grad",
     "calibration_bins",
@@ -69,5 +75,7 @@ __all__ = [
     "loss_terms",
     "nll",
     "perplexity",
+    "sequence_log_prob",
     "to_log_probs",
+    "token_stats",
 ]

@@ -233,7 +233,8 @@ def _finish(
     ml, el, mw, ew = S if S.shape[0] == 4 else (S[0], 0.0, S[1], 0.0)
     with np.errstate(all="ignore"):
         out = red.finish(np, ml, mw, n=n, host_check=host_check)
-        out = np.ldexp(out, int(el if red.reduction == "sum" else el - ew)) / red.scale
+        keeps_scale = red.reduction == "sum" or red.normalizer is not None  # Σℓ · 2^el / number
+        out = np.ldexp(out, int(el if keeps_scale else el - ew)) / red.scale
         return np.asarray(out, dtype=out_dtype)
 
 
@@ -357,6 +358,7 @@ def nll(
     smoothing: Smoothing = "uniform",
     empty: Empty = "nan",
     divide_by: DivideBy = "weight",
+    normalizer: Any = None,
     base: Base = "e",
     validate: bool = True,
     impl: Impl = "auto",
@@ -371,7 +373,7 @@ def nll(
     0.9808292530117262
     """
     opts = LossOptions(kind, axis, ignore_index, label_smoothing, smoothing, validate, impl)
-    red = ReductionOptions(reduction, empty, divide_by, base)
+    red = ReductionOptions(reduction, empty, divide_by, base, normalizer)
     return _reduced_nll(pred, target, opts, red, weight=weight, sample_weight=sample_weight)
 
 
@@ -448,6 +450,7 @@ def cross_entropy(
     smoothing: Smoothing = "uniform",
     empty: Empty = "nan",
     divide_by: DivideBy = "weight",
+    normalizer: Any = None,
     base: Base = "e",
     validate: bool = True,
     impl: Impl = "auto",
@@ -465,7 +468,7 @@ def cross_entropy(
     0.17545638058931...
     """
     opts = LossOptions(kind, axis, ignore_index, label_smoothing, smoothing, validate, impl)
-    red = ReductionOptions(reduction, empty, divide_by, base)
+    red = ReductionOptions(reduction, empty, divide_by, base, normalizer)
     return _reduced_nll(pred, target, opts, red, weight=weight, sample_weight=sample_weight)
 
 

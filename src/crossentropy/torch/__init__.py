@@ -11,7 +11,10 @@ semantics (docs/semantics.md); for index targets they equal
 - :func:`linear_cross_entropy` / :class:`LinearCrossEntropyLoss`: ``CE(hidden @ Wᵀ + b, target)``
   without the N × V logits (chunked torch on CPU and GPU; ``impl="triton"`` runs the per-tile
   work in Triton kernels, verified in Triton's interpreter and not yet on GPU hardware, so
-  ``impl="auto"`` stays on torch).
+  ``impl="auto"`` stays on torch); ``return_stats=`` gives per-token statistics (:class:`TokenStats`:
+  log q of the target, log-sum-exp, entropy, argmax) from the same pass.
+- :func:`linear_distillation_loss`: forward KL, reverse KL or generalised JSD between a teacher
+  (logits, or hidden states and head) and ``hidden @ Wᵀ`` without either model's N × V logits.
 - :func:`vocab_parallel_cross_entropy`: vocabulary-sharded logits on ``torch.distributed``,
   exact over the global vocabulary (smoothing and soft targets included).
 """
@@ -26,8 +29,9 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     )
     raise ImportError(msg) from exc
 
+from .distill import linear_distillation_loss, vocab_parallel_linear_distillation_loss
 from .functional import binary_cross_entropy_with_logits, cross_entropy, nll_loss, step_weight
-from .linear import linear_cross_entropy
+from .linear import TokenStats, linear_cross_entropy
 from .modules import BCEWithLogitsLoss, CrossEntropyLoss, LinearCrossEntropyLoss, NLLLoss
 from .parallel import vocab_parallel_cross_entropy, vocab_parallel_linear_cross_entropy
 
@@ -37,8 +41,11 @@ __all__ = [
     "binary_cross_entropy_with_logits",
     "step_weight",
     "linear_cross_entropy",
+    "linear_distillation_loss",
+    "TokenStats",
     "vocab_parallel_cross_entropy",
     "vocab_parallel_linear_cross_entropy",
+    "vocab_parallel_linear_distillation_loss",
     "CrossEntropyLoss",
     "NLLLoss",
     "BCEWithLogitsLoss",

@@ -15,7 +15,7 @@ import math
 import warnings
 from typing import Any, get_args
 
-import array_api_compat
+import array_api_compat.torch
 import torch
 
 from .._options import DIVIDE_BY, EMPTY, REDUCTIONS, ReductionOptions
@@ -30,7 +30,34 @@ KINDS: tuple[str, ...] = get_args(ConcreteKind)  # the torch adapters take a con
 
 
 def xp_of(x: torch.Tensor) -> Any:
-    return array_api_compat.array_namespace(x)
+    """The array-API namespace of torch tensors (``array_namespace(x)`` without its cached
+    type lookups, which torch.compile cannot trace)."""
+    return _XP
+
+
+_XP = array_api_compat.torch  # the namespace array_namespace returns for every torch.Tensor
+
+
+def host_checks(validate: bool) -> bool:
+    """Whether the checks that read values on the host run: ``validate``, except while
+    torch.compile traces (values are not there; shapes and dtypes are still checked, and an
+    invalid row follows ``validate=False``: NaN — docs/semantics.md §4, validation under
+    tracing).
+
+    >>> host_checks(True), host_checks(False)
+    (True, False)
+    """
+    return bool(validate) and not torch.compiler.is_compiling()
+
+
+def check_compilable(empty: Empty) -> None:
+    """``empty="raise"`` decides on the host whether the mean has an example: not under compile."""
+    if empty == "raise" and torch.compiler.is_compiling():
+        msg = (
+            "empty='raise' looks at the total weight on the host, which torch.compile cannot do; "
+            "pass empty='nan' or empty='zero' to the compiled loss (both give a zero gradient)"
+        )
+        raise ValueError(msg)
 
 
 #: The floating dtypes PyTorch computes with here (float8 and narrower have no CPU kernels).
