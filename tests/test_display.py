@@ -173,13 +173,30 @@ def test_public_scalars_are_python_floats(report):
     assert not _numpy_scalars(compare(ex.logits, ex.logits * 0.9, ex.target, bootstrap=20), "c")
 
 
-def test_cross_entropy_and_nll_return_types():
-    """The issue asks that ``cross_entropy`` and ``nll`` return the same type (chain.py)."""
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_scalar_results_on_numpy_are_numpy_scalars(dtype):
+    """Every reduction on NumPy returns a NumPy scalar of the compute dtype, as ``np.sum`` does
+    (docs/semantics.md §6): ``cross_entropy`` and ``nll`` return the same type."""
     ex = load_example()
-    a, b = ce.cross_entropy(ex.logits, ex.target), ce.nll(ex.logits, ex.target)
-    assert float(a) * len(ex.target) == pytest.approx(float(b), rel=1e-12)
-    if type(a) is not type(b):
-        pytest.xfail(f"cross_entropy returns {type(a).__name__}, nll {type(b).__name__}")
+    x, y = ex.logits.astype(dtype), ex.target
+    soft = np.full(x.shape, 1.0 / x.shape[1], dtype)
+    results = {
+        "cross_entropy": ce.cross_entropy(x, y),
+        "nll": ce.nll(x, y),
+        "nll mean": ce.nll(x, y, reduction="mean"),
+        "kernel": ce.cross_entropy(x, y, impl="kernel"),
+        "blocked": ce.cross_entropy(x, y, impl="blocked"),
+        "perplexity": ce.perplexity(x, y),
+        "binary": ce.binary_cross_entropy(x, (soft > 0).astype(dtype)),
+        "kl": ce.kl_divergence(x, soft),
+        "distillation": ce.distillation_loss(x, x),
+        "grad loss": ce.cross_entropy_grad(x, y, return_loss=True)[0],
+    }
+    for name, r in results.items():
+        assert type(r) is dtype, (name, type(r))
+    assert float(results["cross_entropy"]) * len(y) == pytest.approx(
+        float(results["nll"]), rel=1e-5
+    )
 
 
 def test_to_pandas_and_html_take_every_table_of_every_task():
@@ -202,3 +219,92 @@ def test_to_pandas_and_html_take_every_table_of_every_task():
     assert set(display.metrics(r)) == set(m.index)
     assert repr(r).startswith("Report(task=multilabel, rows=200, cross_entropy=")
     _parse(r._repr_html_())
+
+
+# ----------------------------------------------------------------------------- class names
+def test_class_names_reach_text_html_and_pandas(report):
+    """``Report.class_names`` names the per-class rows everywhere a report is read; the numbers
+    are the same records (only the label of a row changes)."""
+    import dataclasses
+
+    names = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+    named = dataclasses.replace(report, class_names=names)
+    assert report.class_names is None and report.name_of(3) == "3"
+    assert named.name_of(3) == "three" and named.name_of(10) == "10"
+    text = str(named).splitlines()
+    start = next(i for i, x in enumerate(text) if x.strip().startswith("per class"))
+    rows = text[start + 2 : start + 12]
+    assert [r.split()[0] for r in rows] == list(names)
+    assert [int(r.split()[1]) for r in rows] == [c.count for c in report.per_class]
+    assert named.to_dict()["class_names"] == list(names) and report.to_dict()["class_names"] is None
+    page = named._repr_html_()
+    _parse(page)
+    for n in names:
+        assert f'<td class="l">{n}</td>' in page
+    assert repr(named) == repr(report)  # the one line holds no per-class numbers
+    pytest.importorskip("pandas")
+    pc = named.to_pandas()["per_class"]
+    assert pc["name"].tolist() == list(names) and pc["cls"].tolist() == list(range(10))
+    assert pc["nll_mean"].tolist() == [c.nll_mean for c in report.per_class]
+    assert "name" not in report.to_pandas()["per_class"].columns  # no names: indices only
+
+
+def _run_pipeline(path, **schema):
+    from crossentropy import io, pipeline
+
+    src = pipeline.Source([str(path)], io.Schema(**schema))
+    return pipeline.run(pipeline.EvaluateOptions(), src, pipeline.LocalEngine()).report
+
+
+def test_cli_classes_names_are_in_the_report(tmp_path, capsys):
+    import json
+
+    from crossentropy import cli
+
+    path = tmp_path / "named.csv"
+    path.write_text(
+        "y,c0,c1,c2\ncat,2.0,0.1,-1.0\ndog,0.0,1.5,0.2\nbird,0.3,0.1,2.5\ndog,1.0,-0.5,0.0\n"
+    )
+    r = _run_pipeline(path, target="y", pred="c*", classes=("cat", "dog", "bird"))
+    assert r.class_names == ("cat", "dog", "bird")
+    text = str(r)
+    assert [x.split()[0] for x in text.splitlines()[-3:]] == ["cat", "dog", "bird"]
+    argv = ["evaluate", str(path), "--target", "y", "--pred", "c*", "--classes", "cat,dog,bird"]
+    assert cli.main([*argv, "--format", "json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["report"]["class_names"] == ["cat", "dog", "bird"] == d["source"]["classes"]
+    # numeric labels without --classes: no names, the indices are shown
+    plain = tmp_path / "plain.csv"
+    plain.write_text("y,c0,c1\n0,2.0,0.1\n1,0.0,1.5\n")
+    assert _run_pipeline(plain, target="y", pred="c*").class_names is None
+
+
+def test_multilabel_label_names_from_the_label_columns(tmp_path):
+    path = tmp_path / "ml.csv"
+    path.write_text("p_cat,p_dog,y_cat,y_dog\n0.2,0.7,0,1\n0.4,0.1,1,0\n0.9,0.8,1,1\n0.3,0.2,0,0\n")
+    r = _run_pipeline(path, target="y_*", pred="p_*")
+    assert r.task == "multilabel" and r.class_names == ("y_cat", "y_dog")
+    lines = str(r).splitlines()
+    start = next(i for i, x in enumerate(lines) if x.strip().startswith("per label"))
+    assert [x.split()[0] for x in lines[start + 2 : start + 4]] == ["y_cat", "y_dog"]
+    _parse(r._repr_html_())
+    assert '<td class="l">y_dog</td>' in r._repr_html_()
+    pytest.importorskip("pandas")
+    pl = r.to_pandas()["per_label"]
+    assert pl["name"].tolist() == ["y_cat", "y_dog"] and pl["label"].tolist() == [0, 1]
+    assert pl["nll"].tolist() == [lab.nll for lab in r.per_label]
+
+
+@pytest.mark.parametrize(
+    ("example", "key"), [("breast_cancer", "class_names"), ("digits_multilabel", "label_names")]
+)
+def test_bundled_examples_name_their_classes(example, key, capsys):
+    import json
+
+    from crossentropy import cli
+    from crossentropy.examples import example_path
+
+    assert cli.main(["evaluate", "--example", example, "--format", "json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    want = [str(x) for x in np.load(example_path(example))[key]]
+    assert d["report"]["class_names"] == want

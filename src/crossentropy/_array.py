@@ -124,6 +124,21 @@ def device(x: Array) -> Any:
     return array_api_compat.device(x)
 
 
+def scalar_result(xp: Any, out: Array) -> Array:
+    """A reduced (0-d) NumPy result as a NumPy scalar, as ``np.sum`` and ``np.mean`` give it.
+
+    The one rule for every public reduction, so ``cross_entropy`` and ``nll`` return the same
+    type (``np.float64`` for float64 input); other namespaces keep their 0-d arrays.
+
+    >>> import numpy as np
+    >>> type(scalar_result(np, np.asarray(1.5))).__name__
+    'float64'
+    """
+    if isinstance(out, np.ndarray) and out.ndim == 0 and is_numpy(xp):
+        return out[()]
+    return out
+
+
 def _is_low_precision(xp: Any, dtype: Any) -> bool:
     names = {"float16", "bfloat16"}
     return any(getattr(xp, n, None) is not None and dtype == getattr(xp, n) for n in names) or str(

@@ -28,7 +28,7 @@ from dataclasses import dataclass, fields
 from typing import Any, get_args
 
 from . import _validate as v
-from ._array import asarray_like, values_available
+from ._array import asarray_like, scalar_result, values_available
 from ._types import Array, DivideBy, Empty, Focal, Impl, Kind, Reduction, Smoothing
 
 KINDS: tuple[str, ...] = get_args(Kind)
@@ -124,11 +124,11 @@ class ReductionOptions:
                 if self.empty == "nan" and self.reduction == "mean":
                     v.warn(v.EmptyReductionWarning, empty_warning(n, step=step))
         if self.reduction == "sum":
-            return total
+            return scalar_result(xp, total)
         nothing = den == 0
         safe = xp.where(nothing, xp.ones_like(den), den)
         fill = xp.full_like(total, math.nan if self.empty == "nan" else 0.0)
-        return xp.where(nothing, fill, total / safe)
+        return scalar_result(xp, xp.where(nothing, fill, total / safe))
 
     def scale_and_fill(self, xp: Any, den: Array) -> tuple[Array, Array]:
         """``(scale, fill)`` with the reduction = ``total · scale + fill``, known before the total.
@@ -195,8 +195,9 @@ def traced_raise_message() -> str:
     """The one wording of ``empty="raise"`` where the weights cannot be read (tracing, Dask)."""
     return (
         "empty='raise' reads the total weight on the host, which is not available here (a JAX "
-        "tracer inside jit/vmap/grad, or a lazy Dask array); use empty='nan' or empty='zero', "
-        "which decide inside the computation"
+        "tracer inside jit/vmap/grad, a lazy Dask array, a torch meta tensor or a function "
+        "being compiled by torch.compile); use empty='nan' or empty='zero', which decide "
+        "inside the computation"
     )
 
 

@@ -24,6 +24,7 @@ from ._array import (
     compute_dtype,
     namespace,
     refuse_lossy,
+    scalar_result,
     take_rows,
     to_numpy,
     values_available,
@@ -99,7 +100,7 @@ class Prepared:
             red.check_none(self.n)
             return self.unscale(loss, "loss")
         out = red.finish(xp, xp.sum(loss), xp.sum(w), n=self.n, host_check=host_check)
-        return self.unscale(out, scale_kind(red), red.divide_by)
+        return scalar_result(xp, self.unscale(out, scale_kind(red), red.divide_by))
 
     def path(self, impl: str) -> str:
         return choose_path(

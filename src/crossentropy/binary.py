@@ -36,7 +36,15 @@ from typing import Any
 import numpy as np
 
 from . import _validate as v
-from ._array import Array, asarray_like, compute_dtype, is_jax_array, namespace, values_available
+from ._array import (
+    Array,
+    asarray_like,
+    compute_dtype,
+    device,
+    is_jax_array,
+    namespace,
+    values_available,
+)
 from ._options import FOCALS, KINDS, ReductionOptions, empty_message, traced_raise_message
 from ._rows import binary_target
 from ._types import Empty, Focal, Kind, Reduction
@@ -181,7 +189,7 @@ def binary_terms(
         if validate:
             v.check_nonnegative(xp, w, "weight")
         scale = w
-    count = xp.ones(x.shape, dtype=dtype)
+    count = xp.ones(x.shape, dtype=dtype, device=device(x))
     mask = ignored
     if sample_weight is not None:
         s = asarray_like(xp, sample_weight, pred, dtype)

@@ -68,6 +68,10 @@ def test_meta_tensors_skip_value_checks_and_keep_shapes():
         grad = ce.cross_entropy_grad(x, y)
     assert out.is_meta and tuple(out.shape) == (4,)
     assert grad.is_meta and tuple(grad.shape) == (4, 3)
+    # binary: every array the loss builds is created on the prediction's device
+    for reduction, shape in (("none", (4, 3)), ("mean", ())):
+        b = ce.binary_cross_entropy(x, meta(4, 3), reduction=reduction)
+        assert b.is_meta and tuple(b.shape) == shape
 
 
 def test_to_numpy_says_what_it_cannot_copy():
