@@ -762,3 +762,191 @@ def test_walkthrough_on_nothing_that_counts_holds_its_identities():
 
     assert not _close(math.nan, math.nan) and _close(math.nan, math.nan, undefined=True)
     assert not _close(math.nan, 1.0, undefined=True) and not _close(0.0, math.nan, undefined=True)
+
+
+# ----------------------------------------------------------------------------- binary, multi-label
+# The task is decided by the evaluation pipeline (as `evaluate` decides it); the walk-through is
+# the seed's Bernoulli likelihood. Oracles: scikit-learn's log_loss (per label for multi-label)
+# and a float64 NumPy reference written here; the headline equals `evaluate`'s JSON.
+def _sigmoid(x):
+    return sps.expit(x)
+
+
+def _evaluate_ce(argv, capsys):
+    assert cli.main(["evaluate", *argv, "--format", "json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    return d["source"]["task"], d["report"]["cross_entropy"]
+
+
+def _explain_ok(argv, capsys):
+    code = cli.main(["explain", *argv])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "FAILED" not in out and "a bug" not in err and "Traceback" not in err
+    assert "RuntimeWarning" not in err
+    return out
+
+
+@pytest.mark.parametrize("name", ["breast_cancer", "digits_multilabel"])
+def test_explain_bundled_task_examples_agree_with_evaluate(name, capsys):
+    from crossentropy.examples import example_path
+
+    path = example_path(name)
+    d = np.load(path)
+    x, y = d["logits"], d["target"]
+    task, ce = _evaluate_ce([path], capsys)
+    out = _explain_ok([path], capsys)
+    printed = _printed(out, r"^  cross-entropy\s+(\S+)")
+    assert _close6(printed, ce)
+    if name == "breast_cancer":
+        assert task == "binary" and "binary task (one Bernoulli label each)" in out
+        assert _close6(printed, log_loss(y, _sigmoid(x)))
+        s4 = _section(out, 4)  # binary as the C = 2 case: three equal numbers
+        nums = _nums(next(x for x in s4.splitlines() if "binary CE" in x))
+        assert math.isclose(nums[0], log_loss(y, _sigmoid(x)), rel_tol=1e-10)
+    else:
+        assert task == "multilabel" and "3 labels (multi-label" in out
+        per = [log_loss(y[:, k], _sigmoid(x[:, k])) for k in range(3)]
+        assert _close6(printed, float(np.mean(per)))
+        s4 = _section(out, 4)  # the per-label terms and their mean (§10.1)
+        rows = [x for x in s4.splitlines() if x.strip().startswith("label ")][1:]
+        assert len(rows) == 3
+        for k, row in enumerate(rows):
+            assert _close6(_nums(row)[-1], per[k])
+        mean_line = next(x for x in s4.splitlines() if x.strip().startswith("mean"))
+        assert _close6(_nums(mean_line)[0], float(np.mean(per)))
+    assert "Does not apply here" in _section(out, 6)
+    assert len(_section(out, 6).strip().splitlines()) == 2  # the title and one line
+
+
+def test_explain_binary_one_column_csv(tmp_path, capsys):
+    """The file of the issue: `y,p` with one probability column (it failed with "class indices
+    must be in [0, 0]"). Every step against a float64 NumPy reference of the seed's formula."""
+    rng = np.random.default_rng(7)
+    p = rng.uniform(0.02, 0.98, 40)
+    y = (rng.uniform(size=40) < p).astype(np.int64)
+    path = tmp_path / "yp.csv"
+    with open(path, "w") as f:
+        f.write("y,p\n" + "".join(f"{a},{float(b)!r}\n" for a, b in zip(y, p, strict=True)))
+    task, ce = _evaluate_ce([str(path)], capsys)
+    out = _explain_ok([str(path)], capsys)
+    assert task == "binary"
+    ll = float(np.sum(y * np.log(p) + (1 - y) * np.log1p(-p)))  # the seed's eq. 2
+    head = out[: out.index("\n1. ")]
+    assert _close6(_printed(head, r"^  log-likelihood\s+(\S+)"), ll)
+    assert _close6(_printed(head, r"^  NLL\s+(\S+)"), -ll)
+    assert _close6(_printed(head, r"^  likelihood\s+(\S+)"), math.exp(ll))
+    assert _close6(_printed(head, r"^  cross-entropy\s+(\S+)"), -ll / 40)
+    assert _close6(_printed(head, r"^  cross-entropy\s+(\S+)"), ce)
+    assert _close6(_printed(head, r"^  perplexity\s+(\S+)"), math.exp(-ll / 40))
+    assert _close6(_printed(head, r"^  bits\s+(\S+)"), -ll / 40 / math.log(2))
+    assert _close6(_printed(head, r"^  cross-entropy\s+(\S+)"), log_loss(y, p))
+    assert head.count("  ok  ") >= 5
+    # the same rows as two columns (1 − p, p) and --task binary: the same walk-through numbers
+    path2 = tmp_path / "two.csv"
+    with open(path2, "w") as f:
+        f.write(
+            "y,p0,p1\n"
+            + "".join(f"{a},{float(1 - b)!r},{float(b)!r}\n" for a, b in zip(y, p, strict=True))
+        )
+    argv2 = [str(path2), "--target", "y", "--pred", "p0,p1", "--task", "binary", "--kind", "probs"]
+    task2, ce2 = _evaluate_ce(argv2, capsys)
+    out2 = _explain_ok(argv2, capsys)
+    assert task2 == "binary"
+    assert _close6(_printed(out2, r"^  cross-entropy\s+(\S+)"), ce2)
+    assert _close6(ce2, ce)
+
+
+def test_explain_binary_weights_ignored_rows_and_logits(tmp_path, capsys):
+    rng = np.random.default_rng(11)
+    n = 30
+    x = rng.normal(scale=2.0, size=n)
+    y = (rng.uniform(size=n) < _sigmoid(x)).astype(np.int64)
+    y[[3, 17]] = -100
+    s = rng.uniform(0.2, 2.0, n)
+    path = tmp_path / "w.npz"
+    np.savez(path, logit=x, y=y, w=s)
+    argv = [str(path), "--target", "y", "--pred", "logit", "--weight-col", "w", "--kind", "logits"]
+    task, ce = _evaluate_ce(argv, capsys)
+    out = _explain_ok(argv, capsys)
+    keep = y != -100
+    ell = np.logaddexp(0.0, -x) * (y == 1) + np.logaddexp(0.0, x) * (y == 0)  # −log q, float64
+    ref = float((s * ell)[keep].sum() / s[keep].sum())
+    assert task == "binary"
+    assert _close6(_printed(out, r"^  cross-entropy\s+(\S+)"), ref)
+    assert _close6(ce, ref)
+    assert "hard mask, ignore_index" in _section(out, 7)
+    w = explain.walkthrough(
+        explain.read_data(str(path), target="y", pred="logit", weight="w", kind="logits")
+    )
+    assert w.task == "binary" and all(i.holds for i in w.identities)
+    seven = {s.number: s for s in w.sections}[7].values  # every hard mask: the same mean
+    assert seven["ignore_index"] == pytest.approx(seven["dropped"], rel=1e-12)
+    assert seven["sample_weight_zero"] == pytest.approx(seven["dropped"], rel=1e-12)
+
+
+def test_explain_multilabel_csv_with_named_labels(tmp_path, capsys):
+    """K probability columns and K 0/1 label columns (rows with no positive count): the per-label
+    table is named by the label columns and its mean is evaluate's headline."""
+    rng = np.random.default_rng(5)
+    n, names = 50, ["cat", "dog", "bird"]
+    P = rng.uniform(0.03, 0.97, (n, 3))
+    Y = (rng.uniform(size=(n, 3)) < P).astype(np.int64)
+    Y[0] = 0  # a row with no positive label counts like any other
+    path = tmp_path / "ml.csv"
+    with open(path, "w") as f:
+        f.write(",".join([f"p_{k}" for k in names] + [f"y_{k}" for k in names]) + "\n")
+        for i in range(n):
+            f.write(",".join([repr(float(v)) for v in P[i]] + [str(int(v)) for v in Y[i]]) + "\n")
+    argv = [str(path), "--target", "y_*", "--pred", "p_*"]
+    task, ce = _evaluate_ce(argv, capsys)
+    out = _explain_ok(argv, capsys)
+    per = [log_loss(Y[:, k], P[:, k], labels=[0, 1]) for k in range(3)]
+    assert task == "multilabel"
+    assert _close6(_printed(out, r"^  cross-entropy\s+(\S+)"), float(np.mean(per)))
+    assert _close6(_printed(out, r"^  cross-entropy\s+(\S+)"), ce)
+    s4 = _section(out, 4)
+    for k, name in enumerate(names):
+        row = next(x for x in s4.splitlines() if x.strip().startswith(f"y_{name} "))
+        assert _close6(_nums(row)[-1], per[k])
+    assert "Σ_i Σ_k" in out and "K = 3" in out
+
+
+def test_explain_binary_probability_zero_on_an_observed_label(tmp_path, capsys):
+    path = tmp_path / "z.csv"
+    path.write_text("y,p\n1,0.0\n0,0.3\n1,0.8\n0,1e-300\n")
+    task, ce = _evaluate_ce([str(path)], capsys)
+    out = _explain_ok([str(path)], capsys)
+    assert task == "binary" and ce == "inf"
+    assert _printed(out, r"^  cross-entropy\s+(\S+)") == math.inf
+    assert "give probability exactly 0 to a label that was observed" in out
+    assert "(better)" not in out
+
+
+def test_explain_task_flag_on_the_bundled_example_is_refused(capsys):
+    assert cli.main(["explain", "--task", "binary"]) == 2
+    assert "the bundled digits example is multi-class" in capsys.readouterr().err
+
+
+def test_explain_two_binary_columns_read_as_evaluate_reads_them(tmp_path, capsys):
+    """Two columns of a binary task are the classes 0 and 1 (§10.1): logits give x_1 − x_0,
+    probabilities must be distributions per row (else exit 3 from both commands)."""
+    rng = np.random.default_rng(2)
+    z = rng.normal(size=(25, 2))
+    y = rng.integers(0, 2, 25)
+    path = tmp_path / "two.npz"
+    np.savez(path, logits=z, target=y)
+    argv = [str(path), "--task", "binary", "--kind", "logits"]
+    task, ce = _evaluate_ce(argv, capsys)
+    out = _explain_ok(argv, capsys)
+    x = z[:, 1] - z[:, 0]
+    assert task == "binary"
+    assert _close6(_printed(out, r"^  cross-entropy\s+(\S+)"), log_loss(y, _sigmoid(x)))
+    assert _close6(_printed(out, r"^  cross-entropy\s+(\S+)"), ce)
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, probs=np.array([[0.3, 0.7], [0.5, 0.6]]), target=np.array([1, 0]))
+    argv = [str(bad), "--task", "binary", "--kind", "probs"]
+    assert cli.main(["evaluate", *argv]) == 3
+    assert "must be a distribution per row" in capsys.readouterr().err
+    assert cli.main(["explain", *argv]) == 3
+    assert "row 1 gives 1.1" in capsys.readouterr().err

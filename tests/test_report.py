@@ -55,8 +55,10 @@ def test_to_dict_is_json_safe_and_complete(report):
         "temperature",
         "intervals",
         "sequence_perplexity",
+        "class_names",
     ):
         assert key in back
+    assert back["class_names"] is None  # an in-memory evaluate knows no names
     assert back["n_rows"] == 300 and back["n_ignored"] == 20
     assert len(back["calibration"]["bins"]) == 15
     assert back["calibration"]["bins"][0]["gap"] == "nan" or isinstance(

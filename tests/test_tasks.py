@@ -453,6 +453,8 @@ def test_golden_json_per_task(capsys, example, task):
     assert d["source"]["task"] == rep["task"] == task
     assert GOLDEN_KEYS[task] <= set(rep) and rep["schema_version"] == 1
     x, y = load(example)
+    names = np.load(example_path(example))["label_names" if task == "multilabel" else "class_names"]
+    assert rep["class_names"] == [str(n) for n in names]  # the example's own names
     if task == "binary":
         close(rep["cross_entropy"], skm.log_loss(y, sigmoid(x)), rtol=1e-9)
         assert rep["label_averages"] is None and len(rep["per_label"]) == 1

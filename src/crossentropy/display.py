@@ -210,6 +210,7 @@ def html(report: Any, *, figure: bool = True) -> str:
         f'<table><thead><tr><th class="l">metric (losses in {_e(unit(report.base))})</th><th>value</th>'
         f"<th>{_e(level)}</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
+    table += "" if report.empty else _classes_table(report)
     img = ""
     if figure and not report.empty and getattr(report, "calibration", None) is not None:
         data = _reliability_png(report)
@@ -217,6 +218,36 @@ def html(report: Any, *, figure: bool = True) -> str:
             img = f'<img alt="reliability diagram" width="460" src="data:image/png;base64,{data}">'
     body = f'<div style="display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start"><div>{table}</div>{img}</div>'
     return f'<div class="ce-report">{_STYLE}<p>{head}</p>{body}</div>'
+
+
+#: rows of the per-class / per-label HTML table (the rest: ``to_pandas()``)
+_HTML_ROWS = 20
+
+
+def _classes_table(report: Any) -> str:
+    """The per-class (multi-class, binary) or per-label (multi-label) rows, named by
+    ``report.class_names`` when it has them, else by index."""
+    names = getattr(report, "class_names", None)
+    if _task(report) == "multilabel":
+        recs = [(r.label, r.count, r.nll, r.auc) for r in getattr(report, "per_label", ())]
+        head = ("label", "count", "nll", "auc")
+    else:
+        recs = [(c.cls, c.count, c.nll_mean, c.accuracy) for c in report.per_class if c.count]
+        head = ("class", "count", "nll_mean", "accuracy")
+    if not recs:
+        return ""
+    cells = "".join(
+        f'<tr><td class="l">{_e(_name(names, i))}</td><td>{n:,}</td><td>{_e(_g(a))}</td>'
+        f"<td>{_e(_g(b, 4))}</td></tr>"
+        for i, n, a, b in recs[:_HTML_ROWS]
+    )
+    more = (
+        f'<tr><td class="l" colspan="4">… {len(recs) - _HTML_ROWS} more (to_pandas())</td></tr>'
+        if len(recs) > _HTML_ROWS
+        else ""
+    )
+    ths = '<th class="l">' + head[0] + "</th>" + "".join(f"<th>{h}</th>" for h in head[1:])
+    return f"<table><thead><tr>{ths}</tr></thead><tbody>{cells}{more}</tbody></table>"
 
 
 # ---------------------------------------------------------------------------- pandas
@@ -229,6 +260,11 @@ def _pandas():
         msg = "Report.to_pandas() needs pandas (an optional dependency): pip install pandas"
         raise ImportError(msg) from None
     return pd
+
+
+def _name(names: Any, i: int) -> str:
+    """Class (label) ``i``'s name, or its index when the report has no name for it."""
+    return str(names[i]) if names is not None and 0 <= i < len(names) else str(i)
 
 
 def _records(items: Any) -> list[dict[str, Any]] | None:
@@ -264,10 +300,15 @@ def to_pandas(report: Any) -> dict[str, Any]:
             float(iv[k.split(".")[-1]][1]) if k.split(".")[-1] in iv else math.nan for k in names
         ]
     out = {"metrics": pd.DataFrame(cols)}
+    names = getattr(report, "class_names", None)
     for f in dataclasses.fields(report):
         recs = _records(getattr(report, f.name))
         if recs is not None:
-            out[f.name] = pd.DataFrame(recs)
+            frame = pd.DataFrame(recs)
+            key = next((k for k in ("cls", "label") if k in frame.columns), None)
+            if names and key is not None:  # the class (label) names beside their indices
+                frame.insert(1, "name", [_name(names, int(i)) for i in frame[key]])
+            out[f.name] = frame
     cal = getattr(report, "calibration", None)
     if cal is not None:
         out["bins"] = pd.DataFrame([dataclasses.asdict(b) for b in cal.bins])

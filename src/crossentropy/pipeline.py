@@ -62,6 +62,7 @@ __all__ = [
     "WarningSink",
     "accumulator",
     "check_classes",
+    "class_names",
     "decide_first",
     "decide_kind",
     "decide_task",
@@ -205,6 +206,25 @@ def decide_first(
         decide_task(options, source, batch, where, say)
     if source.kind is None:
         decide_kind(options, source, batch.pred, where, say)
+
+
+def class_names(source: Source, report: Any) -> tuple[str, ...] | None:
+    """The names of the report's classes (labels): ``--classes NAMES`` when they are one per
+    class (label), else for a multi-label task the label columns' names (one per label), else
+    None (the report shows indices).
+
+    >>> src = Source(["f.csv"], io.Schema(classes=("no", "yes")))
+    >>> class_names(src, type("R", (), {"task": "binary", "num_classes": 2, "per_label": ()}))
+    ('no', 'yes')
+    """
+    n = len(report.per_label) if report.task == "multilabel" else report.num_classes
+    given = source.schema.classes
+    if given and len(given) == n:
+        return tuple(str(x) for x in given)
+    lay = source.layout
+    if report.task == "multilabel" and lay is not None and len(lay.target) == n > 1:
+        return tuple(lay.target)
+    return None
 
 
 def _width_ok(width: int, num_classes: int) -> bool:
@@ -576,4 +596,8 @@ def run(
 
         temp = fit_from_passes(sums_at, ece_at=ece_at, ece_before=_ece(report), base=report.base)
         report, after = dataclasses.replace(report, temperature=temp), scaled[-1]
+    names = class_names(source, report)
+    if names is not None:  # the reports hold the names (repr, text, HTML, pandas show them)
+        report = dataclasses.replace(report, class_names=names)
+        after = None if after is None else dataclasses.replace(after, class_names=names)
     return Evaluation(options, source, first.counts, report, after, sink.seen)

@@ -178,6 +178,14 @@ class Report:
     average_precision_bound: float | None = None
     per_label: tuple[LabelStats, ...] = ()
     label_averages: dict[str, dict[str, float]] | None = None  # "macro" / "micro" → metric
+    # names of the classes (multi-class, binary) or labels (multi-label), index order; None:
+    # indices are shown (--classes NAMES, or a multi-label file's label column names)
+    class_names: tuple[str, ...] | None = None
+
+    def name_of(self, i: int) -> str:
+        """The name of class (or label) ``i``: ``class_names[i]``, else ``str(i)``."""
+        names = self.class_names
+        return str(names[i]) if names is not None and 0 <= i < len(names) else str(i)
 
     @property
     def empty(self) -> bool:
@@ -306,31 +314,36 @@ class Report:
         if self.per_label and self.task == "multilabel":
             lines.append(f"  per label ({len(self.per_label)}):")
             head = ("label", "count", "positive", "nll", "brier", "accuracy", "ece", "auc", "ap")
-            lines.append("    " + " ".join(f"{h:>9}" for h in head))
+            nw = max(9, *(len(self.name_of(lab.label)) for lab in self.per_label[:50]))
+            lines.append(f"    {head[0]:>{nw}} " + " ".join(f"{h:>9}" for h in head[1:]))
             for lab in self.per_label[:50]:
                 vals = (lab.positive_weight, lab.nll, lab.brier, lab.accuracy, lab.ece)
                 vals2 = (lab.auc, lab.average_precision)
                 lines.append(
-                    f"    {lab.label:9d} {lab.count:9d} "
+                    f"    {self.name_of(lab.label):>{nw}} {lab.count:9d} "
                     + " ".join(f"{_fmt(v, 4):>9}" for v in (*vals, *vals2))
                 )
             for avg, d in (self.label_averages or {}).items():
                 keys = ("nll", "brier", "accuracy", "ece", "auc", "average_precision")
                 lines.append(
-                    f"    {avg:>9} {'':>9} {'':>9} " + " ".join(f"{_fmt(d[k], 4):>9}" for k in keys)
+                    f"    {avg:>{nw}} {'':>9} {'':>9} "
+                    + " ".join(f"{_fmt(d[k], 4):>9}" for k in keys)
                 )
         cm = self.confusion_matrix
         if cm is not None and 0 < len(cm) <= 10:
             lines.append("  confusion matrix (Σ w; rows: true class, columns: predicted):")
             for true_class, cells in enumerate(cm):
-                lines.append(f"    {true_class:5d} " + " ".join(f"{_fmt(v, 6):>8}" for v in cells))
+                name = self.name_of(true_class)
+                lines.append(f"    {name:>5} " + " ".join(f"{_fmt(v, 6):>8}" for v in cells))
         shown = [c for c in self.per_class if c.count > 0]
         if shown:
             lines.append(f"  per class ({len(shown)} with examples):")
-            lines.append(f"    {'class':>7} {'count':>10} {'nll_mean':>11} {'accuracy':>9}")
+            cw = max(7, *(len(self.name_of(c.cls)) for c in shown[:20]))
+            lines.append(f"    {'class':>{cw}} {'count':>10} {'nll_mean':>11} {'accuracy':>9}")
             for c in shown[:20]:
                 lines.append(
-                    f"    {c.cls:7d} {c.count:10d} {_fmt(c.nll_mean):>11} {_fmt(c.accuracy, 4):>9}"
+                    f"    {self.name_of(c.cls):>{cw}} {c.count:10d} {_fmt(c.nll_mean):>11} "
+                    f"{_fmt(c.accuracy, 4):>9}"
                 )
             if len(shown) > 20:
                 lines.append(f"    … {len(shown) - 20} more classes (see to_dict())")

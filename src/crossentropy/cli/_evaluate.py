@@ -54,10 +54,27 @@ def _evaluate(args) -> int:
     options = dataclasses.replace(options, progress=options.progress or sys.stderr.isatty())
     with _engine(args, options, source) as engine:
         ev = pipeline.run(options, source, engine, say=_say)
+    if source.bundled and ev.report.class_names is None:
+        ev = _with_example_names(ev, source.files[0])
     for msg, where in ev.warnings.items():
         _say(f"warning: {msg} (first at {where})")
     _output(args, ev)
     return EXIT_OK
+
+
+def _with_example_names(ev: pipeline.Evaluation, path: str) -> pipeline.Evaluation:
+    """A bundled example's reports with its class (label) names, which the file holds."""
+    import numpy as np
+
+    with np.load(path, allow_pickle=False) as f:
+        key = next((k for k in ("class_names", "label_names") if k in f.files), None)
+        names = None if key is None else tuple(str(x) for x in f[key])
+    n = len(ev.report.per_label) if ev.report.task == "multilabel" else ev.report.num_classes
+    if names is None or len(names) != n:
+        return ev
+    after = None if ev.after is None else dataclasses.replace(ev.after, class_names=names)
+    report = dataclasses.replace(ev.report, class_names=names)
+    return dataclasses.replace(ev, report=report, after=after)
 
 
 def _bundled_line(name: str | None) -> str:

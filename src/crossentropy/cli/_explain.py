@@ -1,4 +1,8 @@
-"""The ``explain`` command: the walk-through of the chain on the bundled example or a file."""
+"""The ``explain`` command: the walk-through of the chain on the bundled example or a file.
+
+The task of a file (multi-class, binary, multi-label; ``--task``) is decided by the
+evaluation pipeline, as ``evaluate`` decides it; binary and multi-label files get the
+seed's Bernoulli walk-through (:mod:`crossentropy.explain._bernoulli`)."""
 
 from __future__ import annotations
 
@@ -42,6 +46,11 @@ def _explain(args) -> int:
     check_outputs(outputs, source.files)  # before anything is read
     if outputs and not _has_matplotlib():
         raise UsageError("--plot needs matplotlib: pip install 'crossentropy[plot]'")
+    if source.bundled and args.task not in ("auto", "multiclass"):
+        raise UsageError(
+            f"--task {args.task}: the bundled digits example is multi-class; give a FILE "
+            "(e.g. a bundled binary or multi-label example's .npz)"
+        )
     if source.bundled:
         data = explain.bundled_data()
     else:

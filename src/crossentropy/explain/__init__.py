@@ -27,7 +27,9 @@ Everything is a pure function returning plain data (:class:`Step`,
 identities of the chain are checked live by :func:`check_identities`, which
 raises :class:`IdentityError` when one fails (the command exits with status 1).
 A prediction file is read and validated by the evaluation pipeline
-(:func:`read_data`, :func:`load`), as ``crossentropy evaluate`` reads it.
+(:func:`read_data`, :func:`load`), as ``crossentropy evaluate`` reads it, and its task is
+decided there too: a binary or multi-label file is walked through the seed's Bernoulli
+likelihood (``_bernoulli``), with the headline cross-entropy ``evaluate`` reports.
 
 The package, by concept: this module holds the chain (its steps and identities),
 the walk-through and its text; ``_data`` the records, the inputs and the number
@@ -56,6 +58,7 @@ from .._types import Kind
 from ..chain import cross_entropy, likelihood, log_likelihood, log_prob, nll, perplexity
 from ..information import decompose
 from ..kinds import to_log_probs
+from ._bernoulli import bernoulli_walkthrough
 from ._data import (
     _IMPL,
     BUNDLED_FIRST_LINE,
@@ -261,6 +264,10 @@ def walkthrough(data: Data) -> Walkthrough:
 
 
 def _walkthrough(data: Data) -> Walkthrough:
+    if data.task != "multiclass":  # binary, multi-label: the seed's Bernoulli likelihood
+        w, ids = bernoulli_walkthrough(data)
+        check_identities(ids)
+        return w
     steps, ids = chain_steps(
         data.pred,
         data.target,
@@ -321,10 +328,14 @@ def _zero_notes(data: Data, lp: np.ndarray, keep: np.ndarray) -> tuple[str, ...]
 # ----------------------------------------------------------------------------- output
 def render(w: Walkthrough) -> str:
     """The walk-through as text (what ``crossentropy explain`` prints)."""
+    what = {
+        "binary": "binary task (one Bernoulli label each)",
+        "multilabel": f"{w.num_classes} labels (multi-label: K independent Bernoulli labels)",
+    }.get(w.task, f"{w.num_classes} classes")
     out = [
         w.source,
         "",
-        f"{w.n} examples, {w.num_classes} classes, prediction kind: {w.kind}",
+        f"{w.n} examples, {what}, prediction kind: {w.kind}",
         "",
         "The chain: likelihood → log-likelihood → negative log-likelihood → cross-entropy",
     ]

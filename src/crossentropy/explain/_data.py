@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import io, pipeline
 from .._options import IGNORE_INDEX
-from .._types import ConcreteKind, Impl, Kind
+from .._types import ConcreteKind, ConcreteTask, Impl, Kind
 from ..kinds import to_log_probs
 
 # The reference (array-API) path: exact, and no compiled kernel to load for a short run.
@@ -65,6 +65,11 @@ class Data:
     distributions; ``sample_weight`` (N,) or None. For the bundled example also the
     features and labels of both splits (``X_train`` ... ``y_test``), which sections 3
     and 8 use to fit models.
+
+    ``task`` (docs/semantics.md §10.1): for ``"binary"`` ``pred`` is (N,), P(y=1) or its
+    logit (or log P(y=1)) and ``target`` (N,) of 0/1 (``ignore_index`` masks a row); for
+    ``"multilabel"`` ``pred`` and ``target`` are (N, K), one Bernoulli label per column,
+    named by ``label_names`` when the file names them.
     """
 
     pred: np.ndarray
@@ -78,6 +83,8 @@ class Data:
     y_train: np.ndarray | None = None
     X_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
+    task: ConcreteTask = "multiclass"
+    label_names: tuple[str, ...] | None = None
 
     @property
     def hard(self) -> bool:
@@ -105,6 +112,7 @@ class Walkthrough:
     sections: tuple[Section, ...]
     curves: Mapping[str, np.ndarray] = field(default_factory=dict)
     notes: tuple[str, ...] = ()  # why some numbers are infinite (probability 0), …
+    task: ConcreteTask = "multiclass"  # binary / multilabel: the Bernoulli walk-through
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -240,18 +248,54 @@ def load(options: pipeline.EvaluateOptions, source: pipeline.Source, *, say: Any
     path = ", ".join(source.files)
     if P.shape[0] == 0:
         raise io.DataError(f"{path}: no rows; nothing to explain")
+    task = source.task or "multiclass"  # decided by the pipeline, as evaluate decides it
+    kind = source.kind or "logits"
+    names = None
+    if task == "binary":
+        # one column of the positive class (two columns: the classes 0 and 1), as evaluate reads it
+        P = _positive(P, kind, path) if P.shape[1] == 2 else P[:, 0]
+        what = "binary task (one Bernoulli label each)"
+    elif task == "multilabel":
+        lay = source.layout
+        if lay is not None and len(lay.target) == P.shape[1]:
+            names = tuple(lay.target)
+        what = f"{P.shape[1]} labels (multi-label: one Bernoulli label per column)"
+    else:
+        what = f"{P.shape[1]} classes"
     first = (
-        f"Explaining {path}: {P.shape[0]} examples, {P.shape[1]} classes "
+        f"Explaining {path}: {P.shape[0]} examples, {what} "
         f"(run `crossentropy explain` without a file for the bundled example)."
     )
     return Data(
         pred=P,
         target=T,
-        kind=source.kind or "logits",
+        kind=kind,
         source=first,
         sample_weight=W,
         ignore_index=options.ignore_index,
+        task=task,
+        label_names=names,
     )
+
+
+def _positive(P: np.ndarray, kind: str, path: str) -> np.ndarray:
+    """Two binary columns (the classes 0 and 1) as the positive class's column, by the rule of
+    docs/semantics.md §10.1 that ``evaluate`` applies: logits ``x_1 − x_0``; probabilities
+    (log-probabilities) ``p_1`` (``log p_1``), their rows a distribution within 1e-6.
+    (The same rule as ``accumulate``'s, which is private to it; tests/test_explain.py checks
+    that both give the same cross-entropy.)"""
+    if kind == "logits":
+        with np.errstate(invalid="ignore"):
+            return P[:, 1] - P[:, 0]
+    with np.errstate(invalid="ignore", over="ignore"):
+        total = P.sum(axis=1) if kind == "probs" else np.logaddexp(P[:, 0], P[:, 1])
+    off = np.flatnonzero(np.abs(total - (1.0 if kind == "probs" else 0.0)) > 1e-6)
+    if off.size:
+        raise io.DataError(
+            f"{path}: two binary {kind} columns must be a distribution per row (classes 0, 1); "
+            f"row {int(off[0])} gives {float(total[off[0]])!r}. Pass one column of P(y=1) instead"
+        )
+    return P[:, 1]
 
 
 def read_data(

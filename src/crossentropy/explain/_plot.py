@@ -55,7 +55,8 @@ def figures(w: Walkthrough) -> dict[str, Any]:
     out = {}
     c = w.curves
     lp = np.asarray(c["log_q_observed"])
-    out[FILES[0]] = _likelihood_figure(lp, w.num_classes)
+    # a Bernoulli factor's untrained model is a coin (½), a categorical one's 1/C
+    out[FILES[0]] = _likelihood_figure(lp, w.num_classes if w.task == "multiclass" else 2)
     return _other_figures(c, out)
 
 
