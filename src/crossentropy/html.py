@@ -186,6 +186,7 @@ def render(
     >>> page.startswith("<!DOCTYPE html>") and "cross-entropy" in page
     True
     """
+    class_names = report.class_names if class_names is None else class_names
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',

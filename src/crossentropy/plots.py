@@ -254,7 +254,9 @@ def nll_curve(report: Report) -> Figure:
 def per_class(
     report: Report, *, class_names: Sequence[str] | None = None, limit: int = 50
 ) -> Figure:
-    """Mean NLL per true class (bars), accuracy as a marker on a second axis."""
+    """Mean NLL per true class (bars), accuracy as a marker on a second axis; classes are
+    named by ``class_names`` or else the report's own :attr:`Report.class_names`."""
+    class_names = report.class_names if class_names is None else class_names
     fig = _new((max(6.4, 0.35 * min(len(report.per_class), limit) + 2), 4.8))
     ax = fig.add_subplot()
     unit, _ = _unit(report)

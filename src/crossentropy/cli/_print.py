@@ -61,10 +61,10 @@ def _output(args, ev: pipeline.Evaluation) -> None:
         return
     from .. import html, plots
 
-    src, report, after = ev.source, ev.report, ev.after
+    report, after = ev.report, ev.after
     with OutputFiles() as out:  # every file or none, renamed into place at the end
         if args.plots is not None:
-            figs = plots.figures(report, after=after, class_names=src.schema.classes)
+            figs = plots.figures(report, after=after)
             for name, fig in figs.items():
                 path = os.path.join(args.plots, plots.FILES[name])
                 out.stage(path, plots.png_bytes(fig), make_folder=True)
@@ -72,7 +72,6 @@ def _output(args, ev: pipeline.Evaluation) -> None:
             page = html.render(
                 report,
                 after=after,
-                class_names=src.schema.classes,
                 source=ev.source_dict(),
                 rows=ev.rows_dict(),
             )
