@@ -97,6 +97,10 @@ def _linear_distillation(p, t, **kw):
     return cet.linear_distillation_loss(_t(HIDDEN), _t(W_OUT), _t(t), **_torch_kw(kw))
 
 
+def _linear_distillation_module(p, t, **kw):
+    return cet.LinearDistillationLoss(H, C)(_t(HIDDEN, torch.float32), _t(t))
+
+
 def _vocab_parallel_linear_distillation(p, t, **kw):
     return cet.vocab_parallel_linear_distillation_loss(
         _t(HIDDEN), _t(W_OUT), _t(t), **_torch_kw(kw)
@@ -144,6 +148,7 @@ TORCH = {
         "labels",
         False,
     ),
+    "LinearDistillationLoss": (_linear_distillation_module, "teacher", False),
 }
 #: public torch names that take no prediction (a weight schedule), with what they check instead
 TORCH_NO_PREDICTION = {"step_weight"}
@@ -185,6 +190,7 @@ def test_the_table_covers_every_public_entry_point():
 #: entry points whose target argument has its own name (the teacher's logits of a fused loss)
 TARGET_NAMES = {
     _linear_distillation: "teacher_logits",
+    _linear_distillation_module: "teacher_logits",
     _vocab_parallel_linear_distillation: "local_teacher_logits",
 }
 

@@ -102,6 +102,9 @@ NOT_YET_LITERAL = {
     ("crossentropy.torch.linear_cross_entropy", "impl"): (
         "LinearImpl is defined in torch/linear.py; move it to _types"
     ),
+    ("crossentropy.torch.LinearCrossEntropyLoss", "impl"): (
+        "LinearImpl is defined in torch/linear.py; move it to _types"
+    ),
 }
 
 

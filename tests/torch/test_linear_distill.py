@@ -210,3 +210,159 @@ def test_teacher_is_given_once():
         linear_distillation_loss(torch.zeros(3, 2), torch.zeros(4, 2))
     with pytest.raises(ValueError, match="shape"):
         linear_distillation_loss(torch.zeros(3, 2), torch.zeros(4, 2), torch.zeros(3, 5))
+
+
+# ---- per-token statistics (return_stats=, docs/semantics.md §15, §16) ---------------------------
+
+
+def _student_stats(h, W, b, y, cap=None):
+    """The statistics of the untempered student logits, materialised (the oracles of §15)."""
+    z = F.linear(h, W, b)
+    if cap is not None:
+        z = cap * torch.tanh(z / cap)
+    act = y != -100
+    lq = torch.log_softmax(z, -1)
+    lp = lq.gather(-1, y.clamp(min=0)[:, None])[:, 0]
+    q = torch.softmax(z, -1)
+    nan = torch.full_like(lp, math.nan)
+    return dict(
+        log_prob=torch.where(act, lp, torch.zeros_like(lp)),
+        logsumexp=torch.where(act, torch.logsumexp(z, -1), nan),
+        entropy=torch.where(act, -(q * lq).sum(-1), nan),
+        argmax=torch.where(act, z.argmax(-1), torch.full_like(y, -1)),
+    )
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("case", ["jsd_alpha", "reverse_cap_hidden"])
+def test_stats_equal_the_materialised_student_logits(dtype, reduction, case):
+    h, W, b, ht, Wt, bt, y, s = _problem(dtype, seed=8)
+    zt = F.linear(ht, Wt, bt)
+    if case == "jsd_alpha":
+        opts = dict(teacher_logits=zt, direction="jsd", beta=0.3, temperature=2.0, alpha=0.25)
+        cap = None
+    else:
+        opts = dict(teacher_hidden=ht, teacher_weight=Wt, teacher_bias=bt, direction="reverse",
+                    temperature=1.5, softcap=3.0)  # fmt: skip
+        cap = 3.0
+    hl = h.clone().requires_grad_(True)
+    loss, st = linear_distillation_loss(
+        hl, W, student_bias=b, target=y, sample_weight=s, reduction=reduction, chunk_size=4,
+        return_stats=True, **opts,
+    )  # fmt: skip
+    tol = TOL[dtype]
+    ref = _student_stats(h, W, b, y, cap)
+    for name in ("log_prob", "logsumexp", "entropy"):
+        torch.testing.assert_close(getattr(st, name), ref[name], equal_nan=True, **tol)
+    assert torch.equal(st.argmax, ref["argmax"])
+    assert torch.equal(st.correct, (ref["argmax"] == y) & (y != -100))
+    act = y != -100
+    torch.testing.assert_close(st.weight, torch.where(act, s, torch.zeros_like(s)), **tol)
+    per_row = _reference(
+        h, W, b, F.linear(ht, Wt, bt), y, s, direction=opts["direction"],
+        beta=opts.get("beta", 0.5), T=opts["temperature"], t2=True,
+        alpha=opts.get("alpha", 0.0), reduction="none", cap=cap,
+    )  # fmt: skip
+    torch.testing.assert_close(st.loss, per_row, **tol)
+    assert not st.loss.requires_grad and st.loss.dtype == dtype
+
+
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+@pytest.mark.parametrize("return_stats", [True, ("entropy",), ("argmax", "log_prob")])
+def test_loss_and_gradients_with_stats_equal_those_without_bit_for_bit(reduction, return_stats):
+    h, W, b, ht, Wt, bt, y, s = _problem(torch.float32, seed=9)
+    zt = F.linear(ht, Wt, bt)
+    kw = dict(student_bias=b, target=y, sample_weight=s, alpha=0.3, temperature=2.0,
+              direction="forward", reduction=reduction, chunk_size=5)  # fmt: skip
+    outs = []
+    for rs in (False, return_stats):
+        hl, Wl = h.clone().requires_grad_(True), W.clone().requires_grad_(True)
+        res = linear_distillation_loss(hl, Wl, zt, return_stats=rs, **kw)
+        loss = res[0] if rs else res
+        go = torch.linspace(-1, 2, loss.numel()).reshape(loss.shape)
+        outs.append((loss.detach(), *torch.autograd.grad(loss, (hl, Wl), go)))
+    for a, b_ in zip(*outs, strict=True):
+        assert torch.equal(a, b_)
+
+
+def test_stats_without_target_and_asked_by_name():
+    h, W, b, ht, Wt, bt, y, _ = _problem(torch.float64, seed=10)
+    loss, st = linear_distillation_loss(
+        h, W, teacher_hidden=ht, teacher_weight=Wt, chunk_size=3,
+        return_stats=("argmax", "logsumexp"),
+    )  # fmt: skip
+    z = F.linear(h, W)
+    assert torch.equal(st.argmax, z.argmax(-1)) and st.correct is None
+    torch.testing.assert_close(st.logsumexp, torch.logsumexp(z, -1), **TOL[torch.float64])
+    assert st.loss is st.entropy is st.log_prob is st.weight is None
+    with pytest.raises(ValueError, match="log_prob.*target"):
+        linear_distillation_loss(h, W, F.linear(ht, Wt, bt), return_stats=("log_prob",))
+
+
+def test_stats_follow_the_shift_and_the_batch_shape():
+    g = torch.Generator().manual_seed(12)
+    B, Tn, d, V = 2, 6, 4, 9
+    h = torch.randn(B, Tn, d, generator=g, dtype=torch.float64)
+    W = torch.randn(V, d, generator=g, dtype=torch.float64)
+    zt = torch.randn(B, Tn, V, generator=g, dtype=torch.float64)
+    y = torch.randint(0, V, (B, Tn), generator=g)
+    y[1, 3] = -100
+    _, st = linear_distillation_loss(
+        h, W, zt, target=y, shift=True, chunk_size=3, return_stats=("log_prob", "argmax")
+    )
+    hh, yy = h[:, :-1].reshape(-1, d), y[:, 1:].reshape(-1)
+    ref = _student_stats(hh, W, None, yy)
+    assert st.log_prob.shape == (B, Tn - 1)
+    torch.testing.assert_close(st.log_prob.reshape(-1), ref["log_prob"], **TOL[torch.float64])
+    assert torch.equal(st.argmax.reshape(-1), ref["argmax"])
+
+
+@pytest.mark.parametrize(
+    "rs,err,match",
+    [("entropy", TypeError, "one-element tuple"), (("perplexity",), ValueError, "unknown")],
+)
+def test_bad_return_stats_are_refused(rs, err, match):
+    with pytest.raises(err, match=match):
+        linear_distillation_loss(
+            torch.zeros(3, 2), torch.zeros(4, 2), torch.zeros(3, 4), return_stats=rs
+        )
+
+
+# ---- the module: LinearDistillationLoss ------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_module_equals_the_materialised_computation(dtype):
+    from crossentropy.torch import LinearDistillationLoss
+
+    h, W, b, ht, Wt, bt, y, s = _problem(dtype, seed=11)
+    V, d = W.shape
+    head = LinearDistillationLoss(
+        d, V, bias=True, dtype=dtype, direction="reverse", temperature=2.0, alpha=0.2,
+        chunk_size=4, return_stats=("entropy",),
+    )  # fmt: skip
+    with torch.no_grad():
+        head.weight.copy_(W)
+        head.bias.copy_(b)
+    zt = F.linear(ht, Wt, bt)
+    loss, st = head(h, zt, y, sample_weight=s, normalizer=11.0)
+    Wr, br = W.clone().requires_grad_(True), b.clone().requires_grad_(True)
+    ref = _reference(h, Wr, br, zt, y, s, direction="reverse", beta=0.5, T=2.0, t2=True,
+                     alpha=0.2, reduction="sum") / 11.0  # fmt: skip
+    tol = TOL[dtype]
+    torch.testing.assert_close(loss, ref, **tol)
+    torch.testing.assert_close(
+        st.entropy, _student_stats(h, W, b, y)["entropy"], equal_nan=True, **tol
+    )
+    loss.backward()
+    for g1, g2 in zip(
+        (head.weight.grad, head.bias.grad), torch.autograd.grad(ref, (Wr, br)), strict=True
+    ):
+        torch.testing.assert_close(g1, g2, **tol)
+    # the teacher as hidden states and head, through forward's keywords
+    by_head = head(h, None, y, sample_weight=s, normalizer=11.0, teacher_hidden=ht,
+                   teacher_weight=Wt, teacher_bias=bt, return_stats=False)  # fmt: skip
+    torch.testing.assert_close(by_head, ref, **tol)
+    with pytest.raises(TypeError, match="one-element tuple"):
+        LinearDistillationLoss(d, V, return_stats="entropy")

@@ -144,3 +144,48 @@ def test_bad_requests_are_refused():
             class_weight=torch.ones(W.shape[0], dtype=torch.float64),
         )
     assert set(STATS) == {"loss", "weight", "log_prob", "logsumexp", "entropy", "argmax"}
+
+
+# ---- the module: LinearCrossEntropyLoss(return_stats=...), forward(..., sample_weight, normalizer)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_module_stats_class_weight_sample_weight_and_normalizer(dtype):
+    from crossentropy.torch import LinearCrossEntropyLoss
+
+    h, W, b, y = _problem(dtype, seed=3)
+    V, d = W.shape
+    g = torch.Generator().manual_seed(4)
+    cw = (torch.rand(V, generator=g, dtype=torch.float64) + 0.5).to(dtype)
+    s = (torch.rand(h.shape[0], generator=g, dtype=torch.float64) * 2).to(dtype)
+    head = LinearCrossEntropyLoss(
+        d, V, bias=True, dtype=dtype, class_weight=cw, label_smoothing=0.1, chunk_size=4,
+        return_stats=("loss", "entropy", "argmax"),
+    )  # fmt: skip
+    with torch.no_grad():
+        head.weight.copy_(W)
+        head.bias.copy_(b)
+    loss, st = head(h, y, sample_weight=s, normalizer=9.0)
+    z, act, _, _, ent = _reference(h, W, b, y)
+    per = F.cross_entropy(z, y, weight=cw, label_smoothing=0.1, reduction="none") * s
+    tol = TOL[dtype]
+    torch.testing.assert_close(loss, per.sum() / 9.0, **tol)
+    torch.testing.assert_close(st.loss, per, **tol)
+    torch.testing.assert_close(st.entropy[act], ent[act], **tol)
+    assert torch.equal(st.argmax[act], z.argmax(-1)[act]) and st.log_prob is None
+    loss.backward()
+    Wr, br = W.clone().requires_grad_(True), b.clone().requires_grad_(True)
+    zr = F.linear(h, Wr, br)
+    ref = (F.cross_entropy(zr, y, weight=cw, label_smoothing=0.1, reduction="none") * s).sum() / 9
+    gW, gb = torch.autograd.grad(ref, (Wr, br))
+    torch.testing.assert_close(head.weight.grad, gW, **tol)
+    torch.testing.assert_close(head.bias.grad, gb, **tol)
+
+
+def test_module_class_weight_is_a_buffer_and_bad_stats_are_refused_at_construction():
+    from crossentropy.torch import LinearCrossEntropyLoss
+
+    head = LinearCrossEntropyLoss(3, 4, class_weight=torch.ones(4)).double()
+    assert head.class_weight.dtype == torch.float64 and "class_weight" in dict(head.named_buffers())
+    with pytest.raises(TypeError, match="one-element tuple"):
+        LinearCrossEntropyLoss(3, 4, return_stats="entropy")

@@ -13,8 +13,10 @@ semantics (docs/semantics.md); for index targets they equal
   work in Triton kernels, verified in Triton's interpreter and not yet on GPU hardware, so
   ``impl="auto"`` stays on torch); ``return_stats=`` gives per-token statistics (:class:`TokenStats`:
   log q of the target, log-sum-exp, entropy, argmax) from the same pass.
-- :func:`linear_distillation_loss`: forward KL, reverse KL or generalised JSD between a teacher
-  (logits, or hidden states and head) and ``hidden @ Wᵀ`` without either model's N × V logits.
+- :func:`linear_distillation_loss` / :class:`LinearDistillationLoss`: forward KL, reverse KL or
+  generalised JSD between a teacher (logits, or hidden states and head) and ``hidden @ Wᵀ``
+  without either model's N × V logits;
+  ``return_stats=`` gives the student's per-token statistics from the same pass.
 - :func:`vocab_parallel_cross_entropy`: vocabulary-sharded logits on ``torch.distributed``,
   exact over the global vocabulary (smoothing and soft targets included).
 """
@@ -32,7 +34,13 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from .distill import linear_distillation_loss, vocab_parallel_linear_distillation_loss
 from .functional import binary_cross_entropy_with_logits, cross_entropy, nll_loss, step_weight
 from .linear import TokenStats, linear_cross_entropy
-from .modules import BCEWithLogitsLoss, CrossEntropyLoss, LinearCrossEntropyLoss, NLLLoss
+from .modules import (
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    LinearCrossEntropyLoss,
+    LinearDistillationLoss,
+    NLLLoss,
+)
 from .parallel import vocab_parallel_cross_entropy, vocab_parallel_linear_cross_entropy
 
 __all__ = [
@@ -50,4 +58,5 @@ __all__ = [
     "NLLLoss",
     "BCEWithLogitsLoss",
     "LinearCrossEntropyLoss",
+    "LinearDistillationLoss",
 ]

@@ -20,7 +20,8 @@ The teacher gets no gradient.
 from __future__ import annotations
 
 import math
-from typing import get_args
+from collections.abc import Collection
+from typing import Literal, get_args, overload
 
 import torch
 
@@ -28,7 +29,7 @@ from .._options import IGNORE_INDEX, ReductionOptions
 from .._types import Direction, Empty, Reduction
 from .._validate import check_option, real_number
 from ._common import check_common, check_tensors, compute_dtype, prepare_rows, xp_of
-from ._plan import Plan, accumulate, auto_rows, in_dtypes
+from ._plan import Plan, StatsSink, TokenStats, accumulate, auto_rows, in_dtypes, wanted_stats
 from ._tiles import TORCH_TILES, capped_slope
 
 __all__ = ["linear_distillation_loss", "vocab_parallel_linear_distillation_loss", "DIRECTIONS"]
@@ -92,10 +93,20 @@ class _Job:
         ht, wt, bt = self.teacher
         return self.t_plan.logits(ht, wt, bt, r, 0, wt.shape[0])[0]
 
-    def chunk(self, h, w, b, r, gs):
-        """``(ℓ_r, G, h_r, W)``: the rows' losses and (``gs`` given) their gradient tile."""
+    def chunk(self, h, w, b, r, gs, sink: StatsSink | None = None):
+        """``(ℓ_r, G, h_r, W)``: the rows' losses and (``gs`` given) their gradient tile.
+
+        ``sink``: also record the rows' statistics of the untempered student logits (§15), read
+        by the tiles' own ``stats`` before the logits are overwritten.
+        """
         plan, rows = self.plan, self.plan.rows
         z, hc, wv = plan.logits(h, w, b, r, 0, w.shape[0])  # a fresh buffer: ours to overwrite
+        if sink is not None:  # the tiles' stats read z and leave it as it is
+            st = plan.ops.stats(
+                z, rows, r, 0, None,
+                entropy=sink.entropy is not None, argmax=sink.argmax is not None,
+            )  # fmt: skip
+            sink.record(plan, r, st, st.lse())
         zt = self.teacher_logits(r)  # a fresh buffer too
         T = self.T
         s = rows.s[r]
@@ -106,6 +117,7 @@ class _Job:
             self.alpha
         ):  # the hard-label term reads the untempered logits before they are overwritten
             ce_lse = torch.logsumexp(z, -1)
+            assert rows.index is not None  # class indices: `alpha > 0` needs `target=`
             idx = rows.index[r].clamp(min=0)[:, None]
             ce_ell = self.alpha * s * (ce_lse - z.gather(1, idx)[:, 0])
             if gs is not None:
@@ -166,7 +178,7 @@ class _LinearDistill(torch.autograd.Function):
     """Loss per row (or reduced) and, for mean/sum, the gradients in the same pass."""
 
     @staticmethod
-    def forward(ctx, h, w, b, job: _Job, scale, fill, reduced: bool):
+    def forward(ctx, h, w, b, job: _Job, scale, fill, reduced: bool, sink: StatsSink | None = None):
         plan = job.plan
         n = plan.rows.s.shape[0]
         need = ctx.needs_input_grad
@@ -175,11 +187,13 @@ class _LinearDistill(torch.autograd.Function):
         loss = torch.zeros(n, dtype=plan.cdtype, device=h.device)
         for r in plan.row_chunks():
             gs = plan.rows.s[r] * scale if want else None
-            ell, g, hc, wv = job.chunk(h, w, b, r, gs)
+            ell, g, hc, wv = job.chunk(h, w, b, r, gs, sink)
             loss[r] = ell
             if g is not None:
                 accumulate(plan, g, hc, wv, r, 0, w.shape[0], grads)
         loss = torch.where(plan.rows.bad, torch.full_like(loss, math.nan), loss)
+        if sink is not None:
+            sink.loss = loss.detach().clone()
         ctx.job, ctx.reduced, ctx.grads = job, reduced, grads
         ctx.dtypes = (h.dtype, w.dtype, None if b is None else b.dtype)
         if not reduced:
@@ -197,7 +211,7 @@ class _LinearDistill(torch.autograd.Function):
                 for g, dt in zip(ctx.grads, ctx.dtypes, strict=True)
             ]
             ctx.grads = None
-            return (*res, None, None, None, None)
+            return (*res, None, None, None, None, None)
         h, w, b = ctx.saved_tensors
         plan = job.plan
         grads = plan.grad_buffers(h, w, b, ctx.needs_input_grad)
@@ -205,7 +219,65 @@ class _LinearDistill(torch.autograd.Function):
         for r in plan.row_chunks():
             _, g, hc, wv = job.chunk(h, w, b, r, gs_all[r])
             accumulate(plan, g, hc, wv, r, 0, w.shape[0], grads)
-        return (*in_dtypes(grads, (h, w, b)), None, None, None, None)
+        return (*in_dtypes(grads, (h, w, b)), None, None, None, None, None)
+
+
+@overload
+def linear_distillation_loss(
+    student_hidden: torch.Tensor,
+    student_weight: torch.Tensor,
+    teacher_logits: torch.Tensor | None = None,
+    *,
+    teacher_hidden: torch.Tensor | None = None,
+    teacher_weight: torch.Tensor | None = None,
+    student_bias: torch.Tensor | None = None,
+    teacher_bias: torch.Tensor | None = None,
+    direction: Direction = "forward",
+    beta: float = 0.5,
+    temperature: float = 1.0,
+    scale_by_t2: bool = True,
+    alpha: float = 0.0,
+    target: torch.Tensor | None = None,
+    ignore_index: int = IGNORE_INDEX,
+    sample_weight: torch.Tensor | None = None,
+    reduction: Reduction = "mean",
+    empty: Empty = "nan",
+    normalizer: float | torch.Tensor | None = None,
+    softcap: float | None = None,
+    shift: bool = False,
+    chunk_size: int | None = None,
+    return_stats: Literal[False] = False,
+    validate: bool = True,
+) -> torch.Tensor: ...
+
+
+@overload
+def linear_distillation_loss(
+    student_hidden: torch.Tensor,
+    student_weight: torch.Tensor,
+    teacher_logits: torch.Tensor | None = None,
+    *,
+    teacher_hidden: torch.Tensor | None = None,
+    teacher_weight: torch.Tensor | None = None,
+    student_bias: torch.Tensor | None = None,
+    teacher_bias: torch.Tensor | None = None,
+    direction: Direction = "forward",
+    beta: float = 0.5,
+    temperature: float = 1.0,
+    scale_by_t2: bool = True,
+    alpha: float = 0.0,
+    target: torch.Tensor | None = None,
+    ignore_index: int = IGNORE_INDEX,
+    sample_weight: torch.Tensor | None = None,
+    reduction: Reduction = "mean",
+    empty: Empty = "nan",
+    normalizer: float | torch.Tensor | None = None,
+    softcap: float | None = None,
+    shift: bool = False,
+    chunk_size: int | None = None,
+    return_stats: Literal[True] | Collection[str],
+    validate: bool = True,
+) -> tuple[torch.Tensor, TokenStats]: ...
 
 
 def linear_distillation_loss(
@@ -231,8 +303,9 @@ def linear_distillation_loss(
     softcap: float | None = None,
     shift: bool = False,
     chunk_size: int | None = None,
+    return_stats: bool | Collection[str] = False,
     validate: bool = True,
-) -> torch.Tensor:
+) -> torch.Tensor | tuple[torch.Tensor, TokenStats]:
     r"""Distillation of ``student_hidden @ student_weightᵀ`` towards a teacher, chunked (no N × V logits).
 
     .. math::
@@ -265,6 +338,19 @@ def linear_distillation_loss(
         Rows per chunk; by default ``_plan.auto_rows`` (from V and the cache, as the one-pass
         ``linear_cross_entropy``): a chunk holds ``chunk_size × V`` logits of each model and
         about four such tiles live at once.
+    return_stats : bool or collection of str
+        Also return a :class:`~crossentropy.torch.TokenStats` from the same chunked pass, as
+        :func:`~crossentropy.torch.linear_cross_entropy` (docs/semantics.md §15, §16): ``True``
+        for all, or some of ``"loss"`` (``ℓ_i`` above), ``"weight"`` (``w_i``), ``"log_prob"``
+        (``log softmax(z_i)_{y_i}``, needs ``target``), ``"logsumexp"`` (``log Σ_c e^{z_ic}``),
+        ``"entropy"`` (``H(softmax(z_i))``) and ``"argmax"`` (with ``correct`` when ``target``
+        is given). They describe the student's untempered logits ``z`` (after the soft-cap),
+        whatever the temperature.
+
+    Returns
+    -------
+    Tensor or (Tensor, TokenStats)
+        The loss (compute dtype), and the statistics when ``return_stats``.
 
     Examples
     --------
@@ -278,6 +364,13 @@ def linear_distillation_loss(
     ...                log_target=True, reduction="batchmean") * 4
     >>> bool(torch.isclose(ours, ref, rtol=1e-12, atol=0))
     True
+    >>> y = torch.tensor([3, -100, 0, 7, 7, 1])
+    >>> loss, st = linear_distillation_loss(h, W, t, target=y, return_stats=("log_prob", "entropy"))
+    >>> q = torch.softmax(h @ W.T, -1)
+    >>> bool(torch.allclose(st.entropy[y != -100], -(q * q.log()).sum(-1)[y != -100], rtol=1e-12))
+    True
+    >>> st.log_prob[1].item(), st.argmax is None
+    (0.0, True)
     """
     check_common(reduction=reduction, empty=empty, divide_by="weight", z_loss=0.0, softcap=softcap)
     red = ReductionOptions(reduction, empty, normalizer=normalizer)
@@ -298,6 +391,10 @@ def linear_distillation_loss(
         raise ValueError(msg)
     if a_ > 0 and target is None:
         msg = f"`alpha` = {alpha!r} mixes in the hard-label cross-entropy: pass `target=` (class indices)"
+        raise ValueError(msg)
+    want = wanted_stats(return_stats)
+    if "log_prob" in want and target is None:
+        msg = "`return_stats` with 'log_prob' needs `target=` (the class whose log q it reads); pass it or drop 'log_prob'"
         raise ValueError(msg)
     check_tensors(
         student_hidden=student_hidden, student_weight=student_weight, student_bias=student_bias,
@@ -399,13 +496,19 @@ def linear_distillation_loss(
     job = _Job(plan, teacher, t_plan, direction, b_, T, factor, a_)
     h2 = h.reshape(n, d)
     w_rows = rows.divisor_weights()
+    sink = StatsSink(want, n, cdtype, h.device) if want else None
     if reduction == "none":
         red.check_none(n)
-        return _LinearDistill.apply(h2, w, b, job, None, None, False).reshape(batch_shape)
-    if validate or empty == "raise":  # the host checks of `empty=` (warning, error)
-        red.finish(xp_of(w_rows), w_rows.sum() * 0, w_rows.sum(), n=n, host_check=validate)
-    scale, fill = red.scale_and_fill(xp_of(w_rows), w_rows.sum().to(cdtype))
-    return _LinearDistill.apply(h2, w, b, job, scale, fill, True)
+        loss = _LinearDistill.apply(h2, w, b, job, None, None, False, sink).reshape(batch_shape)
+    else:
+        if validate or empty == "raise":  # the host checks of `empty=` (warning, error)
+            red.finish(xp_of(w_rows), w_rows.sum() * 0, w_rows.sum(), n=n, host_check=validate)
+        scale, fill = red.scale_and_fill(xp_of(w_rows), w_rows.sum().to(cdtype))
+        loss = _LinearDistill.apply(h2, w, b, job, scale, fill, True, sink)
+    if sink is None:
+        return loss
+    stats = sink.result(plan, target, False, batch_shape)
+    return loss, stats if target is not None else stats._replace(correct=None)
 
 
 # ---- vocabulary-parallel ---------------------------------------------------------------------

@@ -3,7 +3,8 @@
 ``CrossEntropyLoss``, ``NLLLoss`` and ``BCEWithLogitsLoss`` replace their
 ``torch.nn`` namesakes unchanged in a training loop; the library's extra options
 (see :mod:`crossentropy.torch.functional`) are keyword-only constructor
-arguments. ``LinearCrossEntropyLoss`` wraps :func:`crossentropy.torch.linear_cross_entropy`.
+arguments. ``LinearCrossEntropyLoss`` wraps :func:`crossentropy.torch.linear_cross_entropy`,
+``LinearDistillationLoss`` :func:`crossentropy.torch.linear_distillation_loss`.
 
 >>> import torch
 >>> from crossentropy.torch import CrossEntropyLoss
@@ -17,15 +18,25 @@ arguments. ``LinearCrossEntropyLoss`` wraps :func:`crossentropy.torch.linear_cro
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import torch
 from torch import nn
 
 from .._options import IGNORE_INDEX
-from .._types import ConcreteKind, DivideBy, Empty, Reduction, Smoothing
+from .._types import ConcreteKind, Direction, DivideBy, Empty, Reduction, Smoothing
 from . import functional as F
-from .linear import linear_cross_entropy
+from ._plan import wanted_stats
+from .distill import linear_distillation_loss
+from .linear import LinearImpl, linear_cross_entropy
 
-__all__ = ["CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "LinearCrossEntropyLoss"]
+__all__ = [
+    "CrossEntropyLoss",
+    "NLLLoss",
+    "BCEWithLogitsLoss",
+    "LinearCrossEntropyLoss",
+    "LinearDistillationLoss",
+]
 
 
 def _legacy(size_average, reduce, reduction):
@@ -213,8 +224,15 @@ class LinearCrossEntropyLoss(nn.Module):
     """A linear classifier head and its cross-entropy, without materialising the logits.
 
     Holds the classifier ``weight`` (V, d) (and an optional ``bias``) like ``nn.Linear``;
-    ``forward(hidden, target, **overrides)`` returns :func:`crossentropy.torch.linear_cross_entropy`
-    of them, with the options given here (``overrides`` per call, e.g. the step's ``normalizer=``).
+    ``forward(hidden, target, sample_weight=None, normalizer=None)`` returns
+    :func:`crossentropy.torch.linear_cross_entropy` of them, with the options given here
+    (keyword-only, the function's own: ``ignore_index``, ``reduction``, ``label_smoothing``,
+    ``smoothing``, ``softcap``, ``z_loss``, ``shift``, ``chunk_size``, ``vocab_chunk_size``,
+    ``class_weight`` (a buffer), ``empty``, ``divide_by``, ``impl``, ``return_stats``,
+    ``recompute``, ``validate``). ``normalizer`` (under ``"mean"``) is the whole optimiser step's
+    ``Σw`` (:func:`~crossentropy.torch.step_weight`, docs/semantics.md §14); with
+    ``return_stats`` the forward returns ``(loss, TokenStats)`` (§15). Any other option of the
+    function may be given per call as a keyword of ``forward``.
 
     Examples
     --------
@@ -226,6 +244,90 @@ class LinearCrossEntropyLoss(nn.Module):
     >>> ref = torch.nn.functional.cross_entropy(h @ head.weight.T + head.bias, y)
     >>> bool(torch.allclose(head(h, y), ref, atol=1e-6))
     True
+    >>> loss, st = LinearCrossEntropyLoss(8, 11, return_stats=("argmax",))(h, y)
+    >>> st.argmax.shape, st.entropy is None
+    (torch.Size([6]), True)
+    """
+
+    class_weight: torch.Tensor | None
+
+    def __init__(
+        self,
+        in_features: int,
+        num_classes: int,
+        bias: bool = False,
+        *,
+        device=None,
+        dtype=None,
+        ignore_index: int = IGNORE_INDEX,
+        reduction: Reduction = "mean",
+        label_smoothing: float = 0.0,
+        smoothing: Smoothing = "uniform",
+        softcap: float | None = None,
+        z_loss: float = 0.0,
+        shift: bool = False,
+        chunk_size: int | None = None,
+        vocab_chunk_size: int | None = None,
+        class_weight: torch.Tensor | None = None,
+        empty: Empty = "nan",
+        divide_by: DivideBy = "weight",
+        impl: LinearImpl = "auto",
+        return_stats: bool | Collection[str] = False,
+        recompute: bool = False,
+        validate: bool = True,
+    ) -> None:
+        super().__init__()
+        lin = nn.Linear(in_features, num_classes, bias=bias, device=device, dtype=dtype)
+        self.weight = lin.weight
+        self.bias = lin.bias
+        self.register_buffer("class_weight", class_weight)
+        wanted_stats(return_stats)  # a bad value is refused here, not at the first forward
+        self.options = dict(
+            ignore_index=ignore_index, reduction=reduction, label_smoothing=label_smoothing,
+            smoothing=smoothing, softcap=softcap, z_loss=z_loss, shift=shift,
+            chunk_size=chunk_size, vocab_chunk_size=vocab_chunk_size, empty=empty,
+            divide_by=divide_by, impl=impl, return_stats=return_stats, recompute=recompute,
+            validate=validate,
+        )  # fmt: skip
+
+    def forward(
+        self,
+        hidden: torch.Tensor,
+        target: torch.Tensor,
+        sample_weight: torch.Tensor | None = None,
+        normalizer: float | torch.Tensor | None = None,
+        **overrides,
+    ):
+        kw = {**self.options, "class_weight": self.class_weight, **overrides}
+        return linear_cross_entropy(
+            hidden, self.weight, target, bias=self.bias, sample_weight=sample_weight,
+            normalizer=normalizer, **kw,
+        )  # fmt: skip
+
+
+class LinearDistillationLoss(nn.Module):
+    """A student's linear head and its distillation towards a teacher, without the N × V logits.
+
+    Holds the student's classifier ``weight`` (V, d) (and an optional ``bias``) like
+    ``nn.Linear``; ``forward(hidden, teacher_logits, target=None, sample_weight=None,
+    normalizer=None)`` returns :func:`crossentropy.torch.linear_distillation_loss` of them, with
+    the options given here (keyword-only, the function's own: ``direction``, ``beta``,
+    ``temperature``, ``scale_by_t2``, ``alpha``, ``ignore_index``, ``reduction``, ``empty``,
+    ``softcap``, ``shift``, ``chunk_size``, ``return_stats``, ``validate``). A teacher given as
+    hidden states and head goes through ``forward``'s keywords: ``teacher_logits=None,
+    teacher_hidden=..., teacher_weight=...``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from crossentropy.torch import LinearDistillationLoss
+    >>> _ = torch.manual_seed(0)
+    >>> head = LinearDistillationLoss(8, 11, temperature=2.0, chunk_size=4)
+    >>> h = torch.randn(6, 8); t = torch.randn(6, 11)
+    >>> lq, lp = torch.log_softmax(h @ head.weight.T / 2, -1), torch.log_softmax(t / 2, -1)
+    >>> ref = torch.nn.functional.kl_div(lq, lp, log_target=True, reduction="batchmean") * 4
+    >>> bool(torch.allclose(head(h, t), ref, atol=1e-6))
+    True
     """
 
     def __init__(
@@ -236,15 +338,42 @@ class LinearCrossEntropyLoss(nn.Module):
         *,
         device=None,
         dtype=None,
-        **options,
+        direction: Direction = "forward",
+        beta: float = 0.5,
+        temperature: float = 1.0,
+        scale_by_t2: bool = True,
+        alpha: float = 0.0,
+        ignore_index: int = IGNORE_INDEX,
+        reduction: Reduction = "mean",
+        empty: Empty = "nan",
+        softcap: float | None = None,
+        shift: bool = False,
+        chunk_size: int | None = None,
+        return_stats: bool | Collection[str] = False,
+        validate: bool = True,
     ) -> None:
         super().__init__()
         lin = nn.Linear(in_features, num_classes, bias=bias, device=device, dtype=dtype)
         self.weight = lin.weight
         self.bias = lin.bias
-        self.options = options
+        wanted_stats(return_stats)  # a bad value is refused here, not at the first forward
+        self.options = dict(
+            direction=direction, beta=beta, temperature=temperature, scale_by_t2=scale_by_t2,
+            alpha=alpha, ignore_index=ignore_index, reduction=reduction, empty=empty,
+            softcap=softcap, shift=shift, chunk_size=chunk_size, return_stats=return_stats,
+            validate=validate,
+        )  # fmt: skip
 
-    def forward(self, hidden: torch.Tensor, target: torch.Tensor, **overrides):
-        return linear_cross_entropy(
-            hidden, self.weight, target, bias=self.bias, **{**self.options, **overrides}
-        )
+    def forward(
+        self,
+        hidden: torch.Tensor,
+        teacher_logits: torch.Tensor | None = None,
+        target: torch.Tensor | None = None,
+        sample_weight: torch.Tensor | None = None,
+        normalizer: float | torch.Tensor | None = None,
+        **overrides,
+    ):
+        return linear_distillation_loss(
+            hidden, self.weight, teacher_logits, student_bias=self.bias, target=target,
+            sample_weight=sample_weight, normalizer=normalizer, **{**self.options, **overrides},
+        )  # fmt: skip
