@@ -6,6 +6,7 @@ baseline."""
 from __future__ import annotations
 
 import json
+from html.parser import HTMLParser
 
 import numpy as np
 import pytest
@@ -325,3 +326,122 @@ def test_cli_binary_files_of_different_kinds(tmp_path, capsys):
         want.difference["cross_entropy"], rel=1e-9
     )
     np.testing.assert_allclose(d["intervals"]["brier"], want.intervals["brier"], rtol=1e-9)
+
+
+class _Page(HTMLParser):
+    """The text of a page and its images' sources, by alt text."""
+
+    def __init__(self):
+        super().__init__()
+        self.text, self.images = [], {}
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "img":
+            self.images[a["alt"]] = a["src"]
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def _png_size(raw):
+    import io
+
+    import matplotlib.image as mpimg
+
+    img = mpimg.imread(io.BytesIO(raw), format="png")
+    return img.shape[1], img.shape[0]
+
+
+def test_cli_plots_and_report(files, digits, tmp_path, capsys):
+    import base64
+
+    a, b, y = digits
+    plots_dir, page = tmp_path / "figs" / "new", tmp_path / "compare.html"
+    argv = ["compare", files / "a.parquet", files / "b.csv", "--target", "label", "--pred", "p*"]
+    argv += ["--bootstrap", "200", "--plots", plots_dir, "--report", page]
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    names = (str(files / "a.parquet"), str(files / "b.csv"))
+    verdict = compare(a, b, y, bootstrap=200, names=names).verdict()
+    assert verdict.startswith(f"{names[1]} has higher cross-entropy than {names[0]} by")
+    assert out.splitlines()[1] == verdict  # the stdout table is unchanged by the files
+    pngs = {"nll_difference.png", "reliability_a.png", "reliability_b.png"}
+    assert {p.name for p in plots_dir.iterdir()} == pngs  # no temporary file left
+    for p in plots_dir.iterdir():
+        w, h = _png_size(p.read_bytes())
+        assert w > 0 and h > 0, p
+    parser = _Page()
+    parser.feed(page.read_text(encoding="utf-8"))
+    parser.close()
+    text = " ".join(parser.text)
+    assert verdict in text and "95% paired interval of B − A" in text
+    assert set(parser.images) == {n.removesuffix(".png") for n in pngs}
+    for name, src in parser.images.items():
+        assert src.startswith("data:image/png;base64,"), name  # self-contained
+        raw = base64.b64decode(src.split(",", 1)[1])
+        assert raw == (plots_dir / f"{name}.png").read_bytes()
+        assert min(_png_size(raw)) > 0
+
+
+def test_cli_report_against_saved_baseline(files, digits, tmp_path, capsys):
+    a, b, y = digits
+    base = tmp_path / "a.json"
+    base.write_text(json.dumps(evaluate(a, y).to_dict()))
+    page, plots_dir = tmp_path / "c.html", tmp_path / "figs"
+    argv = ["compare", base, files / "b.csv", "--target", "label", "--pred", "p*"]
+    code, _, err = run([*argv, "--report", page, "--plots", plots_dir], capsys)
+    assert code == 0, err
+    parser = _Page()
+    parser.feed(page.read_text(encoding="utf-8"))
+    text = " ".join(parser.text)
+    assert "point difference" in text and POINT_ONLY in text
+    # the saved side has no per-row data: its reliability diagram is not drawn
+    assert set(parser.images) == {"nll_difference", "reliability_b"}
+    assert {p.name for p in plots_dir.iterdir()} == {"nll_difference.png", "reliability_b.png"}
+
+
+def test_cli_unwritable_output_fails_before_reading(files, tmp_path, capsys):
+    missing = tmp_path / "not-there.csv"  # never read: the outputs are checked first
+    argv = ["compare", missing, files / "b.csv", "--target", "label", "--pred", "p*"]
+    code, _, err = run([*argv, "--report", tmp_path / "no" / "such" / "dir" / "c.html"], capsys)
+    assert code == 4 and "--report" in err and "does not exist" in err
+    assert "not-there" not in err
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, _, err = run([*argv, "--plots", blocker], capsys)
+    assert code == 4 and "--plots" in err and "is not a folder" in err
+    code, _, err = run([*argv, "--report", files / "b.csv"], capsys)
+    assert code == 2 and "refusing to overwrite an input" in err
+    assert (files / "b.csv").read_text().startswith("id,label")
+
+
+def test_cli_report_renders_in_headless_chromium(files, tmp_path, capsys):
+    import re
+    import subprocess
+
+    from test_html_browser import CHROMIUM, FLAGS, PROBE, _chromium_or_skip
+
+    _chromium_or_skip()
+    page = tmp_path / "compare.html"
+    argv = ["compare", files / "a.parquet", files / "b.csv", "--target", "label", "--pred", "p*"]
+    code, _, err = run([*argv, "--bootstrap", "50", "--report", page], capsys)
+    assert code == 0, err
+    probe = tmp_path / "probe.html"
+    probe.write_text(
+        page.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"), encoding="utf-8"
+    )
+    dom = subprocess.run(
+        [*[CHROMIUM, *FLAGS], f"--user-data-dir={tmp_path / 'profile'}"]
+        + ["--virtual-time-budget=10000", "--dump-dom", probe.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    m = re.search(r'<pre id="probe">([^<]*)</pre>', dom.stdout)
+    assert m, dom.stderr[-2000:]
+    sizes = dict(item.split("=") for item in m.group(1).split(";"))
+    assert set(sizes) == {"nll_difference", "reliability_a", "reliability_b"}
+    for name, wh in sizes.items():
+        w, h = (int(v) for v in wh.split("x"))
+        assert w > 0 and h > 0, (name, wh)  # the browser decoded the image

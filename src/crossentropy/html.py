@@ -19,7 +19,7 @@ from typing import Any
 from .io._output import OutputFiles
 from .report import Report
 
-__all__ = ["render", "write_report"]
+__all__ = ["render", "render_comparison", "write_report"]
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:1.5em 0;width:auto;
@@ -323,3 +323,71 @@ def write_report(path: str, report: Report, **kwargs: Any) -> str:
     with OutputFiles() as out:
         out.stage(path, page)
     return path
+
+
+def render_comparison(
+    comparison: Any,
+    *,
+    figures: dict[str, tuple[bytes, str]] | None = None,
+    title: str = "crossentropy compare",
+) -> str:
+    """A :class:`crossentropy.compare.Comparison` as one HTML document: the verdict, the
+    table of ``Δ = metric(B) − metric(A)`` with its paired interval, and ``figures``
+    (name → (PNG bytes, caption)) embedded as ``data:`` URIs.
+
+    >>> import numpy as np
+    >>> from crossentropy.compare import compare
+    >>> y = np.array([0, 1, 1]); a = np.array([[2.0, 0.0], [0.0, 2.0], [2.0, 0.0]])
+    >>> page = render_comparison(compare(a, 2 * a, y, bootstrap=0))
+    >>> page.startswith("<!DOCTYPE html>") and "B − A" in page
+    True
+    """
+    c = comparison
+    A, B = c.names
+    iv = c.intervals or {}
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{_e(title)}</h1>",
+        _table(["", ""], [(_Raw("A"), _Raw(_e(A))), (_Raw("B"), _Raw(_e(B)))], left=2),
+        f'<p id="verdict"><strong>{_e(c.verdict())}</strong></p>',
+    ]
+    if not c.paired or not iv:
+        parts.append(f'<p class="note">{_e(c.note or "no interval")}</p>')
+    head = ["metric", "A", "B", "B − A"]
+    if iv:
+        head.append(f"{c.level:.0%} paired interval of B − A")
+    rows = []
+    for k, d in c.difference.items():
+        row: list[Any] = [_Raw(_e(k)), c.a[k], c.b[k], d]
+        if iv:
+            row.append(_Raw(f"[{_num(iv[k][0])}, {_num(iv[k][1])}]" if k in iv else ""))
+        rows.append(row)
+    parts.append("<h2>Differences</h2>")
+    parts.append(_table(head, rows))
+    if iv:
+        parts.append(
+            f'<p class="note">Intervals: percentile, paired Poisson bootstrap (the same '
+            f"replicate weights for both models) with {c.bootstrap} replicates, seed "
+            f"{c.seed}; {c.n_rows:,} rows ({c.n_valid:,} valid).</p>"
+        )
+    if c.b_lower is not None:
+        parts.append(
+            f'<p class="note">Per-example NLL difference (B − A): B lower on {c.b_lower:,} '
+            f"rows, A lower on {c.a_lower:,}, equal on {c.equal:,}.</p>"
+        )
+    if figures:
+        parts.append("<h2>Figures</h2>")
+        out = []
+        for name, (png, caption) in figures.items():
+            data = base64.b64encode(png).decode("ascii")
+            out.append(
+                f'<figure id="fig-{_e(name)}"><img alt="{_e(name)}" '
+                f'src="data:image/png;base64,{data}"><figcaption>{_e(caption)}</figcaption></figure>'
+            )
+        parts.append('<div class="figures">' + "".join(out) + "</div>")
+    parts.append('<p class="note">Made by crossentropy compare.</p>')
+    parts.append("</body></html>")
+    return "\n".join(parts)

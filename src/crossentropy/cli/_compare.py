@@ -16,6 +16,7 @@ import argparse
 import dataclasses
 import itertools
 import json
+import os
 import queue
 import threading
 from collections.abc import Iterator
@@ -26,6 +27,8 @@ import numpy as np
 from .. import io as _io
 from .. import pipeline
 from ..compare import CompareSums, Comparison, compare_saved
+from ..io._output import OutputFiles, Target, check_outputs
+from ..report import Report
 from ._arguments import _column_arguments, _options, _source
 from ._exits import EXIT_OK, UsageError
 from ._print import _out, _say
@@ -34,6 +37,12 @@ from ._registry import command
 #: replicates of the paired interval unless --bootstrap says otherwise
 BOOTSTRAP = 1000
 _DEFAULTS = pipeline.EvaluateOptions()  # the evaluation's defaults, read from the one place
+#: the figures of --plots, by name: the per-example NLL difference and each model's diagram
+FIGURE_FILES = {
+    "nll_difference": "nll_difference.png",
+    "reliability_a": "reliability_a.png",
+    "reliability_b": "reliability_b.png",
+}
 
 
 def _compare_arguments(p: argparse.ArgumentParser) -> None:
@@ -77,6 +86,19 @@ def _compare_arguments(p: argparse.ArgumentParser) -> None:
         default=_DEFAULTS.batch_size,
         metavar="N",
         help="rows per batch (default %(default)s)",
+    )
+    o.add_argument(
+        "--plots",
+        metavar="DIR",
+        help="write the figures as PNG files into DIR: "
+        + ", ".join(FIGURE_FILES.values())
+        + " (the reliability diagrams need the side's prediction file)",
+    )
+    o.add_argument(
+        "--report",
+        metavar="FILE.html",
+        help="write a self-contained HTML page: the verdict, the differences with their "
+        "paired intervals, the figures",
     )
 
 
@@ -122,6 +144,12 @@ def _compare(args) -> int:
     options = _options(args)
     options = dataclasses.replace(options, bootstrap=0, temperature=False)
     names = (args.a, args.b)
+    outputs = [Target("--report", args.report)] if args.report is not None else []
+    if args.plots is not None:
+        outputs.append(Target("--plots", args.plots, tuple(FIGURE_FILES.values())))
+    inputs = [*names, *([args.target_file] if getattr(args, "target_file", None) else [])]
+    check_outputs(outputs, inputs)  # before anything is read
+    reports: list[Any] = [None, None]  # each side's Report, where there is one (figures)
     saved = [_is_json(args.a), _is_json(args.b)]
     if any(saved):
         if args.id is not None:
@@ -134,10 +162,57 @@ def _compare(args) -> int:
             result = compare_saved(sides[0], sides[1], names=names)
         except ValueError as e:
             raise _io.DataError(str(e)) from None
+        reports = [x if isinstance(x, Report) else None for x in sides]
     else:
-        result = _paired(args, options, names)
+        result, reports = _paired(args, options, names)
     _print(args, result)
+    _files(args, result, reports)
     return EXIT_OK
+
+
+def _figures(result: Comparison, reports: list[Any]) -> dict[str, tuple[bytes, str]]:
+    """The PNG bytes and caption of each figure (:data:`FIGURE_FILES`) there is data for."""
+    from .. import plots
+
+    out = {}
+    figs = [
+        (
+            "nll_difference",
+            plots.nll_difference(result),
+            "Per-example NLL difference ℓ(B) − ℓ(A) (symmetric log-spaced bins; left: B "
+            "lower, right: A lower, middle: |d| < 1e-6)"
+            if result.paired
+            else "No per-example NLL difference: a saved report holds no per-row data",
+        )
+    ]
+    for j, (which, report) in enumerate(zip("ab", reports, strict=True)):
+        if report is not None:
+            fig = plots.reliability(report)
+            fig.suptitle(f"{'AB'[j]} = {result.names[j]}", fontsize=9)
+            caption = f"Reliability diagram of model {'AB'[j]} ({result.names[j]})."
+            figs.append((f"reliability_{which}", fig, caption))
+    for name, fig, caption in figs:
+        out[name] = (plots.png_bytes(fig), caption)
+    return out
+
+
+def _files(args, result: Comparison, reports: list[Any]) -> None:
+    """--plots and --report, written all or none."""
+    if args.plots is None and args.report is None:
+        return
+    from .. import html
+
+    figs = _figures(result, reports)
+    with OutputFiles() as out:  # every file or none, renamed into place at the end
+        if args.plots is not None:
+            for name, (png, _) in figs.items():
+                out.stage(os.path.join(args.plots, FIGURE_FILES[name]), png, make_folder=True)
+        if args.report is not None:
+            out.stage(args.report, html.render_comparison(result, figures=figs))
+    if args.plots is not None:
+        _say(f"wrote {len(figs)} figures to {args.plots}")
+    if args.report is not None:
+        _say(f"wrote {args.report}")
 
 
 def _evaluate(args, options: pipeline.EvaluateOptions, path: str) -> Any:
@@ -236,8 +311,10 @@ def _first_difference(a: np.ndarray, b: np.ndarray) -> int | None:
     return int(bad[0]) if bad.size else None
 
 
-def _paired(args, options: pipeline.EvaluateOptions, names: tuple[str, str]) -> Comparison:
-    """Both files in lockstep into one CompareSums."""
+def _paired(
+    args, options: pipeline.EvaluateOptions, names: tuple[str, str]
+) -> tuple[Comparison, list[Any]]:
+    """Both files in lockstep into one CompareSums; the comparison and the two reports."""
     sources = [_source(args, [n]) for n in names]
     counts = [pipeline.Counts(), pipeline.Counts()]
     readers = [_read(options, s, c) for s, c in zip(sources, counts, strict=True)]
@@ -289,7 +366,7 @@ def _paired(args, options: pipeline.EvaluateOptions, names: tuple[str, str]) -> 
             raise _io.DataError(f"{where}: {e}") from None
     if sums is None:
         raise _io.DataError(f"no rows in {names[0]} and {names[1]}: nothing to compare")
-    return sums.finalize()
+    return sums.finalize(), list(sums.reports())
 
 
 def _sums(

@@ -48,8 +48,9 @@ class Schema:
     ``weight``: the sample-weight column or ``None``.
     ``classes``: class names (labels given as text are mapped to their position).
     ``na_values``: CSV label strings that mean a missing label.
-    ``target_file``: an NPY file holding the labels row for row beside each prediction file
-    (its columns ``target`` or ``target_0`` …, see :mod:`crossentropy.io._paired`), or ``None``.
+    ``target_file``: a file holding the labels row for row beside each prediction file (NPY:
+    columns ``target`` or ``target_0`` …; CSV, Parquet, Arrow IPC, NPZ: its own columns, never
+    taken as predictions; see :mod:`crossentropy.io._paired`), or ``None``.
     """
 
     target: str | None = None
@@ -125,7 +126,7 @@ def check_same_columns(first_path: str, first: Layout, path: str, layout: Layout
 def resolve(table: Table, schema: Schema) -> Layout:
     """Resolve ``schema`` against ``table``'s columns; raise :class:`SchemaError` naming them."""
     names = list(table.columns)
-    path = table.path
+    path = getattr(table, "where", table.path)  # a --target-file's table names both files
     # target
     if schema.target is None:
         hits = [n for n in TARGET_NAMES if n in table.columns]
@@ -145,11 +146,15 @@ def resolve(table: Table, schema: Schema) -> Layout:
         weight = weights[0]
     # pred
     if schema.pred is None:
-        conventional = [n for n in PRED_NAMES if n in table.columns and n not in target]
+        labels_file = set(getattr(table, "label_columns", ()))  # never predictions
+        conventional = [
+            n for n in PRED_NAMES if n in table.columns and n not in target and n not in labels_file
+        ]
         if conventional:
             pred = [conventional[0]]
         else:
             taken = set(target) | ({weight} if weight else set())
+            taken |= set(getattr(table, "label_columns", ()))  # a --target-file's columns
             pred = [n for n in names if n not in taken]
             if isinstance(table, NpzTable) and len(target) == 1:
                 n_rows = table.rows_of(target[0])
