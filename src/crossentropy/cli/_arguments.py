@@ -111,7 +111,8 @@ def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
         "--target-file",
         metavar="LABELS",
         help="labels in a file of their own, row for row beside the one prediction FILE "
-        "(the logits.npy + labels.npy layout; NPY, NPZ, CSV or Parquet with one column)",
+        "(the logits.npy + labels.npy layout): NPY, or NPZ, CSV, Parquet or Arrow IPC whose "
+        "label column(s) --target names",
     )
     _column_arguments(p)
     p.add_argument("--version", action="version", version=f"crossentropy {_version()}")
