@@ -19,6 +19,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import sys
 from typing import Any
 
@@ -47,6 +48,8 @@ __all__ = [
 
 def namespace(*arrays: Array) -> Any:
     """The array-API namespace shared by ``arrays`` (``None`` entries and Python scalars skipped)."""
+    if len(arrays) == 1 and type(arrays[0]) is np.ndarray:  # the common case, without a lookup
+        return _numpy_namespace()
     present = [a for a in arrays if a is not None and not isinstance(a, (int, float, bool))]
     for a in present:
         refuse_lossy(a)
@@ -66,6 +69,11 @@ def namespace(*arrays: Array) -> Any:
             "(e.g. np.asarray, DataFrame.to_numpy() or torch.as_tensor)"
         )
         raise TypeError(msg) from exc
+
+
+@functools.cache
+def _numpy_namespace() -> Any:
+    return array_api_compat.array_namespace(np.asarray(0.0))
 
 
 def refuse_lossy(x: Any, name: str | None = None) -> None:
@@ -149,6 +157,8 @@ def _is_low_precision(xp: Any, dtype: Any) -> bool:
 def compute_dtype(xp: Any, pred: Array, *, name: str = "pred") -> Any:
     """The dtype the computation runs in: max(float32, pred.dtype); raises for non-floating ``pred``."""
     dtype = pred.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind == "f" and dtype.itemsize >= 4:
+        return dtype  # float32/float64 (and wider) NumPy dtypes: the common case, no lookups
     if xp.isdtype(dtype, "real floating"):
         if _is_low_precision(xp, dtype):
             return xp.float32
@@ -256,7 +266,7 @@ def values_available(*arrays: Any) -> bool:
     True
     """
     for a in arrays:
-        if a is None or isinstance(a, (int, float, bool, str)):
+        if a is None or type(a) is np.ndarray or isinstance(a, (int, float, bool, str, np.generic)):
             continue
         if type(a).__module__.split(".")[0] == "dask":
             return False

@@ -27,6 +27,8 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any, get_args
 
+import numpy as np
+
 from . import _validate as v
 from ._array import asarray_like, scalar_result, values_available
 from ._types import Array, DivideBy, Empty, Focal, Impl, Kind, Reduction, Smoothing
@@ -125,6 +127,9 @@ class ReductionOptions:
                     v.warn(v.EmptyReductionWarning, empty_warning(n, step=step))
         if self.reduction == "sum":
             return scalar_result(xp, total)
+        if type(total) is type(den) and isinstance(den, np.generic):  # NumPy scalars: no 0-d arrays
+            empty = total.dtype.type(math.nan if self.empty == "nan" else 0.0)
+            return total / den if den != 0 else empty
         nothing = den == 0
         safe = xp.where(nothing, xp.ones_like(den), den)
         fill = xp.full_like(total, math.nan if self.empty == "nan" else 0.0)

@@ -22,6 +22,7 @@ from . import _validate as v
 from ._array import (
     asarray_like,
     compute_dtype,
+    is_numpy,
     namespace,
     refuse_lossy,
     scalar_result,
@@ -33,7 +34,7 @@ from ._dispatch import choose_path
 from ._options import LossOptions, ReductionOptions, empty_message, traced_raise_message
 from ._rows import Rows, no_smoothing, prepare_rows, unscale
 from ._types import Array, ConcreteKind, DivideBy
-from .kinds import log_probs_last, resolve_kind
+from .kinds import log_probs_last, resolve_kind, target_kind
 from .special import xlogy
 
 #: The index the kernels read as "masked" (``Rows.index`` is -1 on inactive rows).
@@ -95,7 +96,7 @@ class Prepared:
         give the mean of weights of 1); ``"sum"`` and ``"none"`` are given back their scale,
         where they may legitimately overflow or underflow the compute dtype.
         """
-        xp = self.xp
+        xp = np if is_numpy(self.xp) else self.xp  # the same functions, without the wrappers
         if red.reduction == "none":
             red.check_none(self.n)
             return self.unscale(loss, "loss")
@@ -132,12 +133,13 @@ def prepare(
         raise ValueError(msg)
     kind = resolve_kind(pred, opts.kind, axis=axis, validate=checked)
     dtype = compute_dtype(xp, pred)
-    if not hasattr(target, "shape") or namespace(target) is not xp:
+    plain = type(target) is np.ndarray and is_numpy(xp)  # no namespace lookup needed
+    if not plain and (not hasattr(target, "shape") or namespace(target) is not xp):
         target = asarray_like(xp, target, pred, name="target")
-    from .kinds import target_kind
-
     soft = target_kind(xp, tuple(pred.shape), target, axis) == "distribution"
-    x = xp.moveaxis(pred if pred.dtype == dtype else xp.astype(pred, dtype), axis, -1)
+    x = pred if pred.dtype == dtype else xp.astype(pred, dtype)
+    if axis != len(x.shape) - 1:
+        x = xp.moveaxis(x, axis, -1)
     num_classes = int(x.shape[-1])
     batch_shape = tuple(x.shape[:-1])
     if soft:
@@ -293,7 +295,7 @@ def row_scale(p: Prepared, red: ReductionOptions, grad_output: Any) -> tuple[Arr
     a mean (``divide_by="weight"``) and is given back here otherwise. Nothing is read on
     the host unless ``empty="raise"`` needs it.
     """
-    xp, r = p.xp, p.rows
+    xp, r = (np if is_numpy(p.xp) else p.xp), p.rows  # NumPy: the same functions, unwrapped
     dtype = p.x.dtype
     scale = r.s
     if grad_output is not None:
@@ -312,8 +314,11 @@ def row_scale(p: Prepared, red: ReductionOptions, grad_output: Any) -> tuple[Arr
         den = red.divisor(xp, xp.sum(r.divisor_weights(red.divide_by)))
         if raises and bool(den == 0):
             raise ValueError(empty_message(p.n))
-        safe = xp.where(den == 0, xp.ones_like(den), den)
-        scale = xp.where(den == 0, xp.zeros_like(scale), scale)
+        if isinstance(den, np.generic) and den != 0:  # a NumPy scalar: no selects needed
+            safe = den
+        else:
+            safe = xp.where(den == 0, xp.ones_like(den), den)
+            scale = xp.where(den == 0, xp.zeros_like(scale), scale)
     else:
         if raises and (red.reduction == "sum" or p.n == 0):
             if p.n == 0 or bool(xp.sum(r.divisor_weights(red.divide_by)) == 0):

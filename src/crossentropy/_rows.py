@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 
 from . import _validate as v
-from ._array import asarray_like, index_dtype, values_available
+from ._array import asarray_like, index_dtype, is_numpy, values_available
 from ._options import DIVIDE_BY, IGNORE_INDEX
 from ._types import Array, DivideBy, Smoothing
 
@@ -134,8 +134,10 @@ class Rows:
         """``w_i`` of docs/semantics.md §4 (``"count"``: ``s_i`` on active rows); NaN on bad rows."""
         xp = self.xp
         by = self.divide_by if divide_by is None else divide_by
-        zero = xp.zeros_like(self.s)
-        w = xp.where(self.active, self.s if by == "count" else self.s * self.u, zero)
+        sw = self.s if by == "count" else self.s * self.u
+        if is_numpy(xp):  # the same values; Python scalars keep the dtype (NEP 50)
+            return np.where(self.bad, math.nan, np.where(self.active, sw, 0.0))
+        w = xp.where(self.active, sw, xp.zeros_like(self.s))
         return xp.where(self.bad, xp.full_like(w, math.nan), w)
 
     def coefficients(self, dtype: Any = None, *, weighted: bool = True) -> Array:
@@ -328,6 +330,12 @@ def prepare_rows(
     if soft is None:
         soft = target_kind(xp, (*batch_shape, local), target, len(batch_shape)) == "distribution"
     cast = {"dtype": dtype, "validate": validate, "rescale": rescale}
+    if not soft and weight is None and sample_weight is None and _plain_numpy_labels(xp, target):
+        return _numpy_index_rows(
+            xp, target, num_classes=num_classes, batch_shape=batch_shape, ignore_index=ignore_index,
+            validate=validate, dtype=dtype, alpha=alpha, beta=beta, vocab_start=vocab_start,
+            divide_by=divide_by,
+        )  # fmt: skip
 
     cw_wide = None
     if weight is not None:
@@ -414,6 +422,61 @@ def prepare_rows(
     weighted = cw_wide is not None or sample_weight is not None
     _check_weight_sum(xp, rows, validate and not rescale and weighted)
     return rows
+
+
+def _plain_numpy_labels(xp: Any, target: Any) -> bool:
+    """Integer NumPy class indices (the common case :func:`_numpy_index_rows` serves)."""
+    return is_numpy(xp) and type(target) is np.ndarray and target.dtype.kind in "iu"
+
+
+def _numpy_index_rows(
+    xp: Any,
+    target: np.ndarray,
+    *,
+    num_classes: int,
+    batch_shape: tuple,
+    ignore_index: int | None,
+    validate: bool,
+    dtype: Any,
+    alpha: Any,
+    beta: Any,
+    vocab_start: int,
+    divide_by: DivideBy,
+) -> Rows:
+    """The index branch of :func:`prepare_rows` for integer NumPy labels without any weight.
+
+    The same checks (``_validate``) and bit for bit the same :class:`Rows`, with fewer passes:
+    labels all in ``[0, C)`` (one min and one max) where ``ignore_index`` is not a class have
+    no ignored and no bad row, so :func:`~crossentropy._validate.index_masks` is not needed.
+    """
+    n = math.prod(batch_shape)
+    v.check_index_shape(xp, target, batch_shape)
+    in_range = (
+        n > 0
+        and (ignore_index is None or not 0 <= ignore_index < num_classes)
+        and int(target.min()) >= 0
+        and int(target.max()) < num_classes
+    )
+    flat = target.reshape(n)
+    if in_range:
+        index = flat.astype(np.int64)  # a copy: Rows never aliases the caller's labels
+        active, bad = np.ones(n, dtype=bool), np.zeros(n, dtype=bool)
+    else:
+        if validate:  # raises for any label that is not a class nor ignore_index
+            ignored, bad = v.check_index_target(xp, target, num_classes, ignore_index, batch_shape)
+        else:
+            ignored, bad = v.index_masks(xp, target, num_classes, ignore_index)
+        bad = bad.reshape(n)
+        off = ignored.reshape(n) | bad
+        t = np.where(off, np.zeros_like(flat), flat).astype(np.int64, copy=False)
+        index = np.where(off, np.int64(-1), t)
+        active = ~off
+    s = active.astype(dtype)
+    one = np.ones(n, dtype=dtype)
+    return Rows(
+        xp, index, None, active, bad, s, one, one.copy(), alpha, beta, None, float(num_classes),
+        num_classes, vocab_start, divide_by, None, None,
+    )  # fmt: skip
 
 
 def _check_weight_sum(xp: Any, rows: Rows, check: bool) -> None:

@@ -427,12 +427,15 @@ def check_log_probs(xp: Any, lp: Array, lse: Array, *, name: str = "pred") -> No
 def warn_double_softmax(xp: Any, x: Array, num_classes: int, *, name: str = "pred") -> None:
     if num_classes < 2 or math.prod(x.shape) == 0:
         return
-    _, ntol = _tolerance(xp, x.dtype)
     # Every row must be a distribution, so the first row decides cheaply for real logits
-    # (O(C) instead of a read of the whole array); only a probability-like first row
+    # (O(C) instead of a read of the whole array; one reduction for a row with a negative
+    # logit or a NaN, which fails both comparisons); only a probability-like first row
     # leads to the full check.
     first = xp.reshape(x, (-1, num_classes))[0, ...]
-    if not bool(xp.all((first >= 0) & (first <= 1))) or not bool(xp.abs(xp.sum(first) - 1) <= ntol):
+    if not bool(xp.min(first) >= 0) or not bool(xp.max(first) <= 1):
+        return
+    _, ntol = _tolerance(xp, x.dtype)
+    if not bool(xp.abs(xp.sum(first) - 1) <= ntol):
         return
     if not bool(xp.min(x) >= 0) or not bool(xp.max(x) <= 1):
         return

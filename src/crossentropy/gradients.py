@@ -129,10 +129,12 @@ def _kernel_grad(p: Prepared, scale: Array, den: Array, buf: Any) -> tuple[Array
         out=None if buf is None else buf.reshape(x2.shape),
     )
     bad = np.asarray(r.bad)
-    if bad.any():
+    any_bad = bool(bad.any())
+    if any_bad:
         g[bad] = np.nan
     ell = np.where(r.active, r.s * ell, 0.0).astype(p.x.dtype, copy=False)
-    ell = np.where(bad, np.nan, ell)
+    if any_bad:
+        ell = np.where(bad, np.nan, ell)
     g = buf if buf is not None else np.moveaxis(g.reshape(p.x.shape), -1, p.axis)
     return g, p.unflatten(ell)
 
