@@ -7,9 +7,11 @@ Contenders, on the same float32 logits in one process, round-robin (see harness)
   calibration (ECE/MCE/RMSCE), histograms; and the bare
   ``crossentropy.cross_entropy(x, y)`` for scale (their ratio is what the report
   costs on top of the loss: the fused row pass and its binned sums);
-- scikit-learn: ``log_loss(y, p, labels=...)`` plus ``calibration_curve`` of the
-  top-label correctness against the confidence (15 bins) — the closest it has
-  to the same report (no per-class table, no Brier). It takes probabilities,
+- scikit-learn: ``log_loss(y, p, labels=...)``, ``accuracy_score(y, argmax p)``, the
+  multi-class Brier score ``mean_i Σ_c (p_ic − [c = y_i])²`` in NumPy (sklearn's
+  ``brier_score_loss`` is binary) and ``calibration_curve`` of the top-label correctness
+  against the confidence (15 bins) — the closest it has to the same report (no per-class
+  table, histograms, top-k or confusion matrix). It takes probabilities,
   so the softmax is computed **outside** its timing (in its favour), on a row
   subsample whose time is scaled to all rows (a full float64 copy of the
   largest shape would not fit next to the others).
@@ -58,13 +60,13 @@ def _softmax64(x: np.ndarray) -> np.ndarray:
 def _one(n: int, C: int, quick: bool, repeats: int) -> tuple[list[str], str]:
     """Time one shape; returns the table row and a note."""
     from sklearn.calibration import calibration_curve
-    from sklearn.metrics import log_loss
+    from sklearn.metrics import accuracy_score, log_loss
 
     import crossentropy as ce
     from crossentropy.accumulate import evaluate
 
     x, y = _data(n, C)
-    evaluate(x[:1000], y[:1000])  # compile the fused kernels outside the timing
+    evaluate(x[:1000], y[:1000], impl="kernel")  # load the fused kernels outside the timing
     ce.cross_entropy(x[:1000], y[:1000])
     m = min(n, SK_ROWS[C] // (10 if quick else 1))
     p = _softmax64(x[:m])
@@ -72,14 +74,21 @@ def _one(n: int, C: int, quick: bool, repeats: int) -> tuple[list[str], str]:
 
     def sk():
         ll = log_loss(ysub, p, labels=np.arange(C))
-        conf = p.max(1)
-        calibration_curve((p.argmax(1) == ysub).astype(int), conf, n_bins=15)
+        top = p.argmax(1)
+        accuracy_score(ysub, top)
+        d = p.copy()  # multi-class Brier: Σ_c (p_c − onehot_c)², mean over rows
+        d[np.arange(m), ysub] -= 1.0
+        float(np.einsum("ij,ij->i", d, d).mean())
+        calibration_curve((top == ysub).astype(int), p.max(1), n_bins=15)
         return ll
 
     ours = Contender("crossentropy.evaluate (full report)", lambda: evaluate(x, y))
     bare = Contender("crossentropy.cross_entropy (loss only)", lambda: ce.cross_entropy(x, y))
     skc = Contender(
-        "sklearn log_loss + calibration_curve", sk, scale=n / m, note=f"on {m:,} rows, ×{n / m:g}"
+        "sklearn log_loss + accuracy + Brier + calibration_curve",
+        sk,
+        scale=n / m,
+        note=f"on {m:,} rows, ×{n / m:g}",
     )
     t0 = time.perf_counter()
     round_robin([ours, bare, skc], warmup=0, repeats=repeats)
@@ -119,7 +128,8 @@ def run(quick: bool) -> str:
     info = machine()
     head = (
         f"## {TITLE}\n\n"
-        f"`evaluate` (one streaming pass, full report) vs scikit-learn `log_loss` + `calibration_curve` "
+        f"`evaluate` (one streaming pass, full report) vs scikit-learn `log_loss` + `accuracy_score` "
+        f"+ multi-class Brier (NumPy) + `calibration_curve` "
         f"on float32 logits ({'quick' if quick else 'full'} run; median of {repeats} interleaved rounds; "
         f"goal ≥ {GOAL:g}× faster, extra memory one row block).\n\n"
         f"Machine: {info['cpu']}, {info['cores']} cores ({info['simd']}); numpy {info['numpy']}, "

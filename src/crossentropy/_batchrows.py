@@ -169,8 +169,7 @@ def batch_rows(
     if r.soft is None and not classwise and p.path(impl) == "kernel":
         out = BatchRows(p.batch_shape, offset, valid, **_fused(p, valid, binning))
         if ranks:
-            x2 = np.asarray(to_numpy(p.x2))
-            out.top, out.rank = _ranks(x2, out.true)
+            out.top, out.rank = _fused_ranks(np.asarray(to_numpy(p.x2)), out.true)
         return out
     rows = _from_log_q(p, impl, valid, offset)
     if ranks:
@@ -268,6 +267,22 @@ def _decomposition(p: Prepared, pred, target, sample_weight, weight) -> tuple[np
     from .information import host_decomposition
 
     return host_decomposition(p)
+
+
+def _fused_ranks(score: np.ndarray, true: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_ranks` in one compiled pass over the scores (the kernel path: numba is there);
+    the same integers, without NumPy's argmax, gather and (N, C) comparison temporaries."""
+    if score.ndim != 2 or score.shape[1] == 0 or score.dtype not in (np.float32, np.float64):
+        return _ranks(score, true)
+    from .kernels import rowstats
+
+    n = score.shape[0]
+    top = np.empty(n, dtype=np.intp)
+    rank = np.empty(n, dtype=np.intp)
+    big = score.size >= rowstats.PARALLEL_RANK_CELLS
+    kernel = rowstats.rank_rows_parallel if big else rowstats.rank_rows
+    kernel(np.ascontiguousarray(score), np.asarray(true, dtype=np.intp), top, rank)
+    return top, rank
 
 
 def _ranks(score: np.ndarray, true: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -22,6 +22,7 @@ from . import _validate as v
 from ._array import (
     asarray_like,
     compute_dtype,
+    is_jax_array,
     is_numpy,
     namespace,
     refuse_lossy,
@@ -369,6 +370,39 @@ def closed_form_grad(p: Prepared, red: ReductionOptions, grad_output: Any = None
     with np.errstate(all="ignore"):
         scale, den = row_scale(p, red, grad_output)
         return finish_grad(p, grad_terms(p, scale, den))
+
+
+def with_nll_gradient(
+    value: Any,
+    pred: Array,
+    target: Array,
+    opts: LossOptions,
+    red: ReductionOptions,
+    *,
+    weight: Array | None,
+    sample_weight: Array | None,
+) -> Array:
+    """``value(pred, **consts)`` for a loss whose derivative is the reduced NLL's (:func:`nll_grad`).
+
+    On JAX arrays the derivative is that closed form (``_jax.differentiable``), with the
+    numeric options (label smoothing, normalizer) passed apart so they may be traced; on
+    every other namespace ``value`` is simply called. ``value`` takes the keywords of
+    :func:`nll_grad` after ``pred``.
+    """
+    consts = {
+        "target": target,
+        "weight": weight,
+        "sample_weight": sample_weight,
+        "label_smoothing": opts.label_smoothing,
+        "normalizer": red.normalizer,
+        "opts": opts,
+        "red": red,
+    }
+    if is_jax_array(pred):
+        from ._jax import differentiable
+
+        return differentiable(value, nll_grad, pred, class_axis=opts.axis, **consts)
+    return value(pred, **consts)
 
 
 def nll_grad(

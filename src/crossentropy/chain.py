@@ -33,9 +33,9 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import _validate as v
-from ._array import Array, is_jax_array, namespace
+from ._array import Array, namespace
 from ._options import IGNORE_INDEX, LossOptions, ReductionOptions, log_base
-from ._prepare import nll_grad, prepare, terms
+from ._prepare import prepare, terms, with_nll_gradient
 from ._types import Base, DivideBy, Empty, Impl, Kind, Reduction, Smoothing
 
 __all__ = [
@@ -105,20 +105,9 @@ def reduced_nll(
     :func:`likelihood`, :func:`perplexity` and :func:`log_prob`. On JAX arrays its gradient
     is the closed form of docs/semantics.md §9 (a custom JVP rule, ``_jax``).
     """
-    consts = {
-        "target": target,
-        "weight": weight,
-        "sample_weight": sample_weight,
-        "label_smoothing": opts.label_smoothing,
-        "normalizer": red.normalizer,
-        "opts": opts,
-        "red": red,
-    }
-    if is_jax_array(pred):
-        from ._jax import differentiable
-
-        return differentiable(_reduced_nll, nll_grad, pred, class_axis=opts.axis, **consts)
-    return _reduced_nll(pred, **consts)
+    return with_nll_gradient(
+        _reduced_nll, pred, target, opts, red, weight=weight, sample_weight=sample_weight
+    )
 
 
 def _reduced_nll(

@@ -28,9 +28,9 @@ from typing import Any, NamedTuple, get_args
 import numpy as np
 
 from . import _validate as v
-from ._array import Array, compute_dtype, is_jax_array, namespace, to_numpy, values_available
+from ._array import Array, compute_dtype, namespace, to_numpy, values_available
 from ._options import IGNORE_INDEX, REDUCTIONS, LossOptions, ReductionOptions, log_base
-from ._prepare import Prepared, nll_grad, prepare
+from ._prepare import Prepared, prepare, with_nll_gradient
 from ._rows import unscale
 from ._types import Base, ConcreteKind, DivideBy, Empty, Kind, Reduction, Smoothing
 from .chain import perplexity
@@ -212,20 +212,9 @@ def kl_divergence(
     """
     opts = LossOptions(kind, axis, ignore_index, label_smoothing, smoothing, validate)
     red = ReductionOptions(reduction, empty, divide_by, base)
-    consts = {
-        "target": target,
-        "weight": weight,
-        "sample_weight": sample_weight,
-        "label_smoothing": label_smoothing,
-        "normalizer": None,
-        "opts": opts,
-        "red": red,
-    }
-    if is_jax_array(pred):
-        from ._jax import differentiable
-
-        return differentiable(_kl, nll_grad, pred, class_axis=opts.axis, **consts)
-    return _kl(pred, **consts)
+    return with_nll_gradient(
+        _kl, pred, target, opts, red, weight=weight, sample_weight=sample_weight
+    )
 
 
 def _kl(

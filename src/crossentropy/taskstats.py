@@ -184,6 +184,20 @@ def _max_bound(per: list[dict[str, float]], key: str) -> float:
     return float(np.mean([d[key] for d in per])) if per else math.nan
 
 
+def _compiled(rows: BatchRows) -> Any:
+    """The compiled row loops (:mod:`crossentropy.kernels.rowstats`) when the batch came from
+    the fused kernel (numba is loaded then); None otherwise (NumPy's ``bincount``)."""
+    if rows.binned is None:
+        return None
+    from .kernels import rowstats
+
+    return rowstats
+
+
+def _f64(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
 @dataclass(eq=False)
 class TopKSums(Sums):
     """Count and ``Σw`` of the valid rows by the rank of their true class (ranks 0 … top_k − 1;
@@ -201,6 +215,12 @@ class TopKSums(Sums):
         if rows.rank is None or rows.n == 0:
             return
         R = self.sums.shape[1]
+        kernels = _compiled(rows)
+        if kernels is not None:  # the same sums, added in the same (row) order
+            add = np.zeros((2, R))
+            kernels.rank_sums(rows.valid, rows.true, rows.rank, _f64(rows.w), add)
+            self.sums += add
+            return
         ok = rows.valid & (rows.true >= 0) & (rows.rank < R) & ~np.isnan(rows.w)
         self.sums[0] += np.bincount(rows.rank[ok], minlength=R)
         self.sums[1] += np.bincount(rows.rank[ok], weights=rows.w[ok], minlength=R)
@@ -231,6 +251,14 @@ class ConfusionSums(Sums):
         if rows.top is None or rows.n == 0:
             return
         C = self.matrix.shape[0]
+        kernels = _compiled(rows)
+        if kernels is not None:  # the same sums, added in the same (row) order
+            add = np.zeros((C, C))
+            kernels.confusion_sums(
+                rows.valid, rows.true, rows.top, _f64(rows.ell), _f64(rows.w), add
+            )
+            self.matrix += add
+            return
         ok = rows.valid & (rows.true >= 0) & (rows.true < C) & ~np.isnan(rows.ell)
         key = rows.true[ok] * C + rows.top[ok]
         self.matrix += np.bincount(key, weights=rows.w[ok], minlength=C * C).reshape(C, C)

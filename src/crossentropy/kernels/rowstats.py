@@ -21,6 +21,10 @@ A second, serial pass (:func:`bin_rows`) adds the per-row numbers into the binne
 histograms) **in row order**, exactly as ``np.bincount`` does, so the sums do not depend
 on the number of threads.
 
+For top-k accuracy and the confusion matrix, :func:`rank_rows` gives each row's predicted class
+and the rank of its true class (as NumPy's ``argmax`` and a comparison count), and
+:func:`rank_sums` / :func:`confusion_sums` add them up in row order, as ``np.bincount`` does.
+
 Non-finite rows follow the core: a NaN logit makes the row's ``S`` NaN (ℓ, conf,
 q_true, brier NaN); a row with no finite logit has ``M = −inf`` (ℓ NaN, the rest NaN).
 """
@@ -267,3 +271,75 @@ def bin_rows(
             nll_hist[0, b] += 1.0
             nll_hist[1, b] += wi
     return n_nan, n_nan_conf
+
+
+@njit(inline="always", **JIT)
+def _rank_row(row, t):
+    """``(argmax, rank)`` of one row of scores (C ≥ 1): the argmax as ``np.argmax`` (the first
+    maximum; the first NaN when the row has one), ``rank = #{c : x_c > x_t}``; rank C where
+    ``t`` is not in [0, C) or ``x_t`` is NaN (``_batchrows._ranks``)."""
+    C = row.shape[0]
+    best = row[0]
+    arg = 0
+    if best == best:
+        for c in range(1, C):
+            v = row[c]
+            if v != v:
+                arg = c
+                break
+            if v > best:
+                best = v
+                arg = c
+    if t < 0 or t >= C:
+        return arg, C
+    st = row[t]
+    if st != st:
+        return arg, C
+    k = 0
+    for c in range(C):
+        k += row[c] > st
+    return arg, k
+
+
+@njit(**JIT)
+def rank_rows(x, true, top, rank):
+    """:func:`_rank_row` of every row of (N, C) scores into ``top`` and ``rank`` (serial)."""
+    for i in range(x.shape[0]):
+        top[i], rank[i] = _rank_row(x[i], true[i])
+
+
+@njit(parallel=True, **JIT)
+def rank_rows_parallel(x, true, top, rank):
+    """:func:`rank_rows` over threads (large blocks)."""
+    for i in prange(x.shape[0]):
+        top[i], rank[i] = _rank_row(x[i], true[i])
+
+
+#: a few ns a row: a thread team costs more than it saves below ~2**23 cells (2 cores, shared)
+PARALLEL_RANK_CELLS = 1 << 23
+
+
+@njit(**JIT)
+def rank_sums(valid, true, rank, w, out):
+    """Add count and ``Σw`` of the valid rows with a class and a finite-or-inf weight by the rank of
+    their true class (ranks < R = ``out.shape[1]``) into ``out`` (2, R), in row order, as
+    ``np.bincount`` (``taskstats.TopKSums``)."""
+    R = out.shape[1]
+    for i in range(rank.shape[0]):
+        k = rank[i]
+        wi = w[i]
+        if valid[i] and true[i] >= 0 and k < R and wi == wi:
+            out[0, k] += 1.0
+            out[1, k] += wi
+
+
+@njit(**JIT)
+def confusion_sums(valid, true, top, ell, w, out):
+    """Add ``w_i`` of the valid rows with a class in [0, C) and a non-NaN loss into ``out[y_i, top_i]``
+    (C, C), in row order, as ``np.bincount`` (``taskstats.ConfusionSums``)."""
+    C = out.shape[0]
+    for i in range(top.shape[0]):
+        t = true[i]
+        li = ell[i]
+        if valid[i] and 0 <= t < C and li == li:
+            out[t, top[i]] += w[i]

@@ -122,12 +122,19 @@ def _plain(t: Any) -> bool:
 
 
 def _fast_cross_entropy(
-    input: torch.Tensor, target: torch.Tensor, ignore_index: int, reduction: Reduction
+    input: torch.Tensor,
+    target: torch.Tensor,
+    ignore_index: int,
+    reduction: Reduction,
+    validate: bool = True,
 ) -> torch.Tensor | None:
-    """The default options on ``(N, C)`` float32/float64 logits and int64 class indices under
-    ``validate=True``: the library's checks, then PyTorch's own kernel, whose values and
-    gradients are the library's there (docs/semantics.md §12). ``None`` where the general
-    path decides instead: a label to refuse, an empty mean, any other shape or dtype.
+    """The default options on ``(N, C)`` float32/float64 logits and int64 class indices: the
+    library's checks, then PyTorch's own kernel, whose values and gradients are the library's
+    there (docs/semantics.md §12). ``None`` where the general path decides instead: a label
+    that is not a class (``validate=True`` refuses it, ``False`` makes its row NaN), an empty
+    mean, any other shape or dtype. ``validate=False`` takes this path on the CPU only (it
+    reads the labels' range, which on an accelerator would synchronise) and skips the
+    double-softmax warning, the one check that is not about the labels (§4).
 
     Masked rows get exactly zero gradient whatever they hold: an ignored row holding a
     non-finite logit is set to 0 first (PyTorch's backward would give NaN there). The checks
@@ -138,6 +145,8 @@ def _fast_cross_entropy(
     if not (_plain(input) and _plain(target)) or input.dtype not in _FAST_DTYPES:
         return None
     if target.dtype != torch.int64 or input.dim() != 2 or target.dim() != 1:
+        return None
+    if not validate and not input.is_cpu:  # no host synchronisation under validate=False
         return None
     n, C = input.shape
     if target.shape[0] != n or n == 0 or C == 0 or target.device != input.device:
@@ -156,7 +165,7 @@ def _fast_cross_entropy(
             return None  # the empty mean: the general path's policy and warning
         if kept < n and not bool(torch.isfinite(input.detach()[ignored]).all()):
             input = torch.where(ignored[:, None], 0.0, input)
-    if C > 1:
+    if validate and C > 1:
         # the double-softmax warning needs the first row in [0, 1]; logits rarely are
         if input.is_cpu:  # a NumPy view of the first row: no copy, no dispatch
             try:
@@ -247,7 +256,7 @@ def cross_entropy(
     True
     """
     if (
-        validate is True
+        (validate is True or validate is False)
         and weight is None
         and sample_weight is None
         and normalizer is None
@@ -267,7 +276,7 @@ def cross_entropy(
         and -(2**63) <= ignore_index < 2**63
         and not torch.compiler.is_compiling()
     ):
-        loss = _fast_cross_entropy(input, target, ignore_index, reduction)
+        loss = _fast_cross_entropy(input, target, ignore_index, reduction, validate)
         if loss is not None:
             return loss
     reduction = legacy_reduction(size_average, reduce, reduction)
