@@ -8,6 +8,7 @@ the core (``crossentropy.cross_entropy`` / ``cross_entropy_grad`` on NumPy copie
 from __future__ import annotations
 
 import itertools
+import math
 import warnings
 
 import numpy as np
@@ -516,3 +517,33 @@ def test_unusable_tensors_raise_naming_the_argument_and_the_fix(entry, problem):
             fn(**{**args, name: make(t)})
         tried += 1
     assert tried >= 2
+
+
+@pytest.mark.parametrize("validate", [True, False])
+@pytest.mark.parametrize(
+    "special", ["pos_inf", "neg_inf", "nan", "all_neg_inf", "pos_inf_on_target"]
+)
+def test_default_options_on_non_finite_logits_equal_the_core(validate, special):
+    """Default options take a checked route to PyTorch's kernel; a +inf logit is where that
+    kernel differs from §3 (NaN, not +inf), so the route must hand such calls to the general
+    path. Values and gradients equal the core's closed form on every non-finite case."""
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(6, 4, generator=g, dtype=torch.float64)
+    y = torch.tensor([0, 1, 2, 3, -100, 1])
+    row = {"pos_inf": (1, 0), "neg_inf": (1, 3), "nan": (2, 0), "pos_inf_on_target": (3, 3)}
+    if special == "all_neg_inf":
+        x[0] = -math.inf
+    else:
+        x[row[special]] = {"neg_inf": -math.inf, "nan": math.nan}.get(special, math.inf)
+    x[4] = math.inf  # an ignored row: exactly zero gradient whatever it holds
+    for reduction in ("mean", "sum", "none"):
+        xt = x.clone().requires_grad_(True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = ct.cross_entropy(xt, y, reduction=reduction, validate=validate)
+            want = ce.cross_entropy(x.numpy(), y.numpy(), reduction=reduction, validate=validate)
+            gw = ce.cross_entropy_grad(x.numpy(), y.numpy(), reduction=reduction, validate=validate)
+        np.testing.assert_array_equal(np.isnan(out.detach().numpy()), np.isnan(want))
+        np.testing.assert_allclose(out.detach().numpy(), want, rtol=1e-12, equal_nan=True)
+        out.sum().backward()
+        np.testing.assert_allclose(xt.grad.numpy(), gw, rtol=1e-12, atol=1e-15, equal_nan=True)

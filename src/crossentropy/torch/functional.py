@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as _tf
 
@@ -121,6 +122,18 @@ def _plain(t: Any) -> bool:
     )
 
 
+def _has_pos_inf(x: torch.Tensor) -> bool:
+    """Whether a logit is ``+inf``: one read pass, no allocation on the CPU (``fmax`` skips NaN,
+    so a NaN elsewhere cannot hide an infinity)."""
+    if x.is_cpu:
+        try:
+            view = x.numpy(force=True)
+        except RuntimeError:  # no storage to view (a torch.func wrapper): ask torch
+            return bool(torch.isposinf(x.detach()).any())
+        return bool(np.fmax.reduce(view, axis=None) == np.inf)
+    return bool(torch.isposinf(x.detach()).any())
+
+
 def _fast_cross_entropy(
     input: torch.Tensor,
     target: torch.Tensor,
@@ -165,6 +178,8 @@ def _fast_cross_entropy(
             return None  # the empty mean: the general path's policy and warning
         if kept < n and not bool(torch.isfinite(input.detach()[ignored]).all()):
             input = torch.where(ignored[:, None], 0.0, input)
+    if _has_pos_inf(input):
+        return None  # a +inf logit: ℓ = +inf where the target is another class (§3); PyTorch: NaN
     if validate and C > 1:
         # the double-softmax warning needs the first row in [0, 1]; logits rarely are
         if input.is_cpu:  # a NumPy view of the first row: no copy, no dispatch
