@@ -74,7 +74,7 @@ from ._types import (
 )
 from ._validate import check_float64_weights, check_option, check_rows
 from .calibration import STRATEGIES, check_bins
-from .kinds import TASKS, infer_label_kind, infer_task, resolve_kind
+from .kinds import TASKS, infer_label_kind, infer_task, positive_column, resolve_kind
 from .report import Histograms, Report
 from .stats import (
     NLL_EDGES,
@@ -392,7 +392,7 @@ class Accumulator:
         if kind != "auto":
             self.resolved_kind = kind
         if task == "binary" and K == 2:
-            x = _positive_column(x, kind if kind != "auto" else "logits", o["validate"])
+            x = positive_column(x, kind if kind != "auto" else "logits", validate=o["validate"])
         t = to_numpy(target)
         tk: TargetKind = "indices" if np.ndim(t) == 1 else "labels"
         if self.target_kind not in (None, tk):
@@ -543,27 +543,6 @@ class Accumulator:
             },
             **out,
         )
-
-
-def _positive_column(x: np.ndarray, kind: str, validate: bool) -> np.ndarray:
-    """Two binary columns (classes 0 and 1) as one column of the positive class: ``p_1``,
-    ``log p_1``, or the logit ``x_1 − x_0`` (softmax of two logits = sigmoid of their difference).
-    Probabilities (log-probabilities) must be distributions: rows that do not sum to 1 raise."""
-    if kind == "logits":
-        with np.errstate(invalid="ignore"):
-            return x[:, 1:2] - x[:, 0:1]
-    if validate:
-        with np.errstate(invalid="ignore", over="ignore"):
-            total = x.sum(axis=1) if kind == "probs" else np.logaddexp(x[:, 0], x[:, 1])
-        off = np.abs(total - (1.0 if kind == "probs" else 0.0)) > 1e-6
-        if off.any():
-            i = int(np.flatnonzero(off)[0])
-            msg = (
-                f"`pred`: two binary {kind} columns must be a distribution per row (classes 0, 1); "
-                f"row {i} gives {float(total[i])!r}. Pass one column of P(y=1) instead"
-            )
-            raise ValueError(msg)
-    return x[:, 1:2]
 
 
 def _check_numbers(bootstrap: Any, seed: Any, level: Any, num_classes: Any) -> None:

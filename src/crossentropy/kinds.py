@@ -279,3 +279,34 @@ def target_kind(xp: Any, pred_shape: tuple, target: Array, axis: int) -> TargetK
         )
         raise TypeError(msg)
     raise ValueError(v.target_shape_message(pred_shape, tuple(target.shape), axis))
+
+
+def positive_column(x: np.ndarray, kind: str, *, validate: bool = True) -> np.ndarray:
+    """Two binary columns (classes 0 and 1) as one ``(N, 1)`` column of the positive class.
+
+    Logits give ``x_1 − x_0`` (a softmax of two logits is the sigmoid of their difference);
+    probabilities give ``p_1`` and log-probabilities ``log p_1``, their rows a distribution
+    within 1e-6 (checked under ``validate``: a row that is not raises, naming it). The rule of
+    docs/semantics.md §10.1, used by ``evaluate`` and ``explain`` alike.
+
+    >>> import numpy as np
+    >>> positive_column(np.array([[0.5, 2.0]]), "logits")
+    array([[1.5]])
+    >>> positive_column(np.array([[0.25, 0.75]]), "probs")
+    array([[0.75]])
+    """
+    if kind == "logits":
+        with np.errstate(invalid="ignore"):
+            return x[:, 1:2] - x[:, 0:1]
+    if validate:
+        with np.errstate(invalid="ignore", over="ignore"):
+            total = x.sum(axis=1) if kind == "probs" else np.logaddexp(x[:, 0], x[:, 1])
+        off = np.abs(total - (1.0 if kind == "probs" else 0.0)) > 1e-6
+        if off.any():
+            i = int(np.flatnonzero(off)[0])
+            msg = (
+                f"`pred`: two binary {kind} columns must be a distribution per row (classes 0, 1); "
+                f"row {i} gives {float(total[i])!r}. Pass one column of P(y=1) instead"
+            )
+            raise ValueError(msg)
+    return x[:, 1:2]

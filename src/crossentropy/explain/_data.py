@@ -14,7 +14,7 @@ import numpy as np
 from .. import io, pipeline
 from .._options import IGNORE_INDEX
 from .._types import ConcreteKind, ConcreteTask, Impl, Kind
-from ..kinds import to_log_probs
+from ..kinds import positive_column, to_log_probs
 
 # The reference (array-API) path: exact, and no compiled kernel to load for a short run.
 _IMPL: Impl = "array_api"
@@ -279,23 +279,13 @@ def load(options: pipeline.EvaluateOptions, source: pipeline.Source, *, say: Any
 
 
 def _positive(P: np.ndarray, kind: str, path: str) -> np.ndarray:
-    """Two binary columns (the classes 0 and 1) as the positive class's column, by the rule of
-    docs/semantics.md §10.1 that ``evaluate`` applies: logits ``x_1 − x_0``; probabilities
-    (log-probabilities) ``p_1`` (``log p_1``), their rows a distribution within 1e-6.
-    (The same rule as ``accumulate``'s, which is private to it; tests/test_explain.py checks
-    that both give the same cross-entropy.)"""
-    if kind == "logits":
-        with np.errstate(invalid="ignore"):
-            return P[:, 1] - P[:, 0]
-    with np.errstate(invalid="ignore", over="ignore"):
-        total = P.sum(axis=1) if kind == "probs" else np.logaddexp(P[:, 0], P[:, 1])
-    off = np.flatnonzero(np.abs(total - (1.0 if kind == "probs" else 0.0)) > 1e-6)
-    if off.size:
-        raise io.DataError(
-            f"{path}: two binary {kind} columns must be a distribution per row (classes 0, 1); "
-            f"row {int(off[0])} gives {float(total[off[0]])!r}. Pass one column of P(y=1) instead"
-        )
-    return P[:, 1]
+    """Two binary columns as the positive class's column, by evaluate's rule
+    (:func:`crossentropy.kinds.positive_column`); a row that is not a distribution is a
+    :class:`crossentropy.io.DataError` naming the file."""
+    try:
+        return positive_column(P, kind)[:, 0]
+    except ValueError as e:
+        raise io.DataError(f"{path}: {e}") from None
 
 
 def read_data(
