@@ -12,7 +12,7 @@ from ._columns import Layout, Schema, check_same_columns, resolve
 from ._labels import parse_labels
 from ._open import open_table
 from ._paired import pair
-from ._table import SchemaError
+from ._table import SchemaError, concat_columns, num_rows
 
 
 @dataclass
@@ -150,13 +150,13 @@ def _rebatch(pieces, batch_size: int):
     have = 0
     start = 0
     for offset, cols in pieces:
-        n = _num_rows(cols)
+        n = num_rows(cols)
         if not pending:
             start = offset
         pending.append(cols)
         have += n
         while have >= batch_size:
-            merged = _concat(pending)
+            merged = concat_columns(pending)
             head = {k: v[:batch_size] for k, v in merged.items()}
             tail = {k: v[batch_size:] for k, v in merged.items()}
             yield start, head
@@ -164,25 +164,4 @@ def _rebatch(pieces, batch_size: int):
             have -= batch_size
             pending = [tail] if have else []
     if have:
-        yield start, _concat(pending)
-
-
-def _num_rows(cols: dict) -> int:
-    return len(next(iter(cols.values()))) if cols else 0
-
-
-def _concat(parts: list[dict]) -> dict:
-    if len(parts) == 1:
-        return parts[0]
-    out = {}
-    for k in parts[0]:
-        vals = [p[k] for p in parts]
-        if isinstance(vals[0], np.ndarray):
-            out[k] = np.concatenate(vals)
-        else:  # Arrow arrays (CSV label text)
-            import pyarrow as pa
-
-            out[k] = pa.concat_arrays(
-                [v.combine_chunks() if isinstance(v, pa.ChunkedArray) else v for v in vals]
-            )
-    return out
+        yield start, concat_columns(pending)

@@ -32,7 +32,7 @@ import os
 import numpy as np
 
 from ._open import detect_format, input_kind, open_table
-from ._table import Column, FileError, InputError, SchemaError, Table
+from ._table import Column, FileError, InputError, SchemaError, Table, concat_columns, num_rows
 
 __all__ = ["pair", "PairedTable", "JoinedTable"]
 
@@ -113,27 +113,6 @@ def _mismatch(labels_path: str, n_labels: int | str, path: str, n_pred: int | st
     )
 
 
-def _rows(cols: dict) -> int:
-    return len(next(iter(cols.values()))) if cols else 0
-
-
-def _join(parts: list[dict]) -> dict:
-    if len(parts) == 1:
-        return parts[0]
-    out = {}
-    for k in parts[0]:
-        vals = [p[k] for p in parts]
-        if isinstance(vals[0], np.ndarray):
-            out[k] = np.concatenate(vals)
-        else:  # Arrow arrays (CSV label text)
-            import pyarrow as pa
-
-            out[k] = pa.concat_arrays(
-                [v.combine_chunks() if isinstance(v, pa.ChunkedArray) else v for v in vals]
-            )
-    return out
-
-
 class JoinedTable(Table):
     """A prediction table and a labels table with named columns (CSV, Parquet, Arrow IPC,
     NPZ), row for row: each batch of the prediction file takes the same rows of the labels
@@ -171,7 +150,7 @@ class JoinedTable(Table):
         pending: list[dict] = []
         have = seen = 0
         for offset, cols in self.inner.batches(theirs, batch_size, column_types):
-            n = _rows(cols)
+            n = num_rows(cols)
             while have < n:
                 got = next(pieces, None)
                 if got is None:
@@ -179,15 +158,15 @@ class JoinedTable(Table):
                     more = f"{total}" if total is not None else f"more (at least {offset + n})"
                     raise _mismatch(self.labels_path, seen + have, self.path, more)
                 pending.append(got[1])
-                have += _rows(got[1])
-            merged = _join(pending)
+                have += num_rows(got[1])
+            merged = concat_columns(pending)
             cols.update({k: v[:n] for k, v in merged.items()})
             rest = {k: v[n:] for k, v in merged.items()}
             have -= n
             pending = [rest] if have else []
             seen = offset + n
             yield offset, cols
-        extra = have + sum(_rows(c) for _, c in pieces)
+        extra = have + sum(num_rows(c) for _, c in pieces)
         if extra:
             raise _mismatch(self.labels_path, seen + extra, self.path, seen)
 

@@ -69,3 +69,27 @@ class Table(abc.ABC):
         return ", ".join(
             c.name if c.width is None else f"{c.name}[{c.width}]" for c in self.columns.values()
         )
+
+
+def num_rows(cols: dict) -> int:
+    """Rows in a batch of columns (a dict of equal-length arrays; 0 for no columns)."""
+    return len(next(iter(cols.values()))) if cols else 0
+
+
+def concat_columns(parts: list[dict]) -> dict:
+    """Batches of columns joined row-wise: NumPy arrays concatenated, Arrow arrays (CSV text
+    labels) combined."""
+    if len(parts) == 1:
+        return parts[0]
+    out = {}
+    for k in parts[0]:
+        vals = [p[k] for p in parts]
+        if isinstance(vals[0], np.ndarray):
+            out[k] = np.concatenate(vals)
+        else:  # Arrow arrays (CSV label text)
+            import pyarrow as pa
+
+            out[k] = pa.concat_arrays(
+                [v.combine_chunks() if isinstance(v, pa.ChunkedArray) else v for v in vals]
+            )
+    return out
