@@ -1,5 +1,9 @@
 r"""The mergeable evaluation state: ``update`` / ``merge`` / ``finalize`` → :class:`~crossentropy.Report`.
 
+(A little over the ~600-line guide: the Accumulator composes the statistics of three
+tasks and owns its versioned state format; each statistic itself lives in ``stats``,
+``taskstats``, ``calibration``, ``ranking``, ``bootstrap``.)
+
 An :class:`Accumulator` holds float64 sums and integer counts only — never a
 mean of means — so that any engine (a file stream, Dask partitions, torch
 ranks) can feed it batches in any split and merge the partial states in any

@@ -1,5 +1,8 @@
 r"""Two models on the same rows: every metric's difference, with a paired bootstrap interval.
 
+(A little over the ~600-line guide: the mergeable paired sums, the result record and
+its verdict wording are one concept, the paired comparison; the CLI lives in ``cli._compare``.)
+
 Models A and B score the same N rows (same targets, same weights). For each metric the
 comparison reports ``Δ = metric(B) − metric(A)`` (negative: B has the lower value; for the
 losses that is B being better, for accuracy B being worse). From the per-row data it also

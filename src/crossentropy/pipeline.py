@@ -1,5 +1,8 @@
 """The evaluation of prediction files, whatever runs it: options, rows, passes, result.
 
+(Just over the ~600-line guide: sources, batching, the kind and task decisions and the
+engine protocol are the one pipeline both engines drive.)
+
 ``crossentropy evaluate`` and :func:`crossentropy.dask.evaluate_files` are one pipeline::
 
     files → io batches → kind decision → RowFilter → Accumulator → Report

@@ -1,5 +1,9 @@
 """The nine answers (:func:`sections`): one function per question of the notes, each
-returning a :class:`Section` (text and the numbers in it) and, for the figures, curves."""
+returning a :class:`Section` (text and the numbers in it) and, for the figures, curves.
+
+(Over the ~600-line guide on purpose: the nine sections are read in order, one
+function per question of the notes; splitting them would scatter one walk-through.)
+"""
 
 from __future__ import annotations
 

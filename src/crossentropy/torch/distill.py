@@ -1,5 +1,9 @@
 """Fused linear distillation: a divergence between teacher and student without the N × V logits.
 
+(Over the ~600-line guide: the fused linear distillation, its autograd function and its
+vocabulary-parallel version share one chunk job; about 150 lines are the ``@overload``
+signatures typing needs spelled out.)
+
 The student's logits ``z = softcap(h Wᵀ + b)`` and the teacher's (given, or ``h_t W_tᵀ + b_t``)
 are formed a chunk of rows at a time (the chunk plan of :mod:`crossentropy.torch._plan`);
 each chunk's loss and its gradient tile are computed at once and folded into the gradients

@@ -1,5 +1,8 @@
 """Drop-in replacements for ``torch.nn.functional`` losses, with the library's semantics.
 
+(Just over the ~600-line guide: every drop-in functional loss of PyTorch's with its
+checked route to PyTorch's own kernel; the modules and autograd live beside it.)
+
 ``cross_entropy``, ``nll_loss`` and ``binary_cross_entropy_with_logits`` take
 PyTorch's own positional signatures and defaults (class axis 1, ``(N, C, d1, …)``
 inputs, ``ignore_index=-100``, ``reduction="mean"``), so they replace the

@@ -1,5 +1,8 @@
 """Vocabulary-parallel cross-entropy on ``torch.distributed``.
 
+(Over the ~600-line guide: the vocabulary-parallel losses share one all-reduce protocol
+and its gloo/NCCL and DTensor entry; the tile work itself lives in ``_plan``/``_tiles``.)
+
 Each rank of ``group`` holds the logits (or the classifier rows) of a contiguous
 slice ``[vocab_start, vocab_start + V_local)`` of a vocabulary of ``vocab_size``
 classes. Only per-token numbers cross ranks:
