@@ -2,7 +2,8 @@
 
 Paths: the core (``cross_entropy``, ``nll``, ``loss_terms``, ``log_prob``, ``cross_entropy_grad``)
 under ``impl="array_api"``, ``"blocked"`` and ``"kernel"``; ``crossentropy.torch`` (functional and
-modules, values and autograd gradients); ``crossentropy.dask`` (lazy losses on row-chunked arrays,
+modules, values and autograd gradients); the core on JAX arrays (values, errors, warnings, and
+``jax.grad`` against ``cross_entropy_grad``); ``crossentropy.dask`` (lazy losses on row-chunked arrays,
 ``evaluate``); ``crossentropy.Accumulator`` fed random batch splits and merged, ``crossentropy.evaluate``;
 the command line ``crossentropy evaluate --format json``; binary cross-entropy on the core, torch
 and dask paths. Only the public API is used.
@@ -1340,3 +1341,51 @@ def test_binary_bool_target_is_zero_one_on_every_path(path):
     want = run(lambda: to_numpy(go(y.astype(np.int64))))
     got = run(lambda: to_numpy(go(y)))
     assert_outcome(got, want, f"{path} bool target vs its 0/1 integer target")
+
+
+# ============================================================================= JAX (eager and jit)
+def _jax_data(d: dict) -> dict:
+    import jax.numpy as jnp
+
+    return {k: jnp.asarray(v) if isinstance(v, np.ndarray) else v for k, v in d.items()}
+
+
+@case_param(MATRIX)
+def test_jax_equals_core(name):
+    """The core on JAX arrays (float64 enabled) gives the array-API path's outcomes: values,
+    errors and warnings; and ``jax.grad`` of the reduced loss is ``cross_entropy_grad`` (§9)."""
+    import jax
+
+    case, d = BY_NAME[name], data(name)
+    want = baseline(name)
+    ref = reference_outcomes(case, d)
+    m = Mismatches()
+    with jax.enable_x64(True):
+        dj = _jax_data(d)
+        got = {}
+        for k, fn in core_calls(case, dj, impl="array_api").items():
+            o = run(fn)
+            if o.exc is None:
+                o.value = to_numpy(o.value)
+            got[k] = o
+        for q in want:
+            m.check(assert_outcome, got[q], want[q], f"jax {q}", ref=ref.get(q))
+        grad_want = want["cross_entropy_grad"]
+        value = want["cross_entropy"]
+        quiet = all(o.exc is None and not o.warns for o in (grad_want, value))
+        if case.reduction != "none" and quiet:
+            opts = dict(pc.core_options(case, dj), impl="array_api")
+            g = d["grad_output"]
+            scale = 1.0 if g is None else float(np.asarray(g))
+            fn = jax.grad(
+                lambda x: ce.cross_entropy(x, dj["target"], reduction=case.reduction, **opts)
+            )
+            o = run(lambda: to_numpy(fn(dj["x"])) * scale)
+            m.check(
+                assert_outcome,
+                o,
+                grad_want,
+                "jax.grad cross_entropy",
+                ref=ref.get("cross_entropy_grad"),
+            )
+    m.done()
