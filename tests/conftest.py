@@ -43,3 +43,16 @@ def backend(request):
 @pytest.fixture
 def rng():
     return np.random.default_rng(20261128)
+
+
+@pytest.fixture(autouse=True)
+def _dask_scheduler_restored():
+    """A ``distributed.Client`` makes itself dask's global scheduler until it is closed; a test
+    whose local cluster shut down late must not decide how every later test computes (seen
+    once: all of tests/test_dask.py then asked for a client that no longer existed)."""
+    import dask
+
+    before = dask.config.get("scheduler", None)
+    yield
+    if dask.config.get("scheduler", None) != before:
+        dask.config.set(scheduler=before)
