@@ -14,11 +14,8 @@ computing), run alternately ``REPEATS`` times; the median wall time is kept:
 - **pandas + sklearn**: ``pandas.read_parquet`` → float64 NumPy → ``scipy.special.softmax``
   → ``sklearn.metrics.log_loss(y, p, labels=range(10))`` (the cross-entropy only).
 
-Start-up (min of ``STARTUP_REPEATS`` fresh processes): the bare interpreter, ``import numpy``,
-``import crossentropy``, ``crossentropy --version``, the kernels' first use (``import numba`` and
-the first call of a cached kernel: numba's typing and code-generation set-up, paid once per
-process even when every kernel is loaded from the on-disk cache) and, for scale,
-``import pandas, scipy.special, sklearn.metrics``.
+Start-up (imports, numba's set-up) is part of both end-to-end times; suite "startup"
+(benchmarks/suite_startup.py) measures it row by row.
 
 Both report their peak resident memory (``VmHWM`` of the process itself; ``ru_maxrss``
 would also count the parent's peak at fork time). The two
@@ -28,7 +25,6 @@ cross-entropies are checked against each other (rtol 1e-9).
 from __future__ import annotations
 
 import json
-import math
 import os
 import statistics
 import subprocess
@@ -44,25 +40,6 @@ TITLE = "Command line"
 C = 10
 FULL_N, QUICK_N = 10_000_000, 1_000_000
 REPEATS, QUICK_REPEATS = 2, 1
-STARTUP_REPEATS = 5
-
-KERNEL_FIRST_CALL = """
-import numpy as np
-from crossentropy.kernels import rowstats
-x = np.zeros((4, 3)); t = np.zeros(4, np.intp); a = np.empty(4, np.intp); b = np.empty(4, np.intp)
-rowstats.rank_rows(x, t, a, b)
-"""
-STARTUP = {
-    "python (bare interpreter)": ["-c", "pass"],
-    "import numpy": ["-c", "import numpy"],
-    "import crossentropy": ["-c", "import crossentropy"],
-    "crossentropy --version": ["-m", "crossentropy", "--version"],
-    "import crossentropy + numba, first cached kernel call": ["-c", KERNEL_FIRST_CALL],
-    "import pandas, scipy.special, sklearn.metrics": [
-        "-c",
-        "import pandas, scipy.special, sklearn.metrics",
-    ],
-}
 
 PEAK = """
 def peak_mb():
@@ -125,21 +102,6 @@ def _env() -> dict[str, str]:
     src = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
     env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
     return env
-
-
-def startup() -> list[list[str]]:
-    """Rows of the start-up table: the fastest of STARTUP_REPEATS fresh processes each."""
-    env, rows = _env(), []
-    for name, args in STARTUP.items():
-        best = math.inf
-        for _ in range(STARTUP_REPEATS):
-            t0 = time.perf_counter()
-            proc = subprocess.run([sys.executable, *args], capture_output=True, env=env)
-            best = min(best, time.perf_counter() - t0)
-            if proc.returncode != 0:
-                raise RuntimeError(proc.stderr.decode()[-2000:])
-        rows.append([name, f"{best * 1e3:.0f}"])
-    return rows
 
 
 def _run(code: str, path: str) -> tuple[float, dict]:
@@ -211,10 +173,7 @@ def run(quick: bool) -> str:
             ["contender", "time (s)", "rows/s", "peak RSS (MB)", "speed-up vs sklearn"], rows
         ),
         "",
-        "Start-up (fastest of "
-        f"{STARTUP_REPEATS} fresh processes; part of every end-to-end time above):",
-        "",
-        markdown_table(["process", "wall time (ms)"], startup()),
+        "Start-up (imports, numba's set-up) is in both times: see the Start-up section.",
         "",
         f"Cross-entropy: ours {ce_ours:.12g}, sklearn {ce_sk:.12g} "
         f"({'agree' if agree else 'DISAGREE'} to 1e-9). Our run also computes accuracy, Brier, "

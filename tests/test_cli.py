@@ -1282,3 +1282,31 @@ def test_out_of_memory_advice_names_what_sizes_memory(monkeypatch, tmp_path, cap
     monkeypatch.setattr(pipeline, "run", no_memory)
     err = _fails(["evaluate", _inputs(tmp_path)["npz"], *extra], capsys, 4, "out of memory", advice)
     assert ("bootstrap" in err) == bool(extra)
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["evaluate", "--version"]])
+def test_version_is_printed_on_stdout_only_when_asked(argv, capsys):
+    """``--version`` prints the installed distribution's version (looked up here independently,
+    with importlib.metadata) on stdout and exits 0; it is read when the flag is given, not while
+    the parser is built."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        want = version("crossentropy")
+    except PackageNotFoundError:
+        want = "(not installed)"
+    with pytest.raises(SystemExit) as e:
+        cli.main(argv)
+    out, err = capsys.readouterr()
+    assert e.value.code == 0 and out == f"crossentropy {want}\n" and err == ""
+
+
+def test_parser_is_built_without_looking_up_the_version(monkeypatch):
+    from crossentropy.cli import _arguments
+
+    def looked_up():
+        raise AssertionError("the version was looked up without --version")
+
+    monkeypatch.setattr(_arguments, "_version", looked_up)
+    parser = cli.build_parser()
+    assert parser.parse_args(["evaluate"]).command == "evaluate"

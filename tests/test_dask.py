@@ -741,3 +741,84 @@ def test_lazy_normalizer_equals_the_core(scale):
         got = fn(da.from_array(x, chunks=(4, 4)), y, sample_weight=s, reduction="mean",
                  normalizer=40.0 * scale)  # fmt: skip
         assert math.isclose(float(got.compute()), want, rel_tol=1e-12)
+
+
+# ----------------------------------------------------------------------------- the engine's own client
+def _global_scheduler():
+    """What decides where an unadorned ``.compute()`` runs: dask's configured scheduler and
+    distributed's default client (``None`` when there is none)."""
+    try:
+        default = distributed.default_client()
+    except ValueError:
+        default = None
+    return dask.config.get("scheduler", None), default
+
+
+def _tasks_seen(client) -> int:
+    """Task transitions the cluster's scheduler has logged (0 before any task ran there)."""
+    return client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.transition_log))
+
+
+def test_client_for_never_becomes_the_default_scheduler(tmp_path):
+    """``client_for`` makes a client that the caller passes explicitly: while it is open and after it
+    is closed, dask's global scheduler and the default client are what they were before, and
+    ``evaluate_files(client=...)`` runs on its cluster (the scheduler's log) with the report of the
+    single-process engine (the oracle: ``pipeline.LocalEngine`` on the same files)."""
+    from crossentropy import io, pipeline
+
+    rng = np.random.default_rng(3)
+    files = []
+    for k in range(2):
+        files.append(str(tmp_path / f"p{k}.npz"))
+        np.savez(files[-1], logits=rng.normal(size=(30, 4)), target=rng.integers(0, 4, 30))
+    opts = pipeline.EvaluateOptions(kind="logits")
+    want = pipeline.run(opts, pipeline.Source(files, io.Schema()), pipeline.LocalEngine())
+    before = _global_scheduler()
+    c = ced.client_for(workers=1)
+    try:
+        assert _global_scheduler() == before
+        seen = _tasks_seen(c)
+        got = ced.evaluate_files(files, kind="logits", client=c)
+        assert _tasks_seen(c) > seen, "the tasks did not run on the client's cluster"
+        assert _global_scheduler() == before
+    finally:
+        ced.close_client(c)
+    assert _global_scheduler() == before
+    close(want.report.to_dict(), got.to_dict())
+
+
+@pytest.mark.parametrize("progress", [[], ["--progress"]])
+def test_cli_dask_engine_passes_its_client_and_leaves_dask_config_alone(
+    progress, tmp_path, capsys, monkeypatch
+):
+    """``crossentropy evaluate --engine dask --workers 1`` in-process: each compute of the engine
+    gets the engine's client explicitly (with ``--progress`` too: the bar follows that client, not
+    a default one), dask's global scheduler is never switched to it (checked while the pass runs
+    and after), and the JSON equals the single-process command's."""
+    from crossentropy.dask import _tree
+
+    rng = np.random.default_rng(4)
+    path = str(tmp_path / "p.npz")
+    np.savez(path, logits=rng.normal(size=(50, 3)), target=rng.integers(0, 3, 50))
+    seen = []
+    compute = _tree._compute
+
+    def spy(obj, progress=False, client=None):
+        seen.append((client, _global_scheduler()))
+        return compute(obj, progress, client)
+
+    monkeypatch.setattr(_tree, "_compute", spy)
+    monkeypatch.setattr("crossentropy.dask._files._compute", spy)
+    before = _global_scheduler()
+    common = [path, "--kind", "logits", "--format", "json", "--bootstrap", "3"]
+    argv = ["evaluate", *common, "--engine", "dask", "--workers", "1", *progress]
+    code, out, err = run_cli(argv, capsys)
+    assert code == 0, err
+    assert _global_scheduler() == before
+    assert seen, "the engine computed nothing"
+    for client, during in seen:
+        assert isinstance(client, distributed.Client)
+        assert during == before
+    code, local, _ = run_cli(["evaluate", *common], capsys)
+    assert code == 0
+    close(json.loads(local)["report"], json.loads(out)["report"])

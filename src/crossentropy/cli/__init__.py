@@ -39,7 +39,7 @@ import sys
 import warnings
 
 from . import _evaluate, _explain  # noqa: F401  (registers the commands, in --help order)
-from ._arguments import _version
+from ._arguments import VersionAction
 from ._evaluate import BUNDLED_FIRST_LINE  # noqa: F401
 from ._exits import (  # noqa: F401
     EXIT_CODES,
@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
-    parser.add_argument("--version", action="version", version=f"crossentropy {_version()}")
+    parser.add_argument("--version", action=VersionAction)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for cmd in COMMANDS.values():
         p = sub.add_parser(

@@ -115,7 +115,7 @@ def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
         "label column(s) --target names",
     )
     _column_arguments(p)
-    p.add_argument("--version", action="version", version=f"crossentropy {_version()}")
+    p.add_argument("--version", action=VersionAction)
     m = p.add_argument_group("metrics")
     m.add_argument(
         "--bins", type=int, default=_DEFAULTS.bins, help="calibration bins (default %(default)s)"
@@ -196,6 +196,21 @@ def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
         help="with --engine dask and no --scheduler: local worker processes "
         "(default: the number of CPUs)",
     )
+
+
+class VersionAction(argparse.Action):
+    """``--version``: prints ``crossentropy VERSION`` and exits; the version is looked up only
+    when the flag is given (``importlib.metadata`` stays out of every other run's start-up)."""
+
+    def __init__(
+        self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None
+    ):
+        help = help or "show program's version number and exit"
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"crossentropy {_version()}")  # on stdout, as argparse's own version action
+        parser.exit()
 
 
 def _version() -> str:

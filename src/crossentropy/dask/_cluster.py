@@ -21,6 +21,11 @@ def client_for(
     CPU kernels too: ``NUMBA_NUM_THREADS=1``), no dashboard. ``quiet``: the workers log only
     critical messages (their errors reach the caller as the tasks' exceptions).
 
+    The client is *not* made Dask's default scheduler (``set_as_default=False``): creating or
+    closing it never changes ``dask.config``'s ``scheduler`` nor ``distributed``'s default client.
+    Use it explicitly: ``evaluate_files(..., client=client)``, ``with client.as_current(): ...``
+    or ``x.compute(scheduler=client)``.
+
     Raises ``ValueError`` for an address that is not one (an unknown scheme, no port) and
     ``OSError`` when the scheduler does not answer within ``timeout`` seconds (default:
     Dask's ``distributed.comm.timeouts.connect``). Close it with :func:`close_client`.
@@ -33,7 +38,8 @@ def client_for(
         msg = "give either a scheduler address or a number of local workers, not both"
         raise ValueError(msg)
     if scheduler:
-        return Client(scheduler) if timeout is None else Client(scheduler, timeout=timeout)
+        connect = {} if timeout is None else {"timeout": timeout}
+        return Client(scheduler, set_as_default=False, **connect)
     n = workers or (os.cpu_count() or 1)
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         msg = f"`workers` must be a positive integer; got {workers!r}"
@@ -58,7 +64,7 @@ def client_for(
             # a worker still heartbeating while the scheduler closes logs an ERROR: not news
             silence_logs=logging.CRITICAL if quiet else logging.WARNING,
         )
-    return Client(cluster)
+    return Client(cluster, set_as_default=False)
 
 
 def close_client(client: Any, *, cluster: bool = True) -> None:

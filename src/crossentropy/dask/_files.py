@@ -44,10 +44,13 @@ def _first_batch(options: pl.EvaluateOptions, schema: io.Schema, path: str) -> i
 
 
 class DaskEngine:
-    """A :class:`crossentropy.pipeline.Engine` running one task per file on the active Dask
-    scheduler (the threaded default, or a ``distributed.Client``; see :meth:`connect`)."""
+    """A :class:`crossentropy.pipeline.Engine` running one task per file on ``client`` (a
+    ``distributed.Client``, passed to every compute; see :meth:`connect`) or, when ``None``,
+    on the caller's active Dask scheduler (the threaded default, or their client). It never
+    changes Dask's global scheduler."""
 
-    def __init__(self) -> None:
+    def __init__(self, client: Any = None) -> None:
+        self.client = client
         self.files: list[str] = []
         self.bases: list[int] = []
         self.stop_error: io.InputError | None = None
@@ -64,11 +67,11 @@ class DaskEngine:
     ) -> Iterator[Any]:
         """The engine on a client of ``scheduler`` or of a new local cluster of ``workers``
         (:func:`client_for`: ``ValueError`` for a bad address, ``OSError`` when the scheduler
-        does not answer within ``timeout`` seconds)."""
+        does not answer within ``timeout`` seconds), closed on exit. The client is passed to
+        each compute, never made the default: Dask's global scheduler is left as it was."""
         client = client_for(scheduler, workers, timeout=timeout)
         try:
-            with client.as_current():
-                yield cls()
+            yield cls(client)
         finally:
             close_client(client, cluster=not scheduler)
 
@@ -123,7 +126,7 @@ class DaskEngine:
             unknown = [k for k in range(stop) if rows[k] is None]
             if unknown:
                 ds = [dask.delayed(_count_rows)(options, schema, files[k]) for k in unknown]
-                for k, n in zip(unknown, _compute(ds, self.progress), strict=True):
+                for k, n in zip(unknown, _compute(ds, self.progress, self.client), strict=True):
                     rows[k] = n
             self.bases = np.cumsum([0] + [int(n or 0) for n in rows[:stop]])[:stop].tolist()
 
@@ -135,7 +138,10 @@ class DaskEngine:
             dask.delayed(fn, pure=True)(pl.Part([path], base), dask_key_name=f"{prefix}-{k}")
             for k, (path, base) in enumerate(zip(self.files, self.bases, strict=True))
         ]
-        res = _compute(_tree(ds, merge, "crossentropy-files"), self.progress) if ds else merge()
+        if not ds:
+            res = merge()
+        else:
+            res = _compute(_tree(ds, merge, "crossentropy-files"), self.progress, self.client)
         if res.error is None and self.stop_error is not None:
             res.error = self.stop_error
         return res
@@ -151,6 +157,7 @@ def evaluate_files(
     na_values: Sequence[str] = (),
     num_classes: int | None = None,
     progress: bool = False,
+    client: Any = None,
     **options: Any,
 ) -> Report:
     r"""The :class:`~crossentropy.Report` of many prediction files, one Dask task per file.
@@ -165,8 +172,10 @@ def evaluate_files(
     (the command line's, same defaults): ``kind``, ``task`` (multiclass, binary, multilabel or
     auto: decided on the first batch, docs/semantics.md §10.1), ``ignore_index``,
     ``missing_labels``, ``on_invalid``, ``input_format``, ``bins``, ``temperature``,
-    ``apply_temperature``, ``bootstrap``, ``seed``, ``base``, ``batch_size``. The active Dask scheduler runs the tasks (see
-    :func:`client_for`). Errors are the :class:`crossentropy.io.InputError` the
+    ``apply_temperature``, ``bootstrap``, ``seed``, ``base``, ``batch_size``. ``client``: the
+    ``distributed.Client`` that runs the tasks (e.g. from :func:`client_for`); ``None``: the
+    caller's active Dask scheduler. Dask's global scheduler is never changed. Errors are the
+    :class:`crossentropy.io.InputError` the
     single-process command stops at first, naming the file and rows. Bootstrap intervals
     key on the global row index (files in order), so they equal the single-process ones.
 
@@ -201,7 +210,7 @@ def evaluate_files(
     if names is not None and num_classes is None:
         num_classes = len(names)
     source = pl.Source(files, schema, num_classes=num_classes)
-    res = pl.run(opts, source, DaskEngine())
+    res = pl.run(opts, source, DaskEngine(client))
     from .._validate import CrossEntropyWarning
 
     for msg, where in res.warnings.items():

@@ -43,15 +43,17 @@ def _merge_states(*states: Any) -> Any:
     return acc
 
 
-def _compute(obj: Any, progress: bool = False) -> Any:
+def _compute(obj: Any, progress: bool = False, client: Any = None) -> Any:
+    """``obj`` computed on ``client`` (a ``distributed.Client``, passed explicitly, never made
+    the default) or, when ``None``, on whatever scheduler the caller has active."""
     if progress:
-        return _compute_with_progress(obj)
-    return dask.compute(obj)[0]
+        return _compute_with_progress(obj, client)
+    return dask.compute(obj, scheduler=client)[0]
 
 
-def _compute_with_progress(obj: Any) -> Any:
+def _compute_with_progress(obj: Any, client: Any = None) -> Any:
     """Compute with Dask's own progress bar, drawn on stderr (stdout may carry JSON)."""
-    client = _current_client()
+    client = client if client is not None else _current_client()
     if client is None:
         from dask.diagnostics import ProgressBar
 
@@ -61,11 +63,11 @@ def _compute_with_progress(obj: Any) -> Any:
 
     from distributed import progress
 
-    fut = client.compute(obj)
+    futures = client.compute(obj)  # one future, or a list of them for a list of delayed values
     with contextlib.redirect_stdout(sys.stderr):
-        progress(fut)
+        progress(futures, scheduler=client.scheduler.address)  # this client, not the default one
         print(file=sys.stderr)
-    return fut.result()
+    return client.gather(futures)
 
 
 def _current_client() -> Any:

@@ -21,6 +21,7 @@ The rule, one for every format:
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -91,10 +92,7 @@ def parse_labels(col, layout: Layout, schema: Schema, path: str) -> Labels:
     ([2, 0, 1, 3], [[False, True, False, False]])
     """
     name = layout.target[0]
-    try:
-        import pyarrow as pa
-    except ImportError:  # pragma: no cover
-        pa = None
+    pa = sys.modules.get("pyarrow")  # an Arrow column exists only once pyarrow is imported
     if pa is not None and isinstance(col, (pa.Array, pa.ChunkedArray)):
         if isinstance(col, pa.ChunkedArray):
             col = col.combine_chunks()
