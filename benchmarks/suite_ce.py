@@ -5,7 +5,9 @@ Contenders, all on the same arrays in one process, round-robin (see harness):
 - the limits: a read pass (NumPy ``x.max()``, 1 thread, and a numba sum on ``THREADS``
   threads) and an exp-only pass (the kernel's vectorised exp of every element, summed);
 - ours: the fused kernel (``kernels.softmax_terms``; forward+backward
-  ``kernels.softmax_terms_and_grad`` into a caller buffer), the public, validated entry
+  ``kernels.softmax_terms_and_grad`` into a caller buffer), the reduction-fused kernel
+  (``kernels.softmax_sums``, ``kernels.softmax_sums_grad``: no per-row arrays; what the
+  public entry points call for plain index labels), the public, validated entry
   points ``crossentropy.cross_entropy`` and ``crossentropy.cross_entropy_grad(...,
   return_loss=True, out=buf)`` (and with a fresh gradient), the row-blocked NumPy path;
 - torch ``F.cross_entropy`` (``set_num_threads(2)``), forward under ``no_grad`` and
@@ -55,6 +57,8 @@ FB_GOALS = [("XLA", 0.8), ("torch", 0.25)]
 ENTRY_GOAL = 1.05
 FWD_PUBLIC = "ours: cross_entropy (public)"
 FB_PUBLIC = "ours: cross_entropy_grad(return_loss, out=)"
+SUMS_FWD = "ours: reduction-fused kernel (Σℓ, Σw)"
+SUMS_FB = "ours: reduction-fused kernel + grad, out= buffer"
 
 
 def _numba_refs():
@@ -148,6 +152,14 @@ def _contenders(x, y, quick):
         loss, w, g = kernels.softmax_terms_and_grad(x, y, row_scale=1.0 / n, out=grad_buf)
         return loss.sum(dtype=np.float64) / n, g
 
+    def sums_fwd():
+        total, w, _ = kernels.softmax_sums(x, y)
+        return total / w
+
+    def sums_fb():
+        total, w, _ = kernels.softmax_sums_grad(x, y, scale=1.0 / n, out=grad_buf)
+        return total / w, grad_buf
+
     def blocked():
         loss, w = kernels.blocked_softmax_terms(x, y)
         return loss.sum(dtype=np.float64) / w.sum(dtype=np.float64)
@@ -176,6 +188,7 @@ def _contenders(x, y, quick):
         Contender(f"read pass ({THREADS} thr)", lambda: read2(x), memory=None),
         Contender(f"exp-only pass ({THREADS} thr)", lambda: exp2(x), memory=None),
         Contender("ours: fused kernel", ours_fwd),
+        Contender(SUMS_FWD, sums_fwd),
         Contender(FWD_PUBLIC, lambda: ce.cross_entropy(x, y)),
         Contender("ours: row-blocked NumPy", blocked),
         Contender("torch F.cross_entropy", torch_fwd, memory="rss"),
@@ -203,6 +216,7 @@ def _contenders(x, y, quick):
         Contender(f"read pass ({THREADS} thr)", lambda: read2(x), memory=None),
         Contender(f"exp-only pass ({THREADS} thr)", lambda: exp2(x), memory=None),
         Contender("ours: fused kernel, out= buffer", ours_fb),
+        Contender(SUMS_FB, sums_fb),
         Contender(FB_PUBLIC, lambda: ce.cross_entropy_grad(x, y, return_loss=True, out=grad_buf)),
         Contender(
             "ours: cross_entropy_grad(return_loss), fresh grad",
@@ -316,6 +330,7 @@ def _entry_group(x, y, buf):
     n = x.shape[0]
     return [
         Contender("kernel fwd", lambda: kernels.softmax_terms(x, y), memory=None),
+        Contender("sums kernel fwd", lambda: kernels.softmax_sums(x, y), memory=None),
         Contender("public fwd", lambda: ce.cross_entropy(x, y), memory=None),
         Contender(
             "public fwd, validate=False",
@@ -325,6 +340,11 @@ def _entry_group(x, y, buf):
         Contender(
             "kernel fwd+bwd",
             lambda: kernels.softmax_terms_and_grad(x, y, row_scale=1.0 / n, out=buf),
+            memory=None,
+        ),
+        Contender(
+            "sums kernel fwd+bwd",
+            lambda: kernels.softmax_sums_grad(x, y, scale=1.0 / n, out=buf),
             memory=None,
         ),
         Contender(
@@ -353,6 +373,8 @@ def entry_overhead(quick: bool = False) -> tuple[str, list[dict]]:
             "fwd_ratio": t["public fwd"] / t["kernel fwd"],
             "fwd_ratio_novalidate": t["public fwd, validate=False"] / t["kernel fwd"],
             "fb_ratio": t["public fwd+bwd"] / t["kernel fwd+bwd"],
+            "fwd_ratio_sums": t["public fwd"] / t["sums kernel fwd"],
+            "fb_ratio_sums": t["public fwd+bwd"] / t["sums kernel fwd+bwd"],
         }
         recs.append(rec)
         rows.append(
@@ -365,6 +387,10 @@ def entry_overhead(quick: bool = False) -> tuple[str, list[dict]]:
                 f"{t['kernel fwd+bwd'] * 1e6:.0f}",
                 f"{t['public fwd+bwd'] * 1e6:.0f}",
                 f"{rec['fb_ratio']:.2f}",
+                f"{t['sums kernel fwd'] * 1e6:.0f}",
+                f"{rec['fwd_ratio_sums']:.2f}",
+                f"{t['sums kernel fwd+bwd'] * 1e6:.0f}",
+                f"{rec['fb_ratio_sums']:.2f}",
             ]
         )
     header = [
@@ -376,6 +402,10 @@ def entry_overhead(quick: bool = False) -> tuple[str, list[dict]]:
         "kernel fwd+bwd µs",
         "cross_entropy_grad µs",
         "× kernel",
+        "sums kernel fwd µs",
+        "cross_entropy × sums kernel",
+        "sums kernel fwd+bwd µs",
+        "cross_entropy_grad × sums kernel",
     ]
     return markdown_table(header, rows), recs
 
@@ -425,6 +455,10 @@ def goals(shapes_res: list[dict], entry: list[dict]) -> str:
         for key, what in (("fwd_ratio", "cross_entropy"), ("fb_ratio", "cross_entropy_grad")):
             v, r = _verdict(e[key], ENTRY_GOAL)
             rows.append([f"entry {n:,} × {c:,}: `{what}` ≤ {ENTRY_GOAL}× the raw kernel", r, v])
+            v, r = _verdict(e[key + "_sums"], ENTRY_GOAL)
+            rows.append(
+                [f"entry {n:,} × {c:,}: `{what}` ≤ {ENTRY_GOAL}× the kernel it calls (sums)", r, v]
+            )
     return markdown_table(["goal (issue 14)", "measured", "verdict"], rows)
 
 
@@ -531,7 +565,9 @@ def _section(info, ct, blocks, entry_table, goal_table, quick):
         "",
         "Fastest of many interleaved calls. `cross_entropy(x, y)` (validated) and "
         "`cross_entropy_grad(x, y, return_loss=True, out=buf)` against the kernel calls they "
-        "end in (`kernels.softmax_terms`, `kernels.softmax_terms_and_grad(..., out=buf)`).",
+        "end in: the per-row kernels (`kernels.softmax_terms`, `kernels.softmax_terms_and_grad(..., "
+        "out=buf)`) and the reduction-fused kernels the plain case now calls "
+        "(`kernels.softmax_sums`, `kernels.softmax_sums_grad(..., out=buf)`).",
         "",
         entry_table,
         "",

@@ -34,6 +34,7 @@ import numpy as np
 
 from . import _validate as v
 from ._array import Array, namespace
+from ._dispatch import fused_sums
 from ._options import IGNORE_INDEX, LossOptions, ReductionOptions, log_base
 from ._prepare import prepare, terms, with_nll_gradient
 from ._types import Base, DivideBy, Empty, Impl, Kind, Reduction, Smoothing
@@ -126,6 +127,11 @@ def _reduced_nll(
         opts = replace(opts, label_smoothing=label_smoothing)
     if normalizer is not red.normalizer:
         red = replace(red, normalizer=normalizer)
+    sums = fused_sums(pred, target, opts, red, weight=weight, sample_weight=sample_weight)
+    if sums is not None:  # the plain case: Σℓ and Σw from one compiled pass (_dispatch)
+        with np.errstate(all="ignore"):
+            out = red.finish(np, sums[0], sums[1], n=target.size, host_check=opts.validate)
+            return out if red.scale == 1.0 else out / red.scale
     p = prepare(pred, target, opts, weight=weight, sample_weight=sample_weight)
     loss, w = terms(p, opts.impl, red.divide_by, normalized=True)
     with np.errstate(all="ignore"):

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ._array import Array, is_numpy
+from ._dispatch import fused_sums
 from ._options import IGNORE_INDEX, LossOptions, ReductionOptions
 from ._prepare import (
     KERNEL_IGNORE,
@@ -88,6 +89,16 @@ def cross_entropy_grad(
     """
     opts = LossOptions(kind, axis, ignore_index, label_smoothing, smoothing, validate, impl)
     red = ReductionOptions(reduction, empty, divide_by, normalizer=normalizer)
+    fused = fused_sums(
+        pred, target, opts, red, weight=weight, sample_weight=sample_weight, grad=True,
+        out=out, grad_output=grad_output,
+    )  # fmt: skip
+    if fused is not None:  # the plain case: one compiled pass, no per-row arrays (_dispatch)
+        total, den, g = fused
+        if not return_loss:
+            return g
+        with np.errstate(all="ignore"):
+            return red.finish(np, total, den, n=target.size, host_check=validate), g
     p = prepare(pred, target, opts, weight=weight, sample_weight=sample_weight)
     buf = _grad_out(out, pred, p)
     with np.errstate(all="ignore"):

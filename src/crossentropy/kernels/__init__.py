@@ -13,6 +13,8 @@ library's one smoothing encoding ``y' = α y + β m`` (``crossentropy._rows``).
   what ``impl="kernel"`` (and ``impl="auto"`` on NumPy when numba is present) runs;
   :func:`blocked_softmax_terms` is the row-blocked NumPy path without numba.
 - :func:`softmax_terms_and_grad` fuses both in one pass, for a training loop.
+- :func:`softmax_sums` and :func:`softmax_sums_grad` return only ``Σℓ`` and ``Σw`` (and
+  the gradient) for index labels without weights: the public entry points' plain case.
 - :func:`eval_rows` is the Accumulator's fused per-row evaluation pass.
 
 numba is imported only when a kernel is first called, never when
@@ -38,8 +40,9 @@ import importlib.util
 import numpy as np
 
 from .._options import IGNORE_INDEX
+from .._rows import smoothing_coefficients
 from .._types import Smoothing
-from ._args import grad_buffer, row_scale_vector, softmax_args
+from ._args import compute_logits, grad_buffer, row_scale_vector, softmax_args
 from .blocked import blocked_softmax_terms
 
 __all__ = [
@@ -48,6 +51,9 @@ __all__ = [
     "softmax_terms_grad",
     "softmax_terms_and_grad",
     "blocked_softmax_terms",
+    "softmax_sums",
+    "softmax_sums_grad",
+    "label_counts",
     "eval_rows",
 ]
 
@@ -66,7 +72,13 @@ def available() -> bool:
     return _AVAILABLE
 
 
+_MODULES: dict = {}
+
+
 def _compiled(module):
+    mod = _MODULES.get(module)
+    if mod is not None:
+        return mod
     if not available():
         raise ImportError(
             "the fused CPU kernels need numba: install the `fast` extra "
@@ -74,8 +86,11 @@ def _compiled(module):
         )
     if module == "softmax":
         from . import softmax as mod
+    elif module == "sums":
+        from . import sums as mod
     else:
         from . import rowstats as mod
+    _MODULES[module] = mod
     return mod
 
 
@@ -298,6 +313,102 @@ def softmax_terms_and_grad(
             a.wsum_all, return_lse, loss, wsum, lse, g,
         )  # fmt: skip
     return (loss, wsum, g, lse) if return_lse else (loss, wsum, g)
+
+
+def _sums_args(logits, target, ignore_index, label_smoothing, smoothing):
+    """(kernel module, flat logits, C, int labels, ignore, has_ignore, α, β)."""
+    x = compute_logits(logits)
+    if x.ndim != 2 or not x.flags.c_contiguous:
+        raise ValueError(f"`logits` must be a C-contiguous (N, C) array, got shape {x.shape}.")
+    n, c = x.shape
+    y = np.asarray(target)
+    if y.shape != (n,) or y.dtype not in (np.dtype(np.int32), np.dtype(np.int64)):
+        raise ValueError(
+            f"`target` must be int32/int64 ({n},) class indices, got {y.dtype} {y.shape}."
+        )
+    alpha, beta = smoothing_coefficients(label_smoothing, smoothing, c)
+    has_ignore = ignore_index is not None
+    ignore = int(ignore_index) if has_ignore else 0
+    return _compiled("sums"), x.reshape(n * c), c, y, ignore, has_ignore, alpha, beta
+
+
+def softmax_sums(
+    logits,
+    target,
+    *,
+    ignore_index=IGNORE_INDEX,
+    label_smoothing: float = 0.0,
+    smoothing: Smoothing = "uniform",
+):
+    """``(Σ_i ℓ_i, Σ_i w_i, bad)`` of :func:`softmax_terms` for index labels without weights.
+
+    ``ℓ_i = −Σ_c y'_ic log softmax(x_i)_c`` and ``w_i = 1`` on rows whose label is a class,
+    both 0 where it is ``ignore_index`` (``None``: no label is ignored); ``bad`` counts the
+    other labels (not a class: their rows are left out of both sums — the caller decides).
+    No per-row array is made; the sums are float64, added in a fixed chunk order.
+    ``logits`` C-contiguous (N, C) float32/float64, ``target`` int32/int64 (N,).
+
+    >>> import numpy as np
+    >>> x = np.array([[2.0, 0.0, -1.0], [0.0, 0.0, 0.0], [1.0, 1.0, 1.0]])
+    >>> total, w, bad = softmax_sums(x, np.array([0, -100, 5]))
+    >>> ref = np.log(np.exp(x[0]).sum()) - x[0, 0]
+    >>> bool(np.isclose(total, ref)), w, bad
+    (True, 1.0, 1)
+    """
+    mod, xf, c, y, ignore, has_ignore, alpha, beta = _sums_args(
+        logits, target, ignore_index, label_smoothing, smoothing
+    )
+    return mod.index_sums(xf, c, y, ignore, has_ignore, alpha, beta)
+
+
+def label_counts(target, num_classes, *, ignore_index=IGNORE_INDEX):
+    """``(rows whose label is a class, rows whose label is neither a class nor ignore_index)``.
+
+    One compiled pass over int32/int64 labels (the divisor of a mean before its gradient).
+
+    >>> import numpy as np
+    >>> label_counts(np.array([0, 2, -100, 3]), 3)
+    (2, 1)
+    """
+    has_ignore = ignore_index is not None
+    ignore = int(ignore_index) if has_ignore else 0
+    a, bad = _compiled("sums").label_counts(np.asarray(target), num_classes, ignore, has_ignore)
+    return int(a), int(bad)
+
+
+def softmax_sums_grad(
+    logits,
+    target,
+    *,
+    scale: float,
+    out,
+    ignore_index=IGNORE_INDEX,
+    label_smoothing: float = 0.0,
+    smoothing: Smoothing = "uniform",
+):
+    """:func:`softmax_sums` and the gradient of ``scale · Σ_i ℓ_i`` written into ``out``.
+
+    ``g_ic = scale · (A q_ic − a_ic)`` (``a_ic = α [c = y_i] + β``, ``A = Σ_c a_ic``), zeros on
+    ignored rows; ``out`` is a C-contiguous array of the logits' shape and dtype. For a mean,
+    ``scale = 1 / Σw`` comes from :func:`label_counts` first. The gradient is meaningless
+    when ``bad > 0``.
+
+    >>> import numpy as np
+    >>> x = np.array([[0.0, 1.0, 2.0], [5.0, 5.0, 5.0]])
+    >>> g = np.empty_like(x)
+    >>> total, w, bad = softmax_sums_grad(x, np.array([2, -100]), scale=1.0, out=g)
+    >>> q = np.exp(x[0]) / np.exp(x[0]).sum()
+    >>> bool(np.isclose(total, -np.log(q[2]))), bool(np.allclose(g[0], q - [0, 0, 1])), g[1].tolist()
+    (True, True, [0.0, 0.0, 0.0])
+    """
+    mod, xf, c, y, ignore, has_ignore, alpha, beta = _sums_args(
+        logits, target, ignore_index, label_smoothing, smoothing
+    )
+    g = grad_buffer(out, (y.shape[0], c), xf.dtype)
+    sc = float(scale)
+    return mod.index_sums_grad(
+        xf, c, y, ignore, has_ignore, alpha, beta, sc, g.reshape(xf.shape[0])
+    )
 
 
 def eval_rows(

@@ -16,7 +16,7 @@ the block's shifted logits), since a short row does not fill a vector.
 The gradient kernels read a row twice and compute one exp per element: the
 row maximum ``M`` (vectorised; the row then stays in cache), then
 ``e_c = exp(x_c - M)`` stored into the gradient row while ``S`` is summed,
-then one scaling pass ``g_c = r (A e_c / S - a_c)`` (:func:`_lse_exp`). A row
+then one scaling pass ``g_c = r (A e_c / S - a_c)`` (:func:`lse_exp`). A row
 without a finite maximum or with a NaN takes the online LSE above.
 
 Non-finite values follow docs/semantics.md §3: a block of only -inf adds 0
@@ -48,7 +48,7 @@ ROWS = 256
 
 
 @njit(inline="never", cache=True, fastmath=FASTMATH, nogil=True)
-def _row_lse(row):
+def row_lse(row):
     """Online log-sum-exp of one row: returns (M, log S) with lse = M + log S.
 
     ``M`` is a value of the row (its dtype); ``S = sum exp(x - M)`` in float64.
@@ -123,11 +123,11 @@ def _row_exp_into(row, gr):
 
 
 @njit(inline="always", **JIT)
-def _lse_exp(row, gr):
-    """``(M, log S)`` of the row (as :func:`_row_lse`) and ``gr_c = exp(x_c - M)``."""
+def lse_exp(row, gr):
+    """``(M, log S)`` of the row (as :func:`row_lse`) and ``gr_c = exp(x_c - M)``."""
     big, logs = _row_exp_into(row, gr)
     if logs != logs:
-        big, logs = _row_lse(row)
+        big, logs = row_lse(row)
         bigx = cast_like(row, big)
         for c in range(row.shape[0]):
             gr[c] = vexp(row[c] - bigx)
@@ -135,7 +135,7 @@ def _lse_exp(row, gr):
 
 
 @njit(inline="always", **JIT)
-def _zero_row(gr):
+def zero_row(gr):
     for c in range(gr.shape[0]):
         gr[c] = 0.0
 
@@ -147,10 +147,10 @@ def _fill_nan(gr):
 
 
 @njit(inline="always", **JIT)
-def _index_row_grad(row, gr, t, w, has_w, alpha, beta, wsum_all, r, big, logs):
+def index_row_grad(row, gr, t, w, has_w, alpha, beta, wsum_all, r, big, logs):
     """gr_c = r * (A q_c - a_c) for index target t, A = α w_t + β W; zero-A rows get zeros.
 
-    ``gr`` holds ``exp(x_c - M)`` on entry (:func:`_lse_exp`): one scaling pass, no exp.
+    ``gr`` holds ``exp(x_c - M)`` on entry (:func:`lse_exp`): one scaling pass, no exp.
     """
     n = row.shape[0]
     wt = w[t] if has_w else 1.0
@@ -159,7 +159,7 @@ def _index_row_grad(row, gr, t, w, has_w, alpha, beta, wsum_all, r, big, logs):
         if r != r:
             _fill_nan(gr)
         else:
-            _zero_row(gr)
+            zero_row(gr)
         return
     scale = cast_like(row, r * big_a * math.exp(-logs))
     if beta != 0.0:
@@ -181,12 +181,12 @@ def _index_row_grad(row, gr, t, w, has_w, alpha, beta, wsum_all, r, big, logs):
 def _block_lse(xb, big, logs, scratch):
     """``(M, log S)`` of every row of a block of short rows (C <= ``SHORT``) into ``big``, ``logs``.
 
-    A row of 10 classes fills less than one vector, so the per-row loop of :func:`_row_lse`
+    A row of 10 classes fills less than one vector, so the per-row loop of :func:`row_lse`
     runs mostly in scalar remainders. Here the shifted logits ``x - M`` of all the block's
     rows go into one flat ``scratch`` buffer, whose exp is one vectorised loop over
     ``k * C`` elements, then summed per row. A row without a finite maximum or with a NaN
-    takes :func:`_row_lse` (same values as the per-row kernels). On return ``scratch`` holds
-    ``exp(x - M)`` row after row (what :func:`_lse_exp` leaves in a gradient row).
+    takes :func:`row_lse` (same values as the per-row kernels). On return ``scratch`` holds
+    ``exp(x - M)`` row after row (what :func:`lse_exp` leaves in a gradient row).
     """
     k, n = xb.shape
     flat = scratch[: k * n]
@@ -211,10 +211,10 @@ def _block_lse(xb, big, logs, scratch):
         if big[r] > ninf and big[r] < -ninf and total == total:
             logs[r] = math.log(total)
         else:
-            big[r], logs[r] = _row_lse(xb[r])
+            big[r], logs[r] = row_lse(xb[r])
             bigx = cast_like(xb, big[r])
             for c in range(n):
-                seg[c] = vexp(xb[r, c] - bigx)  # as _lse_exp: the gradient kernels read it
+                seg[c] = vexp(xb[r, c] - bigx)  # as lse_exp: the gradient kernels read it
 
 
 @njit(inline="always", **JIT)
@@ -286,7 +286,7 @@ def index_forward(x, y, w, has_w, s, has_s, ignore, alpha, beta, want_lse, loss,
             wsum[i] = 0.0
             continue
         row = x[i]
-        big, logs = _row_lse(row)
+        big, logs = row_lse(row)
         _index_forward_row(
             i, row, t, si, masked, w, has_w, alpha, beta, big, logs, want_lse, loss, wsum, lse
         )
@@ -300,14 +300,14 @@ def index_grad(x, y, w, has_w, rs, ignore, alpha, beta, wsum_all, g):
         r = rs[i]
         gr = g[i]
         if t == ignore or r == 0.0:
-            _zero_row(gr)
+            zero_row(gr)
             continue
         if t < 0 or t >= n_classes:
             _fill_nan(gr)
             continue
         row = x[i]
-        big, logs = _lse_exp(row, gr)
-        _index_row_grad(row, gr, t, w, has_w, alpha, beta, wsum_all, r, big, logs)
+        big, logs = lse_exp(row, gr)
+        index_row_grad(row, gr, t, w, has_w, alpha, beta, wsum_all, r, big, logs)
 
 
 @njit(inline="never", **JIT)
@@ -329,7 +329,7 @@ def _index_block_grad(
         if t == ignore or si == 0.0:
             lb[r] = 0.0
             wb[r] = 0.0
-            _zero_row(gr)
+            zero_row(gr)
             continue
         if t < 0 or t >= n:
             lb[r] = np.nan
@@ -341,9 +341,9 @@ def _index_block_grad(
         wb[r] = si * (w[t] if has_w else 1.0)
         ri = rsb[r] * si
         if ri == 0.0:
-            _zero_row(gr)
+            zero_row(gr)
         else:
-            _index_row_grad(row, gr, t, w, has_w, alpha, beta, wsum_all, ri, big[r], logs[r])
+            index_row_grad(row, gr, t, w, has_w, alpha, beta, wsum_all, ri, big[r], logs[r])
 
 
 @njit(parallel=True, **JIT)
@@ -369,16 +369,16 @@ def index_forward_grad(
         if masked and not want_lse:
             loss[i] = 0.0
             wsum[i] = 0.0
-            _zero_row(gr)
+            zero_row(gr)
             continue
         row = x[i]
-        big, logs = _lse_exp(row, gr)
+        big, logs = lse_exp(row, gr)
         if want_lse:
             lse[i] = big + logs
         if masked:
             loss[i] = 0.0
             wsum[i] = 0.0
-            _zero_row(gr)
+            zero_row(gr)
             continue
         if t < 0 or t >= n_classes:
             loss[i] = np.nan
@@ -389,9 +389,9 @@ def index_forward_grad(
         wsum[i] = si * (w[t] if has_w else 1.0)
         r = rs[i] * si
         if r == 0.0:
-            _zero_row(gr)
+            zero_row(gr)
         else:
-            _index_row_grad(row, gr, t, w, has_w, alpha, beta, wsum_all, r, big, logs)
+            index_row_grad(row, gr, t, w, has_w, alpha, beta, wsum_all, r, big, logs)
 
 
 @njit(inline="always", **JIT)
@@ -429,7 +429,7 @@ def _soft_row_loss(row, yr, w, has_w, alpha, beta, m, big, logs):
 def _soft_row_grad(row, yr, gr, w, has_w, alpha, beta, m, r, big, logs):
     """gr_c = r * (A q_c - a_c), a_c = w_c (α y_c + β m); zero-A rows get zeros.
 
-    ``gr`` holds ``exp(x_c - M)`` on entry (:func:`_lse_exp`).
+    ``gr`` holds ``exp(x_c - M)`` on entry (:func:`lse_exp`).
     """
     n = row.shape[0]
     base = beta * m
@@ -443,7 +443,7 @@ def _soft_row_grad(row, yr, gr, w, has_w, alpha, beta, m, r, big, logs):
         if r != r:
             _fill_nan(gr)
         else:
-            _zero_row(gr)
+            zero_row(gr)
         return
     scale = cast_like(row, r * big_a * math.exp(-logs))
     ralpha = cast_like(row, r * alpha)
@@ -470,7 +470,7 @@ def soft_forward(x, y, w, has_w, s, has_s, alpha, beta, want_lse, loss, wsum, ls
             wsum[i] = 0.0
             continue
         row = x[i]
-        big, logs = _row_lse(row)
+        big, logs = row_lse(row)
         if want_lse:
             lse[i] = big + logs
         if masked:
@@ -490,10 +490,10 @@ def soft_grad(x, y, w, has_w, rs, alpha, beta, g):
         gr = g[i]
         m, wy = _soft_mass(yr, w, has_w)
         if m == 0.0 or r == 0.0:
-            _zero_row(gr)
+            zero_row(gr)
             continue
         row = x[i]
-        big, logs = _lse_exp(row, gr)
+        big, logs = lse_exp(row, gr)
         _soft_row_grad(row, yr, gr, w, has_w, alpha, beta, m, r, big, logs)
 
 
@@ -509,21 +509,21 @@ def soft_forward_grad(x, y, w, has_w, s, has_s, rs, alpha, beta, want_lse, loss,
         if masked and not want_lse:
             loss[i] = 0.0
             wsum[i] = 0.0
-            _zero_row(gr)
+            zero_row(gr)
             continue
         row = x[i]
-        big, logs = _lse_exp(row, gr)
+        big, logs = lse_exp(row, gr)
         if want_lse:
             lse[i] = big + logs
         if masked:
             loss[i] = 0.0
             wsum[i] = 0.0
-            _zero_row(gr)
+            zero_row(gr)
             continue
         loss[i] = -si * _soft_row_loss(row, yr, w, has_w, alpha, beta, m, big, logs)
         wsum[i] = si * wy
         r = rs[i] * si
         if r == 0.0:
-            _zero_row(gr)
+            zero_row(gr)
         else:
             _soft_row_grad(row, yr, gr, w, has_w, alpha, beta, m, r, big, logs)
