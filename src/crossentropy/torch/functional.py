@@ -25,19 +25,20 @@ torch functions in a training loop. The extra options are keyword-only:
 
 Values equal :func:`crossentropy.cross_entropy` and, for index targets,
 ``torch.nn.functional.cross_entropy`` exactly. With the default options on ``(N, C)``
-float32/float64 logits and int64 labels, :func:`cross_entropy` checks the labels and the
-first row on the host and then calls PyTorch's own kernel, whose values and gradients are
-these (a training loop's small batches pay no more than the checks); every other call goes
-through the closed-form autograd function of :mod:`crossentropy.torch.autograd`. Differences from PyTorch: float16
-and bfloat16 losses are computed *and returned* in float32; probability targets
-with class weights divide by ``Σ_i w_i`` unless ``divide_by="count"``.
+float32/float64 logits (or log-probabilities: :func:`nll_loss`) and int64 labels,
+:func:`cross_entropy` checks the labels on the host, calls PyTorch's own kernel, whose values
+and gradients are these, and reads its loss (a NaN there: a ``+inf`` or NaN logit, handed to
+the general path) and the first row (the double-softmax test; log-probabilities get their
+full check); a training loop's small batches pay no more than these reads. Every
+other call goes through the closed-form autograd function of :mod:`crossentropy.torch.autograd`.
+Differences from PyTorch: float16 and bfloat16 losses are computed *and returned* in float32;
+probability targets with class weights divide by ``Σ_i w_i`` unless ``divide_by="count"``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as _tf
 
@@ -125,16 +126,35 @@ def _plain(t: Any) -> bool:
     )
 
 
-def _has_pos_inf(x: torch.Tensor) -> bool:
-    """Whether a logit is ``+inf``: one read pass, no allocation on the CPU (``fmax`` skips NaN,
-    so a NaN elsewhere cannot hide an infinity)."""
-    if x.is_cpu:
-        try:
-            view = x.numpy(force=True)
-        except RuntimeError:  # no storage to view (a torch.func wrapper): ask torch
-            return bool(torch.isposinf(x.detach()).any())
-        return bool(np.fmax.reduce(view, axis=None) == np.inf)
-    return bool(torch.isposinf(x.detach()).any())
+def _first_row(x: torch.Tensor) -> list[float] | None:
+    """The first row's values (its minimum and maximum where ``C > 256``), read on the CPU
+    through a NumPy view (no copy, no torch dispatch); ``None`` where a CPU tensor has no
+    storage to view (a torch.func wrapper).
+
+    >>> _first_row(torch.tensor([[0.5, 2.0], [9.0, 9.0]]))
+    [0.5, 2.0]
+    """
+    if not x.is_cpu:
+        return [v.item() for v in torch.aminmax(x.detach()[0])]
+    try:
+        first = x.numpy(force=True)[0]
+    except RuntimeError:
+        return None
+    return first.tolist() if first.shape[0] <= 256 else [first.min(), first.max()]
+
+
+def _has_nan(loss: torch.Tensor) -> bool:
+    """Whether PyTorch's loss holds a NaN: its only sign of a ``+inf`` logit in a kept row (that
+    row's ``log_softmax`` is ``inf − inf``), read from the loss instead of a pass over the
+    logits: one host read of a scalar under ``"mean"``/``"sum"``.
+
+    >>> _has_nan(torch.tensor(float("nan"))), _has_nan(torch.tensor([0.5, float("inf")]))
+    (True, False)
+    """
+    if loss.dim() == 0:
+        value = loss.item()
+        return value != value
+    return bool(torch.isnan(loss.detach()).any())
 
 
 def _fast_cross_entropy(
@@ -143,20 +163,26 @@ def _fast_cross_entropy(
     ignore_index: int,
     reduction: Reduction,
     validate: bool = True,
+    kind: str = "logits",
 ) -> torch.Tensor | None:
-    """The default options on ``(N, C)`` float32/float64 logits and int64 class indices: the
-    library's checks, then PyTorch's own kernel, whose values and gradients are the library's
-    there (docs/semantics.md §12). ``None`` where the general path decides instead: a label
+    """The default options on ``(N, C)`` float32/float64 logits (or log-probabilities,
+    ``kind="log_probs"``: ``nll_loss``) and int64 class indices: the library's checks, then
+    PyTorch's own kernel, whose values and gradients are the library's there
+    (docs/semantics.md §12). ``None`` where the general path decides instead: a label
     that is not a class (``validate=True`` refuses it, ``False`` makes its row NaN), an empty
-    mean, any other shape or dtype. ``validate=False`` takes this path on the CPU only (it
-    reads the labels' range, which on an accelerator would synchronise) and skips the
-    double-softmax warning, the one check that is not about the labels (§4).
+    mean, a NaN in PyTorch's loss (a ``+inf`` logit, where §3 gives ``+inf`` and PyTorch NaN,
+    or a NaN logit), any other shape or dtype. ``validate=False`` takes this path on the CPU
+    only (it reads the labels' range, which on an accelerator would synchronise) and skips the
+    checks that are not about the labels: the double-softmax warning, the log-probability
+    check (§4).
 
     Masked rows get exactly zero gradient whatever they hold: an ignored row holding a
     non-finite logit is set to 0 first (PyTorch's backward would give NaN there). The checks
-    read the labels' range and the first row (the double-softmax test needs it in [0, 1]),
-    on the CPU without dispatching a torch operation: at a training loop's small batches
-    every operation counts (issue 14: within 1.1× of PyTorch at 64 × 10).
+    read the labels (their range; at ≤ 128 CPU rows only their minimum, PyTorch's kernel
+    refusing a label ≥ C), the first row (the double-softmax test needs it in [0, 1]) and the
+    loss, on the CPU with one torch operation beside PyTorch's kernel (the loss's host read):
+    at a training loop's small batches every operation counts (issue 14: within 1.1× of
+    PyTorch at 64 × 10).
     """
     if not (_plain(input) and _plain(target)) or input.dtype not in _FAST_DTYPES:
         return None
@@ -168,11 +194,13 @@ def _fast_cross_entropy(
     if target.shape[0] != n or n == 0 or C == 0 or target.device != input.device:
         return None
     if input.is_cpu and n <= 128:  # small CPU batches: Python reads the labels fastest
-        labels = target.tolist()
-        lo, hi = min(labels), max(labels)
-    else:
+        labels = target.tolist()  # (a label ≥ C makes PyTorch's kernel raise: caught below)
+        mask = min(labels) < 0 or (ignore_index >= 0 and ignore_index in labels)
+    else:  # (an accelerator's kernel would assert on a label ≥ C: refused here)
         lo, hi = (int(v) for v in torch.aminmax(target))
-    if lo < 0 or hi >= C or lo <= ignore_index <= hi:  # rows to mask, or labels to refuse
+        mask = lo < 0 or hi >= C or lo <= ignore_index <= hi
+    given = input  # (the checks below read the rows as given)
+    if mask:  # rows to mask, or labels to refuse
         ignored = target == ignore_index
         if bool((((target < 0) | (target >= C)) & ~ignored).any()):
             return None  # the general path names the labels
@@ -181,21 +209,23 @@ def _fast_cross_entropy(
             return None  # the empty mean: the general path's policy and warning
         if kept < n and not bool(torch.isfinite(input.detach()[ignored]).all()):
             input = torch.where(ignored[:, None], 0.0, input)
-    if _has_pos_inf(input):
-        return None  # a +inf logit: ℓ = +inf where the target is another class (§3); PyTorch: NaN
-    if validate and C > 1:
+    kernel = _tf.cross_entropy if kind == "logits" else _tf.nll_loss
+    try:
+        loss = kernel(input, target, ignore_index=ignore_index, reduction=reduction)
+    except IndexError:  # a label ≥ C on the CPU: the general path names it
+        return None
+    if _has_nan(loss):
+        return None
+    if validate and kind == "log_probs":  # (after the kernel, as below)
+        _check_kind_values(given.detach(), kind, C)
+    elif validate and C > 1:  # (after the kernel: a call handed to the general path warns once)
         # the double-softmax warning needs the first row in [0, 1]; logits rarely are
-        if input.is_cpu:  # a NumPy view of the first row: no copy, no dispatch
-            try:
-                first = input.numpy(force=True)[0]
-            except RuntimeError:  # no storage to view (a torch.func wrapper): the general path
-                return None
-            row = first.tolist() if C <= 256 else [first.min(), first.max()]
-        else:
-            row = [v.item() for v in torch.aminmax(input.detach()[0])]
+        row = _first_row(given)
+        if row is None:
+            return None  # no storage to view (a torch.func wrapper): the general path
         if min(row) >= 0 and max(row) <= 1:  # (NaN: at worst the full check, which is exact)
-            _check_kind_values(input.detach(), "logits", C)
-    return _tf.cross_entropy(input, target, ignore_index=ignore_index, reduction=reduction)
+            _check_kind_values(given.detach(), "logits", C)
+    return loss
 
 
 def cross_entropy(
@@ -280,7 +310,7 @@ def cross_entropy(
         and normalizer is None
         and size_average is None
         and reduce is None
-        and kind == "logits"
+        and kind in ("logits", "log_probs")
         and softcap is None
         and type(z_loss) in (int, float)
         and z_loss == 0
@@ -294,7 +324,7 @@ def cross_entropy(
         and -(2**63) <= ignore_index < 2**63
         and not torch.compiler.is_compiling()
     ):
-        loss = _fast_cross_entropy(input, target, ignore_index, reduction, validate)
+        loss = _fast_cross_entropy(input, target, ignore_index, reduction, validate, kind)
         if loss is not None:
             return loss
     reduction = legacy_reduction(size_average, reduce, reduction)
