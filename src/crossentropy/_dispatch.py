@@ -128,7 +128,10 @@ def fused_sums(
     kernels = _kernels()
     n, c = target.size, pred.shape[-1]
     x2, y = pred.reshape(n, c), target.reshape(n)
-    kw = {"ignore_index": opts.ignore_index, "label_smoothing": opts.label_smoothing}
+    kw: dict[str, Any] = {
+        "ignore_index": opts.ignore_index,
+        "label_smoothing": opts.label_smoothing,
+    }
     kw["smoothing"] = opts.smoothing
     dtype = pred.dtype.type
     g = None
