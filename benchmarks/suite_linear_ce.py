@@ -14,11 +14,16 @@ Contenders:
 - ``ours recompute``: the same with ``recompute=True`` (vocabulary-chunked online
   log-sum-exp, the backward recomputes the logits: four matrix products);
 - ``torch LCE``: PyTorch's own ``F.linear_cross_entropy`` (default options: its reference path);
-- ``torch LCE chunked 512``: the same with ``LinearCrossEntropyOptions(batch_chunk_size=512)``.
+- ``torch LCE chunked 512``: the same with ``LinearCrossEntropyOptions(batch_chunk_size=512)``;
+- ``ours (torch tiles)``: ``impl="torch"``, the per-tile element work in torch operations (the
+  default on CPU with numba is ``impl="numba"``: one fused kernel per tile of whole rows);
+- ``bare products``: the floor, the three matrix products alone on the whole matrices
+  (``Z = H Wᵀ``, ``Z W``, ``Zᵀ H``; no loss, no element-wise work).
 
 **Time**: round-robin in one process (see ``benchmarks/harness.py``), medians.
 **Memory**: each contender runs once in a *fresh subprocess* (no allocator
-reuse, no warm-up): peak resident memory (``VmHWM``) during forward+backward
+reuse; one warm-up step on an 8 × 16 problem first, so that loading code — lazy imports,
+compiled kernels — is not counted): peak resident memory (``VmHWM``) during forward+backward
 minus the resident memory just before it, with the inputs already allocated.
 It includes the gradients ``H.grad`` and ``W.grad`` (N·d + V·d floats) that every
 contender must produce; the table also shows the peak with those subtracted
@@ -71,11 +76,16 @@ def _contenders():
     def ours_stats(h, w, y):  # + every per-token statistic from the same pass
         return ct.linear_cross_entropy(h, w, y, return_stats=True)[0]
 
+    def ours_torch_tiles(h, w, y):
+        return ct.linear_cross_entropy(h, w, y, impl="torch")
+
     out = {
         "materialised": materialised,
         "ours": ours,
         "ours + stats": ours_stats,
         "ours recompute": ours_recompute,
+        "ours (torch tiles)": ours_torch_tiles,
+        "bare products": bare_products,
     }
     if hasattr(F, "linear_cross_entropy"):
         out["torch LCE"] = lambda h, w, y: F.linear_cross_entropy(h, w, y)
@@ -90,11 +100,24 @@ def _contenders():
     return out
 
 
+def bare_products(h, w, y):
+    """The floor of every fused contender: ``Z = H Wᵀ``, then ``Z W`` and ``Zᵀ H`` (as if ``Z`` were
+    the gradient of the logits) into ``H.grad`` and ``W.grad``; returns None (there is no loss)."""
+    import torch
+
+    with torch.no_grad():
+        z = h @ w.t()
+        h.grad = z @ w
+        w.grad = z.t() @ h
+    return None
+
+
 def _step(fn, h, w, y):
     h.grad = None
     w.grad = None
     loss = fn(h, w, y)
-    loss.backward()
+    if loss is not None:
+        loss.backward()
     return loss
 
 
@@ -112,6 +135,7 @@ def _memory_child(name, n, d, v):
 
     torch.set_num_threads(THREADS)
     fn = _contenders()[name]
+    _step(fn, *_setup(8, 4, 16))  # load code (lazy imports, compiled kernels): not working memory
     h, w, y = _setup(n, d, v)
     import gc
 
@@ -156,6 +180,9 @@ def _check(n, d, v):
     ref_g = (h.grad.clone(), w.grad.clone())
     out = {}
     for name, fn in fns.items():
+        if fn is bare_products:  # no loss: nothing to check
+            out[name] = (float("nan"), float("nan"))
+            continue
         loss = _step(fn, h, w, y).item()
         dg = max(
             float((a - b).abs().max() / b.abs().max())
@@ -185,6 +212,7 @@ def run(quick: bool = False) -> str:
         round_robin(cs, warmup=1, repeats=3 if quick else (5 if v <= 32_000 else 3))
         acc = _check(min(n, 512), d, min(v, 8_000))
         base_t = cs[0].median_s
+        bare_t = next(c.median_s for c in cs if c.name == "bare products")
         grads_bytes = (n * d + v * d) * 4
         mem = {c.name: _memory(c.name, n, d, v) for c in cs}
         base_m = mem["materialised"]
@@ -196,6 +224,7 @@ def run(quick: bool = False) -> str:
                     c.name,
                     f"{c.median_s * 1e3:.0f}",
                     f"{c.median_s / base_t:.2f}",
+                    f"{c.median_s / bare_t:.2f}",
                     "n/a" if m is None else f"{m / MiB:.0f}",
                     "n/a" if (m is None or not base_m) else f"1/{base_m / max(m, 1):.1f}",
                     "n/a" if m is None else f"{max(m - grads_bytes, 0) / MiB:.0f}",
@@ -212,6 +241,7 @@ def run(quick: bool = False) -> str:
             "contender",
             "fwd+bwd ms",
             "× time",
+            "× bare",
             "peak MiB",
             "× memory",
             "working MiB",
@@ -225,13 +255,15 @@ def run(quick: bool = False) -> str:
     mach = results["machine"]
     intro = (
         f"## {TITLE}\n\n"
-        f"Machine: {mach.get('cpu')}, {mach.get('cores')} cores, torch {mach.get('torch')}, "
+        f"Machine: {mach.get('cpu')} ({mach.get('simd')}), {mach.get('cores')} cores, load "
+        f"{mach.get('load')}, torch {mach.get('torch')}, numba {mach.get('numba')}, "
         f"{THREADS} threads. Forward+backward of `CE(H @ Wᵀ, y)` (mean, float32). "
         "× time and × memory are relative to the materialised contender of the same run. "
         "Peak MiB: resident high-water mark of one fwd+bwd in a fresh process, minus the resident memory "
         "before it (inputs allocated); it includes the gradients of H and W (N·d + V·d floats), which every "
-        "contender produces. Working MiB subtracts those. Goals (issue 6): time ≤ 1.1×, peak ≤ 1/5 "
-        "(≤ 1/20 at V = 128,256). Accuracy is checked at a reduced shape (N ≤ 512, V ≤ 8,000).\n"
+        "contender produces. Working MiB subtracts those. × bare: relative to the three bare matrix "
+        "products. Goals (issue 6): time ≤ 1.1×, peak ≤ 1/5 (≤ 1/20 at V = 128,256); (issue 14): "
+        "`ours` ≤ 1.05× bare, ≤ 1.0× `torch LCE chunked 512` and ≤ 0.5× its extra memory. Accuracy is checked at a reduced shape (N ≤ 512, V ≤ 8,000).\n"
     )
     return intro + "\n" + "\n\n".join(sections) + "\n"
 

@@ -10,14 +10,23 @@ merge across vocabulary tiles.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
 
+from crossentropy import kernels
 from crossentropy.torch import linear_cross_entropy
 from crossentropy.torch.linear import STATS
+
+
+@pytest.fixture(params=["torch", "numba"] if kernels.available() else ["torch"])
+def lce(request):
+    """``linear_cross_entropy`` with each CPU ``impl`` (the one-pass tiles: torch's and numba's)."""
+    return functools.partial(linear_cross_entropy, impl=request.param)
+
 
 TOL = {torch.float64: dict(rtol=1e-12, atol=1e-12), torch.float32: dict(rtol=1e-5, atol=1e-5)}
 
@@ -48,13 +57,13 @@ def _reference(h, W, b, y, cap=None):
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("mode", ["one_pass_mean", "one_pass_sum", "no_grad", "none", "recompute"])
 @pytest.mark.parametrize("chunks", [(None, None), (4, 8), (7, 5)])
-def test_stats_equal_the_materialised_logits(dtype, mode, chunks):
+def test_stats_equal_the_materialised_logits(dtype, mode, chunks, lce):
     h, W, b, y = _problem(dtype)
     grad = mode != "no_grad"
     hh = h.clone().requires_grad_(grad)
     reduction = {"one_pass_sum": "sum", "none": "none"}.get(mode, "mean")
     with torch.set_grad_enabled(grad):
-        loss, st = linear_cross_entropy(
+        loss, st = lce(
             hh, W, y, bias=b, reduction=reduction, return_stats=True,
             chunk_size=chunks[0], vocab_chunk_size=chunks[1], recompute=mode == "recompute",
         )  # fmt: skip
@@ -70,34 +79,32 @@ def test_stats_equal_the_materialised_logits(dtype, mode, chunks):
     torch.testing.assert_close(st.loss, ref_loss, **tol)
     torch.testing.assert_close(st.weight, act.to(st.weight.dtype))
     if grad:  # the statistics do not change the loss or its gradient
-        plain = linear_cross_entropy(
+        plain = lce(
             h.clone().requires_grad_(True), W, y, bias=b, reduction=reduction,
             chunk_size=chunks[0], vocab_chunk_size=chunks[1], recompute=mode == "recompute",
         )  # fmt: skip
         torch.testing.assert_close(loss, plain, rtol=0, atol=0)
 
 
-def test_ties_go_to_the_first_class_across_vocabulary_chunks():
+def test_ties_go_to_the_first_class_across_vocabulary_chunks(lce):
     h = torch.ones(3, 1, dtype=torch.float64)
     W = torch.tensor([[0.0], [2.0], [1.0], [2.0], [2.0], [-1.0]], dtype=torch.float64)
     y = torch.tensor([1, 3, -100])
     with torch.no_grad():
-        _, st = linear_cross_entropy(
-            h, W, y, return_stats=("argmax",), chunk_size=1, vocab_chunk_size=2
-        )
+        _, st = lce(h, W, y, return_stats=("argmax",), chunk_size=1, vocab_chunk_size=2)
     assert st.argmax.tolist() == [1, 1, -1]
     assert st.correct.tolist() == [True, False, False]
     assert st.entropy is None and st.log_prob is None
 
 
-def test_soft_target_softcap_smoothing_and_class_weights():
+def test_soft_target_softcap_smoothing_and_class_weights(lce):
     h, W, b, y = _problem(torch.float64, ignore=False)
     cap = 3.0
     cw = (
         torch.rand(W.shape[0], dtype=torch.float64, generator=torch.Generator().manual_seed(1))
         + 0.5
     )
-    _, st = linear_cross_entropy(
+    _, st = lce(
         h, W, y, bias=b, softcap=cap, label_smoothing=0.1, class_weight=cw,
         return_stats=True, chunk_size=5, vocab_chunk_size=9, reduction="none",
     )  # fmt: skip
@@ -106,19 +113,19 @@ def test_soft_target_softcap_smoothing_and_class_weights():
     torch.testing.assert_close(st.entropy, ent, **TOL[torch.float64])
     torch.testing.assert_close(st.logsumexp, lse, **TOL[torch.float64])
     soft = torch.softmax(torch.randn(z.shape, dtype=torch.float64), -1)
-    _, st2 = linear_cross_entropy(h, W, soft, bias=b, return_stats=True, chunk_size=6)
+    _, st2 = lce(h, W, soft, bias=b, return_stats=True, chunk_size=6)
     lq = torch.log_softmax(F.linear(h, W, b), -1)
     torch.testing.assert_close(st2.log_prob, (soft * lq).sum(-1), **TOL[torch.float64])
     assert torch.equal(st2.correct, F.linear(h, W, b).argmax(-1) == soft.argmax(-1))
 
 
 @pytest.mark.parametrize("grad", [False, True])
-def test_minus_inf_logits_give_a_finite_entropy(grad):
+def test_minus_inf_logits_give_a_finite_entropy(grad, lce):
     h = torch.ones(2, 1, dtype=torch.float64, requires_grad=grad)
     b = torch.tensor([0.0, float("-inf"), 0.0, float("-inf")], dtype=torch.float64)
     W = torch.zeros(4, 1, dtype=torch.float64)
     with torch.set_grad_enabled(grad):  # grad: the one-pass tiles; else vocabulary chunks of 1
-        _, st = linear_cross_entropy(
+        _, st = lce(
             h, W, torch.tensor([0, 2]), bias=b, return_stats=("entropy", "argmax"),
             vocab_chunk_size=1, chunk_size=1,
         )  # fmt: skip

@@ -7,7 +7,9 @@ softcap / z-loss / soft targets), and the core on NumPy copies.
 
 from __future__ import annotations
 
+import functools
 import itertools
+import math
 import os
 
 import numpy as np
@@ -17,9 +19,19 @@ import torch.nn.functional as F
 
 import crossentropy as ce
 import crossentropy.torch as ct
+from crossentropy import kernels
 from crossentropy.torch.linear import chunks
 
 TOL64 = dict(rtol=1e-12, atol=1e-13)
+
+#: the CPU tile implementations: the torch reference and, with numba, the fused tile kernel
+CPU_IMPLS = ["torch", "numba"] if kernels.available() else ["torch"]
+
+
+@pytest.fixture(params=CPU_IMPLS)
+def lce(request):
+    """``linear_cross_entropy`` with each CPU ``impl`` (the tests run over both tile classes)."""
+    return functools.partial(ct.linear_cross_entropy, impl=request.param)
 
 
 def _close(a, b, **tol):
@@ -63,10 +75,10 @@ GRID = list(itertools.product(["mean", "sum", "none"], [False, True], [0.0, 0.1]
 
 
 @pytest.mark.parametrize("reduction,weighted,eps,chunk", GRID)
-def test_equals_materialised_torch(reduction, weighted, eps, chunk):
+def test_equals_materialised_torch(reduction, weighted, eps, chunk, lce):
     h, W, b, y, cw = _problem()
     cw = cw if weighted else None
-    ours = ct.linear_cross_entropy(
+    ours = lce(
         h,
         W,
         y,
@@ -86,9 +98,9 @@ def test_equals_materialised_torch(reduction, weighted, eps, chunk):
         _close(g1, g2)
 
 
-def test_equals_core_reference():
+def test_equals_core_reference(lce):
     h, W, b, y, cw = _problem(seed=1)
-    ours = ct.linear_cross_entropy(
+    ours = lce(
         h, W, y, bias=b, class_weight=cw, label_smoothing=0.2, smoothing="others", chunk_size=8
     )
     logits = (h @ W.T + b).detach().numpy()
@@ -108,13 +120,11 @@ def test_equals_core_reference():
 
 
 @pytest.mark.parametrize("reduction", ["mean", "none"])
-def test_softcap_z_loss_sample_weight(reduction):
+def test_softcap_z_loss_sample_weight(reduction, lce):
     h, W, b, y, cw = _problem(seed=2)
     s = torch.rand(h.shape[0], dtype=torch.float64)
     kw = dict(softcap=2.5, z_loss=1e-2, label_smoothing=0.1, reduction=reduction, sample_weight=s)
-    ours = ct.linear_cross_entropy(
-        h, W, y, bias=b, class_weight=cw, chunk_size=6, vocab_chunk_size=20, **kw
-    )
+    ours = lce(h, W, y, bias=b, class_weight=cw, chunk_size=6, vocab_chunk_size=20, **kw)
     ref = ct.cross_entropy(h @ W.T + b, y, cw, **kw)
     _close(ours, ref)
     go = torch.rand(ours.shape, dtype=torch.float64) + 0.3
@@ -122,11 +132,11 @@ def test_softcap_z_loss_sample_weight(reduction):
         _close(g1, g2)
 
 
-def test_soft_targets_distillation():
+def test_soft_targets_distillation(lce):
     h, W, b, _, cw = _problem(n=11, V=29, seed=3)
     teacher = torch.softmax(torch.randn(11, 29, dtype=torch.float64) * 2, -1)
     for red in ("mean", "none"):
-        ours = ct.linear_cross_entropy(
+        ours = lce(
             h,
             W,
             teacher,
@@ -144,60 +154,55 @@ def test_soft_targets_distillation():
             _close(g1, g2)
 
 
-def test_shift_causal_lm():
+def test_shift_causal_lm(lce):
     g = torch.Generator().manual_seed(4)
     h = torch.randn(2, 9, 8, generator=g, dtype=torch.float64, requires_grad=True)
     W = torch.randn(21, 8, generator=g, dtype=torch.float64, requires_grad=True)
     tok = torch.randint(0, 21, (2, 9), generator=g)
     tok[0, 5] = -100
-    ours = ct.linear_cross_entropy(h, W, tok, shift=True, chunk_size=3)
+    ours = lce(h, W, tok, shift=True, chunk_size=3)
     ref = F.cross_entropy((h[:, :-1] @ W.T).reshape(-1, 21), tok[:, 1:].reshape(-1))
     _close(ours, ref)
     for g1, g2 in zip(_grads(ours, (h, W), None), _grads(ref, (h, W), None), strict=True):
         _close(g1, g2)
-    per = ct.linear_cross_entropy(h, W, tok, shift=True, reduction="none")
+    per = lce(h, W, tok, shift=True, reduction="none")
     assert per.shape == (2, 8)
 
 
-def test_chunk_size_and_batch_split_invariance():
+def test_chunk_size_and_batch_split_invariance(lce):
     h, W, b, y, _ = _problem(n=40, V=61, seed=5)
-    base = ct.linear_cross_entropy(h, W, y, bias=b, reduction="sum")
+    base = lce(h, W, y, bias=b, reduction="sum")
     gbase = _grads(base, (h, W, b), None)
     for nc, vc in [(1, 1), (7, 61), (40, 8), (13, 60), (64, 128)]:  # V not a multiple of the chunk
         for red in ("sum", "none"):
-            out = ct.linear_cross_entropy(
-                h, W, y, bias=b, reduction=red, chunk_size=nc, vocab_chunk_size=vc
-            )
+            out = lce(h, W, y, bias=b, reduction=red, chunk_size=nc, vocab_chunk_size=vc)
             out = out.sum()
             _close(out, base)
             for g1, g2 in zip(_grads(out, (h, W, b), None), gbase, strict=True):
                 _close(g1, g2)
     # batch split: sums and weights add up; the mean of the whole is Σℓ / Σw of the parts
-    parts = [
-        ct.linear_cross_entropy(h[a:c], W, y[a:c], bias=b, reduction="sum")
-        for a, c in [(0, 17), (17, 40)]
-    ]
+    parts = [lce(h[a:c], W, y[a:c], bias=b, reduction="sum") for a, c in [(0, 17), (17, 40)]]
     _close(sum(parts), base)
     n_live = (y != -100).sum()
-    _close(ct.linear_cross_entropy(h, W, y, bias=b), base / n_live)
+    _close(lce(h, W, y, bias=b), base / n_live)
 
 
-def test_all_ignored_exact_zero_grads_and_empty_policies():
+def test_all_ignored_exact_zero_grads_and_empty_policies(lce):
     h, W, b, y, _ = _problem(n=6, seed=6)
     y = torch.full_like(y, -100)
     with pytest.warns(ce.EmptyReductionWarning):
-        loss = ct.linear_cross_entropy(h, W, y, bias=b)
+        loss = lce(h, W, y, bias=b)
     assert torch.isnan(loss)
     for g in _grads(loss, (h, W, b), None):
         assert torch.equal(g, torch.zeros_like(g))
-    loss0 = ct.linear_cross_entropy(h, W, y, bias=b, empty="zero")
+    loss0 = lce(h, W, y, bias=b, empty="zero")
     assert loss0.item() == 0.0
     for g in _grads(loss0, (h, W, b), None):
         assert torch.equal(g, torch.zeros_like(g))
     # the same error as the drop-in on the materialised logits (it counts the masked rows)
     for reduction in ("mean", "sum"):
         with pytest.raises(ValueError) as ours:
-            ct.linear_cross_entropy(h, W, y, empty="raise", reduction=reduction)
+            lce(h, W, y, empty="raise", reduction=reduction)
         with pytest.raises(ValueError) as dropin:
             ct.cross_entropy(h @ W.T, y, empty="raise", reduction=reduction)
         assert str(ours.value) == str(dropin.value)
@@ -208,17 +213,17 @@ def test_all_ignored_exact_zero_grads_and_empty_policies():
     y2[2] = -100
     h2[2] = float("nan")
     h2.requires_grad_(True)
-    loss = ct.linear_cross_entropy(h2, W, y2, bias=b)
+    loss = lce(h2, W, y2, bias=b)
     assert torch.isfinite(loss)
     gh, gW, gb = _grads(loss, (h2, W, b), None)
     assert torch.equal(gh[2], torch.zeros_like(gh[2])) and torch.isfinite(gW).all()
 
 
-def test_gradcheck_float64():
+def test_gradcheck_float64(lce):
     h, W, b, y, cw = _problem(n=5, d=3, V=7, seed=7)
     for red in ("mean", "none"):
         assert torch.autograd.gradcheck(
-            lambda a, B, c, red=red: ct.linear_cross_entropy(
+            lambda a, B, c, red=red: lce(
                 a,
                 B,
                 y,
@@ -235,14 +240,14 @@ def test_gradcheck_float64():
             (h, W, b),
         )
     # the one-pass path hands its gradients over once, and says so on a second backward
-    loss = ct.linear_cross_entropy(h, W, y, bias=b)
+    loss = lce(h, W, y, bias=b)
     loss.backward(retain_graph=True)
     with pytest.raises(RuntimeError, match="recompute=True"):
         loss.backward()
     # and its gradients equal those gradcheck verified
-    g1 = _grads(ct.linear_cross_entropy(h, W, y, bias=b, softcap=4.0, z_loss=0.05), (h, W, b), None)
+    g1 = _grads(lce(h, W, y, bias=b, softcap=4.0, z_loss=0.05), (h, W, b), None)
     g2 = _grads(
-        ct.linear_cross_entropy(h, W, y, bias=b, softcap=4.0, z_loss=0.05, recompute=True),
+        lce(h, W, y, bias=b, softcap=4.0, z_loss=0.05, recompute=True),
         (h, W, b),
         None,
     )
@@ -251,9 +256,9 @@ def test_gradcheck_float64():
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-def test_low_precision_no_worse_than_torch(dtype):
+def test_low_precision_no_worse_than_torch(dtype, lce):
     h, W, b, y, _ = _problem(n=64, d=32, V=300, seed=8, dtype=dtype)
-    ours = ct.linear_cross_entropy(h, W, y, bias=b, chunk_size=16)
+    ours = lce(h, W, y, bias=b, chunk_size=16)
     assert ours.dtype == torch.float32
     naive = F.cross_entropy(F.linear(h, W, b), y)
     hd, Wd, bd = (t.detach().double().requires_grad_(True) for t in (h, W, b))
@@ -269,31 +274,31 @@ def test_low_precision_no_worse_than_torch(dtype):
         assert e <= 4 * en or e <= en + 1e-2, (e, en)
 
 
-def test_dtype_promotion_table():
+def test_dtype_promotion_table(lce):
     h, W, b, y, _ = _problem(n=8, d=6, V=10, seed=9)
     hb = h.detach().to(torch.bfloat16).requires_grad_(True)
-    out = ct.linear_cross_entropy(hb, W, y, bias=b)  # bf16 hidden, fp64 weight: computes in float64
+    out = lce(hb, W, y, bias=b)  # bf16 hidden, fp64 weight: computes in float64
     assert out.dtype == torch.float64
     ref = F.cross_entropy(hb.double() @ W.T + b, y)
     _close(out, ref)
     (gh,) = torch.autograd.grad(out, hb)
     assert gh.dtype == torch.bfloat16
     W32 = W.detach().float()
-    out32 = ct.linear_cross_entropy(hb, W32, y)
+    out32 = lce(hb, W32, y)
     assert out32.dtype == torch.float32
 
 
-def test_return_lse_and_no_grad_path():
+def test_return_lse_and_no_grad_path(lce):
     h, W, b, y, _ = _problem(seed=10)
-    loss, lse = ct.linear_cross_entropy(h, W, y, bias=b, return_lse=True, chunk_size=5)
+    loss, lse = lce(h, W, y, bias=b, return_lse=True, chunk_size=5)
     full = torch.logsumexp(h @ W.T + b, -1)
     live = y != -100
     _close(lse[live], full[live])
     assert torch.isnan(lse[~live]).all()
     with torch.no_grad():
-        nog = ct.linear_cross_entropy(h, W, y, bias=b, chunk_size=5, vocab_chunk_size=9)
+        nog = lce(h, W, y, bias=b, chunk_size=5, vocab_chunk_size=9)
     _close(nog, loss)
-    _, lse_none = ct.linear_cross_entropy(h, W, y, bias=b, reduction="none", return_lse=True)
+    _, lse_none = lce(h, W, y, bias=b, reduction="none", return_lse=True)
     _close(lse_none[live], full[live])
 
 
@@ -315,8 +320,12 @@ def test_inputs_not_modified_and_validation():
         ct.linear_cross_entropy(h[:, :3], W, y)
     with pytest.raises(ValueError, match="bias"):
         ct.linear_cross_entropy(h, W, y, bias=b[:-1])
-    with pytest.raises(ValueError, match="'auto', 'torch', 'triton'; got 'cuda'"):
+    with pytest.raises(ValueError, match="'auto', 'torch', 'numba', 'triton'; got 'cuda'"):
         ct.linear_cross_entropy(h, W, y, impl="cuda")
+    from crossentropy.torch.linear import resolve_impl
+
+    with pytest.raises(ValueError, match="impl='numba' runs on CPU tensors"):
+        resolve_impl("numba", torch.device("meta"))
     if (
         os.environ.get("TRITON_INTERPRET", "0") != "1"
     ):  # CPU tensors: Triton needs CUDA (or its interpreter)
@@ -402,10 +411,73 @@ def test_torch_tiles_against_autograd_of_the_drop_in(soft, cap):
         1,
     )
     _close(g, ref_grad)
-    st1, g1 = TORCH_TILES.stats_and_grad(z.clone(), rows, r, gs, z_loss, cap)
-    _close(st1.lse(), lse)
-    _close(st1.p, st.p)
-    _close(g1, ref_grad)
+    for tiles in _one_pass_tiles():
+        st1, g1 = tiles.stats_and_grad(z.clone(), rows, r, gs, z_loss, cap)
+        _close(st1.lse(), lse)
+        _close(st1.p, st.p)
+        if st.q is not None or st1.q is not None:
+            _close(st1.q, st.q)
+        _close(g1, ref_grad)
+
+
+def _one_pass_tiles():
+    """The tile classes whose ``stats_and_grad`` serves the one-pass path on CPU."""
+    from crossentropy.torch._tiles import TORCH_TILES
+
+    if not kernels.available():
+        return [TORCH_TILES]
+    from crossentropy.torch._numba_tiles import NUMBA_TILES
+
+    return [TORCH_TILES, NUMBA_TILES]
+
+
+@pytest.mark.skipif(not kernels.available(), reason="the numba tiles need numba")
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("cap", [None, 3.0])
+@pytest.mark.parametrize("weighted,eps", [(False, 0.0), (True, 0.1)])
+def test_numba_tile_equals_torch_tile_with_non_finite_logits(dtype, cap, weighted, eps):
+    """NUMBA_TILES.stats_and_grad against the torch reference tile, every statistic, on rows with
+    −inf entries, a NaN, a +inf, all −inf and all equal (docs/semantics.md §3), long enough
+    (300 classes) for the vectorised loops and the float32 exp polynomial."""
+    from crossentropy.torch._common import prepare_rows
+    from crossentropy.torch._numba_tiles import NUMBA_TILES
+    from crossentropy.torch._tiles import TORCH_TILES
+
+    g = torch.Generator().manual_seed(31)
+    n, V = 9, 300
+    z = (torch.randn(n, V, generator=g, dtype=torch.float64) * 4).to(dtype)
+    if cap is not None:
+        z = cap * torch.tanh(z / cap)
+    z[1] = -math.inf
+    z[2, 5] = math.nan
+    z[3, 7] = -math.inf
+    z[4] = z[4, 0]
+    if cap is None:
+        z[5, 9] = math.inf
+    y = torch.randint(0, V, (n,), generator=g)
+    y[3] = 7  # the target's logit is −inf
+    cw = (torch.rand(V, generator=g, dtype=torch.float64) + 0.2).to(dtype) if weighted else None
+    if cw is not None:
+        cw[11] = 0.0
+    rows = prepare_rows(
+        y, num_classes=V, local_classes=V, batch_shape=(n,), dtype=dtype, device="cpu",
+        class_weight=cw, sample_weight=None, ignore_index=-100, label_smoothing=eps,
+        smoothing="uniform", divide_by="weight", validate=True,
+    )  # fmt: skip
+    gs = torch.rand(n, generator=g, dtype=torch.float64).to(dtype)
+    kw = dict(entropy=True, argmax=True)
+    st0, g0 = TORCH_TILES.stats_and_grad(z.clone(), rows, slice(None), gs, 1e-3, cap, **kw)
+    st1, g1 = NUMBA_TILES.stats_and_grad(z.clone(), rows, slice(None), gs, 1e-3, cap, **kw)
+    tol = TOL64 if dtype == torch.float64 else dict(rtol=2e-5, atol=2e-6)
+    _close(st1.lse(), st0.lse(), **tol)
+    _close(st1.entropy(), st0.entropy(), **tol)
+    _close(st1.p, st0.p, **tol)
+    if eps:
+        _close(st1.q, st0.q, **(tol if dtype == torch.float64 else dict(rtol=1e-4, atol=1e-3)))
+    else:
+        assert st1.q is None and st0.q is None
+    assert torch.equal(st1.arg, st0.arg)
+    _close(g1, g0, **tol)
 
 
 def test_module():
@@ -422,7 +494,7 @@ def test_module():
     assert head.weight.grad is not None and head.bias.grad is not None
 
 
-def test_non_contiguous_hidden_and_tied_weight():
+def test_non_contiguous_hidden_and_tied_weight(lce):
     g = torch.Generator().manual_seed(12)
     emb_t = torch.randn(8, 31, generator=g, dtype=torch.float64)  # (d, V): W is its transpose view
     W = emb_t.T.requires_grad_(False)
@@ -430,7 +502,7 @@ def test_non_contiguous_hidden_and_tied_weight():
     hs = torch.randn(3, 20, 8, generator=g, dtype=torch.float64)[:, ::2]  # step-sliced sequence
     h = hs.detach().requires_grad_(True)
     y = torch.randint(0, 31, (3, 10), generator=g)
-    ours = ct.linear_cross_entropy(h, Wv, y, shift=True, chunk_size=4)
+    ours = lce(h, Wv, y, shift=True, chunk_size=4)
     hr, Wr = (
         h.detach().contiguous().requires_grad_(True),
         W.detach().contiguous().requires_grad_(True),

@@ -423,18 +423,24 @@ class Plan:
             for a, b in chunks(idx.shape[0], self.nc):
                 yield idx[a:b]
 
-    def logits(self, h, w, b, r: RowIndex, v0: int, v1: int):
-        """``(z, h_r, W_v)``: the compute-dtype logits tile (a fresh buffer, soft-capped) and its factors."""
+    def logits(self, h, w, b, r: RowIndex, v0: int, v1: int, out: torch.Tensor | None = None):
+        """``(z, h_r, W_v)``: the compute-dtype logits tile (a fresh buffer, soft-capped) and its factors.
+
+        ``out``: a contiguous compute-dtype ``(≥ rows, v1 − v0)`` buffer reused across chunks
+        (no fresh pages per chunk); its leading rows become ``z`` when the product's dtype is
+        the compute dtype.
+        """
         hc = h[r] if isinstance(r, slice) else h.index_select(0, r)
         wv = w if (v0 == 0 and v1 == w.shape[0]) else w[v0:v1]
         if hc.dtype != self.mdtype:
             hc = hc.to(self.mdtype)
         if wv.dtype != self.mdtype:
             wv = wv.to(self.mdtype)
+        dst = out[: hc.shape[0]] if out is not None and self.mdtype == self.cdtype else None
         if b is not None:
-            z = torch.addmm(b[v0:v1].to(self.mdtype), hc, wv.t())
+            z = torch.addmm(b[v0:v1].to(self.mdtype), hc, wv.t(), out=dst)
         else:
-            z = hc @ wv.t()
+            z = torch.mm(hc, wv.t(), out=dst)
         if z.dtype != self.cdtype:
             z = z.to(self.cdtype)
         if self.cap is not None:

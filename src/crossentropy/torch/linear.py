@@ -10,10 +10,11 @@ while holding only a chunk of logits at a time. The chunking, the matrix product
 (torch, cuBLAS on a GPU) and the loops are :mod:`crossentropy.torch._plan`'s; the
 element-wise work of each tile of logits — online log-sum-exp, target gather,
 smoothing sum, gradient tile — is a ``TileOps``: the torch reference
-(``impl="torch"``, CPU and GPU) or the Triton kernels of
-:mod:`crossentropy.torch.triton_kernels` (``impl="triton"``). ``impl="auto"`` stays on
-the torch reference until the kernels have run on a GPU (they are verified in Triton's
-interpreter).
+(``impl="torch"``, CPU and GPU), one numba kernel per tile of whole rows
+(:mod:`crossentropy.torch._numba_tiles`, ``impl="numba"``, CPU) or the Triton kernels of
+:mod:`crossentropy.torch.triton_kernels` (``impl="triton"``). ``impl="auto"`` takes numba
+on CPU when it is installed and stays on the torch reference on GPU until the Triton
+kernels have run there (they are verified in Triton's interpreter).
 
 **How.** Rows (tokens) that are masked are dropped before any work. Then:
 
@@ -64,6 +65,7 @@ from typing import Literal, get_args, overload
 
 import torch
 
+from .. import kernels
 from .._options import IGNORE_INDEX, ReductionOptions
 from .._types import DivideBy, Empty, Reduction, Smoothing
 from .._validate import check_option
@@ -89,7 +91,7 @@ from ._tiles import TORCH_TILES
 
 __all__ = ["linear_cross_entropy", "IMPLS", "STATS", "TokenStats", "chunks", "online_partials"]
 
-LinearImpl = Literal["auto", "torch", "triton"]
+LinearImpl = Literal["auto", "torch", "numba", "triton"]
 IMPLS: tuple[str, ...] = get_args(LinearImpl)
 
 #: Floats of logits a chunk of the vocabulary-chunked path holds by default (16 MiB in float32);
@@ -105,18 +107,27 @@ def _tk():
 
 
 def resolve_impl(impl: str, device: torch.device) -> str:
-    """``"torch"`` or ``"triton"`` for ``impl`` on ``device`` (see ``linear_cross_entropy``'s ``impl``).
+    """``"torch"``, ``"numba"`` or ``"triton"`` for ``impl`` on ``device`` (see ``linear_cross_entropy``'s ``impl``).
 
-    >>> resolve_impl("auto", torch.device("cpu"))
-    'torch'
+    >>> resolve_impl("auto", torch.device("cpu")) == ("numba" if kernels.available() else "torch")
+    True
     >>> resolve_impl("torch", torch.device("cpu"))
     'torch'
     """
-    tk = _tk()
     if impl == "auto":
-        # The Triton kernels are verified in Triton's interpreter only; until they have run on
-        # a GPU (benchmarks/gpu.sh), "auto" keeps the torch implementation everywhere.
-        return "torch"
+        # CPU: the numba tile when numba is installed. The Triton kernels are verified in
+        # Triton's interpreter only; until they have run on a GPU (benchmarks/gpu.sh), "auto"
+        # keeps the torch implementation there.
+        return "numba" if device.type == "cpu" and kernels.available() else "torch"
+    if impl == "numba":
+        if device.type != "cpu":
+            msg = f"impl='numba' runs on CPU tensors; `hidden` is on {device}. Use impl='auto' or 'torch'"
+            raise ValueError(msg)
+        if not kernels.available():
+            msg = "impl='numba' needs numba: install the `fast` extra (pip install 'crossentropy[fast]') or use impl='torch'"
+            raise ImportError(msg)
+        return impl
+    tk = _tk()
     if impl == "triton":
         if device.type != "cuda" and not (device.type == "cpu" and tk.interpreter_enabled()):
             msg = (
@@ -131,6 +142,10 @@ def resolve_impl(impl: str, device: torch.device) -> str:
 
 def _tile_ops(impl: str) -> TileOps:
     """The :class:`~crossentropy.torch._plan.TileOps` of a resolved ``impl``."""
+    if impl == "numba":
+        from ._numba_tiles import NUMBA_TILES
+
+        return NUMBA_TILES
     return _tk().TRITON_TILES if impl == "triton" else TORCH_TILES
 
 
@@ -153,9 +168,11 @@ class _ReducedLinearCE(torch.autograd.Function):
         cd = plan.cdtype
         loss = torch.zeros(n, dtype=cd, device=h.device)
         lse_all = torch.full((n,), float("nan"), dtype=cd, device=h.device) if want_lse else None
+        # one tile buffer for every chunk (each chunk's gradient is accumulated before the next)
+        buf = torch.empty(min(plan.nc, n), V, dtype=cd, device=h.device) if want_grads else None
         for r in plan.row_chunks():
             if want_grads:  # whole rows: the gradient tile right away
-                z, hc, wv = plan.logits(h, w, b, r, 0, V)
+                z, hc, wv = plan.logits(h, w, b, r, 0, V, out=buf)
                 gs = rows.s[r] * denom_scale
                 st, g = plan.ops.stats_and_grad(
                     z, rows, r, gs, plan.z_loss, plan.cap,
@@ -389,12 +406,14 @@ def linear_cross_entropy(
         ``_plan.auto_rows``), the two-pass path chunks of about 4 Mi logits.
     class_weight, sample_weight : Tensor, optional
         Per-class ``(V,)`` and per-token weights.
-    impl : {"auto", "torch", "triton"}
-        ``"torch"``: the chunked torch reference (CPU and GPU). ``"triton"``: the same chunks
-        and matrix products, with the per-tile work in Triton kernels (CUDA tensors; CPU
-        tensors only under Triton's interpreter, ``TRITON_INTERPRET=1``, for tests).
-        ``"auto"``: ``"torch"`` on every device until the Triton kernels have been verified on a
-        GPU (they are verified in Triton's interpreter); pass ``impl="triton"`` to opt in.
+    impl : {"auto", "torch", "numba", "triton"}
+        ``"torch"``: the chunked torch reference (CPU and GPU). ``"numba"``: the same chunks
+        and matrix products, with the one-pass tile of index targets (loss, statistics and
+        gradient of whole rows) in one numba kernel (CPU tensors; needs numba).
+        ``"triton"``: the per-tile work in Triton kernels (CUDA tensors; CPU tensors only under
+        Triton's interpreter, ``TRITON_INTERPRET=1``, for tests). ``"auto"``: ``"numba"`` on CPU
+        when numba is installed, else ``"torch"`` (also on GPU until the Triton kernels have
+        been verified there; pass ``impl="triton"`` to opt in).
     return_lse : bool
         Also return the per-token log-sum-exp (NaN on masked tokens, which are skipped).
     return_stats : bool or collection of str
