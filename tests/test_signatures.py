@@ -105,6 +105,12 @@ NOT_YET_LITERAL = {
     ("crossentropy.torch.LinearCrossEntropyLoss", "impl"): (
         "LinearImpl is defined in torch/linear.py; move it to _types"
     ),
+    ("crossentropy.torch.linear_distillation_loss", "impl"): (
+        "LinearImpl is defined in torch/linear.py; move it to _types"
+    ),
+    ("crossentropy.torch.LinearDistillationLoss", "impl"): (
+        "LinearImpl is defined in torch/linear.py; move it to _types"
+    ),
 }
 
 

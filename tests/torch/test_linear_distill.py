@@ -366,3 +366,111 @@ def test_module_equals_the_materialised_computation(dtype):
     torch.testing.assert_close(by_head, ref, **tol)
     with pytest.raises(TypeError, match="one-element tuple"):
         LinearDistillationLoss(d, V, return_stats="entropy")
+
+
+# ---- the divergence tile (the seam shared with the Triton kernel) -----------------------------
+
+
+def _tile_oracle(z, zt, T, direction, beta):
+    """``(D, ∂D/∂x)`` by torch autograd on the materialised divergence (x = z / T)."""
+    x = (z / T).clone().requires_grad_(True)
+    lq, lp = torch.log_softmax(x, -1), torch.log_softmax(zt / T, -1)
+    if direction == "jsd" and beta in (0.0, 1.0):
+        direction = "forward" if beta == 0.0 else "reverse"
+    if direction == "forward":
+        D = F.kl_div(lq, lp, log_target=True, reduction="none").sum(-1)
+    elif direction == "reverse":
+        D = F.kl_div(lp, lq, log_target=True, reduction="none").sum(-1)
+    else:
+        lm = torch.logsumexp(torch.stack([lp + math.log(beta), lq + math.log1p(-beta)]), 0)
+        D = beta * F.kl_div(lm, lp, log_target=True, reduction="none").sum(-1) + (
+            1 - beta
+        ) * F.kl_div(lm, lq, log_target=True, reduction="none").sum(-1)
+    (g,) = torch.autograd.grad(D.sum(), x)
+    return D.detach(), g
+
+
+@pytest.mark.parametrize("block", [None, 16, 7])
+@pytest.mark.parametrize(
+    "direction,beta,T", [("forward", 0.5, 1.0), ("reverse", 0.5, 2.5), ("jsd", 0.3, 0.7)]
+)
+def test_divergence_tile_equals_autograd_over_column_blocks(direction, beta, T, block, monkeypatch):
+    """Several column blocks (a block of 16 or 7 elements: 3-4 or 1 column per row) equal one."""
+    from crossentropy.torch import distill
+
+    if block is not None:
+        monkeypatch.setattr(distill, "BLOCK_ELEMENTS", block)
+    g = torch.Generator().manual_seed(13)
+    z = torch.randn(5, 41, generator=g, dtype=torch.float64) * 3 - 200  # far from 0: the shift
+    zt = torch.randn(5, 41, generator=g, dtype=torch.float64) * 3 + 50
+    ref_d, ref_g = _tile_oracle(z, zt, T, direction, beta)
+    zz, tt = z.clone(), zt.clone()
+    d = distill.divergence_tile_(zz, tt, temperature=T, direction=direction, beta=beta)
+    torch.testing.assert_close(d, ref_d, **TOL[torch.float64])
+    torch.testing.assert_close(zz, ref_g, **TOL[torch.float64])
+
+
+@pytest.mark.parametrize("direction", ["forward", "reverse", "jsd"])
+def test_divergence_tile_where_the_teacher_has_no_mass(direction, monkeypatch):
+    """0 · log 0 = 0: teacher logits −inf on some classes (every direction finite where defined)."""
+    from crossentropy.torch import distill
+
+    monkeypatch.setattr(distill, "BLOCK_ELEMENTS", 8)
+    g = torch.Generator().manual_seed(14)
+    z = torch.randn(3, 9, generator=g, dtype=torch.float64)
+    zt = torch.randn(3, 9, generator=g, dtype=torch.float64)
+    zt[:, 2] = zt[0, 5] = -math.inf
+    lp, lq = torch.log_softmax(zt, -1), torch.log_softmax(z, -1)
+    ref_d, ref_g = distill.divergence_rows(lp, lq, direction, 0.4)
+    zz = z.clone()
+    d = distill.divergence_tile_(zz, zt.clone(), temperature=1.0, direction=direction, beta=0.4)
+    torch.testing.assert_close(d, ref_d, equal_nan=True, **TOL[torch.float64])
+    torch.testing.assert_close(zz, ref_g, equal_nan=True, **TOL[torch.float64])
+    if direction != "reverse":  # KL(q ‖ p) is +inf where p = 0 < q
+        assert bool(torch.isfinite(d).all()) and bool(torch.isfinite(zz).all())
+
+
+def test_default_chunk_is_the_linear_ce_one_divided_by_the_extra_tiles(monkeypatch):
+    """Default rows: auto_rows of V (as linear_cross_entropy), halved per extra tile (alpha, softcap)."""
+    from crossentropy.torch import distill
+
+    seen = []
+    real = distill.auto_rows
+    monkeypatch.setattr(distill, "auto_rows", lambda n, v, *a: seen.append(v) or real(n, v, *a))
+    h, W, b, ht, Wt, bt, y, s = _problem(torch.float32, seed=16)
+    zt = F.linear(ht, Wt, bt)
+    linear_distillation_loss(h, W, zt)
+    linear_distillation_loss(h, W, zt, target=y, alpha=0.5)
+    linear_distillation_loss(h, W, zt, target=y, alpha=0.5, softcap=3.0)
+    V = W.shape[0]
+    assert seen == [V, 2 * V, 3 * V]
+
+
+def test_impl_torch_and_auto_agree_and_triton_needs_its_device():
+    h, W, b, ht, Wt, bt, y, s = _problem(torch.float64, seed=15)
+    zt = F.linear(ht, Wt, bt)
+    kw = dict(student_bias=b, target=y, alpha=0.2, direction="jsd", chunk_size=4)
+    auto = linear_distillation_loss(h, W, zt, **kw)
+    assert float(linear_distillation_loss(h, W, zt, impl="torch", **kw)) == float(auto)
+    with pytest.raises(ValueError, match="impl"):
+        linear_distillation_loss(h, W, zt, impl="cuda", **kw)
+    import importlib.util
+
+    if importlib.util.find_spec("triton") is None:
+        with pytest.raises((ImportError, ValueError)):
+            linear_distillation_loss(h, W, zt, impl="triton", **kw)
+    else:  # CPU tensors without Triton's interpreter: refused with the fix named
+        from crossentropy.torch import triton_kernels
+
+        if not triton_kernels.interpreter_enabled():
+            with pytest.raises(ValueError, match="TRITON_INTERPRET"):
+                linear_distillation_loss(h, W, zt, impl="triton", **kw)
+
+
+def test_module_passes_impl():
+    from crossentropy.torch import LinearDistillationLoss
+
+    head = LinearDistillationLoss(4, 7, impl="torch", chunk_size=2)
+    assert head.options["impl"] == "torch"
+    with pytest.raises(ValueError, match="impl"):
+        LinearDistillationLoss(4, 7, impl="nope")(torch.randn(3, 4), torch.randn(3, 7))

@@ -31,7 +31,8 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     )
     raise ImportError(msg) from exc
 
-from .distill import linear_distillation_loss, vocab_parallel_linear_distillation_loss
+from .distill import linear_distillation_loss
+from .distill_parallel import vocab_parallel_linear_distillation_loss
 from .functional import binary_cross_entropy_with_logits, cross_entropy, nll_loss, step_weight
 from .linear import TokenStats, linear_cross_entropy
 from .modules import (

@@ -27,7 +27,7 @@ from .._options import IGNORE_INDEX
 from .._types import ConcreteKind, Direction, DivideBy, Empty, Reduction, Smoothing
 from . import functional as F
 from ._plan import wanted_stats
-from .distill import linear_distillation_loss
+from .distill import DistillImpl, linear_distillation_loss
 from .linear import LinearImpl, linear_cross_entropy
 
 __all__ = [
@@ -313,7 +313,7 @@ class LinearDistillationLoss(nn.Module):
     normalizer=None)`` returns :func:`crossentropy.torch.linear_distillation_loss` of them, with
     the options given here (keyword-only, the function's own: ``direction``, ``beta``,
     ``temperature``, ``scale_by_t2``, ``alpha``, ``ignore_index``, ``reduction``, ``empty``,
-    ``softcap``, ``shift``, ``chunk_size``, ``return_stats``, ``validate``). A teacher given as
+    ``softcap``, ``shift``, ``chunk_size``, ``impl``, ``return_stats``, ``validate``). A teacher given as
     hidden states and head goes through ``forward``'s keywords: ``teacher_logits=None,
     teacher_hidden=..., teacher_weight=...``.
 
@@ -349,6 +349,7 @@ class LinearDistillationLoss(nn.Module):
         softcap: float | None = None,
         shift: bool = False,
         chunk_size: int | None = None,
+        impl: DistillImpl = "auto",
         return_stats: bool | Collection[str] = False,
         validate: bool = True,
     ) -> None:
@@ -360,8 +361,8 @@ class LinearDistillationLoss(nn.Module):
         self.options = dict(
             direction=direction, beta=beta, temperature=temperature, scale_by_t2=scale_by_t2,
             alpha=alpha, ignore_index=ignore_index, reduction=reduction, empty=empty,
-            softcap=softcap, shift=shift, chunk_size=chunk_size, return_stats=return_stats,
-            validate=validate,
+            softcap=softcap, shift=shift, chunk_size=chunk_size, impl=impl,
+            return_stats=return_stats, validate=validate,
         )  # fmt: skip
 
     def forward(

@@ -36,7 +36,8 @@ target coefficient gets 0; an out-of-range index gives a NaN row.
 :class:`TritonTiles` runs these two kernels on the prepared rows of
 ``crossentropy.torch._common.Rows``: it is the Triton implementation of the
 ``TileOps`` protocol of ``crossentropy.torch._plan`` that ``linear_cross_entropy(impl="triton")``
-loops over (the torch one is ``crossentropy.torch._tiles.TorchTiles``).
+loops over (the torch one is ``crossentropy.torch._tiles.TorchTiles``). The fused linear
+distillation's divergence tile has its own kernel, in ``crossentropy.torch._triton_distill``.
 
 Triton is imported when a kernel is first needed: this module imports without it, and
 :func:`require` raises an ``ImportError`` naming what to install. The kernels run on
