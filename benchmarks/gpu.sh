@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # GPU checks of the PyTorch adapters in one go (< 8 minutes on one recent GPU):
 #   1. the GPU tests (tests/torch/test_torch_gpu.py: values, gradients, bf16 error, offsets > 2^31;
-#      tests/torch/test_triton_interpret.py: the compiled Triton kernels equal impl="torch");
+#      tests/torch/test_triton_interpret.py, test_triton_distill.py: the compiled Triton kernels
+#      of linear CE and of the distillation divergence tile equal impl="torch");
 #   2. impl="triton" vs impl="torch" of linear_cross_entropy at the benchmark shape (time, peak
 #      memory, loss), written to benchmarks/out/linear_ce_gpu_impl.md;
 #   3. the GPU benchmark of linear cross-entropy (8,192 tokens, d = 2,304, V = 256,000, bf16)
@@ -18,7 +19,7 @@ ok = torch.cuda.is_available()
 print("torch", torch.__version__, "cuda", torch.version.cuda, "device", torch.cuda.get_device_name() if ok else None)
 sys.exit(0 if ok else 1)
 PY
-timeout 300 python -m pytest tests/torch/test_torch_gpu.py tests/torch/test_triton_interpret.py \
+timeout 300 python -m pytest tests/torch/test_torch_gpu.py tests/torch/test_triton_interpret.py tests/torch/test_triton_distill.py \
   -q -p no:cacheprovider -o addopts="" -rA
 timeout 120 python - <<'PY'
 # impl="triton" (Triton kernels per tile) vs impl="torch" (torch ops per tile), same chunking

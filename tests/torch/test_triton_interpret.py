@@ -86,7 +86,9 @@ def test_module_imports_without_triton():
 def test_auto_is_never_triton_until_gpu_verified(monkeypatch):
     from crossentropy import kernels
 
-    cpu = "numba" if kernels.available() else "torch"  # the CPU tile: numba's kernel where installed
+    cpu = (
+        "numba" if kernels.available() else "torch"
+    )  # the CPU tile: numba's kernel where installed
     assert resolve_impl("auto", torch.device("cpu")) == cpu
     monkeypatch.setenv("TRITON_INTERPRET", "1")
     assert resolve_impl("auto", torch.device("cpu")) == cpu
