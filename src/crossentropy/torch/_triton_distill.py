@@ -180,8 +180,8 @@ def divergence_tile_(
     >>> ok
     True
     """
-    tk._check_tile(z, "z")
-    tk._check_tile(zt, "zt")
+    tk.check_tile(z, "z")
+    tk.check_tile(zt, "zt")
     if zt.shape != z.shape or zt.dtype != z.dtype or zt.device != z.device:
         msg = (
             f"`zt` must match `z` in shape, dtype and device; got {tuple(zt.shape)} {zt.dtype} "
@@ -193,7 +193,7 @@ def divergence_tile_(
         raise ValueError(msg)
     check_option("direction", direction, get_args(Direction))
     if triton is None:  # pragma: no cover - imported before triton was installed
-        raise ImportError(tk._INSTALL)
+        raise ImportError(tk.INSTALL_HINT)
     if direction == "jsd" and beta in (0.0, 1.0):  # the endpoints are the two KLs (§13)
         direction = "forward" if beta == 0.0 else "reverse"
     prm = _params(float(temperature), float(beta), direction, z.dtype, z.device)
@@ -201,10 +201,10 @@ def divergence_tile_(
     d = torch.empty(n, dtype=z.dtype, device=z.device)
     if n == 0:
         return d
-    zt = tk._cols_last(zt)
+    zt = tk.cols_last(zt)
     _divergence_kernel[(n,)](
         z, z.stride(0), zt, zt.stride(0), d, prm, v,
-        DIRECTION=direction, BLOCK=tk._block(block_v, v, triton),
+        DIRECTION=direction, BLOCK=tk.block_size(block_v, v, triton),
     )  # fmt: skip
     return d
 

@@ -77,7 +77,7 @@ __all__ = [
 #: Columns per block inside a kernel (a power of two). Tests lower it to exercise the masks.
 BLOCK_V = 1024
 
-_INSTALL = "the Triton kernels need the `triton` package: `pip install triton` (Linux x86-64, with a CUDA build of torch)"
+INSTALL_HINT = "the Triton kernels need the `triton` package: `pip install triton` (Linux x86-64, with a CUDA build of torch)"
 
 
 def available() -> bool:
@@ -123,7 +123,7 @@ def require() -> None:
     ...     assert "pip install triton" in str(e)
     """
     if not available():
-        raise ImportError(_INSTALL)
+        raise ImportError(INSTALL_HINT)
 
 
 @functools.cache
@@ -135,13 +135,13 @@ def _kernels():
 
         from . import _triton_jit
     except ImportError as exc:  # pragma: no cover - a broken installation
-        raise ImportError(_INSTALL) from exc
+        raise ImportError(INSTALL_HINT) from exc
     if _triton_jit.triton is None:  # pragma: no cover - imported before triton was installed
-        raise ImportError(_INSTALL)
+        raise ImportError(INSTALL_HINT)
     return triton, _triton_jit.stats_kernel, _triton_jit.grad_kernel
 
 
-def _check_tile(z: torch.Tensor, name: str = "z") -> None:
+def check_tile(z: torch.Tensor, name: str = "z") -> None:
     if z.dim() != 2:
         msg = f"`{name}` must be a 2-D tile of logits (rows, classes); got shape {tuple(z.shape)}"
         raise ValueError(msg)
@@ -170,7 +170,7 @@ def _row_vec(x, n: int, dtype, device, name: str) -> torch.Tensor:
     return t.contiguous()
 
 
-def _cols_last(t: torch.Tensor) -> torch.Tensor:
+def cols_last(t: torch.Tensor) -> torch.Tensor:
     """``t`` with unit stride along its last axis (a copy only when needed)."""
     return t if t.shape[-1] <= 1 or t.stride(-1) == 1 else t.contiguous()
 
@@ -235,13 +235,13 @@ def online_update_(
     >>> ok
     True
     """
-    _check_tile(z)
+    check_tile(z)
     triton, stats_kernel, _ = _kernels()
     R, vt = z.shape
     if R == 0:
         return state
     dt, dev = z.dtype, z.device
-    z = _cols_last(z)
+    z = cols_last(z)
     names = ["m", "s", "p", "q"] + (["t"] if want_t else [])
     for name in names:
         t = getattr(state, name)
@@ -271,7 +271,7 @@ def online_update_(
         if target is not None
         else z
     )
-    y = _cols_last(soft.to(dt)) if soft is not None else z
+    y = cols_last(soft.to(dt)) if soft is not None else z
     if soft is not None and tuple(y.shape) != (R, vt):
         msg = f"`soft` must have the tile's shape {(R, vt)}; got {tuple(y.shape)}"
         raise ValueError(msg)
@@ -285,7 +285,7 @@ def online_update_(
         tgt, u, y, y.stride(0) if soft is not None else 0, cw,
         state.t if want_t else z, state.arg if want_arg else tgt,
         HAS_TGT=target is not None, HAS_SOFT=soft is not None, HAS_CW=class_weight is not None,
-        WANT_Q=bool(want_q), BLOCK=_block(block_v, vt, triton),
+        WANT_Q=bool(want_q), BLOCK=block_size(block_v, vt, triton),
         WANT_T=bool(want_t), WANT_ARG=bool(want_arg),
     )  # fmt: skip
     return state
@@ -333,7 +333,7 @@ def grad_tile_(
     >>> ok
     True
     """
-    _check_tile(z)
+    check_tile(z)
     triton, _, grad_kernel = _kernels()
     R, vt = z.shape
     dt, dev = z.dtype, z.device
@@ -356,9 +356,9 @@ def grad_tile_(
     sm = _row_vec(smooth, R, dt, dev, "smooth") if smooth is not None else z
     tgt = _row_vec(target, R, torch.int64, dev, "target") if target is not None else z
     tv = _row_vec(target_value, R, dt, dev, "target_value") if target is not None else z
-    y = _cols_last(soft.to(dt)) if soft is not None else z
+    y = cols_last(soft.to(dt)) if soft is not None else z
     cw = class_weight.to(device=dev, dtype=dt).contiguous() if class_weight is not None else z
-    block = _block(block_v, vt, triton)
+    block = block_size(block_v, vt, triton)
     grad_kernel[(R, triton.cdiv(vt, block))](
         z, z.stride(0), out, out.stride(0), vt, v0, C,
         lse, gs, cq, sm, tv, tgt, y, y.stride(0) if soft is not None else 0, float(alpha), cw,
@@ -369,7 +369,7 @@ def grad_tile_(
     return out
 
 
-def _block(block_v, vt: int, triton) -> int:
+def block_size(block_v, vt: int, triton) -> int:
     b = BLOCK_V if block_v is None else int(block_v)
     if b < 1 or b & (b - 1):
         msg = f"the block size must be a power of two; got {b}"
