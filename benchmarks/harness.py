@@ -24,13 +24,18 @@ Method (see benchmarks/RESULTS.md for what the numbers mean):
 from __future__ import annotations
 
 import gc
+import json
 import os
+import pathlib
 import platform
 import statistics
+import subprocess
+import sys
 import time
 import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["Contender", "round_robin", "peak_numpy", "peak_rss", "machine", "markdown_table"]
 
@@ -116,6 +121,22 @@ def peak_rss(fn: Callable[[], object]) -> int | None:
     if before is None or peak is None:
         return None
     return max(0, peak - before)
+
+
+def in_fresh_process(module: str, func: str, *args: object) -> Any:
+    """``module.func(*args)`` run in a fresh interpreter (a clean heap, for peak-memory
+    readings): the JSON value it prints on its last line, or ``None`` when it fails."""
+    root = pathlib.Path(__file__).resolve().parent.parent
+    call = ", ".join(repr(a) for a in args)
+    code = (
+        f"import sys; sys.path[:0] = {sys.path[:3]!r}; from {module} import {func}; {func}({call})"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=1800, cwd=str(root)
+    )
+    if res.returncode != 0 or not res.stdout.strip():
+        return None
+    return json.loads(res.stdout.strip().splitlines()[-1])
 
 
 def machine() -> dict[str, str]:

@@ -33,13 +33,18 @@ contender must produce; the table also shows the peak with those subtracted
 from __future__ import annotations
 
 import json
-import os
 import pathlib
-import subprocess
 import sys
 import time
 
-from benchmarks.harness import Contender, machine, markdown_table, round_robin
+from benchmarks.harness import (
+    Contender,
+    in_fresh_process,
+    machine,
+    markdown_table,
+    peak_rss,
+    round_robin,
+)
 
 TITLE = "PyTorch: linear cross-entropy"
 OUT = pathlib.Path(__file__).resolve().parent / "out"
@@ -121,14 +126,6 @@ def _step(fn, h, w, y):
     return loss
 
 
-def _status(key):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) * 1024
-    return None
-
-
 def _memory_child(name, n, d, v):
     """Run in a fresh interpreter: print the peak extra resident bytes of one fwd+bwd."""
     import torch
@@ -137,37 +134,11 @@ def _memory_child(name, n, d, v):
     fn = _contenders()[name]
     _step(fn, *_setup(8, 4, 16))  # load code (lazy imports, compiled kernels): not working memory
     h, w, y = _setup(n, d, v)
-    import gc
-
-    gc.collect()
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass
-    before = _status("VmRSS")
-    _step(fn, h, w, y)
-    peak = _status("VmHWM")
-    print(json.dumps({"peak_extra": peak - before}))
+    print(json.dumps(peak_rss(lambda: _step(fn, h, w, y))))
 
 
 def _memory(name, n, d, v):
-    code = (
-        "import sys; sys.path[:0] = " + repr(sys.path[:3]) + "; "
-        f"from benchmarks.suite_linear_ce import _memory_child; _memory_child({name!r}, {n}, {d}, {v})"
-    )
-    env = dict(os.environ)
-    res = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=1800,
-        cwd=str(pathlib.Path(__file__).resolve().parent.parent),
-    )
-    if res.returncode != 0:
-        return None
-    return json.loads(res.stdout.strip().splitlines()[-1])["peak_extra"]
+    return in_fresh_process("benchmarks.suite_linear_ce", "_memory_child", name, n, d, v)
 
 
 def _check(n, d, v):

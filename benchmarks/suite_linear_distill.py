@@ -24,13 +24,18 @@ It includes the gradients of H and W (N·d + V·d floats) that every contender r
 from __future__ import annotations
 
 import json
-import os
 import pathlib
-import subprocess
 import sys
 import time
 
-from benchmarks.harness import Contender, machine, markdown_table, round_robin
+from benchmarks.harness import (
+    Contender,
+    in_fresh_process,
+    machine,
+    markdown_table,
+    peak_rss,
+    round_robin,
+)
 
 TITLE = "PyTorch: fused linear distillation"
 OUT = pathlib.Path(__file__).resolve().parent / "out"
@@ -98,51 +103,18 @@ def _step(fn, h, w, zt, y):
     return loss
 
 
-def _status(key):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) * 1024
-    return None
-
-
 def _memory_child(name, n, d, v):
     """Run in a fresh interpreter: print the peak extra resident bytes of one fwd+bwd."""
-    import gc
-
     import torch
 
     torch.set_num_threads(THREADS)
     fn = _contenders()[name]
     h, w, zt, y = _setup(n, d, v)
-    gc.collect()
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass
-    before = _status("VmRSS")
-    _step(fn, h, w, zt, y)
-    print(json.dumps({"peak_extra": _status("VmHWM") - before}))
+    print(json.dumps(peak_rss(lambda: _step(fn, h, w, zt, y))))
 
 
 def _memory(name, n, d, v):
-    code = (
-        "import sys; sys.path[:0] = " + repr(sys.path[:3]) + "; "
-        "from benchmarks.suite_linear_distill import _memory_child; "
-        f"_memory_child({name!r}, {n}, {d}, {v})"
-    )
-    res = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ),
-        timeout=1800,
-        cwd=str(pathlib.Path(__file__).resolve().parent.parent),
-    )
-    if res.returncode != 0:
-        return None
-    return json.loads(res.stdout.strip().splitlines()[-1])["peak_extra"]
+    return in_fresh_process("benchmarks.suite_linear_distill", "_memory_child", name, n, d, v)
 
 
 def _check(n, d, v):
