@@ -162,6 +162,20 @@ class ReductionOptions:
         return log_base(self.base)
 
 
+def divergence_direction(direction: str, beta: float) -> str:
+    """The divergence a ``(direction, beta)`` pair computes: the JSD's endpoints are the two KLs.
+
+    ``m = β p + (1 − β) q`` is ``q`` at ``β = 0`` (the JSD is ``KL(p ‖ q)``, "forward") and ``p``
+    at ``β = 1`` (``KL(q ‖ p)``, "reverse"); docs/semantics.md §13.
+
+    >>> divergence_direction("jsd", 0.0), divergence_direction("jsd", 1.0), divergence_direction("jsd", 0.5)
+    ('forward', 'reverse', 'jsd')
+    """
+    if direction == "jsd" and beta in (0.0, 1.0):
+        return "forward" if beta == 0.0 else "reverse"
+    return direction
+
+
 def check_normalizer(normalizer: Any, reduction: str) -> None:
     """A ``normalizer`` divides a mean: a finite number ≥ 0, or a one-element array (checked later)."""
     if reduction != "mean":

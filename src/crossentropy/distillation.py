@@ -36,7 +36,7 @@ import numpy as np
 
 from . import _validate as v
 from ._array import Array, asarray_like, compute_dtype, namespace, values_available
-from ._options import IGNORE_INDEX, ReductionOptions
+from ._options import IGNORE_INDEX, ReductionOptions, divergence_direction
 from ._types import Base, ConcreteKind, Direction, Empty, Reduction
 from .kinds import log_probs_last
 from .special import log_softmax
@@ -178,8 +178,7 @@ def _divergence_rows(xp: Any, lp: Array, lq: Array, direction: str, beta: float)
     ``g`` treats ``q = exp(log q)`` as free (the chain rule through the softmax comes after):
     forward ``−p``; reverse ``q (log q − log p + 1)``; JSD ``(1 − β) q (log q − log m)``.
     """
-    if direction == "jsd" and beta in (0.0, 1.0):
-        direction = "forward" if beta == 0.0 else "reverse"
+    direction = divergence_direction(direction, beta)  # the JSD's endpoints: the two KLs
     p, q = xp.exp(lp), xp.exp(lq)
     if direction == "forward":
         return xp.sum(_xdiff(xp, p, lp, lq), axis=-1), -p

@@ -36,6 +36,7 @@ from typing import get_args
 
 import torch
 
+from .._options import divergence_direction
 from .._types import Direction
 from .._validate import check_option
 from . import triton_kernels as tk
@@ -194,8 +195,7 @@ def divergence_tile_(
     check_option("direction", direction, get_args(Direction))
     if triton is None:  # pragma: no cover - imported before triton was installed
         raise ImportError(tk.INSTALL_HINT)
-    if direction == "jsd" and beta in (0.0, 1.0):  # the endpoints are the two KLs (§13)
-        direction = "forward" if beta == 0.0 else "reverse"
+    direction = divergence_direction(direction, beta)  # the JSD's endpoints: the two KLs
     prm = _params(float(temperature), float(beta), direction, z.dtype, z.device)
     n, v = z.shape
     d = torch.empty(n, dtype=z.dtype, device=z.device)

@@ -30,7 +30,7 @@ from typing import Literal, get_args, overload
 
 import torch
 
-from .._options import IGNORE_INDEX, ReductionOptions
+from .._options import IGNORE_INDEX, ReductionOptions, divergence_direction
 from .._types import Direction, Empty, Reduction
 from .._validate import check_option, real_number
 from ._common import check_common, check_tensors, compute_dtype, prepare_rows, xp_of
@@ -114,8 +114,7 @@ def divergence_rows(lp: torch.Tensor, lq: torch.Tensor, direction: str, beta: fl
     >>> round(float(d), 6), g.tolist()                       # KL(p ‖ q); q − p
     (0.143841, [[-0.25, 0.25]])
     """
-    if direction == "jsd" and beta in (0.0, 1.0):
-        direction = "forward" if beta == 0.0 else "reverse"
+    direction = divergence_direction(direction, beta)  # the JSD's endpoints: the two KLs
     p, q = torch.exp(lp), torch.exp(lq)
     if direction == "forward":
         d, g = xdiff(p, lp, lq).sum(-1), -p
@@ -230,8 +229,7 @@ def divergence_tile_(
     >>> round(float(d), 6), z.tolist()                     # KL(p ‖ q); q − p
     (0.143841, [[-0.25, 0.25]])
     """
-    if direction == "jsd" and beta in (0.0, 1.0):
-        direction = "forward" if beta == 0.0 else "reverse"
+    direction = divergence_direction(direction, beta)  # the JSD's endpoints: the two KLs
     if direction == "forward":
         return _forward_kl_tile_(z, zt, temperature)
     n, V = z.shape

@@ -23,7 +23,7 @@ from collections.abc import Collection
 import torch
 import torch.distributed as dist
 
-from .._options import IGNORE_INDEX, ReductionOptions
+from .._options import IGNORE_INDEX, ReductionOptions, divergence_direction
 from .._types import Direction, Empty, Reduction
 from ._common import check_common, check_tensors, compute_dtype, prepare_rows, xp_of
 from ._plan import OnlineState, Plan, StatsSink, TokenStats, auto_rows, wanted_stats
@@ -68,8 +68,7 @@ def global_divergence_(lp, p, lq, q, direction: str, beta: float, group):
 
     Overwrites its arguments; ``0 · log 0 = 0`` as there.
     """
-    if direction == "jsd" and beta in (0.0, 1.0):
-        direction = "forward" if beta == 0.0 else "reverse"
+    direction = divergence_direction(direction, beta)  # the JSD's endpoints: the two KLs
     if direction == "forward":
         return _total(rowdot(p, masked_(p, lp.sub_(lq))), group), q.sub_(p)
     if direction == "reverse":
